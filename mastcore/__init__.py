@@ -1,0 +1,72 @@
+"""mastcore: multi-scale adaptive (MSA) theory of feature learning in two-layer networks.
+
+Public API (see README.md): NetworkSpec, nngp, tree_level, exact_posterior, anneal, discrepancies, tasks.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .anneal import AnnealResult, anneal, register_method
+from .kernels import GPResult, gp_predict, nngp, nngp_kernel
+from .metrics import discrepancies
+from .saddle import TreeResult, tree_level
+from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
+from .tasks import (
+    Task,
+    TaskSpec,
+    available_tasks,
+    ising,
+    load_csv,
+    make_task,
+    register_task,
+    task_from_arrays,
+    teacher_student,
+    train_test_split,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "AnnealResult",
+    "ConvergenceWarning",
+    "GPResult",
+    "LoopBreakdownWarning",
+    "NetworkSpec",
+    "ScaleWarning",
+    "Task",
+    "TaskSpec",
+    "TreeResult",
+    "anneal",
+    "available_tasks",
+    "discrepancies",
+    "gp_predict",
+    "ising",
+    "load_csv",
+    "make_task",
+    "nngp",
+    "nngp_kernel",
+    "register_method",
+    "register_task",
+    "task_from_arrays",
+    "teacher_student",
+    "train_test_split",
+    "tree_level",
+]
+
+# Optional parts (added by later modules); imported lazily so a missing one never breaks the core.
+def __getattr__(name):
+    lazy = {
+        "exact_posterior": ("gibbs", "exact_posterior"),
+        "PosteriorResult": ("gibbs", "PosteriorResult"),
+        "one_loop": ("one_loop", "one_loop"),
+        "OneLoopResult": ("one_loop", "OneLoopResult"),
+        "train_langevin": ("langevin", "train_langevin"),
+        "LangevinOptions": ("langevin", "LangevinOptions"),
+        "LangevinResult": ("langevin", "LangevinResult"),
+        "rescaled_kernel": ("nonlinear", "rescaled_kernel"),
+    }
+    if name in lazy:
+        import importlib
+
+        mod, attr = lazy[name]
+        return getattr(importlib.import_module(f".{mod}", __name__), attr)
+    raise AttributeError(f"module 'mastcore' has no attribute {name!r}")
