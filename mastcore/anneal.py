@@ -36,7 +36,10 @@ def _nngp_step(X, y, spec, X_test, current, previous, **kw):
 
 def _tree_step(X, y, spec, X_test, current, previous, **kw):
     prev = previous.get("tree")
-    return tree_level(X, y, spec, X_test=X_test, C_init=None if prev is None else prev.C, strict=kw.get("strict", False))
+    return tree_level(
+        X, y, spec, X_test=X_test, C_init=None if prev is None else prev.C, strict=kw.get("strict", False),
+        rowspace=getattr(prev, "_rs", None),  # the same X at every χ: reuse its SVD
+    )
 
 
 register_method("nngp", _nngp_step)
@@ -44,10 +47,11 @@ register_method("tree", _tree_step)
 
 
 def _load_optional():
-    try:
-        from . import one_loop  # noqa: F401, PLC0415  (registers "one_loop")
-    except ImportError:
-        pass
+    for name in ("one_loop", "gibbs"):  # they register "one_loop" and "exact"
+        try:
+            __import__(f"{__package__}.{name}")
+        except ImportError:
+            pass
 
 
 @dataclass(frozen=True)

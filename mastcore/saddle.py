@@ -129,6 +129,7 @@ class TreeResult:
     method: str = "tree"
     _precision_row: np.ndarray = field(default=None, repr=False)  # Σ_v⁻¹ restricted to the row space (r, r)
     _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis of the inputs
+    _rs: RowSpace | None = field(default=None, repr=False)  # row_space(X), reused by anneal at the next χ
 
     @property
     def D(self) -> int:
@@ -169,10 +170,53 @@ def _background(C0, R, N):
     return 0.5 * (K + K.T)
 
 
+def _background_from_C(C0, C, kappa0, N):
+    """K_B = (C0⁻¹ + R/N)⁻¹ with R = (C + κ0)⁻¹, by Woodbury: K_B = C0 − C0 (N (C + κ0) + C0)⁻¹ C0.
+
+    One Cholesky of the well-conditioned N(C + κ0) + C0 (>= N κ0) and a triangular solve: ~3x fewer flops than
+    forming R and solving (I + C0 R/N) K_B = C0, and valid for singular C0 too.
+    """
+    G = N * C + C0
+    G[np.diag_indices_from(G)] += N * kappa0
+    L = sla.cholesky(G, lower=True, check_finite=False)
+    F = sla.solve_triangular(L, C0, lower=True, check_finite=False)  # L⁻¹ C0
+    K = C0 - F.T @ F
+    return 0.5 * (K + K.T)
+
+
+#: Above this size the eigenvectors of K_B are never formed: Householder tridiagonalisation (LAPACK sytrd) plus
+#: the tridiagonal eigenproblem (stemr), with Q applied to vectors only (~2x faster than a full eigh at P = 400).
+_TRIDIAG_MIN = 160
+
+
+def _spectral_y(K, y):
+    """Eigenvalues λ of the symmetric K (r, r), ỹ = Qᵀ y in its eigenbasis, and v ↦ Q v (THEORY §4, q(s))."""
+    r = K.shape[0]
+    if r < _TRIDIAG_MIN:
+        lam, Q = sla.eigh(K, check_finite=False)
+        return lam, Q.T @ y, lambda v: Q @ v
+    lwork = int(sla.lapack.dsytrd_lwork(r, lower=1)[0])
+    c, d, e, tau, info = sla.lapack.dsytrd(K, lower=1, lwork=lwork)  # K = H Tri Hᵀ, H = H_1 ⋯ H_{r−1}
+    if info != 0:
+        raise FloatingPointError(f"tridiagonalisation failed (LAPACK sytrd info={info})")
+    lam, V = sla.eigh_tridiagonal(d, e, lapack_driver="stemr", check_finite=False)
+    refl = np.tril(c, -1)  # reflector k: v = (0,…,0, 1, c[k+2:, k]), stored below the subdiagonal
+    refl[np.arange(1, r), np.arange(r - 1)] = 1.0
+
+    def apply_h(x, transpose):
+        x = x.copy()
+        ks = range(r - 1) if transpose else range(r - 2, -1, -1)
+        for k in ks:  # Hᵀ x applies H_1 first; H x applies H_{r−1} first
+            v = refl[k + 1 :, k]
+            x[k + 1 :] -= (tau[k] * (v @ x[k + 1 :])) * v
+        return x
+
+    return lam, V.T @ apply_h(y, True), lambda v: apply_h(V @ v, False)
+
+
 def _tree_iteration(C0, y, N, chi, kappa0, variant, C_init, tol, max_iter):
     """Robust iteration of THEORY §4 in the (reduced) basis. Returns (C, a, K_B, s, n_roots, n_iter, step, ok)."""
     r = C0.shape[0]
-    I = np.eye(r)
     ratio = chi / N
     C = C0.copy() if C_init is None else C_init.copy()
     step, prev_step, eta = np.inf, np.inf, 1.0
@@ -180,13 +224,10 @@ def _tree_iteration(C0, y, N, chi, kappa0, variant, C_init, tol, max_iter):
     s, n_roots, a, K_B = 1.0, 0, None, C0
     for n_iter in range(1, max_iter + 1):
         if variant == "full":
-            R = np.linalg.inv(C + kappa0 * I)
-            R = 0.5 * (R + R.T)
-            K_B = _background(C0, R, N)
-        lam, Q = np.linalg.eigh(K_B)
-        yt = Q.T @ y
+            K_B = _background_from_C(C0, C, kappa0, N)
+        lam, yt, to_original = _spectral_y(K_B, y)  # K_B = Q diag(λ) Qᵀ, ỹ = Qᵀ y
         s, n_roots = solve_scalar_s(lam, yt, kappa0, ratio)
-        a = Q @ (yt / (s * np.clip(lam, 0, None) + kappa0))  # a = (s K_B + κ0)⁻¹ y
+        a = to_original(yt / (s * np.clip(lam, 0, None) + kappa0))  # a = (s K_B + κ0)⁻¹ y
         Ka = K_B @ a
         C_new = K_B + ratio * s * np.outer(Ka, Ka)
         step = float(np.max(np.abs(C_new - C))) / max(1.0, float(np.max(np.abs(C_new))))
@@ -210,6 +251,8 @@ def tree_level(
     tol: float = 1e-13,
     max_iter: int = 500,
     strict: bool = False,
+    rowspace: RowSpace | None = None,
+    **nonlinear_options,
 ) -> TreeResult:
     """Tree-level (saddle-point) predictor of a linear two-layer network (THEORY §4).
 
@@ -221,17 +264,27 @@ def tree_level(
     C_init : (P, P) warm start (e.g. the saddle at the previous χ, Algorithm 1).
     tol : relative tolerance on max|C_new − C|. max_iter : outer iterations.
     strict : raise RuntimeError instead of warning when not converged.
+    rowspace : optional precomputed ``kernels.row_space(X)`` (anneal passes it on so the SVD is done once per sweep).
+    nonlinear_options : for erf/ReLU, passed to :func:`mastcore.nonlinear.tree_level` (``ansatz``, ``init``,
+        ``progress``, ``cache``, ...); for linear nets ``ansatz``/``init``/``progress``/``cache`` are accepted and
+        ignored (every ansatz gives this saddle when φ = id).
     """
     if spec.activation != "linear":
         from . import nonlinear  # noqa: PLC0415
 
-        return nonlinear.tree_level(X, y, spec, X_test=X_test, strict=strict, C_init=C_init)
+        return nonlinear.tree_level(X, y, spec, X_test=X_test, strict=strict, C_init=C_init, **nonlinear_options)
+    # for φ = id every neuron-law ansatz gives this same (exact Gaussian) saddle, so these options are moot here
+    unknown = set(nonlinear_options) - {"ansatz", "init", "progress", "cache"}
+    if unknown:
+        raise ValueError(f"options {sorted(unknown)} apply to erf/ReLU networks only; got activation 'linear'")
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
-    red, rs = reduce_problem(X, y, spec)
+    if rowspace is not None and (rowspace.U.shape[0] != P or rowspace.W.shape[0] != X.shape[1]):
+        raise ValueError(f"'rowspace' must be row_space(X) for X of shape {X.shape}; got U {rowspace.U.shape}")
+    red, rs = reduce_problem(X, y, spec, rowspace)
     if C_init is not None:
         C_init = np.asarray(C_init, dtype=np.float64)
         if C_init.shape != (P, P) or not np.all(np.isfinite(C_init)):
@@ -246,7 +299,8 @@ def tree_level(
         raise RuntimeError(f"tree level failed at chi={chi:g}, N={N}: {exc}") from None
     # (T1)/(T2) stationarity residual (THEORY §4), evaluated with a = R y recomputed from C itself
     r = Cr.shape[0]
-    Rr = np.linalg.inv(Cr + k0 * np.eye(r))
+    Rr = sla.cho_solve(sla.cho_factor(Cr + k0 * np.eye(r), check_finite=False), np.eye(r), check_finite=False)
+    Rr = 0.5 * (Rr + Rr.T)
     a_exact = Rr @ red.y
     Ct = 0.5 * chi * np.outer(a_exact, a_exact) - (0.5 * Rr if variant == "full" else 0.0)
     t2 = float(np.max(np.abs(Cr - red.C0 - (2.0 / N) * Cr @ Ct @ red.C0))) / max(1.0, float(np.max(np.abs(Cr))))
@@ -290,4 +344,5 @@ def tree_level(
         seconds=time.perf_counter() - t0,
         _precision_row=0.5 * (prec + prec.T),
         _W=rs.W,
+        _rs=rs,
     )

@@ -159,6 +159,8 @@ def teacher_student(P: int, D: int, P_test: int = 1000, noise: float = 0.0, seed
     w_star = rng.standard_normal(D)
     X_all = rng.standard_normal((P + P_test, D))
     z = X_all @ w_star / np.sqrt(D)
+    if teacher not in _TEACHERS:
+        _load_optional()  # the nonlinear teachers (e.g. "erf") register in mastcore.datasets
     y_all = _TEACHERS.get(teacher, None)
     if y_all is None:
         raise ValueError(f"'teacher' must be one of {tuple(_TEACHERS)}; got {teacher!r}")

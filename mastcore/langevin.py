@@ -1,0 +1,610 @@
+"""Trained networks: ensembles of two-layer networks trained with Langevin dynamics (issue 4, THEORY §1).
+
+The stationary law of the dynamics is the posterior of THEORY §1 with potential
+
+    U(V, w) = (χ/(2κ0)) ‖y − f(X)‖² + (D/(2 g_v)) ‖V‖² + (χN/(2 g_w)) ‖w‖²,   f(x) = Σ_i w_i φ(v_i·x).
+
+Preconditioning
+    The dynamics runs in whitened coordinates Ṽ = V/σ_v, w̃ = w/σ_w (σ_v² = g_v/D, σ_w² = g_w/(χN)), i.e. with
+    the constant mass matrix diag(prior variances): dθ = −M∇U dt + √(2M) dB. The prior is then ½‖θ̃‖² and the
+    Gauss–Newton curvature of the data term on the readout is K_V/κ0 with K_V = (g_w/N) φ(XVᵀ)φ(XVᵀ)ᵀ, which does
+    not depend on χ: one step size serves all χ.
+Integrator ("lm", default)
+    Leimkuhler–Matthews, the overdamped limit of BAOAB:
+        θ̃_{n+1} = θ̃_n − h ∇Ũ(θ̃_n) + √(h/2) (ξ_n + ξ_{n+1}),   ξ_n ~ N(0, I) i.i.d.
+    One force evaluation and one fresh Gaussian per parameter per step, like Euler–Maruyama, but its invariant
+    law is exact for Gaussian targets (for U = λθ²/2 the stationary variance is 1/λ for every stable h, h < 2/λ)
+    and the bias of configurational averages is O(h²) in general (Leimkuhler & Matthews 2013, AMRX) instead of
+    Euler–Maruyama's O(h) ("euler": θ̃ ← θ̃ − h∇Ũ + √(2h) ξ, stationary variance 1/(λ(1 − λh/2)) for the same
+    Gaussian). Given V the posterior of w is Gaussian, so the readout block — the stiff one — carries no step-size
+    bias at all; what remains comes from the V–w coupling and is measured by the dt-halving bench
+    (bench/langevin_vs_exact.py) to be below the reported standard error on the Fig.-2 setting.
+Step size
+    ``dt=None`` (default): h = DT_SAFETY / λ̂ with λ̂ = 1 + λ_max(K_V)/κ0 + (χ/κ0) σ_v² max_α Σ_i w_i² φ'(h_iα)²
+    λ_max(XXᵀ), a bound on the largest Gauss–Newton curvature in whitened coordinates, re-estimated at every
+    record during burn-in (features grow as χ → N) and frozen afterwards.
+Linear networks
+    f = X(Vᵀw) and only Z = V W (W: orthonormal basis of the row space of X, rank r ≤ min(P, D)) couples to the
+    data; the components of V orthogonal to the row space follow an independent prior Ornstein–Uhlenbeck process,
+    so they are integrated out exactly. A step then costs O(N r) (≤ O((N + P) D)) instead of O(P D N); test
+    predictions are X* X⁺ f(X), the conditional mean over those components (THEORY §2).
+Estimators
+    ``f_train``/``f_test`` are Rao–Blackwellised: the time and ensemble average of E[f | V] = K_V (K_V + κ0)⁻¹ y
+    (f is linear in w, any activation) and K_V(X*, X)(K_V + κ0)⁻¹ y; the plain average of the network outputs is
+    ``f_train_raw``/``f_test_raw``. Standard errors come from the spread of the ensemble members' time averages.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._validation import check_data, positive_float, positive_int
+from .specs import ConvergenceWarning, NetworkSpec
+
+__all__ = ["LangevinOptions", "LangevinResult", "train_langevin", "split_rhat"]
+
+#: Step size as a fraction of the stability limit 2/λ̂ is 2·DT_SAFETY⁻¹… i.e. h·λ̂ = DT_SAFETY (LM is stable for
+#: h·λ < 2; 0.5 keeps the O(h²) configurational bias below the Fig.-2 standard error, see the module docstring).
+DT_SAFETY = 0.5
+#: Records are taken about every RECORD_TIME units of (whitened) time when ``thin`` is None; the slowest prior
+#: mode relaxes in one unit, so consecutive records are strongly correlated but cheap compared with the steps.
+RECORD_TIME = 0.25
+#: Split-R̂ above this flags a run as not equilibrated (Gelman et al. 2013 recommend 1.01–1.1; 16 members).
+RHAT_MAX = 1.1
+#: Below this many flops per step the trainer runs torch on one CPU thread (``threads=None``).
+THREADS_MIN_FLOPS = 2e7
+INTEGRATORS = ("lm", "euler")
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class LangevinOptions:
+    """Options of :func:`train_langevin` (validated on construction).
+
+    ensemble : independent networks advanced together (>= 2; error bars come from their spread).
+    dt : step size in whitened time, or None for the automatic choice (module docstring).
+    steps : total steps per network, burn-in included; burn_in : steps discarded (0 <= burn_in < steps).
+    thin : record every ``thin`` steps (None: about every RECORD_TIME time units).
+    device : "auto" (CUDA when available), "cpu", "cuda" or "cuda:K". seed : seed of the torch.Generator.
+    dtype : "float64" (theory comparisons) or "float32" (speed). integrator : "lm" or "euler".
+    fast_linear : use the row-space path for linear networks (exact; False runs the generic O(P D N) step).
+    chunks : split the ensemble into this many independently seeded chunks, run through joblib (so a
+        ``joblib.parallel_config`` backend — loky, dask, ray — spreads them); 1 = one batched computation.
+    threads : torch CPU threads while training (restored afterwards); None: 1 for small steps (below
+        THREADS_MIN_FLOPS per step, where thread start-up costs more than it saves and an oversubscribed
+        machine makes OpenMP spin 100× slower), else torch's setting.
+    """
+
+    ensemble: int = 16
+    dt: float | None = None
+    steps: int = 20000
+    burn_in: int = 2000
+    thin: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    dtype: str = "float64"
+    integrator: str = "lm"
+    fast_linear: bool = True
+    chunks: int = 1
+    threads: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "ensemble", positive_int("ensemble", self.ensemble, minimum=2))
+        if self.dt is not None:
+            object.__setattr__(self, "dt", positive_float("dt", self.dt))
+        steps = positive_int("steps", self.steps)
+        burn_in = positive_int("burn_in", self.burn_in, minimum=0)
+        if burn_in >= steps:
+            raise ValueError(f"'burn_in' must be smaller than 'steps' ({steps}); got {burn_in}")
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "burn_in", burn_in)
+        if self.thin is not None:
+            object.__setattr__(self, "thin", positive_int("thin", self.thin))
+        object.__setattr__(self, "seed", positive_int("seed", self.seed, minimum=0))
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        ):
+            raise ValueError(f"'device' must be 'auto', 'cpu', 'cuda' or 'cuda:K'; got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"'dtype' must be one of {DTYPES}; got {self.dtype!r}")
+        if self.integrator not in INTEGRATORS:
+            raise ValueError(f"'integrator' must be one of {INTEGRATORS}; got {self.integrator!r}")
+        if not isinstance(self.fast_linear, bool):
+            raise ValueError(f"'fast_linear' must be True or False; got {self.fast_linear!r}")
+        chunks = positive_int("chunks", self.chunks)
+        if chunks > 1 and chunks > self.ensemble // 2:
+            raise ValueError(
+                    f"'chunks' must leave at least 2 networks per chunk (<= ensemble/2 = {self.ensemble // 2}); "
+                    f"got {chunks}"
+                )
+        object.__setattr__(self, "chunks", chunks)
+        if self.threads is not None:
+            object.__setattr__(self, "threads", positive_int("threads", self.threads))
+
+    def replace(self, **changes) -> "LangevinOptions":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LangevinResult:
+    """Ensemble- and time-averaged predictions of Langevin-trained networks.
+
+    Attributes
+    ----------
+    f_train : (P,) Rao–Blackwellised ⟨E[f(X) | V]⟩; se_train : (P,) its standard error (ensemble spread).
+    f_test, se_test : (P*,) the same on X*, or None.
+    f_train_raw, se_train_raw, f_test_raw, se_test_raw : plain averages of the network outputs.
+    member_f_train : (E, P) per-network time averages of the RB estimate (error bar of any functional);
+    member_f_test : (E, P*) or None.
+    trace_loss : (T, E) mean squared training error ‖y − f‖²/P of each network at each record (burn-in included);
+    trace_mean_y_delta : (T, E) mean(y·Δ) of the RB estimate at each record; record_steps : (T,) step numbers.
+    r_hat : split-R̂ of the post-burn-in mean(y·Δ) traces; converged : r_hat < RHAT_MAX; residual : r_hat − 1.
+    v_var, w_var : mean squared hidden / readout weight after burn-in (original units; for the linear row-space
+    path v_var is over the row-space components, the others being exactly prior). Prior values: v_prior, w_prior.
+    dt : step size used after burn-in; thin; steps; burn_in; ensemble; integrator; device; dtype.
+    steps_per_second : batched steps per second (each advances all E networks); seconds : wall time.
+    """
+
+    f_train: np.ndarray
+    f_test: np.ndarray | None
+    se_train: np.ndarray
+    se_test: np.ndarray | None
+    f_train_raw: np.ndarray
+    f_test_raw: np.ndarray | None
+    se_train_raw: np.ndarray
+    se_test_raw: np.ndarray | None
+    member_f_train: np.ndarray = field(repr=False)
+    member_f_test: np.ndarray | None = field(repr=False)
+    trace_loss: np.ndarray = field(repr=False)
+    trace_mean_y_delta: np.ndarray = field(repr=False)
+    record_steps: np.ndarray = field(repr=False)
+    r_hat: float = float("nan")
+    converged: bool = False
+    residual: float = float("nan")
+    v_var: float = float("nan")
+    w_var: float = float("nan")
+    dt: float = float("nan")
+    thin: int = 1
+    steps: int = 0
+    burn_in: int = 0
+    ensemble: int = 0
+    integrator: str = "lm"
+    device: str = "cpu"
+    dtype: str = "float64"
+    steps_per_second: float = float("nan")
+    seconds: float = 0.0
+    spec: NetworkSpec | None = None
+    options: LangevinOptions | None = None
+    method: str = "langevin"
+
+    @property
+    def n_iter(self) -> int:
+        return self.steps
+
+    @property
+    def v_prior(self) -> float:
+        return self.spec.g_v / self._D if self._D else float("nan")
+
+    @property
+    def w_prior(self) -> float:
+        return self.spec.g_w / (self.spec.chi * self.spec.width)
+
+    _D: int = 0
+
+    def se_of(self, weights, split: str = "train") -> float:
+        """Standard error of the linear functional weights·⟨f⟩ on ``split`` ("train"/"test"); e.g. mean(y·Δ)
+        has weights −y/P."""
+        members = self.member_f_train if split == "train" else self.member_f_test
+        per = members @ np.asarray(weights, dtype=np.float64)
+        return float(np.std(per, ddof=1) / np.sqrt(per.shape[0]))
+
+    def mean_y_delta_se(self, y, split: str = "train") -> float:
+        """Standard error of mean(y·Δ) on ``split`` from the ensemble spread."""
+        y = np.asarray(y, dtype=np.float64)
+        return self.se_of(-y / y.size, split)
+
+
+def split_rhat(chains: np.ndarray) -> float:
+    """Split-R̂ (Gelman et al. 2013) of scalar traces ``chains`` (n_chains, n_samples); ≈ 1 when equilibrated."""
+    chains = np.asarray(chains, dtype=np.float64)
+    n = chains.shape[1] // 2
+    if n < 2:
+        return float("nan")
+    halves = np.concatenate([chains[:, :n], chains[:, n : 2 * n]], axis=0)
+    means = halves.mean(axis=1)
+    W = halves.var(axis=1, ddof=1).mean()
+    B = n * means.var(ddof=1)
+    if W <= 0:
+        return 1.0 if B <= 0 else float("inf")
+    var = (n - 1) / n * W + B / n
+    return float(np.sqrt(var / W))
+
+
+# --- torch helpers ---------------------------------------------------------------------------------------
+
+
+def _torch():
+    import torch  # noqa: PLC0415  (torch is imported only when a trainer runs)
+
+    return torch
+
+
+def resolve_device(device: str) -> str:
+    """'auto' → 'cuda' when torch sees a GPU, else 'cpu'."""
+    torch = _torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"'device' is {device!r} but torch sees no CUDA device; use 'cpu' or 'auto'")
+    return device
+
+
+def _activation(name: str, H, need_grad: bool):
+    """φ(H) and φ'(H) (None for the identity) for the closed set of activations (THEORY §9)."""
+    torch = _torch()
+    if name == "linear":
+        return H, None
+    if name == "erf":
+        A = torch.erf(H)
+        dA = H.square().neg_().exp_().mul_(2.0 / math.sqrt(math.pi)) if need_grad else None
+        return A, dA
+    if name == "relu":
+        return torch.relu(H), ((H > 0).to(H.dtype) if need_grad else None)
+    raise ValueError(f"'activation' must be one of ('linear', 'erf', 'relu'); got {name!r}")  # pragma: no cover
+
+
+_PHI_PRIME_MAX = {"linear": 1.0, "erf": 2.0 / math.sqrt(math.pi), "relu": 1.0}
+
+
+class _Chunk:
+    """State and one-step update of a batch of E networks (whitened coordinates; see the module docstring)."""
+
+    def __init__(self, X, y, X_test, spec: NetworkSpec, opts: LangevinOptions, E: int, seed: int, device: str):
+        torch = _torch()
+        self.torch = torch
+        self.dtype = getattr(torch, opts.dtype)
+        self.device = device
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(int(seed))
+        self.spec, self.E, self.N = spec, E, spec.width
+        P, D = X.shape
+        self.P, self.D = P, D
+        self.sv = math.sqrt(spec.g_v / D)
+        self.sw = math.sqrt(spec.g_w / (spec.chi * spec.width))
+        self.c = spec.chi / spec.kappa0  # data-term coefficient χ/κ0
+        self.kappa0 = spec.kappa0
+        self.linear = spec.activation == "linear" and opts.fast_linear
+        t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=device)  # noqa: E731
+        self.y_np = y
+        self.y = t(y)
+        if self.linear:
+            from .kernels import row_space  # noqa: PLC0415
+
+            rs = row_space(X)
+            self.rs = rs
+            self.S = t(rs.S)
+            self.yh = t(rs.U.T @ y)  # ŷ = Uᵀy
+            self.yperp2 = float(y @ y - (rs.U.T @ y) @ (rs.U.T @ y))
+            self.lam_xx = float(rs.S[0] ** 2)
+            shape_v = (E, self.N, rs.rank)
+        else:
+            self.Xs = t(self.sv * X)  # σ_v X, so that H = Ṽ (σ_v X)ᵀ
+            self.Xs_test = None if X_test is None else t(self.sv * X_test)
+            self.lam_xx = float(np.linalg.eigvalsh(X @ X.T)[-1]) if P <= D else float(np.linalg.eigvalsh(X.T @ X)[-1])
+            shape_v = (E, self.N, D)
+        self.noise_dtype = torch.float32  # fp32 Gaussians (4× cheaper than fp64 on CPU); state stays in dtype
+        self.V = torch.randn(shape_v, generator=self.gen, device=device, dtype=self.noise_dtype).to(self.dtype)
+        self.w = torch.randn((E, self.N), generator=self.gen, device=device, dtype=self.noise_dtype).to(self.dtype)
+        self.xi_V = torch.randn(shape_v, generator=self.gen, device=device, dtype=self.noise_dtype)
+        self.xi_w = torch.randn((E, self.N), generator=self.gen, device=device, dtype=self.noise_dtype)
+        self.new_V, self.new_w = torch.empty_like(self.xi_V), torch.empty_like(self.xi_w)
+        self.phi_prime_max = _PHI_PRIME_MAX[spec.activation]
+
+    # --- forces -------------------------------------------------------------------------------------------
+    def _data_force_linear(self):
+        """Row-space path: returns (g_w_data (E,N), ĝ (E,r)) with ∇_w̃ = w̃ + Z̃ĝ and ∇_Z̃ = Z̃ + w̃ĝᵀ."""
+        torch = self.torch
+        a = self.sv * self.sw
+        beta = torch.bmm(self.w.unsqueeze(1), self.V).squeeze(1)  # Z̃ᵀw̃ (E, r)
+        self.fh = beta.mul_(self.S * a)  # f in the U basis, f̂ = a S Z̃ᵀw̃
+        g = (self.fh - self.yh).mul_(self.S * (self.c * a))  # ĝ = (χ/κ0) a S (f̂ − ŷ)
+        gw = torch.bmm(self.V, g.unsqueeze(2)).squeeze(2)  # Z̃ ĝ
+        return gw, g
+
+    def _data_force_generic(self):
+        """Generic path: returns (g_w_data (E,N), G (E·N,P)) with ∇_Ṽ = Ṽ + G (σ_v X) and ∇_w̃ = w̃ + g_w_data."""
+        torch = self.torch
+        E, N, D, P = self.E, self.N, self.D, self.P
+        H = torch.mm(self.V.view(E * N, D), self.Xs.T).view(E, N, P)  # h_iα = v_i·x_α
+        A, dA = _activation(self.spec.activation, H, True)
+        f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(self.sw)  # (E, P)
+        self.f = f
+        r = f - self.y
+        k = self.c * self.sw
+        gw = torch.bmm(A, r.unsqueeze(2)).squeeze(2).mul_(k)  # (χ/κ0) σ_w φ(H) r
+        G = torch.mul(self.w.unsqueeze(2), r.unsqueeze(1).mul(k))  # (E, N, P): (χ/κ0) σ_w w̃_i r_α
+        if dA is not None:
+            G.mul_(dA)
+        return gw, G.view(E * N, P)
+
+    # --- one step (sub-steps: force, drift, noise) ----------------------------------------------------------
+    def step(self, h: float, integrator: str):
+        if self.linear:
+            gw, g = self._data_force_linear()
+            # Z̃ ← (1 − h) Z̃ − h w̃ ĝᵀ (drift of ½‖Z̃‖² + data term)
+            self.V.baddbmm_(self.w.unsqueeze(2), g.unsqueeze(1), beta=1.0 - h, alpha=-h)
+        else:
+            gw, G = self._data_force_generic()
+            E, N, D = self.E, self.N, self.D
+            self.V.view(E * N, D).addmm_(G, self.Xs, beta=1.0 - h, alpha=-h)
+        self.w.mul_(1.0 - h).add_(gw, alpha=-h)
+        self._noise(h, integrator)
+
+    def _noise(self, h: float, integrator: str):
+        """Add the noise: LM √(h/2)(ξ_n + ξ_{n+1}) (``xi`` holds ξ_n, ``xi_new`` receives ξ_{n+1}); EM √(2h) ξ."""
+        if integrator == "lm":
+            s = math.sqrt(h / 2.0)
+            for x, xi, new in ((self.V, self.xi_V, self.new_V), (self.w, self.xi_w, self.new_w)):
+                new.normal_(generator=self.gen)
+                xi.add_(new)  # ξ_n + ξ_{n+1} in fp32, then one (mixed-precision) update of the state
+                x.add_(xi, alpha=s)
+                xi.copy_(new)
+        else:
+            s = math.sqrt(2.0 * h)
+            for x, xi in ((self.V, self.xi_V), (self.w, self.xi_w)):
+                xi.normal_(generator=self.gen)
+                x.add_(xi, alpha=s)
+
+    # --- measurements ----------------------------------------------------------------------------------------
+    def measure(self, X_test_np, with_test: bool, with_lambda: bool) -> dict:
+        """Network outputs, the Rao–Blackwellised E[f|V], loss, mean(y·Δ) and (optionally) the curvature bound."""
+        torch = self.torch
+        out = {}
+        g_w, N, k0 = self.spec.g_w, self.N, self.kappa0
+        if self.linear:
+            a = self.sv * self.sw
+            fh = torch.bmm(self.w.unsqueeze(1), self.V).squeeze(1).mul_(self.S * a)  # (E, r)
+            Kh = torch.bmm(self.V.transpose(1, 2), self.V).mul_(g_w * self.sv**2 / N)
+            Kh = Kh * self.S[:, None] * self.S[None, :]  # K̂ = (g_w/N) S Zᵀ Z S σ_v² (E, r, r)
+            M = Kh + k0 * torch.eye(Kh.shape[-1], dtype=self.dtype, device=self.device)
+            L = torch.linalg.cholesky(M)
+            x = torch.cholesky_solve(self.yh.expand(self.E, -1).unsqueeze(2), L).squeeze(2)
+            fh_rb = self.yh - k0 * x  # K̂(K̂+κ0)⁻¹ŷ
+            out["f_raw"] = fh  # in the U basis; lifted at the end
+            out["f_rb"] = fh_rb
+            yy = float(self.y_np @ self.y_np)
+            P = self.P
+            out["loss"] = (((fh - self.yh) ** 2).sum(1) + self.yperp2) / P
+            out["myd"] = (yy - fh_rb @ self.yh) / P
+            out["v_sq"] = self.V.square().mean()
+            if with_lambda:
+                lam_k = torch.linalg.eigvalsh(Kh)[:, -1]
+                wsq = self.w.square().sum(1)
+                lam_v = self.c * self.sv**2 * self.sw**2 * wsq * self.lam_xx
+                out["lam"] = float((1.0 + lam_k / k0 + lam_v).max())
+        else:
+            E, D = self.E, self.D
+            H = torch.mm(self.V.view(E * N, D), self.Xs.T).view(E, N, self.P)
+            A, dA = _activation(self.spec.activation, H, with_lambda)
+            f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(self.sw)
+            K = torch.bmm(A.transpose(1, 2), A).mul_(g_w / N)  # K_V (E, P, P)
+            M = K + k0 * torch.eye(self.P, dtype=self.dtype, device=self.device)
+            L = torch.linalg.cholesky(M)
+            alpha = torch.cholesky_solve(self.y.expand(E, -1).unsqueeze(2), L).squeeze(2)  # (K_V+κ0)⁻¹y
+            f_rb = self.y - k0 * alpha
+            out["f_raw"], out["f_rb"] = f, f_rb
+            out["loss"] = ((f - self.y) ** 2).mean(1)
+            out["myd"] = (self.y * (self.y - f_rb)).mean(1)
+            out["v_sq"] = self.V.square().mean()
+            if with_test and self.Xs_test is not None:
+                Ht = torch.mm(self.V.view(E * N, D), self.Xs_test.T).view(E, N, -1)
+                At, _ = _activation(self.spec.activation, Ht, False)
+                out["f_test_raw"] = torch.bmm(self.w.unsqueeze(1), At).squeeze(1).mul_(self.sw)
+                # K_V(X*, X)(K_V+κ0)⁻¹y = (g_w/N) φ*ᵀ φ α
+                out["f_test_rb"] = torch.bmm(At.transpose(1, 2), torch.bmm(A, alpha.unsqueeze(2))).squeeze(2).mul_(
+                    g_w / N
+                )
+            if with_lambda:
+                lam_k = torch.linalg.eigvalsh(K)[:, -1]
+                w2 = self.w.square()  # (E, N)
+                if dA is None:
+                    diag = w2.sum(1)
+                else:
+                    diag = torch.bmm(w2.unsqueeze(1), dA.square()).squeeze(1).max(1).values
+                lam_v = self.c * self.sv**2 * self.sw**2 * diag * self.lam_xx
+                out["lam"] = float((1.0 + lam_k / k0 + lam_v).max())
+        out["w_sq"] = self.w.square().mean()
+        out["finite"] = bool(torch.isfinite(out["f_raw"]).all())
+        return out
+
+
+def _lift(chunk: _Chunk, fh: np.ndarray, X_test) -> tuple[np.ndarray, np.ndarray | None]:
+    """Linear row-space path: U-basis predictions (E, r) → train (E, P) and test X* X⁺ f (E, P*)."""
+    rs = chunk.rs
+    f = fh @ rs.U.T
+    ft = None if X_test is None else (fh / rs.S) @ (X_test @ rs.W).T
+    return f, ft
+
+
+def _step_flops(P: int, D: int, N: int, E: int, r: int, generic: bool) -> float:
+    """Flops of one batched step: 4 P D N E for the generic path (two GEMMs), about 8 N r E for the row-space one."""
+    return 4.0 * P * D * N * E if generic else 8.0 * N * r * E
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    torch = _torch()
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None and n != old:
+            torch.set_num_threads(old)
+
+
+def _run_chunk(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: int, device: str, progress=None):
+    """Advance E networks; returns numpy per-member averages, traces and diagnostics."""
+    P, D = X.shape
+    generic = not (spec.activation == "linear" and opts.fast_linear)
+    threads = opts.threads
+    if threads is None and device == "cpu":
+        threads = 1 if _step_flops(P, D, spec.width, E, min(P, D), generic) < THREADS_MIN_FLOPS else None
+    with _threads(threads if device == "cpu" else None):
+        return _run_chunk_inner(X, y, X_test, spec, opts, E, seed, device, progress)
+
+
+def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: int, device: str, progress=None):
+    torch = _torch()
+    ch = _Chunk(X, y, X_test, spec, opts, E, seed, device)
+    dt = opts.dt
+    auto = dt is None
+    with torch.no_grad():
+        first = ch.measure(X_test, with_test=False, with_lambda=True)
+        lam = first["lam"]
+        if auto:
+            dt = DT_SAFETY / lam
+        thin = opts.thin or max(1, int(round(RECORD_TIME / dt)))
+        sums: dict = {}
+        n_avg = 0
+        rec_steps, loss_tr, myd_tr = [], [], []
+        v_sq = w_sq = 0.0
+        report_every = max(1, opts.steps // 100)
+        for n in range(1, opts.steps + 1):
+            ch.step(dt, opts.integrator)
+            if n % thin == 0 or n == opts.steps:
+                sampling = n > opts.burn_in
+                m = ch.measure(X_test, with_test=sampling, with_lambda=auto and not sampling)
+                if not m["finite"]:
+                    raise FloatingPointError(
+                        f"Langevin dynamics diverged at step {n} (dt = {dt:.3g}); reduce 'dt' (or leave it None "
+                        "for the automatic choice)"
+                    )
+                if auto and not sampling:  # burn-in: follow the growing curvature (features), frozen afterwards
+                    lam = max(lam, m["lam"])
+                    dt = min(dt, DT_SAFETY / lam)
+                rec_steps.append(n)
+                loss_tr.append(m["loss"].cpu().numpy())
+                myd_tr.append(m["myd"].cpu().numpy())
+                if sampling:
+                    n_avg += 1
+                    for key in ("f_raw", "f_rb", "f_test_raw", "f_test_rb"):
+                        if key in m:
+                            sums[key] = sums.get(key, 0) + m[key]
+                    v_sq += float(m["v_sq"])
+                    w_sq += float(m["w_sq"])
+            if progress is not None and (n % report_every == 0 or n == opts.steps):
+                stage = "burn-in" if n <= opts.burn_in else "sampling"
+                progress(n, opts.steps, {"stage": stage, "mean_y_delta": float(np.mean(myd_tr[-1])) if myd_tr else None})
+    means = {k: (v / n_avg).cpu().numpy().astype(np.float64) for k, v in sums.items()}
+    if ch.linear:
+        f_raw, ft_raw = _lift(ch, means["f_raw"], X_test)
+        f_rb, ft_rb = _lift(ch, means["f_rb"], X_test)
+    else:
+        f_raw, f_rb = means["f_raw"], means["f_rb"]
+        ft_raw, ft_rb = means.get("f_test_raw"), means.get("f_test_rb")
+    rec_steps = np.asarray(rec_steps)
+    return dict(
+        f_raw=f_raw, f_rb=f_rb, ft_raw=ft_raw, ft_rb=ft_rb,
+        loss=np.stack(loss_tr), myd=np.stack(myd_tr), rec_steps=rec_steps, dt=dt, thin=thin,
+        v_var=v_sq / n_avg * ch.sv**2, w_var=w_sq / n_avg * ch.sw**2,
+    )
+
+
+def _se(members: np.ndarray | None) -> np.ndarray | None:
+    if members is None:
+        return None
+    return members.std(axis=0, ddof=1) / np.sqrt(members.shape[0])
+
+
+def train_langevin(
+    X,
+    y,
+    spec: NetworkSpec,
+    X_test=None,
+    options: LangevinOptions | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+    cache: bool = False,
+) -> LangevinResult:
+    """Train an ensemble of two-layer networks with preconditioned Langevin dynamics (module docstring).
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None
+    spec : NetworkSpec (any activation: linear, erf, relu).
+    options : LangevinOptions (default ``LangevinOptions()``).
+    progress : optional callback(done, total, info) about every 1 % of the steps (info: "stage",
+        "mean_y_delta"); with ``options.chunks > 1`` it reports finished chunks instead.
+    cache : go through the joblib cache (mastcore.cache).
+
+    Returns
+    -------
+    LangevinResult
+    """
+    if options is None:
+        options = LangevinOptions()
+    if cache:
+        from .cache import cached_call  # noqa: PLC0415
+
+        return cached_call(train_langevin, X, y, spec, X_test=X_test, options=options, progress=progress)
+    t0 = time.perf_counter()
+    if not isinstance(spec, NetworkSpec):
+        raise ValueError(f"'spec' must be a NetworkSpec; got {type(spec).__name__}")
+    if not isinstance(options, LangevinOptions):
+        raise ValueError(f"'options' must be a LangevinOptions; got {type(options).__name__}")
+    X, y, X_test = check_data(X, y, X_test)
+    device = resolve_device(options.device)
+    E = options.ensemble
+    if options.chunks == 1:
+        parts = [_run_chunk(X, y, X_test, spec, options, E, options.seed, device, progress)]
+    else:
+        from joblib import Parallel, delayed  # noqa: PLC0415
+
+        sizes = [E // options.chunks + (1 if k < E % options.chunks else 0) for k in range(options.chunks)]
+        seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(options.seed).spawn(options.chunks)]
+        jobs = (delayed(_run_chunk)(X, y, X_test, spec, options, n, s, device) for n, s in zip(sizes, seeds))
+        parts = []
+        for k, part in enumerate(Parallel(n_jobs=options.chunks, return_as="generator")(jobs)):
+            parts.append(part)
+            if progress is not None:
+                progress(k + 1, options.chunks, {"stage": "chunks"})
+    cat = lambda key: None if parts[0][key] is None else np.concatenate([p[key] for p in parts], axis=0)  # noqa: E731
+    f_rb, f_raw, ft_rb, ft_raw = cat("f_rb"), cat("f_raw"), cat("ft_rb"), cat("ft_raw")
+    loss = np.concatenate([p["loss"] for p in parts], axis=1)
+    myd = np.concatenate([p["myd"] for p in parts], axis=1)
+    rec = parts[0]["rec_steps"]
+    post = rec > options.burn_in
+    r_hat = split_rhat(myd[post].T)
+    converged = bool(np.isfinite(r_hat) and r_hat < RHAT_MAX)
+    if not converged:
+        warnings.warn(
+            f"Langevin ensemble not equilibrated: split-R̂ of mean(y·Δ) = {r_hat:.3f} (>= {RHAT_MAX}); increase "
+            "'steps' and 'burn_in'",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    seconds = time.perf_counter() - t0
+    return LangevinResult(
+        f_train=f_rb.mean(0), f_test=None if ft_rb is None else ft_rb.mean(0),
+        se_train=_se(f_rb), se_test=_se(ft_rb),
+        f_train_raw=f_raw.mean(0), f_test_raw=None if ft_raw is None else ft_raw.mean(0),
+        se_train_raw=_se(f_raw), se_test_raw=_se(ft_raw),
+        member_f_train=f_rb, member_f_test=ft_rb,
+        trace_loss=loss, trace_mean_y_delta=myd, record_steps=rec,
+        r_hat=r_hat, converged=converged, residual=float(r_hat - 1.0),
+        v_var=float(np.mean([p["v_var"] for p in parts])), w_var=float(np.mean([p["w_var"] for p in parts])),
+        dt=float(max(p["dt"] for p in parts)), thin=int(parts[0]["thin"]), steps=options.steps,
+        burn_in=options.burn_in, ensemble=E, integrator=options.integrator, device=device, dtype=options.dtype,
+        steps_per_second=options.steps / seconds, seconds=seconds, spec=spec, options=options, _D=X.shape[1],
+    )

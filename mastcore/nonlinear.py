@@ -1,0 +1,549 @@
+"""Tree level and kernel rescaling for erf and ReLU networks (THEORY.md §9).
+
+Three ansätze for the per-neuron weight law at the saddle point:
+
+* ``"gaussian"`` (default for erf): a zero-mean Gaussian N(0, Σ), the stationary point of
+  J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)), whose stationarity condition is
+  Σ⁻¹ = (D/g_v) I − (2g_w/N) Xᵀ G X with G = ∂/∂M Σ C̃_αβ k_αβ(M), C̃ = (χ/2) a aᵀ − ½ R (THEORY §9).
+  Solved by precision damping with backtracking, an adaptive step and annealing in χ from the NNGP.
+  For φ = id this is the linear tree level of §4 exactly.
+* ``"gaussian_mean"`` (default for ReLU): a Gaussian N(μ, Σ) with a non-zero mean, found by maximising J.
+* ``"particles"``: the exact saddle point, the tilted neuron law represented by MCMC particles.
+
+All solvers work in the row space of X (rank r ≤ min(P, D)): orthogonal to it the law is the prior, which the
+train kernel does not see; the test kernel adds its prior variance back (exact for the Gaussian ansätze).
+
+:func:`rescaled_kernel` is the scalar renormalisation C = u·C0 of §9, for any activation.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+
+from ._validation import check_data, positive_float, positive_int
+from .kernels import RowSpace, row_space
+from .nonlinear_kernels import (
+    gram_parts,
+    kernel,
+    kernel_gradient_matrix,
+    pair_kernel,
+)
+from .specs import ConvergenceWarning, NetworkSpec
+
+__all__ = [
+    "ANSATZE",
+    "DEFAULT_ANSATZ",
+    "ONE_LOOP_ACTIVATIONS",
+    "ONE_LOOP_NOTE",
+    "TREE_VALIDITY_NOTE",
+    "NonlinearTreeResult",
+    "RescaledResult",
+    "nngp_kernel",
+    "rescaled_kernel",
+    "tree_level",
+    "tree_objective",
+]
+
+ANSATZE = ("gaussian", "gaussian_mean", "particles")
+#: Default ansatz per activation (THEORY §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle).
+DEFAULT_ANSATZ = {"linear": "gaussian", "erf": "gaussian", "relu": "gaussian_mean"}
+#: The one loop exists for linear networks only (the nonlinear one loop needs 4th/6th feature cumulants, §9).
+ONE_LOOP_ACTIVATIONS = ("linear",)
+ONE_LOOP_NOTE = "one loop: linear networks only"
+#: Validity note for the app: every saddle-point theory gets the sign of the finite-width shift wrong at χ = 1.
+TREE_VALIDITY_NOTE = (
+    "tree level is not valid at small chi/N for nonlinear networks (wrong sign of the finite-width shift at "
+    "chi = 1); use the scalar rescaling there"
+)
+#: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (THEORY §9).
+GAUSSIAN_TOL = 1e-9
+#: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
+STAGE_TOL = 1e-6
+#: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (THEORY §9: ~20).
+ANNEAL_STAGES = 20
+#: Step-size bounds of the damped precision iteration.
+ETA_MIN = 1e-10
+
+
+def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
+    """NNGP kernel C0 = g_w k(X Σ X2ᵀ) at Σ = (g_v/D) I for erf/ReLU (THEORY §9). Shape (len(X), len(X2))."""
+    X = np.asarray(X, dtype=np.float64)
+    return spec.g_w * kernel(X, X2, spec.g_v / X.shape[1], spec.activation, same=X2 is X)
+
+
+# --- results ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NonlinearTreeResult:
+    """Tree-level saddle point of an erf/ReLU (or linear) network under a neuron-law ansatz (THEORY §9).
+
+    Attributes
+    ----------
+    f_train : (P,) mean predictor C (C + κ0)⁻¹ y; f_test : (P*,) or None, C(X*, X) (C + κ0)⁻¹ y with the test
+        kernel of the same neuron law.
+    C : (P, P) adapted kernel g_w E[φ(Xv) φ(Xv)ᵀ] under the law. a : (P,) = (C + κ0)⁻¹ y.
+    s : outlier eigenvalue of the weight covariance Σ_v in units of the prior variance g_v/D. For linear nets it
+        is the rescaling factor of §4 up to O(1/N); it measures how strongly the law stretches along the task.
+    mu : (D,) mean of the law (``gaussian_mean``; zeros otherwise; for particles the particle mean).
+    ansatz, J : the ansatz and the objective J at the solution (``gaussian``/``gaussian_mean``; NaN for particles).
+    converged, n_iter, residual : diagnostics. Gaussian ansätze: residual = ‖Λ_new − Λ‖_F/‖Λ‖_F of the
+        stationarity map (μ's equation included for ``gaussian_mean``). Particles: relative drift of C between the
+        two halves of the averaging window, to be compared with ``c_se`` (its Monte-Carlo standard error).
+    K_B, n_roots : None (no background kernel / scalar root for nonlinear laws); kept for a uniform interface.
+    """
+
+    f_train: np.ndarray
+    f_test: np.ndarray | None
+    C: np.ndarray
+    a: np.ndarray
+    s: float
+    spec: NetworkSpec
+    ansatz: str
+    converged: bool
+    n_iter: int
+    residual: float
+    seconds: float
+    J: float = float("nan")
+    mu: np.ndarray | None = None
+    c_se: float = 0.0
+    n_stages: int = 1
+    method: str = "tree"
+    K_B: None = None
+    n_roots: None = None
+    _cov_row: np.ndarray = field(default=None, repr=False)  # covariance of the law in the row space (r, r)
+    _mean_row: np.ndarray = field(default=None, repr=False)  # (r,)
+    _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis
+
+    @property
+    def variant(self) -> str:
+        return self.ansatz
+
+    @property
+    def D(self) -> int:
+        return self._W.shape[0]
+
+    @property
+    def sigma_v(self) -> np.ndarray:
+        """Per-neuron weight covariance Σ_v (D, D) = W Σ_r Wᵀ + (g_v/D)(I − W Wᵀ)."""
+        W = self._W
+        prior = self.spec.g_v / self.D
+        return W @ (self._cov_row - prior * np.eye(W.shape[1])) @ W.T + prior * np.eye(self.D)
+
+    def sigma_v_eigh(self):
+        """Spectrum of Σ_v: eigenvalues (D,) descending, eigenvectors (D, r) of the r row-space eigenvalues."""
+        mu, Q = np.linalg.eigh(self._cov_row)
+        prior = np.full(self.D - mu.size, self.spec.g_v / self.D)
+        order = np.argsort(mu)[::-1]
+        eig = np.sort(np.concatenate([mu, prior]))[::-1]
+        return eig, self._W @ Q[:, order]
+
+    def top_direction(self):
+        """Outlier eigenvalue of Σ_v and its unit eigenvector (D,)."""
+        eig, vec = self.sigma_v_eigh()
+        return float(eig[0]), vec[:, 0]
+
+
+@dataclass(frozen=True)
+class RescaledResult:
+    """Scalar kernel renormalisation C = u·C0 (THEORY §9).
+
+    f_train (P,), f_test (P*,) or None, C (P, P) = u·C0, u the scale, objective the maximised value of
+    (N/2)(ln u − u) + L(u C0); converged, n_iter, residual (|dΦ/d ln u| / N at u), n_roots (stationary points).
+    """
+
+    f_train: np.ndarray
+    f_test: np.ndarray | None
+    C: np.ndarray
+    u: float
+    objective: float
+    spec: NetworkSpec
+    converged: bool
+    n_iter: int
+    residual: float
+    n_roots: int
+    seconds: float
+    method: str = "rescaled"
+
+    @property
+    def s(self) -> float:
+        """Alias of ``u`` (the scalar the kernel is multiplied by)."""
+        return self.u
+
+
+# --- the Gaussian (zero-mean) ansatz ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    """Row-space form of the data: Z = X W = U S (P, r); Zs = X* W (P*, r) and the test points' prior variance
+    outside the row space, qs_perp = (g_v/D)(|x*|² − |Wᵀx*|²)."""
+
+    Z: np.ndarray
+    y: np.ndarray
+    rs: RowSpace
+    spec: NetworkSpec
+    D: int
+    Zs: np.ndarray | None = None
+    qs_perp: np.ndarray | None = None
+
+    @property
+    def r(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def lam0(self) -> float:  # prior precision D/g_v
+        return self.D / self.spec.g_v
+
+
+def _problem(X, y, spec, X_test) -> _Problem:
+    rs = row_space(X)
+    Z = rs.U * rs.S
+    pb = _Problem(Z=Z, y=y, rs=rs, spec=spec, D=X.shape[1])
+    if X_test is not None:
+        pb.Zs = X_test @ rs.W
+        perp = np.einsum("ij,ij->i", X_test, X_test) - np.einsum("ij,ij->i", pb.Zs, pb.Zs)
+        pb.qs_perp = (spec.g_v / X.shape[1]) * np.maximum(perp, 0.0)
+    return pb
+
+
+def _likelihood(C, y, chi, kappa0):
+    """L(C) = −(χ/2) yᵀ(C+κ0)⁻¹y − ½ log det(C+κ0), with R and a = R y (THEORY §2)."""
+    P = C.shape[0]
+    cf = sla.cho_factor(C + kappa0 * np.eye(P), lower=True)
+    R = sla.cho_solve(cf, np.eye(P))
+    R = 0.5 * (R + R.T)
+    a = R @ y
+    logdet = 2.0 * np.sum(np.log(np.diag(cf[0])))
+    return -0.5 * chi * float(y @ a) - 0.5 * logdet, R, a
+
+
+def _kl_gauss(cov, mean, lam0):
+    """KL(N(mean, cov) ‖ N(0, I/λ0)) in r dimensions."""
+    r = cov.shape[0]
+    sign, logdet = np.linalg.slogdet(cov)
+    if sign <= 0:
+        return np.inf
+    m2 = 0.0 if mean is None else float(mean @ mean)
+    return 0.5 * (lam0 * (np.trace(cov) + m2) - r - r * np.log(lam0) - logdet)
+
+
+def tree_objective(X, y, spec: NetworkSpec, Sigma) -> float:
+    """J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)) for a (D, D) covariance Σ (THEORY §9)."""
+    X, y, _ = check_data(X, y)
+    Sigma = np.asarray(Sigma, dtype=np.float64)
+    D = X.shape[1]
+    C = spec.g_w * kernel(X, X, Sigma, spec.activation)
+    L, _, _ = _likelihood(C, y, spec.chi, spec.kappa0)
+    return L - spec.width * _kl_gauss(Sigma, None, D / spec.g_v)
+
+
+def _gaussian_map(Lam, pb: _Problem, chi: float, activation: str):
+    """One application of the stationarity map Λ ↦ Λ_new (THEORY §9). Returns Λ_new, Σ, C, a, J."""
+    spec = pb.spec
+    N, gw = spec.width, spec.g_w
+    cf = sla.cho_factor(Lam, lower=True)
+    Sig = sla.cho_solve(cf, np.eye(Lam.shape[0]))
+    Sig = 0.5 * (Sig + Sig.T)
+    M = pb.Z @ Sig @ pb.Z.T
+    parts = gram_parts(M, activation)
+    C = gw * parts.K
+    L, R, a = _likelihood(C, pb.y, chi, spec.kappa0)
+    Ct = 0.5 * chi * np.outer(a, a) - 0.5 * R  # (T1)
+    G = kernel_gradient_matrix(Ct, parts)
+    # Σ⁻¹ = (D/g_v) I − 2 (g_w/N) Xᵀ G X, restricted to the row space (THEORY §9); C enters through g_w k
+    Lam_new = pb.lam0 * np.eye(pb.r) - (2.0 * gw / N) * (pb.Z.T @ G @ pb.Z)
+    Lam_new = 0.5 * (Lam_new + Lam_new.T)
+    logdet_sig = -2.0 * np.sum(np.log(np.diag(cf[0])))
+    kl = 0.5 * (pb.lam0 * np.trace(Sig) - pb.r - pb.r * np.log(pb.lam0) - logdet_sig)
+    return Lam_new, Sig, C, a, L - N * kl
+
+
+def _is_pd(A) -> bool:
+    try:
+        np.linalg.cholesky(A)
+        return True
+    except np.linalg.LinAlgError:
+        return False
+
+
+def _solve_gaussian_stage(Lam, pb, chi, activation, tol, max_iter, eta):
+    """Damped precision iteration at one χ: Λ ← (1−η)Λ + ηΛ_new, η halved until Λ is positive definite,
+    ×1.1 when the residual falls and ÷2 when it rises (THEORY §9). Returns Λ, η, n_iter, residual."""
+    prev = np.inf
+    res = np.inf
+    n = 0
+    for n in range(1, max_iter + 1):
+        Lam_new = _gaussian_map(Lam, pb, chi, activation)[0]
+        res = float(np.linalg.norm(Lam_new - Lam) / np.linalg.norm(Lam))
+        if res < tol:
+            break
+        eta = eta / 2 if res > prev else min(1.0, 1.1 * eta)
+        prev = res
+        while True:
+            trial = (1.0 - eta) * Lam + eta * Lam_new
+            if _is_pd(trial):
+                break
+            eta /= 2
+            if eta < ETA_MIN:
+                raise FloatingPointError("no positive-definite damped step (eta below 1e-10)")
+        Lam = trial
+    return Lam, eta, n, res
+
+
+def _chi_path(chi0: float, chi: float, N: int, n_stages: int) -> np.ndarray:
+    """Geometric χ path from chi0 to chi; ``n_stages`` stages for the full range 1 → N, fewer for shorter ones."""
+    if chi <= chi0 * (1 + 1e-12) and chi >= chi0 * (1 - 1e-12):
+        return np.array([chi])
+    span = abs(math.log(chi / chi0)) / max(math.log(max(N, 2)), 1e-12)
+    k = max(2, int(math.ceil(n_stages * min(span, 1.0))) + 1)
+    return np.geomspace(chi0, chi, k)[1:]
+
+
+def _finish(pb, Sig_r, mean_r, C, a, X_test_kernel, ansatz, converged, n_iter, residual, t0, J, n_stages, c_se=0.0):
+    spec = pb.spec
+    f_train = pb.y - spec.kappa0 * a  # = C (C+κ0)⁻¹ y
+    f_test = None if X_test_kernel is None else X_test_kernel @ a
+    cov = Sig_r
+    top = float(np.linalg.eigvalsh(cov)[-1])
+    prior = spec.g_v / pb.D
+    s = max(top, prior) / prior if pb.r < pb.D else top / prior
+    mu = np.zeros(pb.D) if mean_r is None else pb.rs.W @ mean_r
+    return NonlinearTreeResult(
+        f_train=f_train,
+        f_test=f_test,
+        C=C,
+        a=a,
+        s=float(s),
+        spec=spec,
+        ansatz=ansatz,
+        converged=bool(converged),
+        n_iter=int(n_iter),
+        residual=float(residual),
+        seconds=time.perf_counter() - t0,
+        J=float(J),
+        mu=mu,
+        c_se=float(c_se),
+        n_stages=int(n_stages),
+        _cov_row=cov,
+        _mean_row=np.zeros(pb.r) if mean_r is None else mean_r,
+        _W=pb.rs.W,
+    )
+
+
+def _test_kernel_gaussian(pb, Sig_r, activation):
+    """g_w k(X*, X) under N(0, Σ) with Σ = W Σ_r Wᵀ + (g_v/D)(I − WWᵀ)."""
+    if pb.Zs is None:
+        return None
+    c = pb.Zs @ Sig_r @ pb.Z.T
+    qs = np.einsum("ij,jk,ik->i", pb.Zs, Sig_r, pb.Zs) + pb.qs_perp
+    q = np.einsum("ij,jk,ik->i", pb.Z, Sig_r, pb.Z)
+    return pb.spec.g_w * pair_kernel(c, qs[:, None], q[None, :], activation)
+
+
+def _init_precision(pb, init):
+    """Starting precision and χ: the NNGP (prior, χ = 1) or a previous result on the same data."""
+    if init is None:
+        return pb.lam0 * np.eye(pb.r), 1.0
+    cov = getattr(init, "_cov_row", None)
+    if cov is None or cov.shape != (pb.r, pb.r) or init.spec.width != pb.spec.width:
+        raise ValueError("'init' must be a NonlinearTreeResult for the same data and width")
+    return np.linalg.inv(cov), float(init.spec.chi)
+
+
+def _gaussian_tree(pb, *, init, tol, max_iter, n_stages, progress, t0):
+    spec = pb.spec
+    act = spec.activation
+    Lam, chi0 = _init_precision(pb, init)
+    path = _chi_path(chi0, spec.chi, spec.width, n_stages)
+    eta, total = 1.0, 0
+    res = np.inf
+    for i, chi_k in enumerate(path):
+        last = i == len(path) - 1
+        Lam, eta, n, res = _solve_gaussian_stage(Lam, pb, chi_k, act, tol if last else max(tol, STAGE_TOL),
+                                                 max_iter, max(eta, 0.05))
+        total += n
+        if progress is not None:
+            progress(i + 1, len(path), {"chi": float(chi_k), "residual": res})
+    _, Sig, C, a, J = _gaussian_map(Lam, pb, spec.chi, act)
+    converged = res < tol
+    return _finish(pb, Sig, None, C, a, _test_kernel_gaussian(pb, Sig, act), "gaussian", converged, total, res,
+                   t0, J, len(path))
+
+
+# --- public entry points ---------------------------------------------------------------------------------------
+
+
+def _report(result, strict):
+    if result.converged:
+        return
+    spec = result.spec
+    msg = (
+        f"nonlinear tree level ({result.ansatz}, {spec.activation}) did not converge at chi={spec.chi:g}, "
+        f"N={spec.width}: residual {result.residual:.2e} after {result.n_iter} iterations; increase 'max_iter' or "
+        "'n_stages', or warm-start with 'init' from a nearby chi"
+    )
+    if strict:
+        raise RuntimeError(msg)
+    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
+
+def tree_level(
+    X,
+    y,
+    spec: NetworkSpec,
+    X_test=None,
+    *,
+    ansatz: str | None = None,
+    init: NonlinearTreeResult | None = None,
+    C_init=None,
+    tol: float = GAUSSIAN_TOL,
+    max_iter: int = 2000,
+    n_stages: int = ANNEAL_STAGES,
+    strict: bool = False,
+    progress=None,
+    cache: bool = False,
+    **particle_options,
+) -> NonlinearTreeResult:
+    """Tree-level predictor of an erf/ReLU (or linear) two-layer network (THEORY §9).
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None
+    spec : NetworkSpec (activation "erf", "relu" or "linear").
+    ansatz : "gaussian" (zero-mean Gaussian neuron law), "gaussian_mean" (Gaussian with a mean, maximising J) or
+        "particles" (MCMC particles: the exact saddle point; slower). Default: ``DEFAULT_ANSATZ[activation]``.
+    init : a previous result on the same data (e.g. at a smaller χ) to warm-start from; otherwise the solver
+        anneals from the NNGP law (χ = 1) in up to ``n_stages`` geometric χ stages.
+    C_init : accepted for interface compatibility with :func:`mastcore.tree_level` and validated, but a kernel
+        does not determine the neuron law, so it is not used as a starting point (pass ``init``).
+    tol, max_iter : tolerance on ‖Λ_new − Λ‖_F/‖Λ‖_F and iterations per stage (Gaussian ansätze).
+    strict : raise RuntimeError instead of a ConvergenceWarning when not converged.
+    progress : callable(done, total, info) or None. cache : memoise on disk (mastcore.cache), particles mainly.
+    particle_options : ``n_particles`` (4000), ``seed`` (0), ``n_outer`` (…) for ``ansatz="particles"``.
+
+    Returns
+    -------
+    NonlinearTreeResult
+    """
+    if cache:
+        from .cache import cached_call  # noqa: PLC0415
+
+        return cached_call(tree_level, X, y, spec, X_test, ansatz=ansatz, init=init, C_init=C_init, tol=tol,
+                           max_iter=max_iter, n_stages=n_stages, strict=strict, progress=progress,
+                           **particle_options)
+    t0 = time.perf_counter()
+    X, y, X_test = check_data(X, y, X_test)
+    ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
+    if ansatz not in ANSATZE:
+        raise ValueError(f"'ansatz' must be one of {ANSATZE}; got {ansatz!r}")
+    if C_init is not None:
+        C_init = np.asarray(C_init, dtype=np.float64)
+        P = X.shape[0]
+        if C_init.shape != (P, P) or not np.all(np.isfinite(C_init)):
+            raise ValueError(f"'C_init' must be a finite ({P}, {P}) matrix; got shape {C_init.shape}")
+    tol = positive_float("tol", tol)
+    max_iter = positive_int("max_iter", max_iter)
+    n_stages = positive_int("n_stages", n_stages)
+    pb = _problem(X, y, spec, X_test)
+    try:
+        if ansatz == "gaussian":
+            res = _gaussian_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages, progress=progress,
+                                 t0=t0)
+        elif ansatz == "gaussian_mean":
+            from ._nonlinear_mean import gaussian_mean_tree  # noqa: PLC0415
+
+            res = gaussian_mean_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages,
+                                     progress=progress, t0=t0, finish=_finish, gaussian=_gaussian_tree)
+        else:
+            from ._nonlinear_particles import particle_tree  # noqa: PLC0415
+
+            res = particle_tree(pb, init=init, progress=progress, t0=t0, finish=_finish, **particle_options)
+    except (FloatingPointError, np.linalg.LinAlgError) as exc:
+        raise RuntimeError(
+            f"nonlinear tree level ({ansatz}) failed at chi={spec.chi:g}, N={spec.width}: {exc}; try more "
+            "'n_stages' or a larger kappa0"
+        ) from None
+    _report(res, strict)
+    return res
+
+
+# --- scalar rescaling ------------------------------------------------------------------------------------------
+
+#: Log grid on which the stationary points of Φ(u) are bracketed.
+U_GRID = np.logspace(-8, 8, 1601)
+
+
+def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
+    """Scalar kernel renormalisation C = u·C0, u maximising Φ(u) = (N/2)(ln u − u) + L(u C0) (THEORY §9).
+
+    Any activation (linear included). With C0 = Q diag(λ) Qᵀ and ỹ = Qᵀ y,
+    Φ(u) = (N/2)(ln u − u) − (χ/2) Σ ỹ_k²/(uλ_k + κ0) − ½ Σ ln(uλ_k + κ0).
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec.
+
+    Returns
+    -------
+    RescaledResult with f_train = u C0 (u C0 + κ0)⁻¹ y and f_test = u C0(X*, X)(u C0 + κ0)⁻¹ y.
+    """
+    from scipy.optimize import brentq  # noqa: PLC0415
+
+    from .kernels import nngp_kernel as _nngp_kernel  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    X, y, X_test = check_data(X, y, X_test)
+    N, chi, k0 = spec.width, spec.chi, spec.kappa0
+    C0 = _nngp_kernel(X, X, spec)
+    lam, Q = np.linalg.eigh(0.5 * (C0 + C0.T))
+    lam = np.clip(lam, 0.0, None)
+    yt2 = (Q.T @ y) ** 2
+
+    def phi(u):
+        d = u * lam + k0
+        return 0.5 * N * (np.log(u) - u) - 0.5 * chi * np.sum(yt2 / d) - 0.5 * np.sum(np.log(d))
+
+    def dphi_dlogu(u):  # u·Φ'(u)
+        d = np.multiply.outer(u, lam) + k0
+        return u * (0.5 * N * (1.0 / u - 1.0) + 0.5 * chi * np.sum(lam * yt2 / d**2, -1) - 0.5 * np.sum(lam / d, -1))
+
+    g = dphi_dlogu(U_GRID)
+    idx = np.nonzero(np.sign(g[:-1]) * np.sign(g[1:]) <= 0)[0]
+    roots = []
+    n_iter = 0
+    for k in idx:
+        if g[k] > 0 >= g[k + 1] or g[k] >= 0 > g[k + 1]:  # maxima only: g goes from + to −
+            u, info = brentq(dphi_dlogu, U_GRID[k], U_GRID[k + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps,
+                             full_output=True)
+            n_iter += info.iterations
+            roots.append(u)
+    if not roots:
+        raise RuntimeError(f"rescaled kernel: no maximum of Phi(u) on [1e-8, 1e8] (chi={chi:g}, N={N})")
+    u = max(roots, key=phi)
+    residual = float(abs(dphi_dlogu(u))) / N
+    converged = residual < 1e-8
+    if not converged:
+        warnings.warn(f"rescaled kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning, stacklevel=2)
+    C = u * C0
+    A = C + k0 * np.eye(X.shape[0])
+    alpha = sla.cho_solve(sla.cho_factor(A, lower=True), y)
+    f_test = None if X_test is None else u * (_nngp_kernel(X_test, X, spec) @ alpha)
+    return RescaledResult(
+        f_train=C @ alpha,
+        f_test=f_test,
+        C=C,
+        u=float(u),
+        objective=float(phi(u)),
+        spec=spec,
+        converged=converged,
+        n_iter=n_iter,
+        residual=residual,
+        n_roots=len(idx),
+        seconds=time.perf_counter() - t0,
+    )

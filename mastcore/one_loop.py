@@ -1,0 +1,505 @@
+"""One-loop MSA theory for linear networks: Gaussian fluctuations of the kernel (THEORY.md §5–§6, §11).
+
+The fluctuation precision of C on Sym(P) (Frobenius inner product) is
+
+    𝓜[A] = (N/2) K⁻¹ A K⁻¹ − ½ R A R + (χ/2)(R A a aᵀ + a aᵀ A R)              (THEORY §5)
+
+Structured form (this module, O(P³) time and O(P²) memory; O(P⁴) for the full P×P kernel variance):
+with a congruence S (Sᵀ K⁻¹ S = I, Sᵀ R S = diag(ρ); at the tree saddle K = C, S = Q Λ^½ and ρ = λ/(λ+κ0))
+and δC = S Ã Sᵀ, the quadratic form becomes
+
+    ⟨δC, 𝓜 δC⟩ = Σ_ij D_ij Ã_ij² + χ (Ã b)ᵀ diag(ρ) (Ã b),   D_ij = N/2 − ½ ρ_i ρ_j,  b = Sᵀ a,
+
+i.e. a Hadamard (diagonal) operator plus a rank-≤P positive part. Woodbury with a P×P capacitance matrix gives
+the covariance, and E_B = E[δC B δC] contracts in closed form with a few P×P products (no 4-tensor). The dense
+O(P⁶) Schur form of THEORY §5 is kept in :mod:`mastcore._one_loop_dense` as a reference.
+
+At the tree saddle D_ij > (N − 1)/2 ≥ 0 and the low-rank part is positive, so 𝓜 is positive definite there; the
+positivity check matters for the self-consistent iteration, where K ≠ C.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import types
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.optimize import brentq
+
+from ._validation import check_data, positive_float, positive_int
+from .anneal import register_method
+from .saddle import TreeResult, reduce_problem, tree_level
+from .specs import ConvergenceWarning, LoopBreakdownWarning, NetworkSpec
+
+__all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
+
+VARIANTS = ("perturbative", "self_consistent")
+#: Rows of the P×P kernel-variance matrix handled per block (bounds the O(P³) temporaries to ~CHUNK·P² floats).
+VAR_CHUNK = 32
+#: Breakdown thresholds (see `_breakdown`); calibrated against the exact posterior mean (bench/one_loop_accuracy.py).
+#: One-loop correction larger than this fraction of the tree-level discrepancy: the loop series is not small.
+LOOP_TO_TREE_MAX = 0.5
+#: Width below this multiple of the effective sample count r = rank(X): advisory flag (THEORY §6: N ≳ 2P).
+WIDTH_ADVISORY = 2.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Structured Gaussian fluctuations
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Fluctuations:
+    """Gaussian fluctuations δC ~ N(0, 𝓜⁻¹) at a point (K, R, a) (THEORY §5), structured form.
+
+    Parameters
+    ----------
+    K : (r, r) SPD, the Wishart mean-field kernel K(C̃) (= C at the tree saddle).
+    R : (r, r) SPD, (C + κ0)⁻¹.  a : (r,) = R y.  chi, N : scale and width.
+
+    Attributes
+    ----------
+    S : (r, r) congruence with Sᵀ K⁻¹ S = I, Sᵀ R S = diag(rho).  min_D : min_ij D_ij (> 0 ⇒ 𝓜 positive definite).
+    positive_definite : bool, whether 𝓜 was certified positive definite.
+    """
+
+    def __init__(self, K, R, a, chi: float, N: int):
+        lam, Q = np.linalg.eigh(0.5 * (K + K.T))
+        if lam[0] <= 0:
+            raise np.linalg.LinAlgError(f"K is not positive definite (smallest eigenvalue {lam[0]:.3g})")
+        L = Q * np.sqrt(lam)  # K = L Lᵀ
+        Rl = L.T @ R @ L
+        rho, U = np.linalg.eigh(0.5 * (Rl + Rl.T))
+        self.S = L @ U
+        self.rho = rho
+        self.b = self.S.T @ a
+        D = 0.5 * N - 0.5 * np.outer(rho, rho)  # Hadamard part of 𝓜 in Ã coordinates
+        self.min_D = float(D.min())
+        self.E = 1.0 / D
+        b, E = self.b, self.E
+        # Woodbury: 𝓜⁻¹ = 𝒟⁻¹ − 𝒟⁻¹Φ* H Φ𝒟⁻¹, Φ[Ã] = Ã b, H = ((χρ)⁻¹ + Φ𝒟⁻¹Φ*)⁻¹ (P×P capacitance)
+        M_phi = 0.5 * np.outer(b, b) * E + 0.5 * np.diag(E @ (b * b))
+        t = np.sqrt(np.clip(chi * rho, 0.0, None))
+        cap = np.eye(rho.size) + t[:, None] * M_phi * t[None, :]
+        self.positive_definite = bool(self.min_D > 0 and rho[0] > 0)
+        try:
+            cf = sla.cho_factor(cap, lower=True)
+            self.H = t[:, None] * sla.cho_solve(cf, np.diag(t))
+        except np.linalg.LinAlgError:
+            self.positive_definite = False
+            self.H = t[:, None] * np.linalg.solve(cap, np.diag(t))
+        self.H = 0.5 * (self.H + self.H.T)
+        self.Pm = b[:, None] * E  # columns p_m = b ∘ E[:, m];  Ψ_m = 𝒟⁻¹Φ*[e_m] = ½(p_m e_mᵀ + e_m p_mᵀ)
+
+    # -- in Ã coordinates --------------------------------------------------------------------------------------
+    def _cov_t(self, G):
+        # 𝓒̃[G] = E∘G − E∘sym(b wᵀ)·… with w = H Φ[E∘G]
+        X = self.E * G
+        w = self.H @ (X @ self.b)
+        return X - 0.5 * self.E * (np.outer(self.b, w) + np.outer(w, self.b))
+
+    def _expect_t(self, B):
+        # E[Ã B Ã] = ½ E∘B + ½ diag(E diag B)  −  Σ_mn H_mn Ψ_m B Ψ_n   (the latter in four P×P products)
+        E, H, Pm = self.E, self.H, self.Pm
+        out = 0.5 * E * B + 0.5 * np.diag(E @ np.diag(B))
+        BP = B @ Pm
+        F = H * BP
+        PF = Pm @ F
+        out -= 0.25 * (PF + PF.T + Pm @ (H * B) @ Pm.T + H * (Pm.T @ BP))
+        return out
+
+    # -- in the original coordinates ---------------------------------------------------------------------------
+    def expect(self, B):
+        """E_B = E[δC B δC] (r, r) for a symmetric B (r, r) (THEORY §5)."""
+        S = self.S
+        out = S @ self._expect_t(S.T @ B @ S) @ S.T
+        return 0.5 * (out + out.T)
+
+    def expect_kinv(self):
+        """E_{K⁻¹} = E[δC K⁻¹ δC] (r, r), using Sᵀ K⁻¹ S = I (no inverse of K formed)."""
+        out = self.S @ self._expect_t(np.eye(self.S.shape[1])) @ self.S.T
+        return 0.5 * (out + out.T)
+
+    def apply_cov(self, G):
+        """𝓜⁻¹[G] (r, r): the covariance operator applied to a symmetric matrix G (r, r)."""
+        S = self.S
+        out = S @ self._cov_t(S.T @ G @ S) @ S.T
+        return 0.5 * (out + out.T)
+
+    def variance(self, B=None):
+        """Var(δC_ij) for all i, j, as a (n, n) matrix, of the lifted fluctuation B δC Bᵀ (B (n, r); default I).
+
+        O(n² r²) time in blocks of ``VAR_CHUNK`` rows, O(VAR_CHUNK·n·r) memory.
+        """
+        S = self.S if B is None else B @ self.S
+        E, H = self.E, self.H
+        G = S @ self.Pm
+        S2 = S * S
+        base = S2 @ E @ S2.T
+        n = S.shape[0]
+        out = np.empty((n, n))
+        for lo in range(0, n, VAR_CHUNK):
+            hi = min(n, lo + VAR_CHUNK)
+            Z = S[lo:hi, None, :] * S[None, :, :]  # z_ij = S_i ∘ S_j
+            zz = np.einsum("abk,abk->ab", Z @ E, Z)
+            Y = G[lo:hi, None, :] * S[None, :, :] + S[lo:hi, None, :] * G[None, :, :]
+            yy = np.einsum("abk,abk->ab", Y @ H, Y)
+            out[lo:hi] = 0.5 * (base[lo:hi] + zz) - 0.25 * yy
+        return 0.5 * (out + out.T)
+
+
+def _gradients(fl: Fluctuations, K, R, a, chi, N):
+    """Closed-form gradients of Γ1 (THEORY §6): returns g_C, g_C̃, E_R (all (r, r))."""
+    r = K.shape[0]
+    E_R = fl.expect(R)
+    E_aa = fl.expect(np.outer(a, a))
+    E_Kinv = fl.expect_kinv()
+    aa = np.outer(a, a)
+    RER = R @ E_R
+    g_C = 0.5 * chi * (RER @ aa + aa @ RER.T + R @ E_aa @ R) - 0.5 * RER @ R
+    g_Ct = -((r + 1) / N) * K + E_Kinv
+    return 0.5 * (g_C + g_C.T), 0.5 * (g_Ct + g_Ct.T), E_R
+
+
+def perturbative_core(C0, y, C, N, chi, kappa0, *, variance=True):
+    """Perturbative one loop at the tree saddle C (all (r, r), reduced basis) (THEORY §6).
+
+    Returns dict(delta_tree, delta_shift, delta_fluct, dC, fluct, positive_definite, min_D).
+    """
+    r = C.shape[0]
+    R = np.linalg.inv(C + kappa0 * np.eye(r))
+    R = 0.5 * (R + R.T)
+    a = R @ y
+    fl = Fluctuations(C, R, a, chi, N)
+    g_C, g_Ct, E_R = _gradients(fl, C, R, a, chi, N)
+    Cinv = np.linalg.inv(C)
+    # δC = 𝓜⁻¹[g_C + (N/2) C⁻¹ g_C̃ C⁻¹]   (THEORY §6; G_CC̃ = 𝓜⁻¹ W''⁻¹)
+    dC = fl.apply_cov(g_C + 0.5 * N * Cinv @ g_Ct @ Cinv)
+    return dict(
+        a=a,
+        delta_tree=kappa0 * a,
+        delta_shift=-kappa0 * R @ dC @ a,  # saddle shift: −κ0 R δC a
+        delta_fluct=kappa0 * R @ E_R @ a,  # fluctuation: κ0 R E_R a = ½ κ0 a''[G_CC]
+        dC=dC,
+        fluct=fl,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Self-consistent variant (THEORY §6, the paper's Algorithm-1 form)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _largest_s(K_B, G, y, ratio):
+    """Largest admissible root s of s(1 − ratio·aᵀK_B a) = 1 with a = (s K_B + G)⁻¹ y (THEORY §6)."""
+    lam, Q = np.linalg.eigh(K_B)
+    if lam[0] <= 0:
+        raise FloatingPointError(f"background kernel K_B is not positive definite ({lam[0]:.3g})")
+    Kih = (Q / np.sqrt(lam)) @ Q.T  # K_B^{-1/2}
+    mu, V = np.linalg.eigh(Kih @ G @ Kih)
+    yt2 = (V.T @ (Kih @ y)) ** 2
+    s_min = max(0.0, -float(mu[0]))
+
+    def h(s):
+        return s * (1.0 - ratio * np.sum(yt2 / (np.multiply.outer(s, np.ones_like(mu)) + mu) ** 2, axis=-1)) - 1.0
+
+    grid = s_min + np.logspace(-8, 8, 801)
+    hv = h(grid)
+    idx = np.nonzero(np.sign(hv[:-1]) * np.sign(hv[1:]) <= 0)[0]
+    if idx.size == 0:
+        raise FloatingPointError("self-consistent one loop: no admissible root s")
+    k = idx[-1]
+    return float(brentq(h, grid[k], grid[k + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=200, fluct_cls=Fluctuations):
+    """Solve ∇Γ = 0 (THEORY §6) from C_start (the tree saddle). All arrays in the reduced basis.
+
+    Returns dict(C, K, a, delta, delta_fluct, fluct, n_iter, residual, step).
+    """
+    r = C0.shape[0]
+    I = np.eye(r)
+    ratio = chi / N
+    C, K = C_start.copy(), C_start.copy()
+    eta, prev_step, step = 1.0, np.inf, np.inf
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        R = np.linalg.inv(C + kappa0 * I)
+        R = 0.5 * (R + R.T)
+        a = R @ y
+        fl = fluct_cls(K, R, a, chi, N)
+        g_C, g_Ct, _ = _gradients(fl, K, R, a, chi, N)
+        K_B = np.linalg.solve(I + C0 @ (R - 2.0 * g_C) / N, C0)  # (C0⁻¹ + (R − 2 g_C)/N)⁻¹
+        K_B = 0.5 * (K_B + K_B.T)
+        G = g_Ct + kappa0 * I
+        s = _largest_s(K_B, G, y, ratio)
+        a_new = np.linalg.solve(s * K_B + G, y)
+        Ka = K_B @ a_new
+        K_new = K_B + ratio * s * np.outer(Ka, Ka)
+        C_new = K_new + g_Ct
+        step = float(np.max(np.abs(C_new - C))) / max(1.0, float(np.max(np.abs(C_new))))
+        if step > prev_step and eta > 1 / 64:
+            eta /= 2
+        C = C + eta * (C_new - C)
+        K = K + eta * (K_new - K)
+        C, K = 0.5 * (C + C.T), 0.5 * (K + K.T)
+        prev_step = step
+        if step < tol:
+            break
+    # final evaluation at the solution, and the stationarity residual of ∇Γ = 0
+    R = np.linalg.inv(C + kappa0 * I)
+    R = 0.5 * (R + R.T)
+    a = R @ y
+    fl = fluct_cls(K, R, a, chi, N)
+    g_C, g_Ct, E_R = _gradients(fl, K, R, a, chi, N)
+    Ct = 0.5 * chi * np.outer(a, a) - 0.5 * R + g_C
+    scale = max(1.0, float(np.max(np.abs(C))))
+    res1 = float(np.max(np.abs(C - K - g_Ct))) / scale
+    res2 = float(np.max(np.abs(K - C0 - (2.0 / N) * K @ Ct @ C0))) / scale
+    return dict(C=C, K=K, a=a, delta_fluct=kappa0 * R @ E_R @ a, fluct=fl, n_iter=n_iter,
+                residual=max(res1, res2, step))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneLoopResult:
+    """One-loop prediction of a linear network (THEORY §6).
+
+    Attributes
+    ----------
+    f_train : (P,) mean predictor y − ⟨Δ⟩.  f_test : (P*,) = X* X⁺ f_train, or None.
+    delta : (P,) ⟨Δ⟩ = delta_tree + delta_shift + delta_fluct.
+    delta_tree : (P,) κ0 a at the tree saddle.  delta_shift : (P,) saddle-shift part (perturbative: −κ0 R δC a;
+        self-consistent: κ0 (a_sc − a_tree)).  delta_fluct : (P,) fluctuation part κ0 R E_R a.
+    delta_shift_test, delta_fluct_test : (P*,) the same parts on the test set (X* X⁺ ·), or None.
+    delta_C : (P, P) mean shift of the kernel δC.  C : (P, P) one-loop mean kernel C_tree + δC.
+    kernel_variance : (P, P) Var(δC_ij) at Gaussian order (the kernel fluctuation), or None if not requested.
+    tree : the TreeResult it started from.
+    converged, n_iter, residual : diagnostics (tree level and, for self-consistent, the ∇Γ = 0 iteration).
+    positive_definite : whether 𝓜 was certified positive definite.  loop_ratio : |one-loop correction| /
+        |tree-level Δ| (Euclidean norms), the size of the loop term relative to what it corrects.
+    warning_flags : tuple of str among "M_not_positive_definite", "width_below_rank", "loop_correction_large",
+        "width_below_2P", "tree_not_converged".  message : human-readable explanation ("" if no flag).
+    seconds : total wall time; timings : dict of parts (tree, fluctuations, variance).
+    """
+
+    f_train: np.ndarray
+    f_test: np.ndarray | None
+    delta: np.ndarray
+    delta_tree: np.ndarray
+    delta_shift: np.ndarray
+    delta_fluct: np.ndarray
+    delta_shift_test: np.ndarray | None
+    delta_fluct_test: np.ndarray | None
+    delta_C: np.ndarray
+    C: np.ndarray
+    kernel_variance: np.ndarray | None
+    tree: TreeResult
+    spec: NetworkSpec
+    variant: str
+    converged: bool
+    n_iter: int
+    residual: float
+    positive_definite: bool
+    loop_ratio: float
+    warning_flags: tuple = ()
+    message: str = ""
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+    method: str = "one_loop"
+
+    @property
+    def kernel_std(self) -> np.ndarray | None:
+        """(P, P) standard deviation of the kernel entries, √Var(δC_ij)."""
+        return None if self.kernel_variance is None else np.sqrt(np.clip(self.kernel_variance, 0, None))
+
+
+def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
+    """Warning flags and message for regimes where the loop expansion is not trustworthy (THEORY §6)."""
+    flags, msgs, severe = [], [], False
+    if not positive_definite:
+        flags.append("M_not_positive_definite")
+        msgs.append("the fluctuation precision 𝓜 is not positive definite: the Gaussian (one-loop) integral is "
+                    "undefined here")
+        severe = True
+    if N < r:
+        flags.append("width_below_rank")
+        msgs.append(f"width N = {N} is below the number of independent samples r = {r}: the prior kernel is "
+                    "singular (Wishart with N < r) and the loop expansion in r/N breaks down")
+        severe = True
+    if loop_ratio > LOOP_TO_TREE_MAX:
+        flags.append("loop_correction_large")
+        msgs.append(f"the one-loop correction is {loop_ratio:.2f}× the tree-level discrepancy (> {LOOP_TO_TREE_MAX}):"
+                    " the loop expansion is not converging; increase N")
+        severe = True
+    if N < WIDTH_ADVISORY * r and "width_below_rank" not in flags:
+        flags.append("width_below_2P")
+        msgs.append(f"N = {N} < 2r = {2 * r}: one-loop accuracy is expected only for N ≳ 2r (THEORY §6); "
+                    "compare with the exact posterior")
+    if not tree_converged:
+        flags.append("tree_not_converged")
+        msgs.append("the tree-level saddle it starts from did not converge")
+    return tuple(flags), "; ".join(msgs), severe
+
+
+def one_loop(
+    X,
+    y,
+    spec: NetworkSpec,
+    X_test=None,
+    variant: str = "perturbative",
+    *,
+    tree: TreeResult | None = None,
+    kernel_variance: bool = True,
+    tol: float = 1e-12,
+    max_iter: int = 200,
+    strict: bool = False,
+    cache: bool = False,
+) -> OneLoopResult:
+    """One-loop mean predictor of a linear two-layer network (THEORY §6), structured O(P³)/O(P⁴) form.
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec with activation "linear".
+    variant : "perturbative" (default; expansion around the tree saddle) or "self_consistent" (solve ∇Γ = 0).
+    tree : TreeResult at the same spec to start from (e.g. from mc.anneal); solved if None.
+    kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(r⁴) time; r = rank X).
+    tol, max_iter : tolerance / iterations of the self-consistent iteration.
+    strict : raise RuntimeError instead of warning (ConvergenceWarning) on non-convergence.
+    cache : go through the joblib cache (mastcore.cache).
+
+    Returns
+    -------
+    OneLoopResult. Bad regimes (𝓜 not positive definite, N < rank X, one-loop correction > ½ tree-level
+    discrepancy) set ``warning_flags``/``message`` and issue a LoopBreakdownWarning.
+    """
+    if cache:
+        from .cache import cached_call  # noqa: PLC0415
+
+        return cached_call(one_loop, X, y, spec, X_test=X_test, variant=variant, tree=tree,
+                           kernel_variance=kernel_variance, tol=tol, max_iter=max_iter, strict=strict)
+    t0 = time.perf_counter()
+    if not isinstance(spec, NetworkSpec):
+        raise ValueError(f"'spec' must be a NetworkSpec; got {type(spec).__name__}")
+    if spec.activation != "linear":
+        raise ValueError(f"one loop is implemented for activation 'linear' only (THEORY §9); got {spec.activation!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
+    tol = positive_float("tol", tol)
+    max_iter = positive_int("max_iter", max_iter)
+    X, y, X_test = check_data(X, y, X_test)
+    P = X.shape[0]
+    N, chi, k0 = spec.width, spec.chi, spec.kappa0
+    if tree is None:
+        tree = tree_level(X, y, spec, X_test=X_test, strict=strict)
+    else:
+        if not isinstance(tree, TreeResult):
+            raise ValueError(f"'tree' must be a TreeResult (from mc.tree_level); got {type(tree).__name__}")
+        if tree.variant != "full" or tree.spec != spec or tree.C.shape != (P, P):
+            raise ValueError(
+                f"'tree' must be a full-variant tree level at the same spec and data; got variant {tree.variant!r}, "
+                f"spec {tree.spec}, C of shape {tree.C.shape}"
+            )
+    t_tree = time.perf_counter()
+    red, rs = reduce_problem(X, y, spec)
+    r = red.C0.shape[0]
+    Cr = red.reduce_matrix(tree.C)
+    Cr = 0.5 * (Cr + Cr.T)
+    lift_vec = (lambda v: v) if red.B is None else (lambda v: red.B @ v)
+    converged, n_iter, residual = tree.converged, tree.n_iter, tree.residual
+    try:
+        if variant == "perturbative":
+            core = perturbative_core(red.C0, red.y, Cr, N, chi, k0)
+            d_tree, d_shift, d_fluct, dCr = core["delta_tree"], core["delta_shift"], core["delta_fluct"], core["dC"]
+        else:
+            core = self_consistent_core(red.C0, red.y, Cr, N, chi, k0, tol=tol, max_iter=max_iter)
+            a_tree = np.linalg.solve(Cr + k0 * np.eye(r), red.y)
+            d_tree = k0 * a_tree
+            d_shift = k0 * (core["a"] - a_tree)
+            d_fluct = core["delta_fluct"]
+            dCr = core["C"] - Cr
+            sc_ok = core["residual"] < max(1e3 * tol, 1e-9)
+            n_iter, residual = n_iter + core["n_iter"], max(residual, core["residual"])
+            if not sc_ok:
+                msg = (f"self-consistent one loop did not converge at chi={chi:g}, N={N}: residual "
+                       f"{core['residual']:.2e} after {core['n_iter']} iterations; use variant='perturbative' or "
+                       "increase N")
+                if strict:
+                    raise RuntimeError(msg)
+                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+            converged = converged and sc_ok
+    except (np.linalg.LinAlgError, FloatingPointError) as exc:
+        raise RuntimeError(f"one loop failed at chi={chi:g}, N={N}: {exc}; increase N or kappa0") from None
+    fl = core["fluct"]
+    t_fl = time.perf_counter()
+    var = fl.variance(red.B) if kernel_variance else None
+    t_var = time.perf_counter()
+    # lift to the original P-dimensional basis: Δ = B Δ̂ + y_⊥ (saddle.reduce_problem)
+    delta_tree = k0 * tree.a  # THEORY §2: Δ_tree = κ0 a (includes y_⊥ outside the row space)
+    delta_shift, delta_fluct = lift_vec(d_shift), lift_vec(d_fluct)
+    delta = delta_tree + delta_shift + delta_fluct
+    f_train = y - delta
+    f_test = rs.extend(X_test, f_train)
+    corr = delta_shift + delta_fluct
+    loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(delta_tree), np.finfo(float).tiny))
+    flags, message, severe = _breakdown(r, N, fl.positive_definite, loop_ratio, tree.converged)
+    if severe:
+        warnings.warn(f"one loop at chi={chi:g}, N={N}: {message}", LoopBreakdownWarning, stacklevel=2)
+    dC = red.lift_matrix(dCr)
+    return OneLoopResult(
+        f_train=f_train,
+        f_test=f_test,
+        delta=delta,
+        delta_tree=delta_tree,
+        delta_shift=delta_shift,
+        delta_fluct=delta_fluct,
+        delta_shift_test=rs.extend(X_test, delta_shift),
+        delta_fluct_test=rs.extend(X_test, delta_fluct),
+        delta_C=dC,
+        C=tree.C + dC,
+        kernel_variance=var,
+        tree=tree,
+        spec=spec,
+        variant=variant,
+        converged=bool(converged),
+        n_iter=int(n_iter),
+        residual=float(residual),
+        positive_definite=fl.positive_definite,
+        loop_ratio=loop_ratio,
+        warning_flags=flags,
+        message=message,
+        seconds=time.perf_counter() - t0,
+        timings=dict(tree=t_tree - t0, fluctuations=t_fl - t_tree, variance=t_var - t_fl),
+    )
+
+
+def _one_loop_step(X, y, spec, X_test, current, previous, **kw):
+    """anneal step (Algorithm 1): one loop from the tree level at the same χ (current["tree"])."""
+    tree = current.get("tree")
+    if tree is None:
+        prev = previous.get("tree") or getattr(previous.get("one_loop"), "tree", None)
+        tree = tree_level(X, y, spec, X_test=X_test, C_init=None if prev is None else prev.C,
+                          strict=kw.get("strict", False))
+    return one_loop(X, y, spec, X_test=X_test, variant=kw.get("one_loop_variant", "perturbative"), tree=tree,
+                    kernel_variance=kw.get("kernel_variance", True), strict=kw.get("strict", False))
+
+
+register_method("one_loop", _one_loop_step)
+
+
+class _CallableModule(types.ModuleType):
+    """``mastcore.one_loop`` names both this module and its main function. Importing the submodule (as anneal does)
+    rebinds the package attribute to the module, so the module forwards calls: ``mc.one_loop(X, y, spec)`` works
+    either way."""
+
+    def __call__(self, *args, **kwargs):
+        return one_loop(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,302 @@
+"""UI helpers shared by the pages: the sidebar, settings in session state / URL, cached look-ups with progress.
+
+Session-state keys are namespaced: ``cfg.*`` shared settings (sidebar), ``reg.*`` Regimes, ``feat.*`` Feature
+learning, ``net.*`` Networks, ``ws.*`` Width scaling, ``data.*`` Data. No maths here: everything is computed by
+``mastcore`` (mostly :mod:`mastcore.explore`).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+
+import mastcore as mc
+from mastcore import explore
+from mastcore.explore import DEFAULT_PRESET, PRESETS, Settings
+
+CUSTOM = "Custom"
+FIELDS = tuple(Settings.field_types())
+ACT_LABELS = {"linear": "linear", "erf": "erf", "relu": "ReLU"}
+
+
+def k(name: str) -> str:
+    """Session-state key of a shared setting (a plain key: it survives page switches and fragment reruns)."""
+    return f"cfg.{name}"
+
+
+def w(name: str) -> str:
+    """Key of the sidebar widget that edits ``k(name)`` (copied from ``k(name)`` before each render)."""
+    return f"cfg.w.{name}"
+
+
+# --- state and URL ---------------------------------------------------------------------------------------
+
+def _matching_preset(values: dict) -> str:
+    for name, preset in PRESETS.items():
+        if all(values.get(f) == v for f, v in preset.items()):
+            return name
+    return CUSTOM
+
+
+def init_state() -> None:
+    """First run of a session: defaults from the default preset, overridden by the URL's query parameters."""
+    if st.session_state.get("cfg._init"):
+        return
+    values = Settings.from_preset(DEFAULT_PRESET).to_dict()
+    query = st.query_params.to_dict()
+    from_url, bad = Settings.parse_query(query)
+    values.update(from_url)
+    for f in FIELDS:
+        st.session_state[k(f)] = values[f]
+    st.session_state[k("preset")] = _matching_preset(values)
+    chi = None
+    if "chi" in query:
+        try:
+            chi = float(query["chi"])
+        except (TypeError, ValueError):
+            bad.append(f"URL parameter 'chi' must be a number; got {query['chi']!r} (ignored)")
+    st.session_state[k("chi")] = chi
+    st.session_state["cfg._bad_query"] = bad
+    st.session_state["cfg._init"] = True
+
+
+def _apply_preset() -> None:
+    name = st.session_state[w("preset")]
+    st.session_state[k("preset")] = name
+    if name in PRESETS:
+        for f, v in PRESETS[name].items():
+            st.session_state[k(f)] = v
+        st.session_state[k("chi")] = None
+
+
+def _commit(name: str) -> None:
+    """on_change of a sidebar widget: store its value under the plain key, update the preset label."""
+    st.session_state[k(name)] = st.session_state[w(name)]
+    st.session_state[k("preset")] = _matching_preset({f: st.session_state.get(k(f)) for f in FIELDS})
+
+
+def current_settings() -> Settings:
+    return Settings(**{f: st.session_state[k(f)] for f in FIELDS})
+
+
+def sync_query_params(extra: dict | None = None) -> None:
+    """Mirror the settings (and the current χ) in the URL so that a link reproduces the view."""
+    params = current_settings().to_query()
+    chi = st.session_state.get(k("chi"))
+    if chi is not None:
+        params["chi"] = f"{chi:g}"
+    params.update(extra or {})
+    current = st.query_params.to_dict()
+    changed = {kk: v for kk, v in params.items() if current.get(kk) != v}
+    print("DEBUG", current.get("P"), params.get("P"), changed)
+    if changed:
+        st.query_params.update(changed)
+
+
+def sidebar() -> Settings:
+    """The shared sidebar (task, P, P*, D, p, N, κ0, g_v, g_w, activation, seed, presets)."""
+    init_state()
+    task_names = list(explore.tasks())
+    if "data.csv" in st.session_state:
+        task_names.append("csv")
+    if st.session_state[k("task")] not in task_names:
+        st.session_state["cfg._bad_query"] = st.session_state.get("cfg._bad_query", []) + [
+            f"task {st.session_state[k('task')]!r} is not available here (choose one of {task_names}); using 'ising'"
+        ]
+        st.session_state[k("task")] = "ising"
+    if st.session_state[k("activation")] not in mc.ACTIVATIONS:
+        st.session_state[k("activation")] = "linear"
+    if st.session_state[k("ansatz")] not in explore.ANSATZE:
+        st.session_state[k("ansatz")] = Settings.ansatz
+    for name in (*FIELDS, "preset"):
+        st.session_state[w(name)] = st.session_state[k(name)]
+    sb = st.sidebar
+    sb.title("mastcore")
+    sb.selectbox("Preset", [*PRESETS, CUSTOM], key=w("preset"), on_change=_apply_preset,
+                 help="'Paper Fig. 2': Ising, P=80, P*=1000, D=200, N=100. 'Teaching': small and fast.")
+    sb.subheader("Task")
+    sb.selectbox("task", task_names, key=w("task"), on_change=_commit, args=("task",))
+    c1, c2 = sb.columns(2)
+    c1.number_input("P (train)", min_value=0, max_value=5000, step=10, key=w("P"), on_change=_commit, args=("P",))
+    c2.number_input("P* (test)", min_value=0, max_value=20000, step=100, key=w("P_test"), on_change=_commit, args=("P_test",))
+    c1.number_input("D (inputs)", min_value=0, max_value=5000, step=10, key=w("D"), on_change=_commit, args=("D",),
+                    disabled=st.session_state[k("task")] in ("csv", "digits", "mnist"))
+    c2.number_input("p (flips)", min_value=0.0, max_value=0.5, step=0.05, format="%.3f", key=w("p"),
+                    on_change=_commit, args=("p",), disabled=st.session_state[k("task")] != "ising",
+                    help="Ising task: probability that an input spin disagrees with the label")
+    sb.subheader("Network")
+    c1, c2 = sb.columns(2)
+    c1.number_input("N (width)", min_value=0, max_value=10000, step=10, key=w("width"), on_change=_commit, args=("width",))
+    c2.number_input("κ0 (noise)", min_value=0.0, step=0.1, format="%.3f", key=w("kappa0"), on_change=_commit, args=("kappa0",))
+    c1.number_input("g_v", min_value=0.0, step=0.1, format="%.3f", key=w("g_v"), on_change=_commit, args=("g_v",))
+    c2.number_input("g_w", min_value=0.0, step=0.1, format="%.3f", key=w("g_w"), on_change=_commit, args=("g_w",))
+    c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
+                 format_func=lambda a: ACT_LABELS.get(a, a))
+    c2.number_input("seed", min_value=0, max_value=2**31 - 1, step=1, key=w("seed"), on_change=_commit, args=("seed",))
+    sb.selectbox("tree-level ansatz (erf/ReLU)", list(explore.ANSATZE), key=w("ansatz"), on_change=_commit, args=("ansatz",),
+                 format_func=explore.ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
+                 help="Neuron law of the erf/ReLU tree level (THEORY §9); linear networks are solved exactly.")
+    for msg in st.session_state.get("cfg._bad_query", []):
+        sb.warning(msg)
+    sb.caption("Settings are in the URL: copy it to share this view.")
+    settings = current_settings()
+    sync_query_params()
+    return settings
+
+
+# --- computations with caching and progress --------------------------------------------------------------
+
+@st.cache_resource
+def _memo() -> OrderedDict:
+    """Process-wide memo of immutable results (tasks, sweeps): a thin layer over mastcore's joblib cache."""
+    return OrderedDict()
+
+
+MEMO_SIZE = 64
+
+
+def memo_get(key):
+    memo = _memo()
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    return None
+
+
+def memo_put(key, value):
+    memo = _memo()
+    memo[key] = value
+    while len(memo) > MEMO_SIZE:
+        memo.popitem(last=False)
+    return value
+
+
+def uploaded_data():
+    """(X, y) of the uploaded CSV, or None."""
+    d = st.session_state.get("data.csv")
+    return None if d is None else (d["X"], d["y"])
+
+
+def _data_key(data) -> str:
+    if data is None:
+        return ""
+    h = hashlib.sha1(np.ascontiguousarray(data[0]).tobytes())
+    h.update(np.ascontiguousarray(data[1]).tobytes())
+    return h.hexdigest()
+
+
+def require_task(settings: Settings):
+    """The task of the settings, or ``st.error`` with what to change and ``st.stop()``."""
+    data = uploaded_data() if settings.task == "csv" else None
+    key = ("task", settings, _data_key(data))
+    task = memo_get(key)
+    if task is not None:
+        return task
+    try:
+        task = explore.build_task(settings, data)
+    except ValueError as exc:
+        st.error(f"**These settings cannot be used.** {exc}", icon=":material/error:")
+        st.stop()
+    return memo_put(key, task)
+
+
+def require_theory(settings: Settings, caps: dict) -> None:
+    """Stop with a clear warning when the chosen activation needs a module that is not installed."""
+    if settings.activation != "linear" and not caps["nonlinear"]:
+        st.warning(
+            f"The {ACT_LABELS[settings.activation]} activation needs the erf/ReLU theory "
+            "(mastcore/nonlinear.py), which is not installed in this copy. Choose **linear** in the sidebar "
+            "to see the theory, or install the nonlinear module.",
+            icon=":material/warning:",
+        )
+        st.stop()
+
+
+def sweep(task, settings: Settings, chis, methods, *, label: str, estimate: float, force: bool = False):
+    """Theory sweep from the memo, computed with a progress bar when cheap or requested; None when skipped.
+
+    ``estimate`` is the expected cost in seconds: above ``explore.AUTO_SECONDS`` the sweep only runs on the
+    button press (or when it was computed before: then the joblib cache makes it instant).
+    """
+    chis = tuple(float(c) for c in chis)
+    key = ("sweep", settings, _data_key(uploaded_data() if settings.task == "csv" else None), chis, tuple(methods))
+    hit = memo_get(key)
+    if hit is not None:
+        return hit
+    done_before = bool(explore.run_index().records(kind="sweep", key=settings.key(), label=label, n=len(chis)))
+    requested = force or st.session_state.get(f"sweep.request.{label}.{settings.key()}")
+    if estimate > explore.AUTO_SECONDS and not requested and not done_before:
+        if st.button(f"Compute {label} (about {estimate:.0f} s, cached afterwards)", key=f"btn.{label}"):
+            st.session_state[f"sweep.request.{label}.{settings.key()}"] = True
+            st.rerun()
+        return None
+    bar = st.progress(0.0, text=f"Computing {label} …")
+
+    def cb(i, n, chi):
+        bar.progress(min(1.0, i / max(n, 1)), text=f"Computing {label}: χ = {chi:.3g} ({i}/{n})")
+
+    try:
+        result = explore.theory_sweep(task, settings, chis, methods, progress=cb)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+        bar.empty()
+        st.error(f"{label} failed: {exc}", icon=":material/error:")
+        return None
+    bar.empty()
+    if result.seconds > 1.0 and explore.capabilities()["cache"]:
+        explore.run_index().add({"kind": "sweep", "key": settings.key(), "label": label, "n": len(chis),
+                                 "seconds": result.seconds})
+    return memo_put(key, result)
+
+
+def theory_grid(settings: Settings):
+    """χ values of the theory curves: 25 for linear nets, 9 for erf/ReLU (their tree level is slower)."""
+    return explore.chi_grid(settings.width, explore.N_CHI if settings.activation == "linear" else explore.N_CHI_SLOW)
+
+
+def tree_sweep(task, settings: Settings):
+    """(grid, NNGP + tree-level sweep) shared by the pages; the sweep is None while it waits for a button."""
+    grid = theory_grid(settings)
+    est = explore.estimated_seconds("tree", settings.P, len(grid), settings.activation, settings.ansatz)
+    return grid, sweep(task, settings, grid, ("nngp", "tree"), label="tree level", estimate=est)
+
+
+def warning_badges(messages, *, where: str = "") -> None:
+    """A visible badge for non-converged / loop-breakdown results, with the messages in an expander."""
+    if not messages:
+        return
+    breakdown = any("LoopBreakdown" in m for m in messages)
+    st.badge("loop breakdown" if breakdown else "not converged", icon=":material/warning:", color="orange")
+    with st.expander(f"Solver warnings{(' — ' + where) if where else ''} ({len(messages)})"):
+        for m in messages:
+            st.markdown(f"- {m}")
+
+
+def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard scaling … N = mean field)") -> float:
+    """A log-scale χ slider over ``grid`` that shares the current χ across pages and the URL."""
+    grid = [float(g) for g in grid]
+    cur = st.session_state.get(k("chi"))
+    if cur is None:
+        cur = float(np.sqrt(grid[-1]))
+    if st.session_state.get(key) not in grid:
+        st.session_state[key] = grid[int(np.argmin(np.abs(np.log(grid) - np.log(max(cur, 1e-12)))))]
+
+    def _sync():
+        st.session_state[k("chi")] = st.session_state[key]
+
+    st.select_slider(label, options=grid, key=key, format_func=lambda v: f"{v:g}", on_change=_sync)
+    chi = float(st.session_state[key])
+    st.session_state[k("chi")] = chi
+    if st.query_params.get("chi") != f"{chi:g}":
+        st.query_params["chi"] = f"{chi:g}"
+    return chi
+
+
+def page_header(title: str, settings: Settings, caps: dict) -> None:
+    st.title(title)
+    st.caption(
+        f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, D = {settings.D} · "
+        f"N = {settings.width}, κ0 = {settings.kappa0:g}, g_v = {settings.g_v:g}, g_w = {settings.g_w:g}, "
+        f"{ACT_LABELS.get(settings.activation, settings.activation)}"
+    )

@@ -1,0 +1,261 @@
+"""The dashboard through Streamlit's AppTest: every page, both presets, all activations, errors, URL state."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mastcore import explore
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["pages/regimes.py", "pages/feature_learning.py", "pages/networks.py", "pages/width_scaling.py",
+         "pages/data.py"]
+TITLES = {"pages/regimes.py": "Regimes", "pages/feature_learning.py": "Feature learning",
+          "pages/networks.py": "Networks", "pages/width_scaling.py": "Width scaling", "pages/data.py": "Data"}
+#: Generous: the first Fig.-2 load computes the theory sweep (tree level + one loop) on a shared 2-core machine.
+TIMEOUT = 240
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path_factory, monkeypatch):
+    # one cache/run index for the whole module (runs made on one page show up on another)
+    d = tmp_path_factory.getbasetemp() / "app_cache"
+    d.mkdir(exist_ok=True)
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(d))
+
+
+def _app(query: dict | None = None, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params = dict(query)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def _ok(at: AppTest):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _titles(at):
+    return " ".join(t.value for t in at.title)
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def _plotly(at, key=None):
+    charts = at.get("plotly_chart")
+    specs = [json.loads(c.proto.spec) for c in charts]
+    return specs
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads_at_default(page):
+    at = _app(page=page)
+    _ok(at)
+    assert TITLES[page].split()[0] in _titles(at)
+    assert at.session_state["cfg.P"] == explore.PRESETS[explore.DEFAULT_PRESET]["P"]
+    assert not at.error
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads_at_fig2_preset(page):
+    at = _app()
+    at.selectbox(key="cfg.w.preset").set_value("Paper Fig. 2").run()
+    _ok(at)
+    if page != "pages/regimes.py":
+        at.switch_page(page).run()
+    _ok(at)
+    assert at.session_state["cfg.P"] == 80 and at.session_state["cfg.width"] == 100
+    assert at.query_params["P"] == "80" and at.query_params["N"] == "100"
+    assert TITLES[page].split()[0] in _titles(at)
+    assert not at.error
+
+
+def test_chi_slider_changes_metrics_and_chart():
+    at = _app()
+    _ok(at)
+    before = _metrics(at)
+    marker_before = _plotly(at)[0]["data"][-1]["x"]
+    slider = at.select_slider(key="reg.chi")
+    assert float(slider.value) != float(slider.options[-1])
+    slider.set_value(float(slider.options[-1])).run()
+    _ok(at)
+    after = _metrics(at)
+    assert before["NNGP"] == after["NNGP"]  # the NNGP does not depend on χ
+    assert before["tree level"] != after["tree level"]
+    assert _plotly(at)[0]["data"][-1]["x"] != marker_before
+    assert at.query_params["chi"] == f"{float(slider.options[-1]):g}"
+
+
+def test_toggles_switch_observable_and_split():
+    at = _app()
+    v0 = _metrics(at)["tree level"]
+    at.radio(key="reg.obs").set_value("mean_sq_delta").run()
+    v1 = _metrics(at)["tree level"]
+    at.radio(key="reg.split").set_value("test").run()
+    v2 = _metrics(at)["tree level"]
+    _ok(at)
+    assert len({v0, v1, v2}) == 3
+    assert at.get("download_button")
+
+
+def test_query_params_restore_settings():
+    at = _app({"P": "24", "N": "20", "D": "50", "kappa0": "0.5", "chi": "5", "seed": "3"})
+    _ok(at)
+    s = at.session_state
+    assert (s["cfg.P"], s["cfg.width"], s["cfg.D"], s["cfg.kappa0"], s["cfg.seed"]) == (24, 20, 50, 0.5, 3)
+    assert at.number_input(key="cfg.w.P").value == 24
+    assert at.selectbox(key="cfg.w.preset").value == "Custom"
+    assert abs(float(at.select_slider(key="reg.chi").value) - 5) < 0.6
+    assert at.query_params["P"] == "24"
+
+
+def test_bad_query_value_is_reported_not_raised():
+    at = _app({"P": "lots", "p": "0.9"})
+    _ok(at)
+    texts = " ".join(w.value for w in at.sidebar.warning)
+    assert "'P'" in texts and "clipped" in texts
+
+
+@pytest.mark.parametrize("query, needle", [({"Ptest": "0"}, "P*"), ({"N": "0"}, "N (width)")])
+def test_invalid_settings_show_error_with_remedy(query, needle):
+    for page in ("pages/regimes.py", "pages/data.py"):
+        at = _app(query, page=page)
+        _ok(at)
+        assert at.error and needle in at.error[0].value and "sidebar" in at.error[0].value
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu"])
+def test_activation_selector_every_page(activation):
+    at = _app()
+    at.selectbox(key="cfg.w.activation").set_value(activation).run()
+    _ok(at)
+    info = " ".join(i.value for i in at.info)
+    assert "One loop: linear networks only" in info
+    labels = list(_metrics(at))
+    assert any("rescaling" in lab for lab in labels) and "tree level" in labels
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        _ok(at)
+        assert TITLES[page].split()[0] in _titles(at)
+
+
+def test_nonlinear_without_module_shows_warning(monkeypatch):
+    caps = {**explore.capabilities(), "nonlinear": False}
+    monkeypatch.setattr(explore, "capabilities", lambda: caps)
+    at = _app({"act": "erf"})
+    _ok(at)
+    assert at.warning and "nonlinear" in at.warning[0].value
+
+
+def test_missing_one_loop_is_explained(monkeypatch):
+    caps = {**explore.capabilities(), "one_loop": False}
+    monkeypatch.setattr(explore, "capabilities", lambda: caps)
+    at = _app({"P": "20", "N": "30"})
+    _ok(at)
+    assert any("one loop" in i.value for i in at.info)
+    assert "one loop" not in _metrics(at)
+
+
+BAD_CSV = {
+    "text": b"x1,x2,y\n1,2,1\n3,abc,-1\n",
+    "nan": b"x1,x2,y\n1,2,1\n3,,-1\n",
+    "one column": b"y\n1\n-1\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CSV))
+def test_bad_upload_shows_error(kind):
+    at = _app(page="pages/data.py")
+    at.file_uploader(key="data.upload").upload("bad.csv", BAD_CSV[kind], "text/csv").run()
+    _ok(at)
+    assert at.error and "cannot be used" in at.error[0].value
+
+
+def test_upload_too_small_for_P_then_use_csv():
+    rows = "\n".join(f"{i % 3},{(i * 7) % 5},{1 if i % 2 else -1}" for i in range(20))
+    content = ("a,b,label\n" + rows + "\n").encode()
+    at = _app(page="pages/data.py")  # default P = 30 > 20 rows
+    at.file_uploader(key="data.upload").upload("small.csv", content, "text/csv").run()
+    _ok(at)
+    assert at.error and "larger than the data" in at.error[0].value
+    at.number_input(key="cfg.w.P").set_value(12).run()
+    at.file_uploader(key="data.upload").upload("small.csv", content, "text/csv").run()
+    assert not at.error
+    at.button(key="data.use").click().run()
+    _ok(at)
+    assert at.session_state["cfg.task"] == "csv"
+    at.switch_page("pages/regimes.py").run()
+    _ok(at)
+    assert "tree level" in _metrics(at)
+
+
+def test_networks_run_is_cached_and_shown_on_regimes():
+    at = _app({"P": "16", "N": "20", "D": "30", "Ptest": "50"}, page="pages/networks.py")
+    _ok(at)
+    at.radio(key="net.kind").set_value("exact").run()
+    at.number_input(key="net.n_chains").set_value(4)
+    at.number_input(key="net.n_sweeps").set_value(60)
+    at.number_input(key="net.burn_in").set_value(10)
+    at.button[0].click().run()  # the form's Run button
+    _ok(at)
+    assert at.get("status")
+    assert at.get("plotly_chart")  # equilibration traces
+    assert any(d.value.shape[0] >= 1 for d in at.dataframe)
+    at.switch_page("pages/regimes.py").run()
+    _ok(at)
+    assert any("exact posterior" in label for label in _metrics(at))
+
+
+def test_width_scaling_computes_on_demand():
+    at = _app({"P": "10", "D": "20"}, page="pages/width_scaling.py")
+    _ok(at)
+    assert not at.get("plotly_chart")
+    at.multiselect(key="ws.widths").set_value([8, 16])
+    at.number_input(key="ws.sweeps").set_value(100)
+    at.number_input(key="ws.chains").set_value(4)
+    at.button(key="ws.run").click().run()
+    _ok(at)
+    assert at.get("plotly_chart")
+    df = at.dataframe[0].value
+    assert set(df["regime"]) == {"χ = 1", "χ = N"} and set(df["width"]) == {8, 16}
+
+
+def test_feature_learning_slider_changes_outlier():
+    at = _app(page="pages/feature_learning.py")
+    before = _metrics(at)["Σ_v outlier / (g_v/D)"]
+    sl = at.select_slider(key="feat.chi")
+    sl.set_value(float(sl.options[-1])).run()
+    _ok(at)
+    after = _metrics(at)["Σ_v outlier / (g_v/D)"]
+    assert float(after) > float(before) > 1.0
+
+
+def test_settings_survive_page_switch_and_fragment_reruns():
+    at = _app({"P": "20"})
+    sl = at.select_slider(key="reg.chi")
+    for v in (sl.options[2], sl.options[5], sl.options[8]):
+        at.select_slider(key="reg.chi").set_value(float(v)).run()
+        _ok(at)
+    at.switch_page("pages/data.py").run()
+    _ok(at)
+    assert at.session_state["cfg.P"] == 20
+    at.switch_page("pages/regimes.py").run()
+    assert abs(float(at.select_slider(key="reg.chi").value) - float(sl.options[8])) < 1e-9
+
+
+def test_app_files_do_not_put_maths_in_pages():
+    # pages call mastcore; no numerical solver code in the page files (STYLE.md: no maths in pages)
+    for page in PAGES + ["pages/common.py", "app.py"]:
+        text = (ROOT / page).read_text()
+        for forbidden in ("np.linalg.solve", "np.linalg.inv", "brentq", "cho_factor"):
+            assert forbidden not in text, (page, forbidden)
+    assert os.path.exists(ROOT / ".streamlit" / "config.toml")
