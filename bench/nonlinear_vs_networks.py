@@ -39,6 +39,8 @@ TASKS = {
                    N=100),
 }
 ACTIVATIONS = ("erf", "relu")
+#: Langevin steps per network (a quarter is burn-in); digits needs longer runs to reach split-R̂ < 1.1 at χ ≥ N/4.
+LANGEVIN_STEPS = {"teacher_student": 8000, "digits": 16000}
 THEORIES = ("tree_gauss", "tree_mean", "particles", "rescaled")
 LABELS = {"nngp": "NNGP", "tree_gauss": "tree, zero-mean Gaussian", "tree_mean": "tree, non-zero-mean Gaussian",
           "particles": "tree, particles", "rescaled": "scalar u·C0", "networks": "networks (Langevin)"}
@@ -70,8 +72,8 @@ def run_one(task, N, activation, chi, quick=False, log=print):
     timed("particles", lambda: mc.tree_level(X, y, spec, Xs, ansatz="particles", cache=True,
                                              n_particles=1000 if quick else 4000))
     timed("rescaled", lambda: mc.rescaled_kernel(X, y, spec, Xs))
-    opts = mc.LangevinOptions(ensemble=16, steps=2000 if quick else 8000, burn_in=500 if quick else 2000,
-                              device="cpu", seed=0)
+    steps = 2000 if quick else LANGEVIN_STEPS.get(task.spec.name, 8000)
+    opts = mc.LangevinOptions(ensemble=16, steps=steps, burn_in=steps // 4, device="cpu", seed=0)
     timed("networks", lambda: mc.train_langevin(X, y, spec, Xs, options=opts, cache=True))
     row = {"chi": chi, "seconds": secs}
     for k, r in out.items():

@@ -126,12 +126,14 @@ def gaussian_mean_tree(pb, *, init, tol, max_iter, n_stages, progress, t0, finis
     Sig0 = zero._cov_row
     ev, V = np.linalg.eigh(Sig0)
     top = V[:, -1] * np.sqrt(ev[-1])
-    starts = [m * top for m in MEAN_SHIFTS]
+    # φ odd (erf): J(μ) = J(−μ), so one sign of the shift suffices
+    shifts = [m for m in MEAN_SHIFTS if m >= 0] if spec.activation == "erf" else list(MEAN_SHIFTS)
+    starts = [m * top for m in shifts]
     if init is not None and init.ansatz == "gaussian_mean" and init._cov_row.shape == Sig0.shape:
         starts.append(init._mean_row)
     best = None
     for k, mu0 in enumerate(starts):
-        Sig_init = Sig0 if k < len(MEAN_SHIFTS) else init._cov_row
+        Sig_init = Sig0 if k < len(shifts) else init._cov_row
         mu, Sig, J = _maximise(torch, pb, chi, mu0, Sig_init, LBFGS_ITERS)
         if np.isfinite(J) and (best is None or J > best[2]):
             best = (mu, Sig, J)

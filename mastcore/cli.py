@@ -419,9 +419,9 @@ def _cmd_fig2(args, parser) -> int:
     chis_s = [1.0, float(np.sqrt(N)), float(N)] if small else [1.0, 3.0, 10.0, 30.0, 100.0]
     if small:  # short sampler runs (CI); the full figure uses the CLI defaults
         if args.steps == 20000:
-            args.steps = 3000
+            args.steps = 1500
         if args.exact_sweeps == 2000:
-            args.exact_sweeps = 400
+            args.exact_sweeps = 200
         if args.ensemble == 16:
             args.ensemble = 8
         if args.exact_chains == 64:

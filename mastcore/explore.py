@@ -50,7 +50,7 @@ OBSERVABLES = {"mean_y_delta": "mean(y·Δ)", "mean_sq_delta": "mean(Δ²)"}
 #: Presets of the sidebar. "Paper Fig. 2" is THEORY §10's setting; "Teaching" is small enough for a live demo.
 PRESETS = {
     "Teaching (small, fast)": dict(
-        task="ising", P=30, P_test=300, D=60, p=0.1, width=40, kappa0=1.0, g_v=0.5, g_w=0.5, activation="linear", seed=0
+        task="ising", P=20, P_test=300, D=50, p=0.1, width=50, kappa0=1.0, g_v=0.5, g_w=0.5, activation="linear", seed=0
     ),
     "Paper Fig. 2": dict(
         task="ising", P=80, P_test=1000, D=200, p=0.1, width=100, kappa0=1.0, g_v=0.5, g_w=0.5, activation="linear",
@@ -72,6 +72,10 @@ AUTO_SECONDS = 5.0
 ANSATZE = {"gaussian": "zero-mean Gaussian", "gaussian_mean": "Gaussian with mean (slow)"}
 ANSATZ_SECONDS = {"gaussian": 0.12, "gaussian_mean": 22.0}
 
+#: Image tasks (mastcore.datasets) and their binary label choices.
+DIGIT_TASKS = ("digits", "mnist")
+BINARY_CHOICES = ("0 vs 1", "even vs odd")
+
 # --- settings --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -83,22 +87,24 @@ class Settings:
     """
 
     task: str = "ising"
-    P: int = 30
+    P: int = 20
     P_test: int = 300
-    D: int = 60
+    D: int = 50
     p: float = 0.1
-    width: int = 40
+    width: int = 50
     kappa0: float = 1.0
     g_v: float = 0.5
     g_w: float = 0.5
     activation: str = "linear"
     seed: int = 0
     ansatz: str = "gaussian"
+    binary: str = "0 vs 1"
 
     #: short names used in URLs (query parameters)
     QUERY = {
         "task": "task", "P": "P", "P_test": "Ptest", "D": "D", "p": "p", "width": "N", "kappa0": "kappa0",
         "g_v": "gv", "g_w": "gw", "activation": "act", "seed": "seed", "ansatz": "ansatz",
+        "binary": "binary",
     }
 
     @classmethod
@@ -124,7 +130,8 @@ class Settings:
             try:
                 values[name] = types[name](float(raw)) if types[name] is int else types[name](raw)
             except (TypeError, ValueError):
-                bad.append(f"URL parameter '{short}' must be a {types[name].__name__}; got {raw!r} (ignored)")
+                kind = {"int": "an integer", "float": "a number"}.get(types[name].__name__, "a string")
+                bad.append(f"URL parameter '{short}' must be {kind}; got {raw!r} (ignored)")
         return values, bad
 
     def to_query(self) -> dict[str, str]:
@@ -162,6 +169,8 @@ class Settings:
             out.append(f"p (flip probability) must be in [0, 0.5]; got {self.p}. Change p in the sidebar.")
         if self.activation not in ACTIVATIONS:
             out.append(f"activation must be one of {ACTIVATIONS}; got {self.activation!r}.")
+        if self.binary not in BINARY_CHOICES:
+            out.append(f"binary task must be one of {BINARY_CHOICES}; got {self.binary!r}. Choose one in the sidebar.")
         if self.ansatz not in ANSATZE:
             out.append(f"ansatz must be one of {tuple(ANSATZE)}; got {self.ansatz!r}. Choose one in the sidebar.")
         if n_rows is not None and self.P >= n_rows:
@@ -172,7 +181,9 @@ class Settings:
         return out
 
     def task_spec(self) -> TaskSpec:
-        return TaskSpec(name=self.task, P=self.P, P_test=self.P_test, D=self.D, p=self.p, seed=self.seed)
+        options = (("binary", self.binary),) if self.task in DIGIT_TASKS else ()
+        return TaskSpec(name=self.task, P=self.P, P_test=self.P_test, D=self.D, p=self.p, seed=self.seed,
+                        options=options)
 
     def network_spec(self, chi: float = 1.0) -> NetworkSpec:
         with warnings.catch_warnings():

@@ -152,7 +152,8 @@ class LangevinResult:
     v_var, w_var : mean squared hidden / readout weight after burn-in (original units; for the linear row-space
     path v_var is over the row-space components, the others being exactly prior). Prior values: v_prior, w_prior.
     dt : step size used after burn-in; thin; steps; burn_in; ensemble; integrator; device; dtype.
-    steps_per_second : batched steps per second (each advances all E networks); seconds : wall time.
+    steps_per_second : batched steps per second (each advances all E networks); seconds : wall time;
+    cpu_seconds : CPU time of this process (all its threads) during the run — the fair measure on a shared machine.
     """
 
     f_train: np.ndarray
@@ -183,6 +184,7 @@ class LangevinResult:
     dtype: str = "float64"
     steps_per_second: float = float("nan")
     seconds: float = 0.0
+    cpu_seconds: float = float("nan")
     spec: NetworkSpec | None = None
     options: LangevinOptions | None = None
     method: str = "langevin"
@@ -199,7 +201,7 @@ class LangevinResult:
     def w_prior(self) -> float:
         return self.spec.g_w / (self.spec.chi * self.spec.width)
 
-    _D: int = 0
+    _D: int = field(default=0, repr=False)
 
     def se_of(self, weights, split: str = "train") -> float:
         """Standard error of the linear functional weights·⟨f⟩ on ``split`` ("train"/"test"); e.g. mean(y·Δ)
@@ -369,6 +371,8 @@ class _Chunk:
     def measure(self, X_test_np, with_test: bool, with_lambda: bool) -> dict:
         """Network outputs, the Rao–Blackwellised E[f|V], loss, mean(y·Δ) and (optionally) the curvature bound."""
         torch = self.torch
+        if not (bool(torch.isfinite(self.V).all()) and bool(torch.isfinite(self.w).all())):
+            return {"finite": False}
         out = {}
         g_w, N, k0 = self.spec.g_w, self.N, self.kappa0
         if self.linear:
@@ -424,7 +428,7 @@ class _Chunk:
                 lam_v = self.c * self.sv**2 * self.sw**2 * diag * self.lam_xx
                 out["lam"] = float((1.0 + lam_k / k0 + lam_v).max())
         out["w_sq"] = self.w.square().mean()
-        out["finite"] = bool(torch.isfinite(out["f_raw"]).all())
+        out["finite"] = bool(torch.isfinite(out["f_rb"]).all())
         return out
 
 
@@ -485,7 +489,10 @@ def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: in
             ch.step(dt, opts.integrator)
             if n % thin == 0 or n == opts.steps:
                 sampling = n > opts.burn_in
-                m = ch.measure(X_test, with_test=sampling, with_lambda=auto and not sampling)
+                try:
+                    m = ch.measure(X_test, with_test=sampling, with_lambda=auto and not sampling)
+                except RuntimeError:  # torch.linalg errors (overflowed kernel): the dynamics blew up
+                    m = {"finite": False}
                 if not m["finite"]:
                     raise FloatingPointError(
                         f"Langevin dynamics diverged at step {n} (dt = {dt:.3g}); reduce 'dt' (or leave it None "
@@ -558,7 +565,7 @@ def train_langevin(
         from .cache import cached_call  # noqa: PLC0415
 
         return cached_call(train_langevin, X, y, spec, X_test=X_test, options=options, progress=progress)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if not isinstance(spec, NetworkSpec):
         raise ValueError(f"'spec' must be a NetworkSpec; got {type(spec).__name__}")
     if not isinstance(options, LangevinOptions):
@@ -606,5 +613,5 @@ def train_langevin(
         v_var=float(np.mean([p["v_var"] for p in parts])), w_var=float(np.mean([p["w_var"] for p in parts])),
         dt=float(max(p["dt"] for p in parts)), thin=int(parts[0]["thin"]), steps=options.steps,
         burn_in=options.burn_in, ensemble=E, integrator=options.integrator, device=device, dtype=options.dtype,
-        steps_per_second=options.steps / seconds, seconds=seconds, spec=spec, options=options, _D=X.shape[1],
+        steps_per_second=options.steps / seconds, seconds=seconds, cpu_seconds=time.process_time() - c0, spec=spec, options=options, _D=X.shape[1],
     )

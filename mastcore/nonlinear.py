@@ -66,8 +66,11 @@ GAUSSIAN_TOL = 1e-9
 STAGE_TOL = 1e-6
 #: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (THEORY §9: ~20).
 ANNEAL_STAGES = 20
-#: Step-size bounds of the damped precision iteration.
+#: Step-size bounds of the damped precision iteration; below ETA_STALL the damping has stalled on an unstable
+#: direction of the map and the stage switches to Newton–Krylov (at most NK_MAX_ITER Newton steps).
 ETA_MIN = 1e-10
+ETA_STALL = 1e-6
+NK_MAX_ITER = 100
 
 
 def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
@@ -274,17 +277,27 @@ def _is_pd(A) -> bool:
 
 def _solve_gaussian_stage(Lam, pb, chi, activation, tol, max_iter, eta):
     """Damped precision iteration at one χ: Λ ← (1−η)Λ + ηΛ_new, η halved until Λ is positive definite,
-    ×1.1 when the residual falls and ÷2 when it rises (THEORY §9). Returns Λ, η, n_iter, residual."""
+    ×1.1 when the residual falls and ÷2 when it rises (THEORY §9). Returns Λ, η, n_iter, residual.
+
+    Past a bifurcation the map can have an unstable direction (Jacobian eigenvalue > 1), which no damping
+    stabilises: η then collapses. In that case (η < ETA_STALL or ``max_iter`` reached) the stationarity equation
+    Λ_new(Λ) − Λ = 0 is solved by Newton–Krylov from the best iterate, which converges in a few steps.
+    """
     prev = np.inf
     res = np.inf
+    best = (np.inf, Lam)
     n = 0
     for n in range(1, max_iter + 1):
         Lam_new = _gaussian_map(Lam, pb, chi, activation)[0]
         res = float(np.linalg.norm(Lam_new - Lam) / np.linalg.norm(Lam))
+        if res < best[0]:
+            best = (res, Lam)
         if res < tol:
-            break
+            return Lam, eta, n, res
         eta = eta / 2 if res > prev else min(1.0, 1.1 * eta)
         prev = res
+        if eta < ETA_STALL:
+            break
         while True:
             trial = (1.0 - eta) * Lam + eta * Lam_new
             if _is_pd(trial):
@@ -293,7 +306,37 @@ def _solve_gaussian_stage(Lam, pb, chi, activation, tol, max_iter, eta):
             if eta < ETA_MIN:
                 raise FloatingPointError("no positive-definite damped step (eta below 1e-10)")
         Lam = trial
-    return Lam, eta, n, res
+    Lam_nk, res_nk, n_nk = _newton_krylov(best[1], pb, chi, activation, tol)
+    if res_nk < best[0]:
+        return Lam_nk, max(eta, 0.05), n + n_nk, res_nk
+    return best[1], max(eta, 0.05), n + n_nk, best[0]
+
+
+def _newton_krylov(Lam, pb, chi, activation, tol):
+    """Solve Λ_new(Λ) = Λ by scipy's Newton–Krylov on the upper triangle of Λ. Returns Λ, residual, iterations."""
+    from scipy.optimize import root  # noqa: PLC0415
+
+    r = pb.r
+    iu = np.triu_indices(r)
+
+    def unpack(x):
+        L = np.zeros((r, r))
+        L[iu] = x
+        return L + np.triu(L, 1).T
+
+    def fun(x):
+        L = unpack(x)
+        try:
+            return (_gaussian_map(L, pb, chi, activation)[0] - L)[iu] / pb.lam0
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return np.full(x.shape, 1e3)
+
+    sol = root(fun, Lam[iu], method="krylov", options=dict(fatol=1e-3 * tol, maxiter=NK_MAX_ITER))
+    L = unpack(sol.x)
+    if not np.all(np.isfinite(L)) or not _is_pd(L):
+        return Lam, np.inf, int(getattr(sol, "nit", 0))
+    res = float(np.linalg.norm(_gaussian_map(L, pb, chi, activation)[0] - L) / np.linalg.norm(L))
+    return L, res, int(getattr(sol, "nit", 0))
 
 
 def _chi_path(chi0: float, chi: float, N: int, n_stages: int) -> np.ndarray:

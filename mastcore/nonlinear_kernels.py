@@ -248,15 +248,18 @@ def mean_diag_kernel_torch(m, q, activation: str):
 
 
 def mean_gram_torch(m, M, activation: str):
-    """k_αβ = E[φ(h_α)φ(h_β)] on the train set for h ~ N(m, M): m (P,), M (P, P) torch tensors. Returns (P, P)."""
+    """k_αβ = E[φ(h_α)φ(h_β)] on the train set for h ~ N(m, M): m (P,), M (P, P) torch tensors. Returns (P, P).
+
+    Off-diagonal pairs are computed once (α < β, with α the quadrature coordinate) and mirrored.
+    """
     torch = _torch()
     q = torch.diagonal(M)
     P = m.shape[0]
-    K = mean_pair_kernel_torch(m[:, None].expand(P, P), q[:, None].expand(P, P), m[None, :].expand(P, P),
-                               q[None, :].expand(P, P), M, activation)
-    K = 0.5 * (K + K.T)
-    eye = torch.eye(P, dtype=torch.float64)
-    return K * (1.0 - eye) + torch.diag(mean_diag_kernel_torch(m, q, activation))
+    i, j = torch.triu_indices(P, P, offset=1)
+    k = mean_pair_kernel_torch(m[i], q[i], m[j], q[j], M[i, j], activation)
+    K = torch.zeros((P, P), dtype=torch.float64)
+    K = K.index_put((i, j), k).index_put((j, i), k)
+    return K + torch.diag(mean_diag_kernel_torch(m, q, activation))
 
 
 def mean_cross_torch(ms, qs, m, q, Mc, activation: str):

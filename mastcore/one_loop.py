@@ -4,15 +4,17 @@ The fluctuation precision of C on Sym(P) (Frobenius inner product) is
 
     𝓜[A] = (N/2) K⁻¹ A K⁻¹ − ½ R A R + (χ/2)(R A a aᵀ + a aᵀ A R)              (THEORY §5)
 
-Structured form (this module, O(P³) time and O(P²) memory; O(P⁴) for the full P×P kernel variance):
+Structured form (this module; O(P³) time and O(P²) memory, kernel variance included):
 with a congruence S (Sᵀ K⁻¹ S = I, Sᵀ R S = diag(ρ); at the tree saddle K = C, S = Q Λ^½ and ρ = λ/(λ+κ0))
 and δC = S Ã Sᵀ, the quadratic form becomes
 
     ⟨δC, 𝓜 δC⟩ = Σ_ij D_ij Ã_ij² + χ (Ã b)ᵀ diag(ρ) (Ã b),   D_ij = N/2 − ½ ρ_i ρ_j,  b = Sᵀ a,
 
 i.e. a Hadamard (diagonal) operator plus a rank-≤P positive part. Woodbury with a P×P capacitance matrix gives
-the covariance, and E_B = E[δC B δC] contracts in closed form with a few P×P products (no 4-tensor). The dense
-O(P⁶) Schur form of THEORY §5 is kept in :mod:`mastcore._one_loop_dense` as a reference.
+the covariance, and E_B = E[δC B δC] contracts in closed form with a few P×P products (no 4-tensor). The P×P
+matrix Var(δC_ij) uses the geometric series 1/D_ij = (2/N) Σ_t (ρ_iρ_j/N)^t (≈ 6–10 terms to machine precision),
+with an O(P⁴)-time, O(P³)-memory direct contraction as the fallback for small N. The dense O(P⁶) Schur form of
+THEORY §5 is kept in :mod:`mastcore._one_loop_dense` as a reference.
 
 At the tree saddle D_ij > (N − 1)/2 ≥ 0 and the low-rank part is positive, so 𝓜 is positive definite there; the
 positivity check matters for the self-consistent iteration, where K ≠ C.
@@ -39,8 +41,13 @@ __all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
 VARIANTS = ("perturbative", "self_consistent")
 #: Rows of the P×P kernel-variance matrix handled per block (bounds the O(P³) temporaries to ~CHUNK·P² floats).
 VAR_CHUNK = 32
-#: Breakdown thresholds (see `_breakdown`); calibrated against the exact posterior mean (bench/one_loop_accuracy.py).
-#: One-loop correction larger than this fraction of the tree-level discrepancy: the loop series is not small.
+#: Kernel variance by the geometric series of 1/D (see Fluctuations.variance): used when ρ_max²/N is at most this
+#: (then ≤ 28 terms); SERIES_TOL is the truncation error relative to the leading term.
+SERIES_MAX_RATIO = 0.25
+SERIES_TOL = 1e-17
+#: Breakdown threshold (see `_breakdown`): one-loop correction larger than this fraction of the tree-level Δ (norms)
+#: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
+#: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
 LOOP_TO_TREE_MAX = 0.5
 #: Width below this multiple of the effective sample count r = rank(X): advisory flag (THEORY §6: N ≳ 2P).
 WIDTH_ADVISORY = 2.0
@@ -91,11 +98,12 @@ class Fluctuations:
             self.positive_definite = False
             self.H = t[:, None] * np.linalg.solve(cap, np.diag(t))
         self.H = 0.5 * (self.H + self.H.T)
+        self._N, self._chi = N, chi
         self.Pm = b[:, None] * E  # columns p_m = b ∘ E[:, m];  Ψ_m = 𝒟⁻¹Φ*[e_m] = ½(p_m e_mᵀ + e_m p_mᵀ)
 
     # -- in Ã coordinates --------------------------------------------------------------------------------------
     def _cov_t(self, G):
-        # 𝓒̃[G] = E∘G − E∘sym(b wᵀ)·… with w = H Φ[E∘G]
+        # 𝓒̃[G] = 𝒟⁻¹G − 𝒟⁻¹Φ* H Φ 𝒟⁻¹G,  𝒟⁻¹G = E∘G,  Φ[A] = A b,  Φ*[w] = ½(b wᵀ + w bᵀ)
         X = self.E * G
         w = self.H @ (X @ self.b)
         return X - 0.5 * self.E * (np.outer(self.b, w) + np.outer(w, self.b))
@@ -128,11 +136,51 @@ class Fluctuations:
         out = S @ self._cov_t(S.T @ G @ S) @ S.T
         return 0.5 * (out + out.T)
 
-    def variance(self, B=None):
+    def variance(self, B=None, method: str = "auto"):
         """Var(δC_ij) for all i, j, as a (n, n) matrix, of the lifted fluctuation B δC Bᵀ (B (n, r); default I).
 
-        O(n² r²) time in blocks of ``VAR_CHUNK`` rows, O(VAR_CHUNK·n·r) memory.
+        method : "series" — O(n² r k) time, O(n²) memory: 1/D_kl = (2/N) Σ_t (ρ_k ρ_l / N)^t is summed to machine
+        precision (k terms, k ≈ 6–10 for N ≳ 2r), which makes Σ_kl E_kl z_k z_l a sum of k squared P×P products and
+        the capacitance inverse H = diagonal − rank k; "chunked" — the direct O(n² r²) contraction in blocks of
+        ``VAR_CHUNK`` rows; "auto" — series when ρ_max²/N ≤ SERIES_MAX_RATIO, else chunked.
         """
+        ratio = float(np.max(self.rho**2)) / self._N if self.rho.size else 0.0
+        if method == "series" or (method == "auto" and 0 <= ratio <= SERIES_MAX_RATIO and self.min_D > 0):
+            return self._variance_series(B, ratio)
+        return self._variance_chunked(B)
+
+    def _variance_series(self, B, ratio):
+        S = self.S if B is None else B @ self.S
+        N, rho, b, E = self._N, self.rho, self.b, self.E
+        n_terms = 1 if ratio <= 0 else int(np.ceil(np.log(SERIES_TOL) / np.log(ratio))) + 1
+        alpha = (2.0 / N) * float(N) ** -np.arange(n_terms)  # E_kl = Σ_t α_t ρ_k^t ρ_l^t
+        powers = rho[None, :] ** np.arange(n_terms)[:, None]  # (k, r)
+        S2 = S * S
+        G = S @ self.Pm
+        # Var0 = ½ [(S2 E S2ᵀ)_ij + Σ_kl E_kl z_k z_l],  z = S_i ∘ S_j
+        out = 0.5 * (S2 @ E @ S2.T)
+        for t in range(n_terms):
+            T = (S * powers[t]) @ S.T
+            out += 0.5 * alpha[t] * T * T
+        # H = (Dg + W A Wᵀ)⁻¹,  Dg = (χρ)⁻¹ + ½ diag(E b²),  W = [b ∘ ρ^t],  A = diag(α/2)  (series of M_Φ)
+        chi_rho = self._chi * np.clip(rho, 0.0, None)
+        dg_inv = chi_rho / (1.0 + 0.5 * chi_rho * (E @ (b * b)))
+        W = (b[None, :] * powers).T  # (r, k)
+        inner = np.diag(2.0 / alpha) + W.T @ (dg_inv[:, None] * W)
+        Lc = np.linalg.cholesky(inner)
+        Vt = sla.solve_triangular(Lc, (dg_inv[:, None] * W).T, lower=True).T  # H = diag(dg_inv) − Vt Vtᵀ
+        # Var1 = −¼ Σ_mn H_mn Y_m Y_n,  Y_m(ij) = G_im S_jm + G_jm S_im
+        GS = G * S
+        Y2 = (G * G * dg_inv) @ S2.T
+        diag_part = Y2 + Y2.T + 2.0 * (GS * dg_inv) @ GS.T
+        out -= 0.25 * diag_part
+        for q in range(Vt.shape[1]):
+            T = (G * Vt[:, q]) @ S.T
+            T = T + T.T
+            out += 0.25 * T * T
+        return 0.5 * (out + out.T)
+
+    def _variance_chunked(self, B=None):
         S = self.S if B is None else B @ self.S
         E, H = self.E, self.H
         G = S @ self.Pm
@@ -163,7 +211,7 @@ def _gradients(fl: Fluctuations, K, R, a, chi, N):
     return 0.5 * (g_C + g_C.T), 0.5 * (g_Ct + g_Ct.T), E_R
 
 
-def perturbative_core(C0, y, C, N, chi, kappa0, *, variance=True):
+def perturbative_core(C0, y, C, N, chi, kappa0):
     """Perturbative one loop at the tree saddle C (all (r, r), reduced basis) (THEORY §6).
 
     Returns dict(delta_tree, delta_shift, delta_fluct, dC, fluct, positive_definite, min_D).
@@ -362,14 +410,15 @@ def one_loop(
     strict: bool = False,
     cache: bool = False,
 ) -> OneLoopResult:
-    """One-loop mean predictor of a linear two-layer network (THEORY §6), structured O(P³)/O(P⁴) form.
+    """One-loop mean predictor of a linear two-layer network (THEORY §6), structured O(P³) form.
 
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec with activation "linear".
     variant : "perturbative" (default; expansion around the tree saddle) or "self_consistent" (solve ∇Γ = 0).
     tree : TreeResult at the same spec to start from (e.g. from mc.anneal); solved if None.
-    kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(r⁴) time; r = rank X).
+    kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(P²r) time by the series of
+        Fluctuations.variance, O(P²r²) for very small N; r = rank X).
     tol, max_iter : tolerance / iterations of the self-consistent iteration.
     strict : raise RuntimeError instead of warning (ConvergenceWarning) on non-convergence.
     cache : go through the joblib cache (mastcore.cache).
@@ -477,6 +526,10 @@ def one_loop(
         seconds=time.perf_counter() - t0,
         timings=dict(tree=t_tree - t0, fluctuations=t_fl - t_tree, variance=t_var - t_fl),
     )
+
+
+#: bumped when the numerics change (part of the cache key, mastcore.cache)
+one_loop.__solver_version__ = "1"
 
 
 def _one_loop_step(X, y, spec, X_test, current, previous, **kw):

@@ -17,6 +17,9 @@ from mastcore import explore
 from mastcore.explore import DEFAULT_PRESET, PRESETS, Settings
 
 CUSTOM = "Custom"
+#: Ranges of the sidebar's number inputs. 0 is allowed where the page explains why it is invalid (P* = 0, N = 0).
+BOUNDS = {"P": (0, 5000), "P_test": (0, 20000), "D": (0, 5000), "p": (0.0, 0.5), "width": (0, 10000),
+          "kappa0": (0.0, 1e6), "g_v": (0.0, 1e6), "g_w": (0.0, 1e6), "seed": (0, 2**31 - 1)}
 FIELDS = tuple(Settings.field_types())
 ACT_LABELS = {"linear": "linear", "erf": "erf", "relu": "ReLU"}
 
@@ -47,7 +50,12 @@ def init_state() -> None:
     values = Settings.from_preset(DEFAULT_PRESET).to_dict()
     query = st.query_params.to_dict()
     from_url, bad = Settings.parse_query(query)
-    values.update(from_url)
+    for name, v in from_url.items():
+        lo, hi = BOUNDS.get(name, (None, None))
+        if lo is not None and not lo <= v <= hi:
+            bad.append(f"URL parameter for {name} must be in [{lo}, {hi}]; got {v} (clipped)")
+            v = type(v)(min(max(v, lo), hi))
+        values[name] = v
     for f in FIELDS:
         st.session_state[k(f)] = values[f]
     st.session_state[k("preset")] = _matching_preset(values)
@@ -77,22 +85,52 @@ def _commit(name: str) -> None:
     st.session_state[k("preset")] = _matching_preset({f: st.session_state.get(k(f)) for f in FIELDS})
 
 
+def _ensure_sidebar() -> None:
+    """Draw the sidebar when Streamlit ran a page file without app.py.
+
+    A folder named ``pages/`` makes Streamlit start in its legacy multipage mode until ``st.navigation`` has run
+    once in the process: a deep link (``/networks``) on a fresh server, or every AppTest rerun (AppTest resets
+    the mode before each run), then executes the page file on its own. app.py marks each of its runs; a page run
+    without the mark draws the shared sidebar itself and switches the legacy mode off (as ``st.navigation`` does),
+    so the next run goes through app.py again. No rerun: button clicks of this run are kept.
+    """
+    if st.session_state.pop("cfg._via_app", False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+
+    PagesManager.uses_pages_directory = False
+    sidebar()
+    st.session_state.pop("cfg._via_app", None)
+
+
 def current_settings() -> Settings:
+    """The shared settings (call first on every page)."""
+    _ensure_sidebar()
+    return Settings(**{f: st.session_state[k(f)] for f in FIELDS})
+
+
+def _settings_now() -> Settings:
     return Settings(**{f: st.session_state[k(f)] for f in FIELDS})
 
 
 def sync_query_params(extra: dict | None = None) -> None:
     """Mirror the settings (and the current χ) in the URL so that a link reproduces the view."""
-    params = current_settings().to_query()
+    params = _settings_now().to_query()
     chi = st.session_state.get(k("chi"))
     if chi is not None:
         params["chi"] = f"{chi:g}"
     params.update(extra or {})
     current = st.query_params.to_dict()
     changed = {kk: v for kk, v in params.items() if current.get(kk) != v}
-    print("DEBUG", current.get("P"), params.get("P"), changed)
     if changed:
         st.query_params.update(changed)
+
+
+def _number(container, label: str, name: str, step, **kw) -> None:
+    lo, hi = BOUNDS[name]
+    fmt = "%.3f" if isinstance(lo, float) else None
+    container.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=w(name),
+                           on_change=_commit, args=(name,), **kw)
 
 
 def sidebar() -> Settings:
@@ -110,6 +148,8 @@ def sidebar() -> Settings:
         st.session_state[k("activation")] = "linear"
     if st.session_state[k("ansatz")] not in explore.ANSATZE:
         st.session_state[k("ansatz")] = Settings.ansatz
+    if st.session_state[k("binary")] not in explore.BINARY_CHOICES:
+        st.session_state[k("binary")] = Settings.binary
     for name in (*FIELDS, "preset"):
         st.session_state[w(name)] = st.session_state[k(name)]
     sb = st.sidebar
@@ -118,30 +158,32 @@ def sidebar() -> Settings:
                  help="'Paper Fig. 2': Ising, P=80, P*=1000, D=200, N=100. 'Teaching': small and fast.")
     sb.subheader("Task")
     sb.selectbox("task", task_names, key=w("task"), on_change=_commit, args=("task",))
+    task_name = st.session_state[k("task")]
+    sb.selectbox("labels (digits / MNIST)", list(explore.BINARY_CHOICES), key=w("binary"), on_change=_commit,
+                 args=("binary",), disabled=task_name not in explore.DIGIT_TASKS)
     c1, c2 = sb.columns(2)
-    c1.number_input("P (train)", min_value=0, max_value=5000, step=10, key=w("P"), on_change=_commit, args=("P",))
-    c2.number_input("P* (test)", min_value=0, max_value=20000, step=100, key=w("P_test"), on_change=_commit, args=("P_test",))
-    c1.number_input("D (inputs)", min_value=0, max_value=5000, step=10, key=w("D"), on_change=_commit, args=("D",),
-                    disabled=st.session_state[k("task")] in ("csv", "digits", "mnist"))
-    c2.number_input("p (flips)", min_value=0.0, max_value=0.5, step=0.05, format="%.3f", key=w("p"),
-                    on_change=_commit, args=("p",), disabled=st.session_state[k("task")] != "ising",
-                    help="Ising task: probability that an input spin disagrees with the label")
+    _number(c1, "P (train)", "P", 10)
+    _number(c2, "P* (test)", "P_test", 100)
+    _number(c1, "D (inputs)", "D", 10, disabled=task_name in ("csv", "digits", "mnist"))
+    _number(c2, "p (flips)", "p", 0.05, disabled=task_name != "ising",
+            help="Ising task: probability that an input spin disagrees with the label")
     sb.subheader("Network")
     c1, c2 = sb.columns(2)
-    c1.number_input("N (width)", min_value=0, max_value=10000, step=10, key=w("width"), on_change=_commit, args=("width",))
-    c2.number_input("κ0 (noise)", min_value=0.0, step=0.1, format="%.3f", key=w("kappa0"), on_change=_commit, args=("kappa0",))
-    c1.number_input("g_v", min_value=0.0, step=0.1, format="%.3f", key=w("g_v"), on_change=_commit, args=("g_v",))
-    c2.number_input("g_w", min_value=0.0, step=0.1, format="%.3f", key=w("g_w"), on_change=_commit, args=("g_w",))
+    _number(c1, "N (width)", "width", 10)
+    _number(c2, "κ0 (noise)", "kappa0", 0.1)
+    _number(c1, "g_v", "g_v", 0.1)
+    _number(c2, "g_w", "g_w", 0.1)
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
                  format_func=lambda a: ACT_LABELS.get(a, a))
-    c2.number_input("seed", min_value=0, max_value=2**31 - 1, step=1, key=w("seed"), on_change=_commit, args=("seed",))
+    _number(c2, "seed", "seed", 1)
     sb.selectbox("tree-level ansatz (erf/ReLU)", list(explore.ANSATZE), key=w("ansatz"), on_change=_commit, args=("ansatz",),
                  format_func=explore.ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
                  help="Neuron law of the erf/ReLU tree level (THEORY §9); linear networks are solved exactly.")
     for msg in st.session_state.get("cfg._bad_query", []):
         sb.warning(msg)
     sb.caption("Settings are in the URL: copy it to share this view.")
-    settings = current_settings()
+    settings = _settings_now()
+    st.session_state["cfg._via_app"] = True
     sync_query_params()
     return settings
 
@@ -197,7 +239,10 @@ def require_task(settings: Settings):
     try:
         task = explore.build_task(settings, data)
     except ValueError as exc:
-        st.error(f"**These settings cannot be used.** {exc}", icon=":material/error:")
+        msg = str(exc)
+        if "sidebar" not in msg:
+            msg += " Change P, P* or the task in the sidebar."
+        st.error(f"**These settings cannot be used.** {msg}", icon=":material/error:")
         st.stop()
     return memo_put(key, task)
 
@@ -296,7 +341,8 @@ def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard sca
 def page_header(title: str, settings: Settings, caps: dict) -> None:
     st.title(title)
     st.caption(
-        f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, D = {settings.D} · "
+        f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, "
+        f"{'D from the data' if settings.task in (*explore.DIGIT_TASKS, 'csv') else f'D = {settings.D}'} · "
         f"N = {settings.width}, κ0 = {settings.kappa0:g}, g_v = {settings.g_v:g}, g_w = {settings.g_w:g}, "
         f"{ACT_LABELS.get(settings.activation, settings.activation)}"
     )

@@ -259,3 +259,25 @@ def test_app_files_do_not_put_maths_in_pages():
         for forbidden in ("np.linalg.solve", "np.linalg.inv", "brentq", "cho_factor"):
             assert forbidden not in text, (page, forbidden)
     assert os.path.exists(ROOT / ".streamlit" / "config.toml")
+
+
+def test_digits_task_shows_samples_and_too_large_P_errors():
+    if "digits" not in explore.tasks():
+        pytest.skip("mastcore.datasets (digits) not installed")
+    at = _app({"task": "digits", "P": "60", "Ptest": "100", "binary": "even vs odd"}, page="pages/data.py")
+    _ok(at)
+    assert "Sample digits" in [s.value for s in at.subheader] and not at.error
+    at.switch_page("pages/regimes.py").run()
+    _ok(at)
+    assert "tree level" in _metrics(at)
+    at = _app({"task": "digits", "P": "300", "Ptest": "2000"}, page="pages/data.py")
+    _ok(at)
+    assert at.error and "sidebar" in at.error[0].value
+
+
+def test_slow_sweep_waits_for_a_button():
+    # ReLU with the non-zero-mean Gaussian ansatz costs ~20 s per χ: the page offers a button instead of blocking
+    at = _app({"act": "relu", "ansatz": "gaussian_mean"})
+    _ok(at)
+    assert any(b.label.startswith("Compute tree level") for b in at.button)
+    assert not at.metric

@@ -32,7 +32,7 @@ def test_equipartition_without_data(activation, fast):
     """No data term: every weight equilibrates to its prior variance g_v/D, g_w/(χN) (LM is exact for a Gaussian)."""
     X, y = mc.ising(6, 9, 0.2, seed=1)
     spec = mc.NetworkSpec(width=12, chi=3.0, kappa0=NO_DATA_KAPPA0, activation=activation)
-    opts = LangevinOptions(ensemble=8, steps=3000, burn_in=200, dt=0.5, thin=2, fast_linear=fast, device="cpu")
+    opts = LangevinOptions(ensemble=8, steps=2500, burn_in=100, dt=0.5, thin=4, fast_linear=fast, device="cpu")
     r = _quiet(train_langevin, X, y, spec, options=opts)
     assert r.v_var / r.v_prior == pytest.approx(1.0, rel=EQUIPARTITION_RTOL)
     assert r.w_var / r.w_prior == pytest.approx(1.0, rel=EQUIPARTITION_RTOL)
@@ -44,7 +44,7 @@ def test_euler_temperature_bias_is_detected():
     X, y = mc.ising(6, 9, 0.2, seed=1)
     spec = mc.NetworkSpec(width=12, chi=3.0, kappa0=NO_DATA_KAPPA0)
     h = 0.5
-    opts = LangevinOptions(ensemble=8, steps=3000, burn_in=200, dt=h, thin=2, integrator="euler", device="cpu")
+    opts = LangevinOptions(ensemble=8, steps=2500, burn_in=100, dt=h, thin=4, integrator="euler", device="cpu")
     r = _quiet(train_langevin, X, y, spec, options=opts)
     assert r.w_var / r.w_prior == pytest.approx(1.0 / (1.0 - h / 2), rel=EQUIPARTITION_RTOL)
     assert r.v_var / r.v_prior == pytest.approx(1.0 / (1.0 - h / 2), rel=EQUIPARTITION_RTOL)
@@ -94,8 +94,8 @@ def test_nonlinear_rb_and_raw_estimates_agree(activation):
     N ≫ P both are close to the NNGP predictor (finite-N shift O(P/N) ≲ 0.03 here)."""
     X, y = mc.ising(5, 8, 0.2, seed=2)
     Xs, _ = mc.ising(7, 8, 0.2, seed=3)
-    spec = mc.NetworkSpec(width=200, chi=1.0, activation=activation)
-    r = _quiet(train_langevin, X, y, spec, Xs, options=LangevinOptions(ensemble=8, steps=2500, burn_in=250))
+    spec = mc.NetworkSpec(width=100, chi=1.0, activation=activation)
+    r = _quiet(train_langevin, X, y, spec, Xs, options=LangevinOptions(ensemble=8, steps=1500, burn_in=150))
     w = -y / y.size
     z = (r.f_train @ w - r.f_train_raw @ w) / np.hypot(r.se_of(w), float(np.abs(w) @ r.se_train_raw))
     assert abs(z) < Z_TOL

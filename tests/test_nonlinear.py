@@ -325,3 +325,15 @@ def test_particles_cache_roundtrip(tmp_path, monkeypatch):
     assert np.array_equal(a.f_train, b.f_train) and np.array_equal(a.f_test, b.f_test)
     assert np.array_equal(a.f_train, c.f_train)  # deterministic in the seed
     assert any(tmp_path.rglob("output.pkl"))
+
+
+def test_newton_krylov_fallback_finds_the_same_fixed_point():
+    """The fallback used when damping stalls (unstable direction of the map) solves the same stationarity equation."""
+    X, y, _, _ = _teacher(P=16, D=8)
+    spec = mc.NetworkSpec(width=16, chi=16.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
+    r = nl.tree_level(X, y, spec, ansatz="gaussian", tol=1e-12)
+    pb = nl._problem(X, y, spec, None)
+    Lam = np.linalg.inv(r._cov_row)
+    start = Lam + 0.05 * np.diag(np.diag(Lam))  # 5 % off the solution
+    L2, res, _ = nl._newton_krylov(start, pb, 16.0, "relu", 1e-12)
+    assert res < 1e-10 and np.max(np.abs(L2 - Lam)) < 1e-8 * np.max(np.abs(Lam))
