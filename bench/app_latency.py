@@ -4,8 +4,8 @@ Run: ``python bench/app_latency.py [--repeats 15]``. Target (issue 5): median < 
 
 What is timed: after the first (warm-up) run has computed the theory sweep, the χ slider of the Regimes page is
 moved to a new value and the script is rerun with ``AppTest.run()`` until the new metric values are in the element
-tree. AppTest reruns the whole script (sidebar, navigation and the page), so this is an upper bound for the browser,
-where only the ``st.fragment`` around the slider reruns. Baselines measured in the same run (the machine is shared,
+tree. AppTest reruns the whole page with the shared sidebar (not just the fragment), so this is an upper bound for
+the browser, where only the ``st.fragment`` around the slider reruns. Baselines measured in the same run (the machine is shared,
 so absolute times are noisy): the rerun of a trivial one-line Streamlit script, and one tree-level solve.
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main(argv=None):
           f"{len(options)} χ values; capabilities: "
           + ", ".join(k for k, v in explore.capabilities().items() if v))
     print(f"first page load (sweep computed, incl. one loop if installed): {first:.2f} s")
-    print(f"slider-to-updated-script (AppTest, full script rerun): median {med:.0f} ms, "
+    print(f"slider-to-updated-script (AppTest rerun of page + sidebar, no fragment shortcut): median {med:.0f} ms, "
           f"min {1000 * min(times):.0f} ms, max {1000 * max(times):.0f} ms over {len(times)} moves")
     print(f"baseline trivial-script rerun: median {_median_ms(base):.0f} ms  -> ratio {med / _median_ms(base):.1f}x")
     print(f"baseline one tree-level solve: median {_median_ms(tree):.0f} ms  -> ratio {med / _median_ms(tree):.1f}x")

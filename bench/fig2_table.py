@@ -119,7 +119,8 @@ def main():
         print("Gibbs − quadrature in s.e. (train, test): "
               + ", ".join(f"χ={r['chi']}: {(r['gibbs'][0] - r['quad'][0]) / r['se'][0]:+.1f}/"
                           f"{(r['gibbs'][1] - r['quad'][1]) / r['se'][1]:+.1f}" for r in rows))
-        print(f"Gibbs: {args.chains} chains × {[r['sweeps'] for r in rows]} sweeps (burn-in {args.burn_in}); max s.e. {se_max:.1e} "
+        print(f"Gibbs: {args.chains} chains × {[r['sweeps'] for r in rows]} sweeps (burn-in {args.burn_in}); "
+              f"max s.e. {se_max:.1e} "
               f"(target ≤ {SE_TARGET:.0e}); R̂ max {max(r['rhat'] for r in rows):.4f}; "
               f"sampler time {sum(r['gibbs_s'] for r in rows):.0f} s")
         print(f"ACCEPTANCE (one loop within {N_SE:g} s.e. + {ABS_TOL:g} of Gibbs, train and test, all χ): "

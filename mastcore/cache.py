@@ -130,9 +130,14 @@ def cached_call(func, *args, **kwargs):
     name = _func_name(func)
     version = f"{SOLVER_VERSION}/{getattr(func, '__solver_version__', '0')}"
     arguments = _bind(func, args, kwargs)
-    mem_func = _memorized()
     call = dict(name=name, version=version, arguments=arguments, func=func, progress=progress)
-    key = joblib.hash((name, version, arguments))
+    try:
+        mem_func = _memorized()
+        key = joblib.hash((name, version, arguments))
+    except OSError as exc:  # e.g. a read-only or missing cache location: run without the cache
+        warnings.warn(f"cache unavailable at {cache_dir()} ({exc}); running {name} uncached", CacheWarning,
+                      stacklevel=2)
+        return _run(**call)
     with _key_lock(key):
         try:
             in_cache = mem_func.check_call_in_cache(**call)

@@ -27,19 +27,29 @@ from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, Networ
 from .tasks import Task, TaskSpec, available_tasks, make_task
 
 __all__ = [
+    "ANSATZE",
+    "BINARY_CHOICES",
     "DEFAULT_PRESET",
+    "DIGIT_TASKS",
     "OBSERVABLES",
     "PRESETS",
     "RunIndex",
     "Settings",
     "Sweep",
+    "blas_threads",
+    "build_task",
+    "cache_dir",
     "capabilities",
+    "chain_errors",
     "chi_grid",
+    "estimated_seconds",
     "feature_summary",
     "prediction_summary",
     "reference_run",
     "run_index",
+    "tasks",
     "theory_sweep",
+    "traces",
     "tree_at",
     "width_scaling",
 ]
@@ -465,7 +475,8 @@ def _feature_summary(task, settings, tree):
     spec = settings.network_spec(1.0)
     C0 = nngp_kernel(task.X, task.X, spec)
     f_nngp, _ = gp_predict(C0, task.y, settings.kappa0)
-    out = dict(C0=C0, C=np.asarray(tree.C), order=np.argsort(task.y, kind="stable"), s=float(getattr(tree, "s", np.nan)))
+    out = dict(C0=C0, C=np.asarray(tree.C), order=np.argsort(task.y, kind="stable"),
+               s=float(getattr(tree, "s", np.nan)))
     try:
         eig, vec = tree.sigma_v_eigh()
         out["eig"] = eig / (settings.g_v / task.D)
@@ -669,7 +680,8 @@ def width_scaling(
 
     For each N in ``widths`` and χ ∈ {1, N}: theory (annealing from χ = 1 is not needed, THEORY §4) and the
     exact posterior (:func:`mastcore.exact_posterior`, linear nets). Returns a DataFrame with columns
-    width, regime ("χ = 1" / "χ = N"), chi, method, value (train mean(y·Δ)), exact, exact_se, error = |value − exact|.
+    width, regime ("χ = 1" / "χ = N"), chi, method, value (train mean(y·Δ)), exact, exact_se and
+    error = |value − exact|.
     """
     import pandas as pd  # noqa: PLC0415
 

@@ -320,7 +320,7 @@ class _Chunk:
         beta = torch.bmm(self.w.unsqueeze(1), self.V).squeeze(1)  # Z̃ᵀw̃ (E, r)
         self.fh = beta.mul_(self.S * a)  # f in the U basis, f̂ = a S Z̃ᵀw̃
         g = (self.fh - self.yh).mul_(self.S * (self.c * a))  # ĝ = (χ/κ0) a S (f̂ − ŷ)
-        gw = torch.bmm(self.V, g.unsqueeze(2)).squeeze(2)  # Z̃ ĝ
+        gw = (self.V * g.unsqueeze(1)).sum(2)  # Z̃ ĝ (a batched mat-vec; faster than bmm with a (r, 1) operand)
         return gw, g
 
     def _data_force_generic(self):

@@ -176,7 +176,8 @@ def sidebar() -> Settings:
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
                  format_func=lambda a: ACT_LABELS.get(a, a))
     _number(c2, "seed", "seed", 1)
-    sb.selectbox("tree-level ansatz (erf/ReLU)", list(explore.ANSATZE), key=w("ansatz"), on_change=_commit, args=("ansatz",),
+    sb.selectbox("tree-level ansatz (erf/ReLU)", list(explore.ANSATZE), key=w("ansatz"), on_change=_commit,
+                 args=("ansatz",),
                  format_func=explore.ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
                  help="Neuron law of the erf/ReLU tree level (THEORY §9); linear networks are solved exactly.")
     for msg in st.session_state.get("cfg._bad_query", []):

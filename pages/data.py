@@ -45,7 +45,8 @@ if up is not None:
     except ValueError as exc:
         st.error(f"**This file cannot be used.** {exc}. Fix the file and upload it again.", icon=":material/error:")
         st.stop()
-    st.success(f"Read {X.shape[0]} rows, {X.shape[1]} features ({', '.join(names[:6])}{' …' if len(names) > 6 else ''}).")
+    shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "")
+    st.success(f"Read {X.shape[0]} rows, {X.shape[1]} features ({shown}).")
     if settings.P >= X.shape[0]:
         st.error(
             f"P = {settings.P} is larger than the data allows: the file has {X.shape[0]} rows and at least one must "

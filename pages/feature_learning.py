@@ -15,7 +15,6 @@ from pages.common import (
 
 settings = current_settings()
 caps = explore.capabilities()
-linear = settings.activation == "linear"
 page_header("Feature learning: the kernel adapts to the task", settings, caps)
 st.markdown(
     "At tree level the network's kernel changes from the NNGP kernel C0 to an adapted kernel C. The weights of "

@@ -7,7 +7,6 @@ import streamlit as st
 
 import mastcore as mc
 from mastcore import explore, plots
-from mastcore.explore import OBSERVABLES
 from pages.common import (
     chi_slider,
     current_settings,

@@ -10,6 +10,15 @@ import mastcore as mc
 TOL_SAME_SADDLE = 1e-10
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def fig2():
     X, y = mc.ising(80 + 100, 200, 0.1, seed=0)

@@ -168,3 +168,13 @@ def test_two_processes_same_run_compute_once_and_agree(cache_dir, tmp_path):
         assert out == "[1.0, 4.0, 9.0]"
     assert len(log.read_text().split()) == 1, "the second process must wait for and reuse the first one's entry"
     assert cache.cache_info()["entries"] == 1
+
+
+def test_unusable_cache_location_falls_back_to_a_direct_call(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(blocker / "cache"))
+    X, y, spec = _problem()
+    with pytest.warns(cache.CacheWarning, match="uncached"):
+        r = mc.anneal(X, y, spec, [1.0], cache=True)
+    assert r.results["tree"][0].converged

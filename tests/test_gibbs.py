@@ -18,6 +18,15 @@ from mastcore.gibbs import PosteriorResult, exact_posterior, split_rhat
 Z_MAX = 4.0
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # --- references ----------------------------------------------------------------------------------------
 
 def quad_p1(x, y, spec):

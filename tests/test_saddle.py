@@ -22,6 +22,15 @@ TOL_EXACT = 1e-12
 CHIS_FIG2 = (1, 2, 5, 10, 20, 50, 100)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def fig2():
     """The paper's Fig.-2 setting: Ising P = 80, D = 200, N = 100, κ0 = 1, g_v = g_w = 0.5, p = 0.1."""
