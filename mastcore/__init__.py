@@ -57,6 +57,8 @@ def __getattr__(name):
     lazy = {
         "exact_posterior": ("gibbs", "exact_posterior"),
         "PosteriorResult": ("gibbs", "PosteriorResult"),
+        "posterior_quadrature": ("gibbs", "posterior_quadrature"),
+        "QuadratureResult": ("gibbs", "QuadratureResult"),
         "one_loop": ("one_loop", "one_loop"),
         "OneLoopResult": ("one_loop", "OneLoopResult"),
         "train_langevin": ("langevin", "train_langevin"),

@@ -12,7 +12,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 import mastcore as mc
-from mastcore.gibbs import PosteriorResult, exact_posterior, split_rhat
+from mastcore.gibbs import PosteriorResult, exact_posterior, posterior_quadrature, split_rhat
 
 #: Statistical agreement threshold in standard errors (a 4-s.e. miss has probability ~6e-5 per comparison).
 Z_MAX = 4.0
@@ -304,7 +304,7 @@ def test_fig2_setting_standard_error(chi):
     task = mc.make_task(mc.TaskSpec(P=80, P_test=100, D=200, p=0.1, seed=0))
     spec = mc.NetworkSpec(width=100, chi=chi)
     p = exact_posterior(task.X, task.y, spec, n_chains=64, n_sweeps=1000, burn_in=200)
-    q = mc.gibbs.posterior_quadrature(task.X, task.y, spec)
+    q = posterior_quadrature(task.X, task.y, spec)
     tree = mc.tree_level(task.X, task.y, spec)
     assert p.se_train.max() < 1e-4 and p.converged
     assert np.max(np.abs(p.f_train - q.f_train) / p.se_train) < Z_MAX_FAMILY
@@ -323,7 +323,7 @@ def test_quadrature_matches_wishart_quadrature_p1(N, chi):
     # two different one-dimensional integrals: over C = C0 χ²_N/N (w integrated out) and over t = |w|² (V out)
     x, y = np.ones(4), 1.5
     spec = mc.NetworkSpec(width=N, chi=chi, kappa0=0.1)
-    q = mc.gibbs.posterior_quadrature(x[None, :], [y], spec)
+    q = posterior_quadrature(x[None, :], [y], spec)
     assert q.f_train[0] == pytest.approx(quad_p1(x, y, spec), abs=1e-9)
     assert q.converged and q.error_estimate < 1e-10
 
@@ -337,7 +337,7 @@ def fig2_task():
 def test_sampler_matches_quadrature_fig2(fig2_task, chi):
     t = fig2_task
     spec = mc.NetworkSpec(width=100, chi=chi)
-    q = mc.gibbs.posterior_quadrature(t.X, t.y, spec, X_test=t.X_test)
+    q = posterior_quadrature(t.X, t.y, spec, X_test=t.X_test)
     p = exact_posterior(t.X, t.y, spec, X_test=t.X_test, n_chains=16, n_sweeps=200, burn_in=40, seed=5)
     assert np.max(np.abs(p.f_train - q.f_train) / p.se_train) < Z_MAX_FAMILY
     assert np.max(np.abs(p.f_test - q.f_test) / p.se_test) < Z_MAX_FAMILY
@@ -353,7 +353,7 @@ def test_quadrature_rank_deficient_matches_sampler():
     y = np.sign(X @ rng.standard_normal(5) + 0.3 * rng.standard_normal(12))
     Xs = rng.standard_normal((3, 5))
     spec = mc.NetworkSpec(width=30, chi=10.0, kappa0=0.5)
-    q = mc.gibbs.posterior_quadrature(X, y, spec, X_test=Xs)
+    q = posterior_quadrature(X, y, spec, X_test=Xs)
     p = exact_posterior(X, y, spec, X_test=Xs, n_chains=64, n_sweeps=1500, burn_in=100, seed=9)
     assert np.max(np.abs(p.f_train - q.f_train) / p.se_train) < Z_MAX_FAMILY
     np.testing.assert_allclose(q.f_test, Xs @ np.linalg.pinv(X) @ q.f_train, atol=1e-12)
@@ -366,7 +366,7 @@ def test_exact_minus_tree_scales_like_1_over_N_at_chi_N(fig2_task):
     errs = []
     for N in widths:
         spec = mc.NetworkSpec(width=int(N), chi=float(N))
-        errs.append(np.max(np.abs(mc.gibbs.posterior_quadrature(t.X, t.y, spec).f_train
+        errs.append(np.max(np.abs(posterior_quadrature(t.X, t.y, spec).f_train
                                   - mc.tree_level(t.X, t.y, spec, strict=True).f_train)))
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
     assert abs(slope + 1) < 0.1, (slope, errs)
@@ -376,7 +376,7 @@ def test_exact_minus_nngp_scales_like_1_over_N_at_chi_1(fig2_task):
     t = fig2_task
     widths = np.logspace(2, 5, 4)
     f0 = mc.nngp(t.X, t.y, mc.NetworkSpec()).f_train
-    errs = [np.max(np.abs(mc.gibbs.posterior_quadrature(t.X, t.y, mc.NetworkSpec(width=int(N))).f_train - f0))
+    errs = [np.max(np.abs(posterior_quadrature(t.X, t.y, mc.NetworkSpec(width=int(N))).f_train - f0))
             for N in widths]
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
     assert abs(slope + 1) < 0.1, (slope, errs)
@@ -385,8 +385,8 @@ def test_exact_minus_nngp_scales_like_1_over_N_at_chi_1(fig2_task):
 def test_quadrature_validation(small):
     X, y, _ = small
     with pytest.raises(ValueError, match="'activation'"):
-        mc.gibbs.posterior_quadrature(X, y, mc.NetworkSpec(activation="relu"))
+        posterior_quadrature(X, y, mc.NetworkSpec(activation="relu"))
     with pytest.raises(ValueError, match="'n_nodes'"):
-        mc.gibbs.posterior_quadrature(X, y, mc.NetworkSpec(), n_nodes=10)
+        posterior_quadrature(X, y, mc.NetworkSpec(), n_nodes=10)
     with pytest.raises(ValueError, match="'X_test'"):
-        mc.gibbs.posterior_quadrature(X, y, mc.NetworkSpec(), X_test=np.zeros((0, 4)))
+        posterior_quadrature(X, y, mc.NetworkSpec(), X_test=np.zeros((0, 4)))
