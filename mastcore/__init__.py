@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .anneal import AnnealResult, anneal, register_method
 from .kernels import GPResult, gp_predict, nngp, nngp_kernel
 from .metrics import discrepancies
+from .one_loop import OneLoopResult, one_loop  # eager: the submodule shares the function's name
 from .saddle import TreeResult, tree_level
 from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
 from .tasks import (
@@ -31,6 +32,7 @@ __all__ = [
     "GPResult",
     "LoopBreakdownWarning",
     "NetworkSpec",
+    "OneLoopResult",
     "ScaleWarning",
     "Task",
     "TaskSpec",
@@ -44,6 +46,7 @@ __all__ = [
     "make_task",
     "nngp",
     "nngp_kernel",
+    "one_loop",
     "register_method",
     "register_task",
     "task_from_arrays",
@@ -59,8 +62,6 @@ def __getattr__(name):
         "PosteriorResult": ("gibbs", "PosteriorResult"),
         "posterior_quadrature": ("gibbs", "posterior_quadrature"),
         "QuadratureResult": ("gibbs", "QuadratureResult"),
-        "one_loop": ("one_loop", "one_loop"),
-        "OneLoopResult": ("one_loop", "OneLoopResult"),
         "train_langevin": ("langevin", "train_langevin"),
         "LangevinOptions": ("langevin", "LangevinOptions"),
         "LangevinResult": ("langevin", "LangevinResult"),

@@ -90,6 +90,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--burn-in", type=int, default=None, help="Langevin: burn-in steps (default steps/10)")
     g.add_argument("--dt", type=float, default=None, help="Langevin: step size (default automatic)")
     g.add_argument("--device", default="auto", help="Langevin: auto|cpu|cuda (default auto)")
+    g.add_argument("--chunks", type=_positive_int, default=1,
+                   help="Langevin: split each ensemble into this many chunks, spread by --backend (default 1)")
     g.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
     s = p.add_argument_group("execution")
     s.add_argument("--backend", choices=("sequential", "loky", "dask", "ray"), default="sequential",
@@ -341,7 +343,8 @@ def _json_default(o):
 def _sampler_options(args, small: bool = False) -> dict:
     steps = args.steps
     burn = args.burn_in if args.burn_in is not None else steps // 10
-    lang = dict(ensemble=args.ensemble, steps=steps, burn_in=burn, dt=args.dt, device=args.device, seed=args.seed)
+    lang = dict(ensemble=args.ensemble, steps=steps, burn_in=burn, dt=args.dt, device=args.device, seed=args.seed,
+                chunks=args.chunks)
     sweeps = args.exact_sweeps
     exact = dict(n_chains=args.exact_chains, n_sweeps=sweeps, burn_in=max(1, sweeps // 10), seed=args.seed)
     return {"langevin": lang, "exact": exact}

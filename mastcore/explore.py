@@ -409,7 +409,7 @@ def theory_sweep(
             for m in anneal_methods:
                 for chi, r in zip(chis, res.results[m]):
                     flags = getattr(r, "warning_flags", ())
-                    if flags:
+                    if getattr(r, "breakdown", bool(flags)):
                         messages.append(f"LoopBreakdown ({m}, χ = {chi:g}): {getattr(r, 'message', '') or flags}")
             trees = res.results.get("tree", ())
         done = len(chis)

@@ -529,6 +529,14 @@ def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: in
     )
 
 
+def _nngp_thin(X, spec: NetworkSpec) -> int:
+    """Record interval from the curvature bound at the NNGP kernel, 1 + λ_max(C0)/κ0 (used to align chunks)."""
+    from .kernels import nngp_kernel  # noqa: PLC0415
+
+    lam = 1.0 + float(np.linalg.eigvalsh(nngp_kernel(X, X, spec))[-1]) / spec.kappa0
+    return max(1, int(round(RECORD_TIME * lam / DT_SAFETY)))
+
+
 def _se(members: np.ndarray | None) -> np.ndarray | None:
     if members is None:
         return None
@@ -578,6 +586,8 @@ def train_langevin(
     else:
         from joblib import Parallel, delayed  # noqa: PLC0415
 
+        if options.thin is None:  # all chunks must record at the same steps: thin from the (deterministic) NNGP kernel
+            options = options.replace(thin=_nngp_thin(X, spec))
         sizes = [E // options.chunks + (1 if k < E % options.chunks else 0) for k in range(options.chunks)]
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(options.seed).spawn(options.chunks)]
         jobs = (delayed(_run_chunk)(X, y, X_test, spec, options, n, s, device) for n, s in zip(sizes, seeds))

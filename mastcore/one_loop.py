@@ -21,9 +21,7 @@ positivity check matters for the self-consistent iteration, where K ≠ C.
 """
 from __future__ import annotations
 
-import sys
 import time
-import types
 import warnings
 from dataclasses import dataclass, field
 
@@ -363,6 +361,11 @@ class OneLoopResult:
     method: str = "one_loop"
 
     @property
+    def breakdown(self) -> bool:
+        """True when a flag says the loop expansion is not trustworthy (advisory "width_below_2P" excluded)."""
+        return any(f != "width_below_2P" for f in self.warning_flags)
+
+    @property
     def kernel_std(self) -> np.ndarray | None:
         """(P, P) standard deviation of the kernel entries, √Var(δC_ij)."""
         return None if self.kernel_variance is None else np.sqrt(np.clip(self.kernel_variance, 0, None))
@@ -544,15 +547,3 @@ def _one_loop_step(X, y, spec, X_test, current, previous, **kw):
 
 
 register_method("one_loop", _one_loop_step)
-
-
-class _CallableModule(types.ModuleType):
-    """``mastcore.one_loop`` names both this module and its main function. Importing the submodule (as anneal does)
-    rebinds the package attribute to the module, so the module forwards calls: ``mc.one_loop(X, y, spec)`` works
-    either way."""
-
-    def __call__(self, *args, **kwargs):
-        return one_loop(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -352,3 +352,16 @@ def test_kernel_variance_series_equals_direct_contraction(P, D, N, chi):
         fl = ol_mod.perturbative_core(red.C0, red.y, red.reduce_matrix(tree.C), N, chi, 0.3)["fluct"]
     v_series, v_direct = fl.variance(red.B, "series"), fl.variance(red.B, "chunked")
     assert np.max(np.abs(v_series - v_direct)) < 1e-13  # series truncated at 1e-17 relative (observed ~3e-16)
+
+
+def test_quadrature_reference_agrees_with_library_quadrature():
+    """Two independent implementations of the exact 1-D quadrature (tests/_brute_one_loop and mastcore.gibbs)."""
+    gibbs = pytest.importorskip("mastcore.gibbs")
+    if not hasattr(gibbs, "posterior_quadrature"):
+        pytest.skip("mastcore.gibbs.posterior_quadrature not available")
+    X, y = small_problem(6, 4, 7)  # rank-deficient too
+    for N, chi in ((8, 1.0), (40, 40.0)):
+        spec = _spec(N, chi)
+        ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, N, chi, 0.3)
+        lib = gibbs.posterior_quadrature(X, y, spec)
+        assert np.max(np.abs((y - lib.f_train) - ex)) < 1e-9
