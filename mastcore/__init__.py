@@ -66,6 +66,8 @@ def __getattr__(name):
         "LangevinOptions": ("langevin", "LangevinOptions"),
         "LangevinResult": ("langevin", "LangevinResult"),
         "rescaled_kernel": ("nonlinear", "rescaled_kernel"),
+        "NonlinearTreeResult": ("nonlinear", "NonlinearTreeResult"),
+        "RescaledResult": ("nonlinear", "RescaledResult"),
     }
     if name in lazy:
         import importlib

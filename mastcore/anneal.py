@@ -36,6 +36,8 @@ def _nngp_step(X, y, spec, X_test, current, previous, **kw):
 
 def _tree_step(X, y, spec, X_test, current, previous, **kw):
     prev = previous.get("tree")
+    if spec.activation != "linear":  # a kernel does not fix the neuron law: warm-start from the previous result
+        return tree_level(X, y, spec, X_test=X_test, strict=kw.get("strict", False), init=prev)
     return tree_level(
         X, y, spec, X_test=X_test, C_init=None if prev is None else prev.C, strict=kw.get("strict", False),
         rowspace=getattr(prev, "_rs", None),  # the same X at every χ: reuse its SVD

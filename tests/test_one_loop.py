@@ -17,7 +17,7 @@ import pytest
 
 import mastcore as mc
 from mastcore import _one_loop_dense as dense
-from mastcore import one_loop as ol_mod
+ol_mod = importlib.import_module("mastcore.one_loop")
 from mastcore.saddle import reduce_problem
 
 from _brute_one_loop import brute_one_loop, exact_mean_delta, small_problem
