@@ -77,7 +77,8 @@ def main(argv=None):
     print(f"  GEMM (P x D)(D x EN): {gf_gemm:6.1f} GFLOP/s   GEMM 1024^3: {gf_sq:6.1f} GFLOP/s")
     print(f"  achieved / GEMM same shape: {100 * gf_step / gf_gemm:5.1f} %   / GEMM 1024^3: "
           f"{100 * gf_step / gf_sq:5.1f} %   (target >= 60 %)")
-    print(f"  of which Gaussian noise ({E * N * (D + 1)} draws): {t_noise * 1e3:.3f} ms = {100 * t_noise / t_step:.0f} % "
+    print(f"  of which Gaussian noise ({E * N * (D + 1)} draws): {t_noise * 1e3:.3f} ms = "
+          f"{100 * t_noise / t_step:.0f} % "
           f"of the step; GFLOP/s excluding it: {flops / max(t_step - t_noise, 1e-12) / 1e9:6.1f} "
           f"({100 * flops / max(t_step - t_noise, 1e-12) / 1e9 / gf_gemm:5.1f} % of same-shape GEMM)")
 

@@ -356,6 +356,12 @@ class _Chunk:
         """Add the noise: LM √(h/2)(ξ_n + ξ_{n+1}) (``xi`` holds ξ_n, ``xi_new`` receives ξ_{n+1}); EM √(2h) ξ."""
         if integrator == "lm":
             s = math.sqrt(h / 2.0)
+            if self.V.dtype == self.noise_dtype:  # same precision: two updates and a buffer swap, no copies
+                self.V.add_(self.xi_V, alpha=s).add_(self.new_V.normal_(generator=self.gen), alpha=s)
+                self.w.add_(self.xi_w, alpha=s).add_(self.new_w.normal_(generator=self.gen), alpha=s)
+                self.xi_V, self.new_V = self.new_V, self.xi_V
+                self.xi_w, self.new_w = self.new_w, self.xi_w
+                return
             for x, xi, new in ((self.V, self.xi_V, self.new_V), (self.w, self.xi_w, self.new_w)):
                 new.normal_(generator=self.gen)
                 xi.add_(new)  # ξ_n + ξ_{n+1} in fp32, then one (mixed-precision) update of the state
@@ -513,7 +519,8 @@ def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: in
                     w_sq += float(m["w_sq"])
             if progress is not None and (n % report_every == 0 or n == opts.steps):
                 stage = "burn-in" if n <= opts.burn_in else "sampling"
-                progress(n, opts.steps, {"stage": stage, "mean_y_delta": float(np.mean(myd_tr[-1])) if myd_tr else None})
+                current = float(np.mean(myd_tr[-1])) if myd_tr else None
+                progress(n, opts.steps, {"stage": stage, "mean_y_delta": current})
     means = {k: (v / n_avg).cpu().numpy().astype(np.float64) for k, v in sums.items()}
     if ch.linear:
         f_raw, ft_raw = _lift(ch, means["f_raw"], X_test)
@@ -623,5 +630,6 @@ def train_langevin(
         v_var=float(np.mean([p["v_var"] for p in parts])), w_var=float(np.mean([p["w_var"] for p in parts])),
         dt=float(max(p["dt"] for p in parts)), thin=int(parts[0]["thin"]), steps=options.steps,
         burn_in=options.burn_in, ensemble=E, integrator=options.integrator, device=device, dtype=options.dtype,
-        steps_per_second=options.steps / seconds, seconds=seconds, cpu_seconds=time.process_time() - c0, spec=spec, options=options, _D=X.shape[1],
+        steps_per_second=options.steps / seconds, seconds=seconds, cpu_seconds=time.process_time() - c0, spec=spec,
+        options=options, _D=X.shape[1],
     )
