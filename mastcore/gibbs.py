@@ -40,6 +40,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk as _syrk
 from scipy.linalg.lapack import dposv as _posv
 
+from ._sigma import SigmaVMixin
 from ._validation import check_data, positive_int
 from .kernels import RowSpace, row_space
 from .specs import ConvergenceWarning, NetworkSpec
@@ -72,7 +73,7 @@ def _blas_threads(limit):
 
 
 @dataclass(frozen=True)
-class PosteriorResult:
+class PosteriorResult(SigmaVMixin):
     """Exact posterior mean of a linear network from Gibbs sampling (THEORY §7).
 
     Attributes
@@ -112,32 +113,13 @@ class PosteriorResult:
     def n_iter(self) -> int:
         return self.n_sweeps
 
-    @property
-    def D(self) -> int:
-        return self._W.shape[0]
-
     def se_of(self, weights) -> float:
         """Standard error of the linear functional weights·⟨f(X)⟩ (weights (P,)), e.g. mean(y·Δ) uses −y/P."""
         per_chain = self.chain_f_train @ np.asarray(weights, dtype=np.float64)
         return float(np.std(per_chain, ddof=1) / np.sqrt(self.n_chains))
 
-    @property
-    def sigma_v(self) -> np.ndarray:
-        """Posterior per-neuron weight covariance Σ_v (D, D) = W Σ_row Wᵀ + (g_v/D)(I − W Wᵀ)."""
-        W, prior = self._W, self.spec.g_v / self.D
-        return W @ (self.sigma_v_row - prior * np.eye(W.shape[1])) @ W.T + prior * np.eye(self.D)
-
-    def sigma_v_eigh(self):
-        """Eigenvalues of Σ_v (D,) in descending order and the eigenvectors (D, r) of the r row-space ones."""
-        mu, Q = np.linalg.eigh(self.sigma_v_row)
-        order = np.argsort(mu)[::-1]
-        prior = np.full(self.D - mu.size, self.spec.g_v / self.D)
-        return np.sort(np.concatenate([mu, prior]))[::-1], self._W @ Q[:, order]
-
-    def top_direction(self):
-        """Outlier eigenvalue of Σ_v and its unit eigenvector (D,)."""
-        eig, vec = self.sigma_v_eigh()
-        return float(eig[0]), vec[:, 0]
+    def _sigma_row(self) -> np.ndarray:
+        return self.sigma_v_row
 
 
 def split_rhat(chains: np.ndarray) -> float:
@@ -350,7 +332,7 @@ LOG_CUT = 60.0
 
 
 @dataclass(frozen=True)
-class QuadratureResult:
+class QuadratureResult(SigmaVMixin):
     """Exact posterior mean of a linear network by quadrature over t = |w|² (see :func:`posterior_quadrature`).
 
     f_train (P,), f_test (P*,) or None; t_mean: posterior mean of |w|²; error_estimate: max change of f_train
@@ -372,10 +354,8 @@ class QuadratureResult:
     method: str = "quadrature"
     n_iter: int = 1
 
-    D = PosteriorResult.D
-    sigma_v = PosteriorResult.sigma_v
-    sigma_v_eigh = PosteriorResult.sigma_v_eigh
-    top_direction = PosteriorResult.top_direction
+    def _sigma_row(self) -> np.ndarray:
+        return self.sigma_v_row
 
 
 def posterior_quadrature(X, y, spec: NetworkSpec, X_test=None, *, n_nodes: int = 2001, tol: float = 1e-10):

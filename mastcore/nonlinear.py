@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
+from ._sigma import SigmaVMixin
 from ._validation import check_data, positive_float, positive_int
 from .kernels import RowSpace, row_space
 from .nonlinear_kernels import (
@@ -83,7 +84,7 @@ def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NonlinearTreeResult:
+class NonlinearTreeResult(SigmaVMixin):
     """Tree-level saddle point of an erf/ReLU (or linear) network under a neuron-law ansatz (THEORY §9).
 
     Attributes
@@ -127,29 +128,8 @@ class NonlinearTreeResult:
     def variant(self) -> str:
         return self.ansatz
 
-    @property
-    def D(self) -> int:
-        return self._W.shape[0]
-
-    @property
-    def sigma_v(self) -> np.ndarray:
-        """Per-neuron weight covariance Σ_v (D, D) = W Σ_r Wᵀ + (g_v/D)(I − W Wᵀ)."""
-        W = self._W
-        prior = self.spec.g_v / self.D
-        return W @ (self._cov_row - prior * np.eye(W.shape[1])) @ W.T + prior * np.eye(self.D)
-
-    def sigma_v_eigh(self):
-        """Spectrum of Σ_v: eigenvalues (D,) descending, eigenvectors (D, r) of the r row-space eigenvalues."""
-        mu, Q = np.linalg.eigh(self._cov_row)
-        prior = np.full(self.D - mu.size, self.spec.g_v / self.D)
-        order = np.argsort(mu)[::-1]
-        eig = np.sort(np.concatenate([mu, prior]))[::-1]
-        return eig, self._W @ Q[:, order]
-
-    def top_direction(self):
-        """Outlier eigenvalue of Σ_v and its unit eigenvector (D,)."""
-        eig, vec = self.sigma_v_eigh()
-        return float(eig[0]), vec[:, 0]
+    def _sigma_row(self) -> np.ndarray:
+        return self._cov_row
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
+from ._sigma import SigmaVMixin
 from ._validation import check_data
 from .kernels import RowSpace, linear_kernel, row_space
 from .specs import ConvergenceWarning, NetworkSpec
@@ -100,7 +101,7 @@ def reduce_problem(X, y, spec: NetworkSpec, rs: RowSpace | None = None) -> tuple
 
 
 @dataclass(frozen=True)
-class TreeResult:
+class TreeResult(SigmaVMixin):
     """Tree-level saddle point (THEORY §4).
 
     Attributes
@@ -131,36 +132,8 @@ class TreeResult:
     _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis of the inputs
     _rs: RowSpace | None = field(default=None, repr=False)  # row_space(X), reused by anneal at the next χ
 
-    @property
-    def D(self) -> int:
-        return self._W.shape[0]
-
-    @property
-    def sigma_v(self) -> np.ndarray:
-        """Per-neuron weight covariance Σ_v (D, D) = W Λ_r⁻¹ Wᵀ + (g_v/D)(I − W Wᵀ) (THEORY §4, weight space)."""
-        W = self._W
-        cov_r = np.linalg.inv(self._precision_row)
-        prior = self.spec.g_v / self.D
-        return W @ (cov_r - prior * np.eye(W.shape[1])) @ W.T + prior * np.eye(self.D)
-
-    def sigma_v_eigh(self):
-        """Spectrum of Σ_v without forming the D×D matrix.
-
-        Returns
-        -------
-        eigenvalues : (D,) in descending order; eigenvectors : (D, r) for the r row-space eigenvalues
-        (the remaining D − r eigenvalues equal the prior variance g_v/D, eigenvectors orthogonal to the rows of X).
-        """
-        mu, Q = np.linalg.eigh(np.linalg.inv(self._precision_row))
-        prior = np.full(self.D - mu.size, self.spec.g_v / self.D)
-        order = np.argsort(mu)[::-1]
-        eig = np.sort(np.concatenate([mu, prior]))[::-1]
-        return eig, self._W @ Q[:, order]
-
-    def top_direction(self):
-        """Outlier eigenvalue of Σ_v and its unit eigenvector (D,)."""
-        eig, vec = self.sigma_v_eigh()
-        return float(eig[0]), vec[:, 0]
+    def _sigma_row(self) -> np.ndarray:
+        return np.linalg.inv(self._precision_row)
 
 
 def _background(C0, R, N):
