@@ -42,6 +42,7 @@ from scipy.linalg.lapack import dposv as _posv
 
 from ._sigma import SigmaVMixin
 from ._validation import check_data, positive_int
+from .metrics import split_rhat
 from .kernels import RowSpace, row_space
 from .specs import ConvergenceWarning, NetworkSpec
 
@@ -120,19 +121,6 @@ class PosteriorResult(SigmaVMixin):
 
     def _sigma_row(self) -> np.ndarray:
         return self.sigma_v_row
-
-
-def split_rhat(chains: np.ndarray) -> float:
-    """Split-R̂ (Gelman et al.) of scalar traces ``chains`` (n_chains, n_samples); 1 when equilibrated."""
-    n = chains.shape[1] // 2
-    if n < 2:
-        return float("nan")
-    halves = np.concatenate([chains[:, :n], chains[:, -n:]], axis=0)
-    within = np.mean(np.var(halves, axis=1, ddof=1))
-    between = n * np.var(np.mean(halves, axis=1), ddof=1)
-    if within <= 0:
-        return 1.0 if between <= 0 else float("inf")
-    return float(np.sqrt(((n - 1) / n * within + between / n) / within))
 
 
 class _Sampler:

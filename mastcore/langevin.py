@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 
 from ._validation import check_data, positive_float, positive_int
+from .metrics import split_rhat
 from .specs import ConvergenceWarning, NetworkSpec
 
 __all__ = ["LangevinOptions", "LangevinResult", "train_langevin", "split_rhat"]
@@ -214,22 +215,6 @@ class LangevinResult:
         """Standard error of mean(y·Δ) on ``split`` from the ensemble spread."""
         y = np.asarray(y, dtype=np.float64)
         return self.se_of(-y / y.size, split)
-
-
-def split_rhat(chains: np.ndarray) -> float:
-    """Split-R̂ (Gelman et al. 2013) of scalar traces ``chains`` (n_chains, n_samples); ≈ 1 when equilibrated."""
-    chains = np.asarray(chains, dtype=np.float64)
-    n = chains.shape[1] // 2
-    if n < 2:
-        return float("nan")
-    halves = np.concatenate([chains[:, :n], chains[:, n : 2 * n]], axis=0)
-    means = halves.mean(axis=1)
-    W = halves.var(axis=1, ddof=1).mean()
-    B = n * means.var(ddof=1)
-    if W <= 0:
-        return 1.0 if B <= 0 else float("inf")
-    var = (n - 1) / n * W + B / n
-    return float(np.sqrt(var / W))
 
 
 # --- torch helpers ---------------------------------------------------------------------------------------

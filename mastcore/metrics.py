@@ -5,7 +5,7 @@ import numpy as np
 
 from ._validation import as_vector
 
-__all__ = ["discrepancies"]
+__all__ = ["discrepancies", "split_rhat"]
 
 
 def discrepancies(y, f) -> dict:
@@ -23,3 +23,17 @@ def discrepancies(y, f) -> dict:
         mean_sq_delta=float(np.mean(delta**2)),
         error01=float(np.mean(np.sign(f) != np.sign(y))),
     )
+
+
+def split_rhat(chains: np.ndarray) -> float:
+    """Split-R̂ (Gelman et al.) of scalar traces ``chains`` (n_chains, n_samples); 1 when equilibrated."""
+    chains = np.asarray(chains, dtype=np.float64)
+    n = chains.shape[1] // 2
+    if n < 2:
+        return float("nan")
+    halves = np.concatenate([chains[:, :n], chains[:, -n:]], axis=0)
+    within = np.mean(np.var(halves, axis=1, ddof=1))
+    between = n * np.var(np.mean(halves, axis=1), ddof=1)
+    if within <= 0:
+        return 1.0 if between <= 0 else float("inf")
+    return float(np.sqrt(((n - 1) / n * within + between / n) / within))

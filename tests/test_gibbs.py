@@ -18,13 +18,7 @@ from mastcore.gibbs import PosteriorResult, exact_posterior, posterior_quadratur
 Z_MAX = 4.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 # --- references ----------------------------------------------------------------------------------------

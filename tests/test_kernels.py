@@ -8,13 +8,7 @@ import mastcore as mc
 from mastcore.kernels import gp_predict, linear_kernel, nngp_kernel, row_space
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,7 @@ TOL_EXACT = 1e-12
 CHIS_FIG2 = (1, 2, 5, 10, 20, 50, 100)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Small matrices: on a shared 2-core machine a multi-threaded BLAS only spins (3x slower tests)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 @pytest.fixture(scope="module")
