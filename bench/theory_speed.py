@@ -62,7 +62,7 @@ def tree_sweep(P: int, D: int, N: int = 100):
 
 
 def sampler(chi: float):
-    task = mc.make_task(mc.TaskSpec(name="ising", P=80, P_test=100, D=200, p=0.1, seed=0))
+    task = mc.make_task(mc.TaskSpec(name="ising", P=80, P_test=1000, D=200, p=0.1, seed=0))
     spec = mc.NetworkSpec(width=100, chi=chi, g_v=0.5, g_w=0.5, kappa0=1.0)
     burn = 100
     pilot = exact_posterior(task.X, task.y, spec, n_chains=64, n_sweeps=burn + 100, burn_in=burn, seed=1)
