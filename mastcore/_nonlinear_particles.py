@@ -10,7 +10,6 @@ the row space.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
 from .nonlinear_kernels import activation_fn
 
@@ -70,11 +69,10 @@ def _mala(V, tilt, eps, n_steps, rng, state):
 
 
 def _dual(C, y, chi, kappa0):
-    P = C.shape[0]
-    cf = sla.cho_factor(C + kappa0 * np.eye(P), lower=True)
-    R = sla.cho_solve(cf, np.eye(P))
-    R = 0.5 * (R + R.T)
-    a = R @ y
+    """C̃ = (χ/2) a aᵀ − ½ R at kernel C (THEORY §4, T1), and a = (C + κ0)⁻¹ y."""
+    from .nonlinear import _likelihood  # noqa: PLC0415  (nonlinear imports this module lazily)
+
+    _, R, a = _likelihood(C, y, chi, kappa0)
     return 0.5 * chi * np.outer(a, a) - 0.5 * R, a  # (T1)
 
 
