@@ -1,6 +1,6 @@
 """Slider-to-updated-script latency of the dashboard at the Paper Fig.-2 preset (AppTest timing).
 
-Run: ``python bench/app_latency.py [--repeats 15]``. Target (issue 5): median < 300 ms.
+Run: ``python bench/app_latency.py [--repeats 15]``. Target: median < 300 ms.
 
 What is timed: after the first (warm-up) run has computed the theory sweep, the χ slider of the Regimes page is
 moved to a new value and the script is rerun with ``AppTest.run()`` until the new metric values are in the element

@@ -1,11 +1,11 @@
 """The paper's Fig. 2 reproduced: mean(y·Δ) on train and test vs χ for NNGP, tree level, one loop and the exact
-posterior (THEORY.md §10; issue 3, acceptance 3).
+posterior (docs/theory.md §10).
 
 Setting: Ising task mc.make_task(mc.TaskSpec()) (P = 80, D = 200, p = 0.1, P* = 1000, seed 0); N = 100, κ0 = 1,
 g_v = g_w = 0.5; χ ∈ {1, 2, 5, 10, 20, 50, 100}.
 
 "exact" columns:
-* Gibbs: mc.exact_posterior (blocked Gibbs, THEORY §7) ± its standard error (target ≤ 3e-5);
+* Gibbs: mc.exact_posterior (blocked Gibbs, docs/theory.md §7) ± its standard error (target ≤ 3e-5);
 * quad: the exact posterior mean by 1-D quadrature (tests/_brute_one_loop.exact_mean_delta; for the linear net the
   posterior of the readout norm is one-dimensional), an independent exact value with no statistical error.
 Check: |one loop − Gibbs| ≤ 3 s.e. + 1e-4 on train and test.
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import numpy as np  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from _brute_one_loop import exact_mean_delta  # noqa: E402
+from reference.brute_one_loop import exact_mean_delta  # noqa: E402
 
 CHIS = (1, 2, 5, 10, 20, 50, 100)
 #: Acceptance: one loop within 3 standard errors + ABS_TOL of the Gibbs value.
@@ -77,7 +77,7 @@ def main():
                    tree=(yd(y, tr.f_train), yd(ys, tr.f_test)),
                    one=(yd(y, ol.f_train), yd(ys, ol.f_test)),
                    quad=(yd(y, f_quad), yd(ys, rs.extend(Xs, f_quad))),
-                   flags=",".join(ol.warning_flags) or "-")
+                   flags=",".join(ol.flags) or "-")
         if not args.no_gibbs:
             tg = time.perf_counter()
             sweeps = args.sweeps or 2000

@@ -1,4 +1,4 @@
-"""Issue 4, acceptance 3: speed of the Langevin trainer, in one run.
+"""Speed of the Langevin trainer, in one run (docs/theory.md §13).
 
 1. erf networks (N = 100, D = 200, P = 80, ensemble 16, float32): batched steps/s and achieved GFLOP/s of the step
    (two GEMMs of 2·P·D·N·E flops each) against torch's fp32 GEMM throughput measured in the same run, on the
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from mastcore.langevin import LangevinOptions, _Chunk  # noqa: E402
+from mastcore.posterior.langevin import LangevinOptions, _Chunk  # noqa: E402
 
 P, D, N, E = 80, 200, 100, 16
 

@@ -1,11 +1,11 @@
-"""Nonlinear networks: how much of the networks' feature-learning shift each theory captures (issue 6, THEORY §9).
+"""Nonlinear networks: how much of the networks' feature-learning shift each theory captures (docs/theory.md §9).
 
 For each task and activation, at χ ∈ {1, N/4, N}, prints train/test mean(y·Δ) (Δ = y − ⟨f⟩) for
   NNGP | tree level: zero-mean Gaussian, non-zero-mean Gaussian, particles | scalar rescaling u·C0 | networks
 and the share of the networks' feature-learning shift each theory captures,
   share = (theory − NNGP) / (networks − NNGP)   (train and test sets; 100 % = the networks' shift exactly).
-"Networks" are ensembles trained with Langevin dynamics (mastcore.langevin.train_langevin, Rao–Blackwellised
-posterior mean, ± its standard error); their stationary law is the posterior of THEORY §1.
+"Networks" are ensembles trained with Langevin dynamics (mastcore.posterior.langevin.train_langevin, Rao–Blackwellised
+posterior mean, ± its standard error); their stationary law is the posterior of docs/theory.md §1.
 
 Tasks: teacher–student with an erf teacher (P = 60, D = 40, N = 100) and the bundled 8×8 digits, even vs odd
 (P = 100, D = 64, N = 100); κ0 = 0.25, g_v = g_w = 1.
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mastcore as mc  # noqa: E402
-from mastcore import nonlinear as nl  # noqa: E402
+from mastcore.theory import nonlinear as nl  # noqa: E402
 
 KAPPA0, G = 0.25, 1.0
 TASKS = {

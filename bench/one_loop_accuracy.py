@@ -1,5 +1,5 @@
-"""Accuracy of NNGP / tree level / one loop against the exact posterior on small problems (issue 3, acceptance 2;
-THEORY.md §8.3, §10).
+"""Accuracy of NNGP / tree level / one loop against the exact posterior on small problems (
+docs/theory.md §8.3, §10).
 
 Problems: P = 4, 5, 6 (D = 6, 8, 10), κ0 = 0.3, g_v = g_w = 1, N = 8 … 256, χ = 1 and χ = N.
 Exact reference: the posterior mean by 1-D quadrature (tests/_brute_one_loop.exact_mean_delta: for the linear net
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import numpy as np  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from _brute_one_loop import exact_mean_delta, small_problem  # noqa: E402
+from reference.brute_one_loop import exact_mean_delta, small_problem  # noqa: E402
 
 NS = (8, 16, 32, 64, 128, 256)
 PROBLEMS = ((4, 6, 0), (5, 8, 1), (6, 10, 2))

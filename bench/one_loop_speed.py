@@ -1,10 +1,10 @@
-"""Speed and memory of the one loop: structured (mastcore.one_loop) vs dense Schur form (issue 3, acceptance 4).
+"""Speed and memory of the one loop: structured (mastcore.one_loop) vs dense Schur form (docs/theory.md §6.4).
 
 Each measurement runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is its own; the import
 baseline (python + numpy + mastcore, measured in the same subprocess before the solve) is reported separately.
 Data: Ising task with P train points, D = 2P (full rank), N = 2P, χ = 10, κ0 = 1, g = 0.5. The tree level is
 solved first and not timed. "structured" = the public mc.one_loop(..., tree=tree) including the (P, P) kernel
-variance; "dense" = mastcore._one_loop_dense.dense_perturbative (O(P⁶) time, O(P⁴) memory), which also returns
+variance; "dense" = reference.one_loop_dense.dense_perturbative (O(P⁶) time, O(P⁴) memory), which also returns
 the kernel variance. Targets: ≥ 10× faster at P = 80; P = 200 < 10 s, P = 400 < 2 min, < 4 GB.
 The machine is shared (2 cores): compare the ratios measured in the same run.
 
@@ -29,8 +29,8 @@ def _worker(method: str, P: int) -> dict:
     import numpy as np
 
     import mastcore as mc
-    from mastcore import _one_loop_dense as dense
-    from mastcore.saddle import reduce_problem
+    from reference import one_loop_dense as dense
+    from mastcore.theory.saddle import reduce_problem
 
     task = mc.make_task(mc.TaskSpec(P=P, D=2 * P, P_test=10, seed=1))
     with warnings.catch_warnings():

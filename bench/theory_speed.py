@@ -1,11 +1,11 @@
-"""Speed of the theory core (issue 2, acceptance 5), printed as a markdown table.
+"""Speed of the theory core (docs/theory.md §11.2), printed as a markdown table.
 
 1. Annealed tree level (Algorithm 1, warm starts) over 30 log-spaced χ ∈ [1, N], N = 100, on the Ising task at
    P = 80, D = 200 (target < 0.5 s) and P = 400, D = 800 (target < 10 s).
 2. Exact posterior sampler (mastcore.exact_posterior, 64 chains) on the paper's Fig.-2 setting (Ising P = 80,
    D = 200, N = 100, κ0 = 1, g_v = g_w = 0.5, p = 0.1) at χ = 1 and χ = 100: a 200-sweep pilot sizes the run,
    then the run that reaches s.e. ≤ 1e-4 on every training point is timed (target ≤ 60 s). Its agreement with
-   the exact quadrature (mastcore.gibbs.posterior_quadrature) is reported as the largest |Δ|/s.e. over the 80 points.
+   the exact quadrature (mastcore.posterior.quadrature.posterior_quadrature) is reported as the largest |Δ|/s.e. over the 80 points.
 3. The exact posterior mean by quadrature on the same setting.
 
 The machine may be shared: wall and CPU (process) seconds are both printed, with the load average, and each
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import mastcore as mc  # noqa: E402
-from mastcore.gibbs import exact_posterior, posterior_quadrature  # noqa: E402
+from mastcore.posterior.gibbs import exact_posterior, posterior_quadrature  # noqa: E402
 
 SE_TARGET = 1e-4
 

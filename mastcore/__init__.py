@@ -1,18 +1,16 @@
 """mastcore: multi-scale adaptive (MSA) theory of feature learning in two-layer networks.
 
-Public API (see README.md): NetworkSpec, nngp, tree_level, exact_posterior, anneal, discrepancies, tasks.
+The public API (README.md): parameters (NetworkSpec, TaskSpec, LangevinOptions), solvers that all return the
+result protocol of :mod:`mastcore.results` (nngp, tree_level, one_loop, rescaled_kernel, exact_posterior,
+posterior_quadrature, train_langevin), the one sweep engine (sweep, alias anneal), tasks and metrics.
+The maths is in docs/theory.md.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .anneal import AnnealResult, anneal, register_method
-from .kernels import GPResult, gp_predict, nngp, nngp_kernel
-from .metrics import discrepancies
-from .one_loop import OneLoopResult, one_loop  # eager: the submodule shares the function's name
-from .saddle import TreeResult, tree_level
-from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
-from .tasks import (
+from .cache import CacheWarning
+from .data import (
     Task,
     TaskSpec,
     available_tasks,
@@ -24,22 +22,60 @@ from .tasks import (
     teacher_student,
     train_test_split,
 )
+from .metrics import discrepancies, split_rhat, summarize
+from .posterior import (
+    LangevinOptions,
+    LangevinResult,
+    PosteriorResult,
+    QuadratureResult,
+    exact_posterior,
+    posterior_quadrature,
+    train_langevin,
+)
+from .results import Result, SampledResult, Trace
+from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
+from .sweep import METHODS, SweepResult, anneal, sweep
+from .theory import (
+    GPResult,
+    NonlinearTreeResult,
+    OneLoopResult,
+    RescaledResult,
+    TreeResult,
+    nngp,
+    nngp_kernel,
+    one_loop,
+    rescaled_kernel,
+    tree_level,
+)
+from ._linalg import gp_predict
 
 __all__ = [
     "ACTIVATIONS",
-    "AnnealResult",
+    "CacheWarning",
     "ConvergenceWarning",
     "GPResult",
+    "LangevinOptions",
+    "LangevinResult",
     "LoopBreakdownWarning",
+    "METHODS",
     "NetworkSpec",
+    "NonlinearTreeResult",
     "OneLoopResult",
+    "PosteriorResult",
+    "QuadratureResult",
+    "RescaledResult",
+    "Result",
+    "SampledResult",
     "ScaleWarning",
+    "SweepResult",
     "Task",
     "TaskSpec",
+    "Trace",
     "TreeResult",
     "anneal",
     "available_tasks",
     "discrepancies",
+    "exact_posterior",
     "gp_predict",
     "ising",
     "load_csv",
@@ -47,31 +83,15 @@ __all__ = [
     "nngp",
     "nngp_kernel",
     "one_loop",
-    "register_method",
+    "posterior_quadrature",
     "register_task",
+    "rescaled_kernel",
+    "split_rhat",
+    "summarize",
+    "sweep",
     "task_from_arrays",
     "teacher_student",
+    "train_langevin",
     "train_test_split",
     "tree_level",
 ]
-
-# Optional parts (added by later modules); imported lazily so a missing one never breaks the core.
-def __getattr__(name):
-    lazy = {
-        "exact_posterior": ("gibbs", "exact_posterior"),
-        "PosteriorResult": ("gibbs", "PosteriorResult"),
-        "posterior_quadrature": ("gibbs", "posterior_quadrature"),
-        "QuadratureResult": ("gibbs", "QuadratureResult"),
-        "train_langevin": ("langevin", "train_langevin"),
-        "LangevinOptions": ("langevin", "LangevinOptions"),
-        "LangevinResult": ("langevin", "LangevinResult"),
-        "rescaled_kernel": ("nonlinear", "rescaled_kernel"),
-        "NonlinearTreeResult": ("nonlinear", "NonlinearTreeResult"),
-        "RescaledResult": ("nonlinear", "RescaledResult"),
-    }
-    if name in lazy:
-        import importlib
-
-        mod, attr = lazy[name]
-        return getattr(importlib.import_module(f".{mod}", __name__), attr)
-    raise AttributeError(f"module 'mastcore' has no attribute {name!r}")

@@ -1,46 +1,82 @@
-"""Disk cache of expensive runs (exact posterior, Langevin ensembles, annealed sweeps) through joblib.Memory.
+"""The disk cache of expensive runs: one mechanism for every cached function.
 
-Contract (COMMON brief): a function ``f`` that accepts ``cache: bool = False`` starts with
-``if cache: return cached_call(f, <all its arguments>)``; :func:`cached_call` then runs ``f(..., cache=False)``
-through :class:`joblib.Memory` under :func:`cache_dir` (``$MASTCORE_CACHE_DIR``, default ``<repo>/cache``).
+A function that accepts ``cache: bool = False`` is made cacheable by :func:`cacheable` (the public solvers get it
+through :func:`mastcore._api.solver`); ``cache=True`` then routes the call through :func:`cached_call`.
 
 Keys
-    The function's import path, :data:`SOLVER_VERSION` (plus an optional per-function ``__solver_version__``
-    attribute that a module bumps when its numerics change; joblib only hashes the code of the function it wraps)
-    and the call's arguments bound to the signature with defaults applied (so positional and keyword calls share
-    an entry). ``progress`` callbacks and ``cache`` itself are not part of the key. Arrays are hashed by content
-    (joblib.hash); callers that have a plain spec (TaskSpec) should pass it instead of big arrays.
-Robustness
-    Writes are atomic (joblib writes to a temporary file and renames it). A corrupted or unreadable entry is
-    removed and recomputed with a :class:`CacheWarning`. Two processes asking for the same run are serialised
-    by a per-key file lock (POSIX ``fcntl``), so the second one waits and reads the first one's result instead of
-    computing it again; without ``fcntl`` both compute and the atomic rename keeps the entry whole.
+    The function's import path, a hash of the **source code the result depends on** — the function's module and
+    every module of the same package it imports, transitively (module- and function-level imports, read with
+    :mod:`ast`) — and the call's arguments bound to the signature with defaults applied (positional and keyword
+    calls share an entry; arrays are hashed by content with :func:`joblib.hash`). Nothing is bumped by hand: a
+    change to a solver's source gives new keys. ``progress`` callbacks and ``cache`` itself never enter a key.
+Store
+    ``<cache_dir()>/mastcore-cache/<function>/<key>/`` with ``result.joblib`` (the result, written with
+    :func:`joblib.dump` to a temporary file and renamed into place) and ``entry.json`` (the marker: function,
+    source hash, result type, size, optional metadata). Only directories holding such a marker are ever deleted.
+Bounds
+    ``$MASTCORE_CACHE_MAX_BYTES`` (default 2 GiB) caps the store: after each write the least recently used
+    entries are evicted until the store fits (an entry bigger than the cap is not stored). Entries written by older
+    code of the same function are pruned when a new one is written.
+Safety
+    A loaded entry is type-checked; an unreadable or mistyped entry is removed and recomputed with a
+    :class:`CacheWarning`. Two processes asking for the same run are serialised by a per-key file lock (POSIX
+    ``fcntl``), so the second waits and reads the first one's result.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
+import hashlib
 import inspect
 import json
 import os
-import shutil
+import pickle
+import sys
+import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import joblib
 
-__all__ = ["SOLVER_VERSION", "CacheWarning", "cache_dir", "cache_info", "cached_call", "clear_cache"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: no inter-process lock; the atomic rename keeps entries whole)
+    fcntl = None
 
-#: Part of every key: bump when a solver's numerics change in a way that invalidates stored results.
-SOLVER_VERSION = "2026.11.28-1"
+__all__ = [
+    "CacheMiss",
+    "CacheWarning",
+    "cache_dir",
+    "cache_info",
+    "cacheable",
+    "cached_call",
+    "clear_cache",
+    "entries",
+    "format_info",
+    "max_bytes",
+    "source_hash",
+]
 
-#: Arguments that never enter a key (callbacks and the cache switch itself).
-_EXCLUDED = ("progress", "cache")
-_JOBLIB_DIR = "joblib"
-_LOCK_DIR = "locks"
+#: Name of the store inside :func:`cache_dir`; everything the cache writes lives below it.
+STORE = "mastcore-cache"
+#: The marker file of an entry directory. Only directories holding it are removed by eviction or clearing.
+MARKER = "entry.json"
+RESULT = "result.joblib"
+LOCKS = "locks"
+#: Default size cap of the store (bytes); override with $MASTCORE_CACHE_MAX_BYTES.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Arguments that never enter a key.
+EXCLUDED = ("progress", "cache")
 
 
 class CacheWarning(RuntimeWarning):
-    """A cache entry could not be read (it is recomputed) or could not be written (the result is still returned)."""
+    """A cache entry could not be read (it is recomputed) or written (the result is still returned)."""
+
+
+class CacheMiss(LookupError):
+    """Raised by ``cached_call(..., only_cached=True)`` when the result is not in the store."""
 
 
 def cache_dir() -> Path:
@@ -49,34 +85,116 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "cache"
 
 
-_MEMORIZED: dict = {}
+def max_bytes() -> int:
+    """The size cap of the store: ``$MASTCORE_CACHE_MAX_BYTES`` (bytes), default 2 GiB."""
+    raw = os.environ.get("MASTCORE_CACHE_MAX_BYTES")
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ValueError(f"$MASTCORE_CACHE_MAX_BYTES must be a number of bytes; got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"$MASTCORE_CACHE_MAX_BYTES must be >= 0; got {raw!r}")
+    return value
 
 
-def _memorized():
-    """The joblib-wrapped :func:`_run` for the current cache directory (one per directory, reused)."""
-    loc = str(cache_dir())
-    if loc not in _MEMORIZED:
-        _MEMORIZED[loc] = joblib.Memory(location=loc, verbose=0).cache(_run, ignore=["func", "progress"])
-    return _MEMORIZED[loc]
+def _store() -> Path:
+    return cache_dir() / STORE
 
+
+# --- source hashing ------------------------------------------------------------------------------------------
+
+def _module_file(name: str) -> Path | None:
+    """Source file of module ``name`` (a .py file), or None when ``name`` is not a module of an imported package."""
+    mod = sys.modules.get(name)
+    path = getattr(mod, "__file__", None)
+    if path is not None:
+        return Path(path) if path.endswith(".py") else None
+    top = sys.modules.get(name.split(".")[0])
+    top_file = getattr(top, "__file__", None)
+    if top_file is None:
+        return None
+    base = Path(top_file).parent.joinpath(*name.split(".")[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path: Path, name: str, root: str) -> set[str]:
+    """Modules of package ``root`` that ``path`` (module ``name``) imports anywhere, resolved to full names.
+
+    ``from pkg import x`` counts x when it is a module, else pkg; parent packages are not added (their
+    ``__init__`` only re-exports).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                found.add(sub if _module_file(sub) is not None else mod)
+    return {m for m in found if m == root or m.startswith(root + ".")}
+
+
+def _closure(name: str) -> dict[str, Path]:
+    """{module: file} of ``name`` and every module of its top-level package it imports, transitively."""
+    root = name.split(".")[0]
+    seen: dict[str, Path] = {}
+    todo = [name]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        path = _module_file(mod)
+        if path is None:
+            continue
+        seen[mod] = path
+        todo += sorted(_imports(path, mod, root))
+    return seen
+
+
+_SOURCE_MEMO: dict[str, tuple[list, tuple, str]] = {}
+
+
+def source_hash(module: str) -> str:
+    """SHA-256 of the source of ``module`` and every module of its package that it imports, transitively.
+
+    Recomputed when any of those files changes (checked by size and modification time).
+    """
+    memo = _SOURCE_MEMO.get(module)
+    if memo is not None:
+        paths, stamp, digest = memo
+        with contextlib.suppress(OSError):
+            if stamp == tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths):
+                return digest
+    files = _closure(module)
+    paths = [files[m] for m in sorted(files)]
+    h = hashlib.sha256()
+    for mod, path in zip(sorted(files), paths):
+        h.update(mod.encode())
+        h.update(path.read_bytes())
+    digest = h.hexdigest()[:16]
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    _SOURCE_MEMO[module] = (paths, stamp, digest)
+    return digest
+
+
+# --- keys ------------------------------------------------------------------------------------------------
 
 def _func_name(func) -> str:
-    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', getattr(func, '__name__', '?'))}"
-
-
-def _run(name: str, version: str, arguments: dict, func=None, progress=None):
-    """The cached unit: ``func`` bound to ``arguments`` (``func`` and ``progress`` are excluded from the key)."""
-    sig = inspect.signature(func)
-    full = {}
-    for pname in sig.parameters:
-        if pname == "cache":
-            full[pname] = False
-        elif pname == "progress":
-            full[pname] = progress
-        elif pname in arguments:
-            full[pname] = arguments[pname]
-    bound = inspect.BoundArguments(sig, full)
-    return func(*bound.args, **bound.kwargs)
+    func = inspect.unwrap(func)
+    return f"{func.__module__}.{func.__qualname__}"
 
 
 def _bind(func, args, kwargs) -> dict:
@@ -85,18 +203,121 @@ def _bind(func, args, kwargs) -> dict:
     except TypeError as exc:
         raise ValueError(f"cached_call: the arguments do not match {_func_name(func)}: {exc}") from None
     bound.apply_defaults()
-    return {k: v for k, v in bound.arguments.items() if k not in _EXCLUDED}
+    out = {}
+    for name, value in bound.arguments.items():
+        if name in EXCLUDED:
+            continue
+        if inspect.signature(func).parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            out.update({f"**{k}": v for k, v in sorted(value.items()) if k not in EXCLUDED})
+        else:
+            out[name] = value
+    return out
+
+
+def _expected_type(func):
+    try:
+        import typing  # noqa: PLC0415
+
+        t = typing.get_type_hints(inspect.unwrap(func)).get("return")
+    except Exception:  # noqa: BLE001  (unresolvable annotation: only the stored type name is checked)
+        return None
+    return t if isinstance(t, type) else None
+
+
+# --- store -----------------------------------------------------------------------------------------------
+
+def _read_marker(entry: Path) -> dict | None:
+    try:
+        meta = json.loads((entry / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("mastcore_cache") == 1 else None
+
+
+def _entry_dirs():
+    store = _store()
+    if not store.is_dir():
+        return
+    for fdir in store.iterdir():
+        if not fdir.is_dir() or fdir.name == LOCKS:
+            continue
+        for entry in fdir.iterdir():
+            if entry.is_dir() and (entry / MARKER).is_file():
+                yield entry
+
+
+def _size(entry: Path) -> int:
+    total = 0
+    for f in entry.iterdir():
+        with contextlib.suppress(OSError):
+            total += f.stat().st_size
+    return total
+
+
+def _remove_entry(entry: Path) -> int:
+    """Delete one entry directory (only if it carries our marker). Returns the bytes freed."""
+    meta = _read_marker(entry)
+    if meta is None:
+        return 0
+    size = int(meta.get("bytes", _size(entry)))
+    for name in (RESULT, MARKER):
+        with contextlib.suppress(OSError):
+            (entry / name).unlink()
+    for f in entry.glob(".tmp-*"):  # our own unfinished writes
+        with contextlib.suppress(OSError):
+            f.unlink()
+    with contextlib.suppress(OSError):
+        entry.rmdir()  # only if empty: a user's file inside stays, and so does the directory
+    with contextlib.suppress(OSError):
+        entry.parent.rmdir()
+    return size
+
+
+def entries(function: str | None = None) -> list[dict]:
+    """Metadata of every stored entry (optionally of one function), least recently used first.
+
+    Each dict has ``function``, ``key``, ``source``, ``type``, ``bytes``, ``created``, ``used`` (last access,
+    epoch seconds), ``path`` and the caller's ``meta`` (see :func:`cached_call`).
+    """
+    out = []
+    for entry in _entry_dirs() or ():
+        meta = _read_marker(entry)
+        if meta is None or (function is not None and meta.get("function") != function):
+            continue
+        try:
+            used = (entry / MARKER).stat().st_mtime
+        except OSError:
+            continue
+        out.append({**meta, "used": used, "path": str(entry)})
+    return sorted(out, key=lambda m: m["used"])
+
+
+def _evict(cap: int, keep: Path | None = None) -> None:
+    """Remove least-recently-used entries until the store holds at most ``cap`` bytes (``keep`` stays)."""
+    items = entries()
+    total = sum(int(m.get("bytes", 0)) for m in items)
+    for m in items:
+        if total <= cap:
+            break
+        if keep is not None and Path(m["path"]) == keep:
+            continue
+        total -= _remove_entry(Path(m["path"]))
+
+
+def _prune_old(function: str, source: str) -> None:
+    """Remove the entries of ``function`` written by other versions of its source."""
+    for m in entries(function):
+        if m.get("source") != source:
+            _remove_entry(Path(m["path"]))
 
 
 @contextlib.contextmanager
 def _key_lock(key: str):
     """Exclusive inter-process lock for one key (no-op where fcntl is unavailable or the lock can't be made)."""
-    try:
-        import fcntl  # noqa: PLC0415
-    except ImportError:  # pragma: no cover  (Windows)
+    if fcntl is None:
         yield
         return
-    path = cache_dir() / _LOCK_DIR / f"{key}.lock"
+    path = _store() / LOCKS / f"{key}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "a+")  # noqa: SIM115
@@ -112,112 +333,170 @@ def _key_lock(key: str):
         fh.close()
 
 
-def cached_call(func, *args, **kwargs):
-    """Run ``func(*args, cache=False, **kwargs)`` through the joblib cache and return its result.
+def _load(entry: Path, meta: dict, func):
+    obj = joblib.load(entry / RESULT)
+    stored = meta.get("type")
+    actual = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    expected = _expected_type(func)
+    if stored != actual or (expected is not None and not isinstance(obj, expected)):
+        raise TypeError(f"stored {stored}, loaded {actual}, expected {getattr(expected, '__name__', '?')}")
+    return obj
+
+
+def _write(entry: Path, result, meta: dict) -> None:
+    cap = max_bytes()
+    entry.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=entry)
+    os.close(fd)
+    try:
+        joblib.dump(result, tmp)
+        size = os.path.getsize(tmp)
+        if size > cap:
+            raise OSError(f"the result ({size} bytes) is larger than the cache cap ({cap} bytes)")
+        meta = {**meta, "bytes": size}
+        marker_tmp = entry / f".tmp-{MARKER}"
+        marker_tmp.write_text(json.dumps(meta, default=str), encoding="utf-8")
+        os.replace(tmp, entry / RESULT)
+        os.replace(marker_tmp, entry / MARKER)  # the marker last: an entry without it is never read
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            (entry / f".tmp-{MARKER}").unlink()
+        with contextlib.suppress(OSError):
+            entry.rmdir()
+        raise
+    _evict(cap, keep=entry)
+
+
+def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
+    """Run ``func(*args, cache=False, **kwargs)`` through the store and return its result.
 
     Parameters
     ----------
-    func : a module-level function (it is identified by its import path; it may accept ``cache`` and
-        ``progress``, which are passed through but never hashed).
+    func : a module-level function (identified by its import path; it may accept ``cache`` and ``progress``, which
+        are passed through but never hashed).
     *args, **kwargs : its arguments (bound to its signature with defaults applied to form the key).
+    meta : optional dict, or callable(result) -> dict, of JSON-serialisable facts stored beside the entry and
+        returned by :func:`entries` (the dashboard lists its runs from them).
+    only_cached : raise :class:`CacheMiss` instead of computing when the result is not stored.
 
     Returns
     -------
-    The function's result, from the cache when an identical call was stored before.
+    The function's result, from the store when an identical call was stored by the same code before.
     """
-    progress = kwargs.pop("progress", None)
     kwargs.pop("cache", None)
+    if "cache" in inspect.signature(func).parameters:
+        kwargs["cache"] = False
     name = _func_name(func)
-    version = f"{SOLVER_VERSION}/{getattr(func, '__solver_version__', '0')}"
     arguments = _bind(func, args, kwargs)
-    call = dict(name=name, version=version, arguments=arguments, func=func, progress=progress)
     try:
-        mem_func = _memorized()
-        key = joblib.hash((name, version, arguments))
-    except OSError as exc:  # e.g. a read-only or missing cache location: run without the cache
-        warnings.warn(f"cache unavailable at {cache_dir()} ({exc}); running {name} uncached", CacheWarning,
-                      stacklevel=2)
-        return _run(**call)
+        source = source_hash(inspect.unwrap(func).__module__)
+        key = joblib.hash((name, source, arguments))
+    except (OSError, SyntaxError) as exc:  # source unreadable: run without the cache
+        warnings.warn(f"cache key for {name} unavailable ({exc}); running uncached", CacheWarning, stacklevel=2)
+        return func(*args, **kwargs)
+    entry = _store() / name / key
     with _key_lock(key):
-        try:
-            in_cache = mem_func.check_call_in_cache(**call)
-        except Exception:  # noqa: BLE001  (an unreadable store is a miss)
-            in_cache = False
-        if in_cache:
-            ref = mem_func.call_and_shelve(**call)
+        stored = _read_marker(entry) if entry.is_dir() else None
+        if stored is not None:
             try:
-                return ref.get()
-            except Exception as exc:  # noqa: BLE001  (corrupted entry: drop it and recompute)
+                result = _load(entry, stored, func)
+                with contextlib.suppress(OSError):
+                    os.utime(entry / MARKER)  # last use, for the LRU eviction
+                return result
+            except Exception as exc:  # noqa: BLE001  (damaged or mistyped entry: drop it and recompute)
                 warnings.warn(
-                    f"cache entry for {name} in {cache_dir()} is unreadable ({type(exc).__name__}: {exc}); "
-                    "recomputing it",
-                    CacheWarning,
-                    stacklevel=2,
+                    f"cache entry for {name} in {entry} is unusable ({type(exc).__name__}: {exc}); recomputing it",
+                    CacheWarning, stacklevel=2,
                 )
-                with contextlib.suppress(Exception):
-                    ref.clear()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = mem_func(**call)
-        for w in caught:  # joblib reports failed writes as a UserWarning; pass everything else on unchanged
-            if "Unable to cache to disk" in str(w.message):
-                warnings.warn(f"could not write the cache entry for {name}: {w.message}", CacheWarning, stacklevel=2)
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                _remove_entry(entry)
+        if only_cached:
+            raise CacheMiss(f"{name} with these arguments is not in the cache")
+        result = func(*args, **kwargs)
+        info = {
+            "mastcore_cache": 1, "function": name, "key": key, "source": source,
+            "type": f"{type(result).__module__}.{type(result).__qualname__}", "created": time.time(),
+            "meta": (meta(result) if callable(meta) else meta) or {},
+        }
+        try:
+            _prune_old(name, source)
+            _write(entry, result, info)
+        except (OSError, TypeError, ValueError, pickle.PicklingError) as exc:
+            warnings.warn(f"could not write the cache entry for {name}: {exc}", CacheWarning, stacklevel=2)
         return result
 
 
-def _entries():
-    """(function name, entry directory, bytes) for every stored call."""
-    root = cache_dir() / _JOBLIB_DIR
-    if not root.is_dir():
-        return
-    for out in root.rglob("output.pkl"):
-        entry = out.parent
-        name = "?"
-        try:
-            meta = json.loads((entry / "metadata.json").read_text())
-            name = str(meta.get("input_args", {}).get("name", "?")).strip("'\"")
-        except (OSError, ValueError, AttributeError):
-            pass
-        size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
-        yield name, entry, size
+def cacheable(func):
+    """Decorator: ``func(..., cache=True)`` goes through :func:`cached_call`; ``cache=False`` calls it directly.
 
+    ``func`` must have a ``cache`` parameter (default False).
+    """
+    sig = inspect.signature(func)
+    if "cache" not in sig.parameters:
+        raise TypeError(f"{func.__qualname__} needs a 'cache' parameter to be cacheable")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        bound = sig.bind_partial(*args, **kwargs)
+        if bound.arguments.get("cache", sig.parameters["cache"].default):
+            return cached_call(func, *args, **kwargs)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+# --- inspection and clearing -----------------------------------------------------------------------------
 
 def cache_info() -> dict:
-    """Summary of the cache: ``{"path", "entries", "bytes", "functions": {name: {"entries", "bytes"}}}``."""
-    root = cache_dir()
-    total = 0
-    if root.is_dir():
-        total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    """Summary of the store: ``{"path", "entries", "bytes", "max_bytes", "functions": {name: {"entries", "bytes"}}}``.
+
+    Only cache entries are counted (other files in the directory are not).
+    """
     functions: dict[str, dict] = {}
-    n = 0
-    for name, _, size in _entries() or ():
-        d = functions.setdefault(name, {"entries": 0, "bytes": 0})
+    total = n = 0
+    for m in entries():
+        d = functions.setdefault(m["function"], {"entries": 0, "bytes": 0})
         d["entries"] += 1
-        d["bytes"] += size
+        d["bytes"] += int(m.get("bytes", 0))
+        total += int(m.get("bytes", 0))
         n += 1
-    return {"path": str(root), "entries": n, "bytes": total, "functions": functions}
+    return {"path": str(cache_dir()), "entries": n, "bytes": total, "max_bytes": max_bytes(), "functions": functions}
 
 
 def clear_cache() -> int:
-    """Delete every stored result (the directory's README.md / .gitignore stay). Returns the bytes freed."""
-    before = cache_info()["bytes"]
-    root = cache_dir()
-    for sub in (_JOBLIB_DIR, _LOCK_DIR):
-        shutil.rmtree(root / sub, ignore_errors=True)
-    return before - cache_info()["bytes"]
+    """Delete every stored entry and the cache's own lock files; other files stay. Returns the bytes freed."""
+    freed = 0
+    for m in entries():
+        freed += _remove_entry(Path(m["path"]))
+    locks = _store() / LOCKS
+    if locks.is_dir():
+        for f in locks.glob("*.lock"):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        with contextlib.suppress(OSError):
+            locks.rmdir()
+    store = _store()
+    if store.is_dir():
+        for d in store.iterdir():
+            if d.is_dir():
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # empty function directories only
+        with contextlib.suppress(OSError):
+            store.rmdir()
+    return freed
 
 
 def format_info(info: dict) -> str:
-    """Human-readable :func:`cache_info` (used by ``python -m mastcore cache info``)."""
-    lines = [f"cache: {info['path']}", f"entries: {info['entries']}, size: {_human(info['bytes'])}"]
+    """Human-readable :func:`cache_info` (``python -m mastcore cache info``)."""
+    lines = [f"cache: {info['path']}",
+             f"entries: {info['entries']}, size: {_human(info['bytes'])} (cap {_human(info['max_bytes'])})"]
     for name, d in sorted(info["functions"].items()):
         lines.append(f"  {name}: {d['entries']} entries, {_human(d['bytes'])}")
     return "\n".join(lines)
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

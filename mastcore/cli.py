@@ -3,32 +3,41 @@
     python -m mastcore sweep --task ising --P 80 --D 200 --N 100 --chis 1,2,5,10,20,50,100 \\
         --methods nngp,tree,one_loop,exact,langevin --out DIR
     python -m mastcore fig2 --out DIR [--small]
-    python -m mastcore cache info | clear
+    python -m mastcore cache info | clear [--yes]
 
-A sweep prints a table and writes ``sweep.csv``, ``sweep.json`` (task spec, network spec, options, package and
-solver versions, rows) and ``sweep.html`` (standalone plotly figure of train/test mean(y·Δ) vs χ) to ``--out``.
-Theory methods (nngp, tree, one_loop) run as one annealed sweep (Algorithm 1, warm starts); samplers (exact,
-langevin) run one independent job per χ through joblib, so ``--backend loky|dask|ray`` (and ``--scheduler`` for an
-existing dask cluster) spread them. Results are cached (``--no-cache`` to bypass), keyed on the plain task and
-network specs. Bad arguments give a one-line error and exit code 2.
+A sweep runs :func:`mastcore.sweep` (the library's one sweep engine), prints a table and writes ``sweep.csv``,
+``sweep.json`` (task spec, network spec, options, package version and code hash, rows) and ``sweep.html``
+(standalone plotly figure of train/test mean(y·Δ) vs χ) to ``--out``, all three or none. Sampled methods (exact,
+langevin) run one independent job per χ, so ``--backend loky|dask|ray`` (and ``--scheduler`` for an existing dask
+cluster) spread them. Results are cached (``--no-cache`` to bypass). Bad arguments give a one-line error and exit
+code 2.
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "FIG2_TASK", "FIG2_NET"]
+from . import __version__
+from .cache import cache_info, clear_cache, format_info, source_hash
+from .data import TaskSpec, available_tasks, make_task
+from .plots import regimes_figure
+from .posterior.langevin import LangevinOptions
+from .specs import NetworkSpec
+from .sweep import METHODS, sweep
 
-THEORY = ("nngp", "tree", "one_loop")
-SAMPLERS = ("exact", "langevin")
-#: The paper's Fig.-2 setting (THEORY §10): Ising task, P = 80, D = 200, p = 0.1; N = 100, κ0 = 1, g = 0.5.
+__all__ = ["FIG2_NET", "FIG2_TASK", "main"]
+
+SAMPLED = tuple(m for m, d in METHODS.items() if d.sampled)
+#: The paper's Fig.-2 setting (docs/theory.md §10): Ising task, P = 80, D = 200, p = 0.1; N = 100, κ0 = 1, g = 0.5.
 FIG2_TASK = dict(name="ising", P=80, P_test=1000, D=200, p=0.1, seed=0)
 FIG2_NET = dict(width=100, g_v=0.5, g_w=0.5, kappa0=1.0, activation="linear")
 FIG2_SMALL_TASK = dict(name="ising", P=20, P_test=200, D=40, p=0.1, seed=0)
@@ -38,16 +47,6 @@ FIG2_SMALL_NET = dict(width=20, g_v=0.5, g_w=0.5, kappa0=1.0, activation="linear
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2 (argparse's contract), never a traceback
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _available_methods() -> tuple[str, ...]:
-    import importlib.util  # noqa: PLC0415
-
-    out = ["nngp", "tree"]
-    for m, mod in (("one_loop", "one_loop"), ("exact", "gibbs"), ("langevin", "langevin")):
-        if importlib.util.find_spec(f"mastcore.{mod}") is not None:
-            out.append(m)
-    return tuple(out)
 
 
 def _float_list(text: str) -> list[float]:
@@ -64,10 +63,9 @@ def _float_list(text: str) -> list[float]:
 
 def _method_list(text: str) -> tuple[str, ...]:
     methods = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
-    avail = _available_methods()
-    bad = [m for m in methods if m not in avail]
+    bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
-        raise argparse.ArgumentTypeError(f"methods must be among {','.join(avail)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"methods must be among {','.join(METHODS)}; got {text!r}")
     return methods
 
 
@@ -95,7 +93,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
     s = p.add_argument_group("execution")
     s.add_argument("--backend", choices=("sequential", "loky", "dask", "ray"), default="sequential",
-                   help="joblib backend for χ points (default sequential)")
+                   help="joblib backend for the sampled χ points (default sequential)")
     s.add_argument("--n-jobs", type=int, default=None, help="parallel workers (default: backend's choice)")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler (with --backend dask)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -108,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sw = sub.add_parser("sweep", help="discrepancy vs χ for several methods")
-    sw.add_argument("--task", default="ising", help="task name (ising, teacher_student, ...)")
+    sw.add_argument("--task", default="ising", help="task name (ising, teacher_student, digits, mnist)")
     sw.add_argument("--P", type=_positive_int, default=80, help="training points")
     sw.add_argument("--P-test", type=_positive_int, default=1000, help="test points")
     sw.add_argument("--D", type=_positive_int, default=200, help="input dimension")
@@ -121,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--kappa0", type=float, default=1.0)
     sw.add_argument("--activation", default="linear", help="linear|erf|relu")
     sw.add_argument("--chis", type=_float_list, default=_float_list("1,2,5,10,20,50,100"))
-    sw.add_argument("--methods", type=_method_list, default=("nngp", "tree"))
+    sw.add_argument("--methods", type=_method_list, default=("nngp", "tree"),
+                    help=f"comma-separated, among {','.join(METHODS)} (default nngp,tree)")
     _add_run_options(sw)
 
     fg = sub.add_parser("fig2", help="reproduce the paper's Fig. 2 (train and test discrepancy vs χ)")
@@ -130,206 +129,72 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("cache", help="inspect or empty the cache")
     ca.add_argument("action", choices=("info", "clear"))
+    ca.add_argument("--yes", action="store_true", help="clear without asking")
     return parser
 
 
-# --- work units (module level: cacheable and picklable for loky / dask / ray) -----------------------------
+# --- output ------------------------------------------------------------------------------------------------
 
-
-def theory_rows(task_spec, spec, chis: tuple, methods: tuple) -> list[dict]:
-    """Annealed theory sweep (Algorithm 1) on the task ``task_spec``: one row per (χ, method)."""
-    from .anneal import anneal  # noqa: PLC0415
-    from .tasks import make_task  # noqa: PLC0415
-
-    task = make_task(task_spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        res = anneal(task.X, task.y, spec, list(chis), methods=methods, X_test=task.X_test)
-    rows = res.table(task.y, task.y_test)
-    for row in rows:
-        row["seconds"] = res.seconds.get(row["method"], 0.0) / len(chis)
-    return rows
-
-
-def sampler_row(task_spec, spec, method: str, options: dict) -> dict:
-    """One sampler run (exact posterior or Langevin ensemble) at ``spec.chi``: summaries with standard errors."""
-    from .metrics import discrepancies  # noqa: PLC0415
-    from .tasks import make_task  # noqa: PLC0415
-
-    task = make_task(task_spec)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if method == "exact":
-            from .gibbs import exact_posterior  # noqa: PLC0415
-
-            r = exact_posterior(task.X, task.y, spec, task.X_test, **options)
-            member_train, member_test = r.chain_f_train, None
-        elif method == "langevin":
-            from .langevin import LangevinOptions, train_langevin  # noqa: PLC0415
-
-            r = train_langevin(task.X, task.y, spec, task.X_test, options=LangevinOptions(**options))
-            member_train, member_test = r.member_f_train, r.member_f_test
-        else:
-            raise ValueError(f"'method' must be one of {SAMPLERS}; got {method!r}")
-    row = {"chi": float(spec.chi), "method": method}
-    row.update({f"train_{k}": v for k, v in discrepancies(task.y, r.f_train).items()})
-    row["train_mean_y_delta_se"] = _se(member_train, -task.y / task.y.size)
-    if r.f_test is not None:
-        row.update({f"test_{k}": v for k, v in discrepancies(task.y_test, r.f_test).items()})
-        if member_test is not None:
-            row["test_mean_y_delta_se"] = _se(member_test, -task.y_test / task.y_test.size)
-        else:  # exact: f_test = X* X⁺ f_train, a linear map of the per-chain means
-            from .kernels import row_space  # noqa: PLC0415
-
-            rs = row_space(task.X)
-            proj = task.X_test @ rs.W @ np.diag(1 / rs.S) @ rs.U.T  # (P*, P)
-            row["test_mean_y_delta_se"] = _se(member_train @ proj.T, -task.y_test / task.y_test.size)
-    row["converged"] = bool(getattr(r, "converged", True))
-    row["residual"] = float(getattr(r, "residual", 0.0))
-    row["seconds"] = time.perf_counter() - t0
-    row["warnings"] = "; ".join(str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning))[:300]
-    return row
-
-
-def _se(members: np.ndarray, weights: np.ndarray) -> float:
-    per = members @ weights
-    return float(np.std(per, ddof=1) / np.sqrt(per.size))
-
-
-def _call(func, cache: bool, *args):
-    if cache:
-        from .cache import cached_call  # noqa: PLC0415
-
-        return cached_call(func, *args)
-    return func(*args)
-
-
-def _sampler_point(job):
-    func_args, cache = job
-    return _call(sampler_row, cache, *func_args)
-
-
-# --- commands ---------------------------------------------------------------------------------------------
-
-
-def run_sweep(task_spec, spec, chis, methods, *, sampler_options: dict, cache=True, backend="sequential",
-              n_jobs=None, scheduler=None, progress=True, chis_samplers=None) -> tuple[list[dict], float]:
-    """Rows of a sweep (theory methods annealed over ``chis``, samplers at ``chis_samplers`` or ``chis``)."""
-    from .parallel import backend as backend_ctx  # noqa: PLC0415
-    from .parallel import parallel_map  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    rows: list[dict] = []
-    theory = tuple(m for m in methods if m in THEORY)
-    samplers = [m for m in methods if m in SAMPLERS]
-    bar = _bar(progress, total=(1 if theory else 0) + len(samplers) * len(chis_samplers or chis), desc="sweep")
-    if theory:
-        rows += _call(theory_rows, cache, task_spec, spec, tuple(chis), theory)
-        bar.update(1)
-    if samplers:
-        import warnings as _w  # noqa: PLC0415
-
-        from .specs import ScaleWarning  # noqa: PLC0415
-
-        jobs = []
-        for m in samplers:
-            for chi in chis_samplers or chis:
-                with _w.catch_warnings():
-                    _w.simplefilter("ignore", ScaleWarning)
-                    s = spec.replace(chi=float(chi))
-                jobs.append(((task_spec, s, m, dict(sampler_options[m])), cache))
-        with backend_ctx(backend, n_jobs=n_jobs, scheduler=scheduler):
-            rows += parallel_map(_sampler_point, jobs, on_done=lambda k, n: bar.update(1))
-    bar.close()
-    return rows, time.perf_counter() - t0
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _bar(enabled: bool, total: int, desc: str):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-
-
-def format_table(rows: list[dict]) -> str:
-    """Plain-text table: χ, method, train/test mean(y·Δ) (± s.e. for samplers), converged."""
-    head = f"{'chi':>8}  {'method':<9} {'train mean(y·Δ)':>22} {'test mean(y·Δ)':>22}  conv"
+def format_table(table) -> str:
+    """Plain-text table: χ, method, train/test mean(y·Δ) (± s.e. for sampled methods), converged."""
+    head = f"{'chi':>8}  {'method':<11} {'train mean(y·Δ)':>22} {'test mean(y·Δ)':>22}  conv"
     lines = [head, "-" * len(head)]
 
     def cell(row, split):
-        v = row.get(f"{split}_mean_y_delta")
-        if v is None:
+        v, se = row[f"{split}_mean_y_delta"], row[f"{split}_mean_y_delta_se"]
+        if not np.isfinite(v):
             return f"{'—':>22}"
-        se = row.get(f"{split}_mean_y_delta_se")
-        return f"{v:>11.6f} ± {se:<8.2g}" if se is not None else f"{v:>22.6f}"
+        return f"{v:>11.6f} ± {se:<8.2g}" if np.isfinite(se) else f"{v:>22.6f}"
 
-    for row in sorted(rows, key=lambda r: (r["chi"], list(_available_methods()).index(r["method"])
-                                           if r["method"] in _available_methods() else 99)):
-        lines.append(f"{row['chi']:>8.4g}  {row['method']:<9} {cell(row, 'train')} {cell(row, 'test')}  "
-                     f"{'yes' if row.get('converged', True) else 'NO'}")
+    order = {m: k for k, m in enumerate(METHODS)}
+    rank = table["method"].map(order)
+    for _, row in table.assign(_rank=rank).sort_values(["chi", "_rank"]).iterrows():
+        lines.append(f"{row['chi']:>8.4g}  {row['method']:<11} {cell(row, 'train')} {cell(row, 'test')}  "
+                     f"{'yes' if row['converged'] else 'NO'}")
     return "\n".join(lines)
 
 
-def figure_html(rows: list[dict], title: str) -> str:
-    """Standalone HTML: train and test mean(y·Δ) vs χ (theory curves, sampler points with error bars)."""
-    import pandas as pd  # noqa: PLC0415
-
-    df = pd.DataFrame(rows)
-    curves = df[df["method"].isin(THEORY)]
-    refs = df[df["method"].isin(SAMPLERS)].rename(columns={"method": "kind"})
+def figure_html(table, title: str) -> str:
+    """Standalone HTML: train and test mean(y·Δ) vs χ (theory curves, sampled points with error bars)."""
+    curves = table[~table["method"].isin(SAMPLED)]
+    refs = table[table["method"].isin(SAMPLED)].rename(columns={"method": "kind"})
     parts = []
     for k, split in enumerate(("train", "test")):
         col = f"{split}_mean_y_delta"
-        if col not in df:
+        if not np.isfinite(table[col]).any():
             continue
-        fig = _regimes(curves, refs, col, f"{title}: {split} discrepancy")
+        fig = regimes_figure(curves, col, refs=refs if len(refs) else None, ylabel="mean(y·Δ)",
+                             title=f"{title}: {split} discrepancy")
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if k == 0 else False))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
             + "\n".join(parts) + "</body></html>")
 
 
-def _regimes(curves, refs, column, title):
-    try:
-        from .plots import regimes_figure  # noqa: PLC0415  (the dashboard's builder, when present)
-
-        return regimes_figure(curves, column, refs=refs if len(refs) else None, ylabel="mean(y·Δ)", title=title)
-    except ImportError:  # pragma: no cover  (plain plotly fallback)
-        import plotly.graph_objects as go  # noqa: PLC0415
-
-        fig = go.Figure()
-        for m in dict.fromkeys(curves["method"]):
-            t = curves[curves["method"] == m].sort_values("chi")
-            fig.add_trace(go.Scatter(x=t["chi"], y=t[column], mode="lines+markers", name=m))
-        for m in dict.fromkeys(refs["kind"]):
-            t = refs[refs["kind"] == m]
-            fig.add_trace(go.Scatter(x=t["chi"], y=t[column], mode="markers", name=m,
-                                     error_y=dict(type="data", array=t.get(f"{column}_se"))))
-        fig.update_layout(title=title, xaxis_title="χ", yaxis_title="mean(y·Δ)")
-        fig.update_xaxes(type="log")
-        return fig
-
-
-def write_outputs(out: Path, stem: str, rows: list[dict], meta: dict) -> list[Path]:
+def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
+    """Write ``stem``.csv/.json/.html into ``out`` atomically: all three files are replaced, or none is."""
     out.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    csv_path, json_path, html_path = out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}.html"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    json_path.write_text(json.dumps({**meta, "rows": rows}, indent=1, default=_json_default), encoding="utf-8")
-    html_path.write_text(figure_html(rows, meta.get("title", stem)), encoding="utf-8")
-    return [csv_path, json_path, html_path]
+    rows = table.to_dict(orient="records")
+    contents = {
+        out / f"{stem}.csv": table.to_csv(index=False),
+        out / f"{stem}.json": json.dumps({**meta, "rows": rows}, indent=1, default=_json_default),
+        out / f"{stem}.html": figure_html(table, meta.get("title", stem)),
+    }
+    temps = []
+    try:
+        for path, text in contents.items():  # every file is complete on disk before any is renamed into place
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for tmp, path in zip(temps, contents):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return list(contents)
 
 
 def _json_default(o):
@@ -340,126 +205,141 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _sampler_options(args, small: bool = False) -> dict:
+# --- running ----------------------------------------------------------------------------------------------
+
+def _sampler_options(args) -> dict:
     steps = args.steps
     burn = args.burn_in if args.burn_in is not None else steps // 10
     lang = dict(ensemble=args.ensemble, steps=steps, burn_in=burn, dt=args.dt, device=args.device, seed=args.seed,
                 chunks=args.chunks)
+    LangevinOptions(**lang)  # validates (ValueError names the argument)
     sweeps = args.exact_sweeps
+    if sweeps < 2:
+        raise ValueError("'--exact-sweeps' must be at least 2")
     exact = dict(n_chains=args.exact_chains, n_sweeps=sweeps, burn_in=max(1, sweeps // 10), seed=args.seed)
     return {"langevin": lang, "exact": exact}
 
 
+def _run(args, task_spec, spec, chis, methods, options) -> tuple:
+    """mc.sweep on the task with a progress bar; returns (SweepResult, seconds)."""
+    task = make_task(task_spec)
+    backend = None
+    if args.backend != "sequential":
+        backend = {"name": args.backend, "n_jobs": args.n_jobs, "scheduler": args.scheduler}
+    bar = None
+    if not args.no_progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415  (only for interactive runs)
+
+        bar = tqdm(total=1, desc="sweep", unit="point")
+
+    def progress(done, total, info):
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(f"{info.get('method')} χ={info.get('chi', float('nan')):.3g}")
+            bar.refresh()
+
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            res = sweep(task.X, task.y, spec, chis=chis, methods=methods, X_test=task.X_test, y_test=task.y_test,
+                        options=options, cache=not args.no_cache, progress=progress, backend=backend)
+    finally:
+        if bar is not None:
+            bar.close()
+    return res, time.perf_counter() - t0
+
+
 def _meta(task_spec, spec, chis, methods, options, seconds, title) -> dict:
-    import mastcore  # noqa: PLC0415
-
-    from .cache import SOLVER_VERSION  # noqa: PLC0415
-
     return {
         "title": title,
         "task": task_spec.to_dict(),
         "network": {k: v for k, v in spec.to_dict().items() if k != "chi"},
         "chis": list(map(float, chis)),
         "methods": list(methods),
-        "sampler_options": options,
-        "version": mastcore.__version__,
-        "solver_version": SOLVER_VERSION,
+        "options": options,
+        "version": __version__,
+        "code": source_hash("mastcore.sweep"),
         "seconds": seconds,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
 def _cmd_sweep(args, parser) -> int:
-    from .specs import NetworkSpec  # noqa: PLC0415
-    from .tasks import TaskSpec  # noqa: PLC0415
-
     try:
         task_spec = TaskSpec(name=args.task, P=args.P, P_test=args.P_test, D=args.D, p=args.p, noise=args.noise,
                              seed=args.data_seed)
+        if task_spec.name not in available_tasks():
+            raise ValueError(f"'task' must be one of {available_tasks()}; got {task_spec.name!r}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             spec = NetworkSpec(width=args.N, chi=1.0, g_v=args.g_v, g_w=args.g_w, kappa0=args.kappa0,
                                activation=args.activation)
-        from .tasks import available_tasks  # noqa: PLC0415
-
-        if task_spec.name not in available_tasks():
-            raise ValueError(f"'task' must be one of {available_tasks()}; got {task_spec.name!r}")
-        if "exact" in args.methods and spec.activation != "linear":
-            raise ValueError("'methods' exact needs --activation linear (the exact sampler is for linear networks)")
-        options = _sampler_options(args)
-        _check_options(options, args.methods)
+        for m in args.methods:
+            if spec.activation not in METHODS[m].activations:
+                raise ValueError(f"method {m!r} needs --activation linear; got {spec.activation!r}")
+        options = {m: o for m, o in _sampler_options(args).items() if m in args.methods}
     except ValueError as exc:
         parser.error(str(exc))
-    rows, seconds = run_sweep(task_spec, spec, args.chis, args.methods, sampler_options=options,
-                              cache=not args.no_cache, backend=args.backend, n_jobs=args.n_jobs,
-                              scheduler=args.scheduler, progress=not args.no_progress)
-    print(format_table(rows))
+    res, seconds = _run(args, task_spec, spec, args.chis, args.methods, options)
+    print(format_table(res.table))
     if args.out:
         meta = _meta(task_spec, spec, args.chis, args.methods, options, seconds, "sweep")
-        for p in write_outputs(Path(args.out), "sweep", rows, meta):
+        for p in write_outputs(Path(args.out), "sweep", res.table, meta):
             print(f"wrote {p}")
     return 0
 
 
-def _check_options(options: dict, methods) -> None:
-    if "langevin" in methods:
-        from .langevin import LangevinOptions  # noqa: PLC0415
-
-        LangevinOptions(**options["langevin"])  # validates (ValueError names the argument)
-    if options["exact"]["burn_in"] >= options["exact"]["n_sweeps"]:
-        raise ValueError("'--exact-sweeps' must be at least 2")
-
-
 def _cmd_fig2(args, parser) -> int:
-    from .specs import NetworkSpec  # noqa: PLC0415
-    from .tasks import TaskSpec  # noqa: PLC0415
-
     small = args.small
     task_spec = TaskSpec(**(FIG2_SMALL_TASK if small else FIG2_TASK))
     spec = NetworkSpec(chi=1.0, **(FIG2_SMALL_NET if small else FIG2_NET))
     N = spec.width
     chis = np.unique(np.round(np.logspace(0, np.log10(N), 9 if small else 25), 6))
     chis_s = [1.0, float(np.sqrt(N)), float(N)] if small else [1.0, 3.0, 10.0, 30.0, 100.0]
+    chis = np.unique(np.concatenate([chis, chis_s]))
     if small:  # short sampler runs (CI); the full figure uses the CLI defaults
-        if args.steps == 20000:
-            args.steps = 1500
-        if args.exact_sweeps == 2000:
-            args.exact_sweeps = 200
-        if args.ensemble == 16:
-            args.ensemble = 8
-        if args.exact_chains == 64:
-            args.exact_chains = 16
-    methods = tuple(m for m in ("nngp", "tree", "one_loop", "exact", "langevin") if m in _available_methods())
+        args.steps = 1500 if args.steps == 20000 else args.steps
+        args.exact_sweeps = 200 if args.exact_sweeps == 2000 else args.exact_sweeps
+        args.ensemble = 8 if args.ensemble == 16 else args.ensemble
+        args.exact_chains = 16 if args.exact_chains == 64 else args.exact_chains
+    methods = ("nngp", "tree", "one_loop", "exact", "langevin")
     try:
         options = _sampler_options(args)
-        _check_options(options, methods)
     except ValueError as exc:
         parser.error(str(exc))
-    rows, seconds = run_sweep(task_spec, spec, chis, methods, sampler_options=options, cache=not args.no_cache,
-                              backend=args.backend, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                              progress=not args.no_progress, chis_samplers=chis_s)
-    print(format_table(rows))
+    options = {m: {**o, "chis": chis_s} for m, o in options.items()}
+    res, seconds = _run(args, task_spec, spec, chis, methods, options)
+    print(format_table(res.table))
     out = Path(args.out or "out/fig2")
     meta = _meta(task_spec, spec, chis, methods, options, seconds, "Fig. 2" + (" (small)" if small else ""))
-    for p in write_outputs(out, "fig2", rows, meta):
+    for p in write_outputs(out, "fig2", res.table, meta):
         print(f"wrote {p}")
     return 0
 
 
 def _cmd_cache(args, parser) -> int:
-    from .cache import cache_info, clear_cache, format_info  # noqa: PLC0415
-
     if args.action == "info":
         print(format_info(cache_info()))
-    else:
-        freed = clear_cache()
-        info = cache_info()
-        print(f"cleared {info['path']}: freed {freed} bytes, {info['entries']} entries left")
+        return 0
+    info = cache_info()
+    if not args.yes:
+        prompt = f"delete {info['entries']} cache entries ({info['bytes']} bytes) in {info['path']}? [y/N] "
+        try:
+            answer = input(prompt)
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    freed = clear_cache()
+    print(f"cleared {info['path']}: freed {freed} bytes, {cache_info()['entries']} entries left")
     return 0
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m mastcore``; returns the exit code (2 for bad arguments)."""
+    """Entry point of ``python -m mastcore``; returns the exit code (2 for bad arguments, 130 when interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -471,8 +351,13 @@ def main(argv=None) -> int:
         return commands[args.command](args, sub)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except (ValueError, FloatingPointError) as exc:  # bad combination found late: one line, no traceback
-        print(f"python -m mastcore {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"python -m mastcore {args.command}: interrupted; finished points are cached", file=sys.stderr)
+        return 130
+    except (ValueError, FloatingPointError, MemoryError, OSError, RuntimeError) as exc:
+        # found late (bad combination, a solver that failed, a file that could not be written): one line
+        msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        print(f"python -m mastcore {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
 

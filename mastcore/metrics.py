@@ -1,15 +1,18 @@
-"""Summaries of the discrepancy Δ = y − ⟨f⟩ (THEORY §0)."""
+"""Summaries of the discrepancy Δ = y − ⟨f⟩ and their standard errors (docs/theory.md §0, §14)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ._validation import as_vector
 
-__all__ = ["discrepancies", "split_rhat"]
+__all__ = ["SUMMARIES", "chain_se", "discrepancies", "split_rhat", "summarize"]
+
+#: The discrepancy summaries of :func:`discrepancies`, in table order.
+SUMMARIES = ("mean_y_delta", "mean_sq_delta", "error01")
 
 
 def discrepancies(y, f) -> dict:
-    """mean(y·Δ), mean(Δ²) and the 0-1 error of sign(f) for Δ = y − f.
+    """mean(y·Δ), mean(Δ²) and the 0-1 error of sign(f) for Δ = y − f (docs/theory.md §0).
 
     Parameters
     ----------
@@ -23,6 +26,40 @@ def discrepancies(y, f) -> dict:
         mean_sq_delta=float(np.mean(delta**2)),
         error01=float(np.mean(np.sign(f) != np.sign(y))),
     )
+
+
+def chain_se(per_chain) -> float:
+    """Standard error of a mean over independent chains: std(per_chain, ddof=1)/√n (docs/theory.md §14)."""
+    per_chain = np.asarray(per_chain, dtype=np.float64)
+    if per_chain.size < 2:
+        return float("nan")
+    return float(np.std(per_chain, ddof=1) / np.sqrt(per_chain.size))
+
+
+def summarize(result, y, y_test=None) -> dict:
+    """Discrepancy summaries of a result on train (and test) with standard errors where it has error bars.
+
+    Keys: ``train_<s>`` and ``test_<s>`` for s in :data:`SUMMARIES`, and ``train_<s>_se``/``test_<s>_se`` for
+    mean(y·Δ) and mean(Δ²) when the result carries per-chain means (``chain_f_train``; the s.e. is the spread of
+    the summary over chains, :func:`chain_se`), NaN otherwise. Test keys are NaN without ``y_test`` or ``f_test``.
+    """
+    out = {}
+    for split, target, f, chains in (
+        ("train", y, result.f_train, getattr(result, "chain_f_train", None)),
+        ("test", y_test, result.f_test, getattr(result, "chain_f_test", None)),
+    ):
+        have = target is not None and f is not None
+        values = discrepancies(target, f) if have else dict.fromkeys(SUMMARIES, float("nan"))
+        out.update({f"{split}_{k}": v for k, v in values.items()})
+        for k in ("mean_y_delta", "mean_sq_delta"):
+            se = float("nan")
+            if have and chains is not None and np.ndim(chains) == 2 and len(chains) >= 2:
+                t = np.asarray(target, dtype=np.float64)
+                delta = t[None, :] - np.asarray(chains, dtype=np.float64)
+                per = np.mean(t * delta, axis=1) if k == "mean_y_delta" else np.mean(delta**2, axis=1)
+                se = chain_se(per)
+            out[f"{split}_{k}_se"] = se
+    return out
 
 
 def split_rhat(chains: np.ndarray) -> float:

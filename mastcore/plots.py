@@ -1,13 +1,15 @@
 """Plotly figure builders (dashboard, CLI, notebooks). Each returns a ``plotly.graph_objects.Figure``.
 
 No streamlit here: pages only place these figures. Inputs are plain arrays and pandas tables as produced by
-:mod:`mastcore.explore`.
+:func:`mastcore.sweep` (its ``table``).
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from .sweep import METHODS
 
 __all__ = [
     "METHOD_STYLE",
@@ -23,15 +25,17 @@ __all__ = [
     "width_scaling_figure",
 ]
 
-#: Display name, colour and dash per method (colour-blind-safe Okabe–Ito palette).
-METHOD_STYLE = {
-    "nngp": ("NNGP", "#999999", "dash"),
-    "tree": ("tree level", "#0072B2", "solid"),
-    "one_loop": ("one loop", "#D55E00", "solid"),
-    "rescaled": ("scalar rescaling u·C0", "#009E73", "dot"),
-    "exact": ("exact posterior", "#000000", None),
-    "langevin": ("Langevin networks", "#CC79A7", None),
+_STYLE = {
+    "nngp": ("#999999", "dash"),
+    "tree": ("#0072B2", "solid"),
+    "one_loop": ("#D55E00", "solid"),
+    "rescaled": ("#009E73", "dot"),
+    "quadrature": ("#000000", "dashdot"),
+    "exact": ("#000000", None),
+    "langevin": ("#CC79A7", None),
 }
+#: method -> (label, colour, dash): the labels are the sweep's (mastcore.sweep.METHODS), colour-blind-safe colours.
+METHOD_STYLE = {m: (METHODS[m].label, *_STYLE[m]) for m in METHODS}
 
 # No template: the dashboard's st.plotly_chart applies Streamlit's theme (and drops a figure's template), and
 # validating a named template costs ~25 ms per figure, a tenth of the slider's latency budget.
@@ -138,11 +142,12 @@ def sigma_v_spectrum(eig, *, n_show: int = 40, title: str = ""):
     return fig
 
 
-def traces_figure(traces: dict, *, burn_in: int | None = None, reference: dict | None = None):
-    """Equilibration traces (name -> 1-D array), with an optional burn-in line and theory reference lines."""
+def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, reference: dict | None = None):
+    """Equilibration traces (name -> 1-D array against ``steps``), a burn-in line and theory reference lines."""
     fig = go.Figure()
     for name, arr in traces.items():
-        fig.add_trace(go.Scatter(y=np.asarray(arr), mode="lines", name=name))
+        fig.add_trace(go.Scatter(x=None if steps is None else np.asarray(steps), y=np.asarray(arr), mode="lines",
+                                 name=name))
     if burn_in:
         fig.add_vline(x=burn_in, line=dict(color="#999999", dash="dash"), annotation_text="burn-in")
     for name, val in (reference or {}).items():

@@ -1,4 +1,4 @@
-"""Parameter objects: frozen dataclasses validated on construction (THEORY.md §1)."""
+"""Parameter objects: frozen dataclasses validated on construction (docs/theory.md §1)."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,7 @@ from ._validation import positive_float, positive_int
 
 __all__ = ["ACTIVATIONS", "ConvergenceWarning", "LoopBreakdownWarning", "NetworkSpec", "ScaleWarning"]
 
-#: The closed set of activations. Linear networks are solved exactly where THEORY.md allows it.
+#: The closed set of activations. Linear networks are solved exactly where docs/theory.md allows it.
 ACTIVATIONS = ("linear", "erf", "relu")
 
 
@@ -27,7 +27,7 @@ class ScaleWarning(UserWarning):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A two-layer network and its Bayesian posterior (THEORY.md §1).
+    """A two-layer network and its Bayesian posterior (docs/theory.md §1).
 
     Parameters
     ----------

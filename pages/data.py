@@ -3,12 +3,11 @@ import numpy as np
 import streamlit as st
 
 import mastcore as mc
-from mastcore import explore, plots
-from pages.common import k, current_settings, page_header, require_task
+from dashboard.widgets import current_settings, k, page_header, require_task
+from mastcore import plots
 
 settings = current_settings()
-caps = explore.capabilities()
-page_header("Data: the task the network learns", settings, caps)
+page_header("Data: the task the network learns", settings)
 
 task = require_task(settings)
 c = st.columns(4)
@@ -28,7 +27,7 @@ right.markdown("**Spectrum of the NNGP kernel C0** (train set)")
 try:
     C0 = mc.nngp_kernel(task.X, task.X, settings.network_spec(1.0))
     right.plotly_chart(plots.kernel_spectrum(np.linalg.eigvalsh(C0), kappa0=settings.kappa0), key="data.spec")
-except (ImportError, ValueError) as exc:
+except ValueError as exc:
     right.warning(f"Kernel not available for this activation: {exc}", icon=":material/warning:")
 
 st.divider()

@@ -3,74 +3,56 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mastcore import explore, plots
-from mastcore.explore import OBSERVABLES
-from pages.common import (
-    chi_slider,
-    current_settings,
-    page_header,
-    require_task,
-    require_theory,
-    sweep,
-    tree_sweep,
-    warning_badges,
-)
+from dashboard import compute
+from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
+from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, page_header, require_task, \
+    tree_curves, warning_badges
+from mastcore import plots
 
 settings = current_settings()
-caps = explore.capabilities()
 linear = settings.activation == "linear"
-page_header("Regimes: from kernels to features", settings, caps)
+page_header("Regimes: from kernels to features", settings)
 st.markdown(
     "A network with χ = 1 (standard scaling) behaves like a fixed kernel machine: its errors, measured by the "
     "discrepancy Δ = y − f between labels and mean predictions, do not depend on χ (the flat **NNGP** line). "
     "Slide χ towards N (mean-field scaling) and the hidden weights adapt to the task — the network learns "
-    "features and Δ shrinks; the **tree level** captures this trend and the **one loop** adds the finite-width "
-    "correction that makes it match the exact posterior."
+    "features and Δ shrinks; the **tree level** captures this trend"
+    + (" and the **one loop** adds the finite-width correction that makes it match the exact posterior."
+       if linear else ".")
 )
-require_theory(settings, caps)
 task = require_task(settings)
 
 # --- theory curves (computed once per setting; the fragment below only looks them up) ----------------------
-grid, base = tree_sweep(task, settings)
+grid, base = tree_curves(task, settings)
 if base is None:
     st.stop()
-tables, messages, missing = [base.table], list(base.messages), []
+tables, messages = [base.table], list(base.messages)
 if linear:
-    if caps["one_loop"]:
-        slow = explore.estimated_seconds("one_loop", settings.P, len(grid)) > explore.AUTO_SECONDS
-        ol_grid = explore.chi_grid(settings.width, explore.N_CHI_SLOW) if slow else grid
-        ol = sweep(task, settings, ol_grid, ("tree", "one_loop"), label="one loop",
-                   estimate=explore.estimated_seconds("one_loop", settings.P, len(ol_grid)))
-        if ol is not None:
-            tables.append(ol.table[ol.table["method"] == "one_loop"])
-            messages += list(ol.messages)
-    else:
-        missing.append(explore.MISSING_TEXT["one_loop"])
+    slow = compute.estimated_seconds("one_loop", settings.P, len(grid)) > AUTO_SECONDS
+    ol_grid = chi_grid(settings.width, N_CHI_SLOW) if slow else grid
+    ol = curves(task, settings, ol_grid, ("tree", "one_loop"), label="one loop",
+                estimate=compute.estimated_seconds("one_loop", settings.P, len(ol_grid)))
+    if ol is not None:
+        tables.append(ol.table[ol.table["method"] == "one_loop"])
+        messages += list(ol.messages)
 else:
     st.info(
-        "**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (THEORY §9) — close to the networks "
-        "at χ ≈ N, but at small χ/N every saddle-point theory gets the sign of the finite-width shift wrong; "
-        "the scalar rescaling u·C0 is the best simple theory there. **One loop: linear networks only.**",
+        "**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (docs/theory.md §9) — close to the "
+        "networks at χ ≈ N, but not valid at small χ/N; the renormalised kernel u·C0 is the best simple theory "
+        "there. **One loop: linear networks only.**",
         icon=":material/info:",
     )
-    resc = sweep(task, settings, grid, ("rescaled",), label="scalar rescaling",
-                 estimate=explore.estimated_seconds("rescaled", settings.P, len(grid), settings.activation))
+    resc = curves(task, settings, grid, ("rescaled",), label="renormalised kernel",
+                  estimate=compute.estimated_seconds("rescaled", settings.P, len(grid), settings.activation))
     if resc is not None:
         tables.append(resc.table)
         messages += list(resc.messages)
-for part in ("exact", "langevin"):
-    if not caps[part]:
-        missing.append(explore.MISSING_TEXT[part])
-if missing:
-    st.info("Not available in this installation: " + "; ".join(missing) + ". The other methods are shown.",
-            icon=":material/extension:")
 table = pd.concat(tables, ignore_index=True)
 
-refs = pd.DataFrame(explore.run_index().records(key=settings.key()))
+refs = compute.runs(task, settings)
 if not refs.empty:
-    refs = refs[refs["kind"].isin(["exact", "langevin"])]
-    if not refs.empty:
-        refs = refs.drop_duplicates(subset=["kind", "chi"], keep="last").sort_values("chi")
+    refs = refs.drop_duplicates(subset=["method", "chi"], keep="last").sort_values("chi").rename(
+        columns={"method": "kind"})
 warning_badges(messages, where="theory sweep")
 if refs.empty:
     st.caption("Exact-posterior / Langevin points appear here after runs on the **Networks** page.")
@@ -84,7 +66,8 @@ def _ref_at(chi: float, col: str):
             r = near[near["kind"] == kind]
             if len(r) and np.isfinite(r[col].iloc[-1]):
                 return plots.METHOD_STYLE[kind][0], float(r[col].iloc[-1])
-    row = explore.Sweep(table, (), 0.0).at("one_loop", chi)
+    view = compute.TheoryCurves(table, base.sweep, (), 0.0)
+    row = view.at("one_loop", chi)
     if row is not None and col in row:
         return "one loop", float(row[col])
     return None, None
@@ -97,12 +80,12 @@ def live_view():
     split = c1.radio("data set", ["train", "test"], horizontal=True, key="reg.split")
     obs = c2.radio("observable", list(OBSERVABLES), format_func=OBSERVABLES.get, horizontal=True, key="reg.obs")
     col = f"{split}_{obs}"
-    sw = explore.Sweep(table, (), 0.0)
+    view = compute.TheoryCurves(table, base.sweep, (), 0.0)
     ref_name, ref_val = _ref_at(chi, col)
     methods = list(dict.fromkeys(table["method"]))
     cards = st.columns(len(methods) + (1 if ref_name and ref_name != "one loop" else 0))
     for card, m in zip(cards, methods):
-        row = sw.at(m, chi)
+        row = view.at(m, chi)
         name = plots.METHOD_STYLE.get(m, (m,))[0]
         if row is None or col not in row or not np.isfinite(row[col]):
             card.metric(name, "–")

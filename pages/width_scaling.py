@@ -1,26 +1,20 @@
 """Width scaling: where the saddle point suffices (χ = N) and where the one loop is needed (χ = 1)."""
-import pandas as pd
 import streamlit as st
 
-from mastcore import explore, plots
-from pages.common import current_settings, memo_get, memo_put, page_header, require_theory
+from dashboard import compute
+from dashboard.widgets import current_settings, memo_get, memo_put, page_header
+from mastcore import plots
 
 settings = current_settings()
-caps = explore.capabilities()
-page_header("Width scaling: error against the exact posterior as N grows", settings, caps)
+page_header("Width scaling: error against the exact posterior as N grows", settings)
 st.markdown(
     "The paper's central claim, made visible: in **mean-field scaling (χ = N)** the tree level's error falls like "
     "1/N while the NNGP stays wrong; in **standard scaling (χ = 1)** the tree level is no better than the NNGP "
     "and the **one loop** is needed (its error falls like 1/N²)."
 )
-require_theory(settings, caps)
 if settings.activation != "linear":
     st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
                icon=":material/warning:")
-    st.stop()
-if not caps["exact"]:
-    st.info(f"Not installed: {explore.MISSING_TEXT['exact']} — the reference for this page.",
-            icon=":material/extension:")
     st.stop()
 
 st.caption("A small problem keeps this fast; the sidebar's task, κ0, g_v, g_w and seed are used.")
@@ -34,34 +28,30 @@ if not widths:
     st.error("Choose at least one width N.")
     st.stop()
 small = settings.replace(P=int(P), D=int(D), P_test=max(1, settings.P_test))
-methods = ("nngp", "tree") + (("one_loop",) if caps["one_loop"] else ())
-if not caps["one_loop"]:
-    st.info(f"Not installed: {explore.MISSING_TEXT['one_loop']}.", icon=":material/extension:")
+try:
+    task = compute.build_task(small)
+except ValueError as exc:
+    st.error(f"**These settings cannot be used.** {exc}", icon=":material/error:")
+    st.stop()
+methods = ("nngp", "tree", "one_loop")
 opts = dict(n_chains=int(chains), n_sweeps=int(sweeps), burn_in=min(100, int(sweeps) // 4), seed=0)
 key = ("width_scaling", small, tuple(sorted(widths)), methods, tuple(sorted(opts.items())))
-index = explore.run_index()
 df = memo_get(key)
-if df is None:
-    prev = index.records(kind="width_scaling", key=small.key(), widths=sorted(widths), options=opts)
-    if prev:
-        df = memo_put(key, pd.DataFrame(prev[-1]["rows"]))
 if st.button("Compute" if df is None else "Recompute", type="primary", key="ws.run"):
     with st.status("Width scan: theory and exact posterior at χ = 1 and χ = N …", expanded=True) as status:
         bar = st.progress(0.0)
 
         def cb(done, total, info):
-            bar.progress(done / total, text=f"{done}/{total}: N = {info['width']}, χ = {info['chi']:g}")
+            bar.progress(done / total, text=f"{done}/{total}: N = {info['width']}")
 
         try:
-            df = explore.width_scaling(small, sorted(widths), methods=methods, exact_options=opts, progress=cb)
+            df = compute.width_scaling(task, small, sorted(widths), methods=methods, exact_options=opts, progress=cb)
         except (ValueError, RuntimeError) as exc:
             status.update(label="Width scan failed", state="error")
             st.error(str(exc))
             st.stop()
         status.update(label="Done", state="complete", expanded=False)
     memo_put(key, df)
-    index.add({"kind": "width_scaling", "key": small.key(), "widths": sorted(widths), "options": opts,
-               "rows": df.to_dict("records")})
 if df is None:
     st.info("Press **Compute** to run the scan (cached afterwards).", icon=":material/play_arrow:")
     st.stop()

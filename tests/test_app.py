@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mastcore import explore
+import mastcore as mc
+from dashboard.state import DEFAULT_PRESET, PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -61,7 +62,7 @@ def test_every_page_loads_at_default(page):
     at = _app(page=page)
     _ok(at)
     assert TITLES[page].split()[0] in _titles(at)
-    assert at.session_state["cfg.P"] == explore.PRESETS[explore.DEFAULT_PRESET]["P"]
+    assert at.session_state["cfg.P"] == PRESETS[DEFAULT_PRESET]["P"]
     assert not at.error
 
 
@@ -141,28 +142,11 @@ def test_activation_selector_every_page(activation):
     info = " ".join(i.value for i in at.info)
     assert "One loop: linear networks only" in info
     labels = list(_metrics(at))
-    assert any("rescaling" in lab for lab in labels) and "tree level" in labels
+    assert "renormalised kernel" in labels and "tree level" in labels
     for page in PAGES[1:]:
         at.switch_page(page).run()
         _ok(at)
         assert TITLES[page].split()[0] in _titles(at)
-
-
-def test_nonlinear_without_module_shows_warning(monkeypatch):
-    caps = {**explore.capabilities(), "nonlinear": False}
-    monkeypatch.setattr(explore, "capabilities", lambda: caps)
-    at = _app({"act": "erf"})
-    _ok(at)
-    assert at.warning and "nonlinear" in at.warning[0].value
-
-
-def test_missing_one_loop_is_explained(monkeypatch):
-    caps = {**explore.capabilities(), "one_loop": False}
-    monkeypatch.setattr(explore, "capabilities", lambda: caps)
-    at = _app({"P": "20", "N": "30"})
-    _ok(at)
-    assert any("one loop" in i.value for i in at.info)
-    assert "one loop" not in _metrics(at)
 
 
 BAD_CSV = {
@@ -254,7 +238,7 @@ def test_settings_survive_page_switch_and_fragment_reruns():
 
 def test_app_files_do_not_put_maths_in_pages():
     # pages call mastcore; no numerical solver code in the page files (STYLE.md: no maths in pages)
-    for page in PAGES + ["pages/common.py", "app.py"]:
+    for page in PAGES + ["app.py", "dashboard/widgets.py", "dashboard/state.py", "dashboard/compute.py"]:
         text = (ROOT / page).read_text()
         for forbidden in ("np.linalg.solve", "np.linalg.inv", "brentq", "cho_factor"):
             assert forbidden not in text, (page, forbidden)
@@ -262,8 +246,6 @@ def test_app_files_do_not_put_maths_in_pages():
 
 
 def test_digits_task_shows_samples_and_too_large_P_errors():
-    if "digits" not in explore.tasks():
-        pytest.skip("mastcore.datasets (digits) not installed")
     at = _app({"task": "digits", "P": "60", "Ptest": "100", "binary": "even vs odd"}, page="pages/data.py")
     _ok(at)
     assert "Sample digits" in [s.value for s in at.subheader] and not at.error

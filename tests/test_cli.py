@@ -38,7 +38,7 @@ def test_sweep_writes_table_csv_json_html(cache_dir, tmp_path, capsys):
     assert all("test_mean_y_delta" in r for r in rows)
     assert all(r["train_mean_y_delta_se"] > 0 for r in rows if r["method"] in ("exact", "langevin"))
     csv_text = (out / "sweep.csv").read_text().splitlines()
-    assert csv_text[0].startswith("chi,method") and len(csv_text) == len(rows) + 1
+    assert csv_text[0].startswith("method,chi") and len(csv_text) == len(rows) + 1
     html = (out / "sweep.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "plotly" in html.lower()
     # cached: the second run is served from the cache (entries unchanged)
@@ -107,5 +107,5 @@ def test_cache_info_clear_via_main(cache_dir, capsys):
     mc.anneal(X, y, mc.NetworkSpec(width=10), [1.0], cache=True)
     assert main(["cache", "info"]) == 0
     assert "entries: 1" in capsys.readouterr().out
-    assert main(["cache", "clear"]) == 0
+    assert main(["cache", "clear", "--yes"]) == 0
     assert "0 entries left" in capsys.readouterr().out

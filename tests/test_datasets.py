@@ -9,7 +9,8 @@ import pytest
 from scipy.special import erf
 
 import mastcore as mc
-from mastcore import datasets as ds
+from mastcore.data import digits as ds
+from mastcore.data import synthetic
 
 #: Standardised features: train mean 0 and standard deviation 1 per non-constant pixel (float64 round-off).
 STD_TOL = 1e-12
@@ -128,7 +129,7 @@ def test_digits_task_binary_options():
 
 
 def test_linear_tree_level_on_digits_uses_row_space():
-    """D = 64 < P: the linear theory's row-space path runs and converges (THEORY §11)."""
+    """D = 64 < P: the linear theory's row-space path runs and converges (docs/theory.md §11)."""
     t = mc.make_task(mc.TaskSpec(name="digits", P=150, P_test=100, options=(("binary", "even vs odd"),)))
     spec = mc.NetworkSpec(width=100, chi=100.0, kappa0=0.25)
     r = mc.tree_level(t.X, t.y, spec, t.X_test)
@@ -140,6 +141,6 @@ def test_erf_teacher():
     t = mc.make_task(mc.TaskSpec(name="teacher_student", P=40, D=20, P_test=30, teacher="erf", seed=5))
     w = t.info["w_star"]
     assert np.allclose(t.y, erf(t.X @ w / np.sqrt(20)), atol=1e-14)
-    assert np.allclose(ds.erf_teacher(2.0)(np.array([0.3])), erf(0.6))
+    assert np.allclose(synthetic.erf_teacher(2.0)(np.array([0.3])), erf(0.6))
     with pytest.raises(ValueError, match="'c' must be > 0"):
-        ds.erf_teacher(-1.0)
+        synthetic.erf_teacher(-1.0)

@@ -1,4 +1,4 @@
-"""Exact posterior sampler (THEORY §7) against independent references.
+"""Exact posterior sampler (docs/theory.md §7) against independent references.
 
 References: (i) P = 1, where C = C0 χ²_N / N and ⟨f⟩ is a one-dimensional integral (scipy quadrature);
 (ii) a naive Gibbs sampler written here in the full weight space (no row-space reduction, no symmetry reduction,
@@ -12,7 +12,9 @@ import pytest
 from scipy import integrate, optimize, stats
 
 import mastcore as mc
-from mastcore.gibbs import PosteriorResult, exact_posterior, posterior_quadrature, split_rhat
+from mastcore.metrics import split_rhat
+from mastcore.posterior.gibbs import PosteriorResult, exact_posterior
+from mastcore.posterior.quadrature import posterior_quadrature
 
 #: Statistical agreement threshold in standard errors (a 4-s.e. miss has probability ~6e-5 per comparison).
 Z_MAX = 4.0
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 # --- references ----------------------------------------------------------------------------------------
 
 def quad_p1(x, y, spec):
-    """⟨f(x)⟩ for P = 1 by quadrature: C = C0 Q/N, Q ~ χ²_N, weight exp(−χy²/(2(C+κ0)))/√(C+κ0) (THEORY §2)."""
+    """⟨f(x)⟩ for P = 1 by quadrature: C = C0 Q/N, Q ~ χ²_N, weight exp(−χy²/(2(C+κ0)))/√(C+κ0) (docs/theory.md §2)."""
     N, chi, k0 = spec.width, spec.chi, spec.kappa0
     C0 = spec.g_w * spec.g_v * float(x @ x) / x.size
 
@@ -143,8 +145,10 @@ def test_deterministic_and_diagnostics(small):
     np.testing.assert_array_equal(a.f_test, b.f_test)
     assert not np.array_equal(a.f_train, c.f_train)
     assert a.f_train.shape == (3,) and a.se_train.shape == (3,) and a.f_test.shape == (2,) and a.se_test.shape == (2,)
-    assert a.trace.shape == (300,) and a.chain_f_train.shape == (8, 3) and a.chain_mean_y_delta.shape == (8,)
-    assert np.all(a.se_train > 0) and a.residual == pytest.approx(a.se_train.max())
+    assert a.trace.values["mean_y_delta"].shape == (300, 8) and a.trace.steps.shape == (300,)
+    assert a.trace.kept().shape == (8, 270) and a.chain_f_train.shape == (8, 3) and a.chain_f_test.shape == (8, 2)
+    assert np.all(a.se_train > 0) and a.residual == pytest.approx(a.r_hat - 1.0)
+    assert a.r_hat == pytest.approx(mc.split_rhat(a.trace.kept()))
     assert 0.9 < a.r_hat < 1.1 and a.converged and a.n_iter == 300
     # progress: about every 1 % of the sweeps, ending with (total, total)
     assert 95 <= len(calls) <= 101 and calls[-1][:2] == (300, 300)
@@ -190,7 +194,7 @@ def test_matches_naive_full_space_gibbs(small, D):
 def test_test_predictions_are_pinv_extension(small):
     X, y, Xs = small
     p = exact_posterior(X, y, mc.NetworkSpec(width=4), Xs, n_chains=8, n_sweeps=200, burn_in=20)
-    np.testing.assert_allclose(p.f_test, Xs @ np.linalg.pinv(X) @ p.f_train, atol=1e-12)  # THEORY §2
+    np.testing.assert_allclose(p.f_test, Xs @ np.linalg.pinv(X) @ p.f_train, atol=1e-12)  # docs/theory.md §2
     np.testing.assert_allclose(
         p.se_test, (p.chain_f_train @ (Xs @ np.linalg.pinv(X)).T).std(0, ddof=1) / np.sqrt(8), atol=1e-12
     )
@@ -241,7 +245,7 @@ def test_chi_N_approaches_tree_level_slope():
 
 
 def test_rank_deficient_against_tree_level():
-    # D < P (THEORY §11): X of rank 5 with P = 12. At χ = N the tree level is exact up to O(1/N).
+    # D < P (docs/theory.md §11): X of rank 5 with P = 12. At χ = N the tree level is exact up to O(1/N).
     rng = np.random.default_rng(5)
     X = rng.standard_normal((12, 5))
     y = np.sign(X @ rng.standard_normal(5) + 0.3 * rng.standard_normal(12))
@@ -271,14 +275,13 @@ def test_sigma_v_outlier_matches_tree_direction():
 
 def test_anneal_method_exact(small):
     X, y, Xs = small
-    sweep = mc.anneal(X, y, mc.NetworkSpec(width=4), [1, 2], methods=("tree", "exact"), X_test=Xs,
-                      n_chains=4, n_sweeps=50, burn_in=5)
+    sweep = mc.sweep(X, y, mc.NetworkSpec(width=4), chis=[1, 2], methods=("tree", "exact"), X_test=Xs,
+                     options={"exact": dict(n_chains=4, n_sweeps=50, burn_in=5)})
     r = sweep.at("exact", 2)
     assert isinstance(r, PosteriorResult) and r.spec.chi == 2.0 and r.n_sweeps == 50
 
 
 def test_cache_roundtrip(small, tmp_path, monkeypatch):
-    pytest.importorskip("mastcore.cache")
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
     X, y, Xs = small
     kw = dict(n_chains=4, n_sweeps=40, burn_in=4, seed=2)
@@ -293,7 +296,7 @@ def test_cache_roundtrip(small, tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("chi", [1.0, 10.0, 100.0])
 def test_fig2_setting_standard_error(chi):
-    # Issue 2 / THEORY §10: s.e. ≤ 1e-4 on every training point on the Fig.-2 setting; exact (quadrature) inside
+    # docs/theory.md §10: s.e. ≤ 1e-4 on every training point on the Fig.-2 setting; exact (quadrature) inside
     # the error bars; the exact mean(y·Δ) lies above the tree level's (the tree level is 3–6 % low)
     task = mc.make_task(mc.TaskSpec(P=80, P_test=100, D=200, p=0.1, seed=0))
     spec = mc.NetworkSpec(width=100, chi=chi)
@@ -354,7 +357,7 @@ def test_quadrature_rank_deficient_matches_sampler():
 
 
 def test_exact_minus_tree_scales_like_1_over_N_at_chi_N(fig2_task):
-    # THEORY §10: at χ = N the tree level's error vs the exact posterior falls like 1/N
+    # docs/theory.md §10: at χ = N the tree level's error vs the exact posterior falls like 1/N
     t = fig2_task
     widths = np.array([50, 100, 200, 400, 800])
     errs = []

@@ -1,11 +1,12 @@
-"""NNGP kernel and GP predictor (THEORY §2–§3), row-space SVD (§7, §11)."""
+"""NNGP kernel and GP predictor (docs/theory.md §2–§3), row-space SVD (§7, §11)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore.kernels import gp_predict, linear_kernel, nngp_kernel, row_space
+from mastcore._linalg import gp_predict, row_space
+from mastcore.theory.kernels import linear_kernel, nngp_kernel
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
@@ -27,7 +28,7 @@ def test_linear_kernel_formula(data):
 
 
 def test_linear_kernel_is_wishart_mean():
-    # C0 = E[C] under the prior, C = (g_w/N) Σ_i (X v_i)(X v_i)ᵀ, v_i ~ N(0, g_v/D) (THEORY §2): Monte Carlo,
+    # C0 = E[C] under the prior, C = (g_w/N) Σ_i (X v_i)(X v_i)ᵀ, v_i ~ N(0, g_v/D) (docs/theory.md §2): Monte Carlo,
     # 4e5 neurons; the error bar of each entry is ≈ sqrt(2/N_mc)·|C0| so 5e-3 relative is > 3 s.e.
     rng = np.random.default_rng(1)
     X = rng.standard_normal((3, 4))
@@ -45,9 +46,9 @@ def test_nngp_predictor(data):
     r = mc.nngp(X, y, spec, X_test=Xs)
     C0 = linear_kernel(X, X, spec)
     np.testing.assert_allclose(r.f_train, C0 @ np.linalg.solve(C0 + 0.7 * np.eye(15), y), atol=1e-12)
-    np.testing.assert_allclose(r.f_test, Xs @ np.linalg.pinv(X) @ r.f_train, atol=1e-10)  # THEORY §2
+    np.testing.assert_allclose(r.f_test, Xs @ np.linalg.pinv(X) @ r.f_train, atol=1e-10)  # docs/theory.md §2
     assert r.converged and r.f_test.shape == (9,)
-    # χ-independent (THEORY §1)
+    # χ-independent (docs/theory.md §1)
     np.testing.assert_array_equal(mc.nngp(X, y, spec.replace(chi=50.0, width=100)).f_train, r.f_train)
 
 

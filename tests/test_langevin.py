@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore.langevin import LangevinOptions, resolve_device, split_rhat, train_langevin
+from mastcore.metrics import split_rhat
+from mastcore.posterior.langevin import LangevinOptions, resolve_device, train_langevin
 
 #: Equipartition: relative tolerance on the time-averaged mean squared weights. The Monte-Carlo error of these
 #: averages (hundreds of parameters × thousands of records, autocorrelation time 1/2) is ≈ 0.3 %.
@@ -79,7 +80,7 @@ def test_stationary_mean_matches_exact_sampler(chi, fast):
 
 
 def test_linear_test_predictions_are_row_space_extensions():
-    """Linear net: f_test = X* X⁺ f_train exactly (THEORY §2), for the RB and the raw estimates."""
+    """Linear net: f_test = X* X⁺ f_train exactly (docs/theory.md §2), for the RB and the raw estimates."""
     X, y, Xs = _tiny()
     spec = mc.NetworkSpec(width=8, chi=2.0, kappa0=0.5)
     r = _quiet(train_langevin, X, y, spec, Xs, options=LangevinOptions(ensemble=4, steps=300, burn_in=50))
@@ -112,7 +113,7 @@ def test_deterministic_from_seed():
     b = _quiet(train_langevin, X, y, spec, Xs, options=opts)
     c = _quiet(train_langevin, X, y, spec, Xs, options=opts.replace(seed=1))
     np.testing.assert_array_equal(a.f_train, b.f_train)
-    np.testing.assert_array_equal(a.trace_loss, b.trace_loss)
+    np.testing.assert_array_equal(a.trace.values["loss"], b.trace.values["loss"])
     assert not np.array_equal(a.f_train, c.f_train)
 
 
@@ -123,9 +124,9 @@ def test_result_fields_and_progress():
     opts = LangevinOptions(ensemble=4, steps=400, burn_in=100, thin=10, device="cpu")
     r = _quiet(train_langevin, X, y, spec, Xs, options=opts, progress=lambda d, t, i: calls.append((d, t, i)))
     assert calls[-1][:2] == (400, 400) and calls[0][2]["stage"] == "burn-in"
-    assert r.trace_loss.shape == r.trace_mean_y_delta.shape == (40, 4)
-    assert r.record_steps[0] == 10 and r.record_steps[-1] == 400
-    assert r.member_f_train.shape == (4, 8) and r.member_f_test.shape == (4, 10)
+    assert r.trace.values["loss"].shape == r.trace.values["mean_y_delta"].shape == (40, 4)
+    assert r.trace.steps[0] == 10 and r.trace.steps[-1] == 400
+    assert r.chain_f_train.shape == (4, 8) and r.chain_f_test.shape == (4, 10)
     assert r.se_train.shape == (8,) and r.se_test.shape == (10,)
     assert r.device == "cpu" and r.steps_per_second > 0 and r.n_iter == 400
     assert r.residual == pytest.approx(r.r_hat - 1.0)
@@ -147,7 +148,7 @@ def test_chunks_through_joblib_threading():
     with joblib.parallel_config(backend="threading"):
         r = _quiet(train_langevin, X, y, spec, Xs, options=LangevinOptions(ensemble=6, steps=200, burn_in=20,
                                                                             chunks=2))
-    assert r.member_f_train.shape == (6, 8) and r.trace_loss.shape[1] == 6
+    assert r.chain_f_train.shape == (6, 8) and r.trace.values["loss"].shape[1] == 6
 
 
 def test_divergence_is_reported():

@@ -1,4 +1,4 @@
-"""Tests of mastcore.nonlinear_kernels and mastcore.nonlinear (THEORY.md §9)."""
+"""Tests of mastcore.nonlinear_kernels and mastcore.nonlinear (docs/theory.md §9)."""
 from __future__ import annotations
 
 import warnings
@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import nonlinear as nl
-from mastcore import nonlinear_kernels as nk
-from mastcore.saddle import tree_level as linear_tree
+from mastcore import cache
+from mastcore.theory import nonlinear as nl
+from mastcore.theory import nonlinear_kernels as nk
+from mastcore.theory.saddle import linear_tree_level as linear_tree
 
-#: Monte-Carlo agreement: |exact − MC| ≤ 4 standard errors (acceptance 1 of issue 6).
+#: Monte-Carlo agreement: |exact − MC| ≤ 4 standard errors (docs/theory.md §8.6).
 MC_SIGMAS = 4.0
 #: Derivatives vs central finite differences (step 1e-6 relative; truncation O(h²) ~ 1e-12, round-off ~1e-10).
 FD_TOL = 1e-6
@@ -85,7 +86,7 @@ def test_partial_derivatives_vs_finite_differences(activation):
 
 @pytest.mark.parametrize("activation", ["erf", "relu", "linear"])
 def test_gradient_matrix_is_the_gradient_of_the_objective(activation):
-    """tr(G dM) equals the directional derivative of Σ C̃_αβ k_αβ(M) along symmetric dM (THEORY §9)."""
+    """tr(G dM) equals the directional derivative of Σ C̃_αβ k_αβ(M) along symmetric dM (docs/theory.md §9)."""
     rng = np.random.default_rng(4)
     P, D = 6, 4
     X = rng.standard_normal((P, D))
@@ -112,7 +113,7 @@ def test_gaussian_ansatz_with_linear_activation_is_the_linear_tree_level(shape, 
     P, D = shape
     X, y, Xs, _ = _teacher(P, D)
     spec = mc.NetworkSpec(width=40, chi=chi, g_v=1.0, g_w=1.0, kappa0=0.25)
-    r = nl.tree_level(X, y, spec, Xs, ansatz="gaussian", tol=1e-13, max_iter=5000)
+    r = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian", tol=1e-13, max_iter=5000)
     ref = linear_tree(X, y, spec, Xs)
     assert r.converged and r.residual < 1e-12
     assert np.max(np.abs(r.f_train - ref.f_train)) < LINEAR_TOL
@@ -152,7 +153,7 @@ def test_chi_one_large_width_approaches_nngp():
     for N in (100, 1000):
         spec = mc.NetworkSpec(width=N, chi=1.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
         errs.append(np.max(np.abs(mc.tree_level(X, y, spec).f_train - mc.nngp(X, y, spec).f_train)))
-    assert errs[1] < errs[0] / 5  # |f_tree − f_NNGP| ∝ 1/N (THEORY §8.1)
+    assert errs[1] < errs[0] / 5  # |f_tree − f_NNGP| ∝ 1/N (docs/theory.md §8.1)
 
 
 def test_feature_learning_lowers_train_discrepancy_and_stretches_sigma():
@@ -170,14 +171,14 @@ def test_warm_start_and_progress_and_validation():
     X, y, Xs, _ = _teacher()
     spec = mc.NetworkSpec(width=40, chi=10.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
     calls = []
-    r10 = nl.tree_level(X, y, spec, ansatz="gaussian", progress=lambda d, t, i: calls.append((d, t)))
+    r10 = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", progress=lambda d, t, i: calls.append((d, t)))
     assert calls and calls[-1][0] == calls[-1][1]
-    r40 = nl.tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian", init=r10)
-    cold = nl.tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian")
+    r40 = nl.nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian", init=r10)
+    cold = nl.nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian")
     assert np.max(np.abs(r40.f_train - cold.f_train)) < 1e-7
     with pytest.raises(ValueError, match="'ansatz' must be one of"):
-        nl.tree_level(X, y, spec, ansatz="bogus")
-    with pytest.raises(ValueError, match="'C_init' must be"):
+        nl.nonlinear_tree_level(X, y, spec, ansatz="bogus")
+    with pytest.raises(ValueError, match="'C_init' applies to linear networks"):
         mc.tree_level(X, y, spec, C_init=np.eye(3))
     with pytest.raises(ValueError, match="apply to erf/ReLU"):
         mc.tree_level(X, y, spec.replace(activation="linear"), n_particles=10)
@@ -189,10 +190,10 @@ def test_non_convergence_warns_or_raises(monkeypatch):
     spec = mc.NetworkSpec(width=40, chi=40.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
     # an unreachable tolerance (below double-precision round-off) cannot be met by damping nor by Newton–Krylov
     with pytest.warns(mc.ConvergenceWarning, match="residual"):
-        r = nl.tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30)
+        r = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30)
     assert not r.converged and r.residual > 1e-30
     with pytest.raises(RuntimeError, match="did not converge"):
-        nl.tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30, strict=True)
+        nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30, strict=True)
 
 
 # --- non-zero-mean ansatz --------------------------------------------------------------------------------------
@@ -230,14 +231,14 @@ def test_gaussian_mean_relu_raises_J_and_erf_keeps_zero_mean():
     pytest.importorskip("torch")
     X, y, Xs, _ = _teacher(P=20, D=10)
     spec = mc.NetworkSpec(width=20, chi=20.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
-    zero = nl.tree_level(X, y, spec, Xs, ansatz="gaussian")
-    mean = nl.tree_level(X, y, spec, Xs, ansatz="gaussian_mean")
+    zero = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian")
+    mean = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian_mean")
     assert mean.ansatz == "gaussian_mean" and mean.converged
-    assert mean.J > zero.J + 1e-3  # THEORY §9: the zero-mean Gaussian is not a maximum for ReLU
+    assert mean.J > zero.J + 1e-3  # docs/theory.md §9: the zero-mean Gaussian is not a maximum for ReLU
     assert np.linalg.norm(mean.mu) > 0.1 * np.sqrt(spec.g_v / X.shape[1])
     assert mean.f_test.shape == (Xs.shape[0],)
-    e = nl.tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian_mean")
-    e0 = nl.tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian")
+    e = nl.nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian_mean")
+    e0 = nl.nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian")
     assert np.linalg.norm(e.mu) < 1e-6 and np.max(np.abs(e.f_train - e0.f_train)) < 1e-6
     assert mc.tree_level(X, y, spec).ansatz == "gaussian_mean"  # ReLU default
 
@@ -253,7 +254,7 @@ def test_particles_reproduce_linear_tree_level():
     calls = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
-        r = nl.tree_level(X, y, spec, Xs, ansatz="particles", n_particles=1500, seed=1,
+        r = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="particles", n_particles=1500, seed=1,
                           progress=lambda d, t, i: calls.append(d))
     assert calls and r.ansatz == "particles"
     m_ref = np.mean(y * (y - ref.f_train))
@@ -310,7 +311,7 @@ def test_nonlinear_tree_on_digits_runs_in_row_space():
 
 def test_one_loop_flag_and_public_names():
     assert nl.ONE_LOOP_ACTIVATIONS == ("linear",) and "linear networks only" in nl.ONE_LOOP_NOTE
-    assert mc.rescaled_kernel is nl.rescaled_kernel
+    assert mc.rescaled_kernel.__module__ == "mastcore.theory.rescaled"
     assert nl.DEFAULT_ANSATZ["erf"] == "gaussian" and nl.DEFAULT_ANSATZ["relu"] == "gaussian_mean"
 
 
@@ -323,17 +324,17 @@ def test_particles_cache_roundtrip(tmp_path, monkeypatch):
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
         a = mc.tree_level(X, y, spec, Xs, cache=True, **opts)
         b = mc.tree_level(X, y, spec, Xs, cache=True, progress=lambda *x: None, **opts)
-        c = nl.tree_level(X, y, spec, Xs, **opts)
+        c = nl.nonlinear_tree_level(X, y, spec, Xs, **opts)
     assert np.array_equal(a.f_train, b.f_train) and np.array_equal(a.f_test, b.f_test)
     assert np.array_equal(a.f_train, c.f_train)  # deterministic in the seed
-    assert any(tmp_path.rglob("output.pkl"))
+    assert any(tmp_path.rglob(cache.RESULT))
 
 
 def test_newton_krylov_fallback_finds_the_same_fixed_point():
     """The fallback used when damping stalls (unstable direction of the map) solves the same stationarity equation."""
     X, y, _, _ = _teacher(P=16, D=8)
     spec = mc.NetworkSpec(width=16, chi=16.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
-    r = nl.tree_level(X, y, spec, ansatz="gaussian", tol=1e-12)
+    r = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", tol=1e-12)
     pb = nl._problem(X, y, spec, None)
     Lam = np.linalg.inv(r._cov_row)
     start = Lam + 0.05 * np.diag(np.diag(Lam))  # 5 % off the solution

@@ -1,10 +1,10 @@
-"""Tests of mastcore.one_loop (THEORY.md §5–§6, §8.3; issue 3).
+"""Tests of mastcore.theory.one_loop (docs/theory.md §5–§6, §8.3).
 
 References, all independent of the structured implementation:
-* dense Schur form (mastcore._one_loop_dense, O(P⁶)), built straight from the operator formulas of THEORY §5;
-* torch autograd brute force on S(C, C̃) over the raw entries of C and C̃ (tests/_brute_one_loop.py), P ≤ 8;
-* the exact posterior mean by 1-D quadrature (tests/_brute_one_loop.exact_mean_delta), itself checked here against
-  importance sampling of the Wishart kernel representation (THEORY §2) and, in a slow test, against mc.exact_posterior;
+* dense Schur form (tests/reference/one_loop_dense.py, O(P⁶)), built straight from the operator formulas of docs/theory.md §5;
+* torch autograd brute force on S(C, C̃) over the raw entries of C and C̃ (tests/reference/brute_one_loop.py), P ≤ 8;
+* the exact posterior mean by 1-D quadrature (tests/reference/brute_one_loop.exact_mean_delta), itself checked here against
+  importance sampling of the Wishart kernel representation (docs/theory.md §2) and, in a slow test, against mc.exact_posterior;
 * the Wishart covariance in closed form (pure-prior limit).
 """
 from __future__ import annotations
@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import _one_loop_dense as dense
-ol_mod = importlib.import_module("mastcore.one_loop")
-from mastcore.saddle import reduce_problem
+from reference import one_loop_dense as dense
+ol_mod = importlib.import_module("mastcore.theory.one_loop")
+from mastcore.theory.kernels import linear_kernel
+from mastcore.theory.saddle import reduce_problem
 
-from _brute_one_loop import brute_one_loop, exact_mean_delta, small_problem
+from reference.brute_one_loop import brute_one_loop, exact_mean_delta, small_problem
 
 #: structured vs brute force / dense for P ≤ 8: the issue's bound (observed ~1e-15).
 TOL_SMALL = 1e-10
@@ -102,7 +103,7 @@ def test_pure_wishart_limit_matches_closed_form():
     B = B + B.T
     assert np.allclose(fl.expect(B), (K @ B @ K + np.trace(K @ B) * K) / N, rtol=0, atol=1e-12)
     assert np.allclose(fl.variance(), (np.outer(np.diag(K), np.diag(K)) + K**2) / N, rtol=0, atol=1e-12)
-    assert np.allclose(fl.expect_kinv(), (6 + 1) / N * K, atol=1e-12)  # ⇒ g_C̃ = 0 (THEORY §6)
+    assert np.allclose(fl.expect_kinv(), (6 + 1) / N * K, atol=1e-12)  # ⇒ g_C̃ = 0 (docs/theory.md §6)
 
 
 def test_self_consistent_structured_equals_dense():
@@ -145,10 +146,10 @@ def test_test_predictions_are_the_row_space_extension():
 
 
 def test_quadrature_reference_matches_importance_sampling():
-    """The 1-D quadrature equals ⟨κ0 (C + κ0)⁻¹ y⟩ under Wishart(C) e^{L(C)} (THEORY §2), sampled directly."""
+    """The 1-D quadrature equals ⟨κ0 (C + κ0)⁻¹ y⟩ under Wishart(C) e^{L(C)} (docs/theory.md §2), sampled directly."""
     X, y = small_problem(4, 6, 0)
     N, chi, k0 = 8, 2.0, 0.3
-    C0 = mc.kernels.linear_kernel(X, X, _spec(N, chi))
+    C0 = linear_kernel(X, X, _spec(N, chi))
     ex = exact_mean_delta(C0, y, N, chi, k0)
     assert np.max(np.abs(ex - exact_mean_delta(C0, y, N, chi, k0, n_nodes=1200))) < TOL_QUAD
     rng = np.random.default_rng(1)
@@ -170,7 +171,7 @@ def _errors(X, y, Ns, chi_of_N):
     out = []
     for N in Ns:
         spec = _spec(N, chi_of_N(N))
-        ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, N, spec.chi, 0.3)
+        ex = exact_mean_delta(linear_kernel(X, X, spec), y, N, spec.chi, 0.3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mc.LoopBreakdownWarning)
             r = mc.one_loop(X, y, spec, kernel_variance=False)
@@ -203,7 +204,7 @@ def test_fig2_setting_against_quadrature():
     for chi in (1.0, 10.0, 100.0):
         spec = mc.NetworkSpec(width=100, chi=chi, kappa0=1.0, g_v=0.5, g_w=0.5)
         r = mc.one_loop(X, y, spec, kernel_variance=False)
-        ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, 100, chi, 1.0)
+        ex = exact_mean_delta(linear_kernel(X, X, spec), y, 100, chi, 1.0)
         assert abs(np.mean(y * r.delta) - np.mean(y * ex)) < 1e-4
         assert abs(np.mean(y * r.delta_tree) - np.mean(y * ex)) > 5e-4  # tree level is visibly off
 
@@ -214,7 +215,7 @@ def test_one_loop_against_gibbs_sampler():
     for chi in (1.0, 32.0):
         spec = _spec(32, chi)
         g = mc.exact_posterior(X, y, spec, n_chains=64, n_sweeps=3000, burn_in=200, seed=3)
-        ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, 32, chi, 0.3)
+        ex = exact_mean_delta(linear_kernel(X, X, spec), y, 32, chi, 0.3)
         assert np.all(np.abs((y - g.f_train) - ex) < 5 * g.se_train)  # the quadrature is the exact posterior
         r = mc.one_loop(X, y, spec)
         err_loop = np.linalg.norm(r.delta - (y - g.f_train))
@@ -234,14 +235,14 @@ def test_result_fields_and_decomposition():
     assert np.allclose(r.f_train, y - r.delta, atol=1e-15)
     assert np.allclose(r.C, r.tree.C + r.delta_C)
     assert np.all(r.kernel_variance > 0) and np.allclose(r.kernel_std**2, r.kernel_variance)
-    assert r.warning_flags == () and r.message == "" and r.positive_definite
+    assert r.flags == () and r.message == "" and r.positive_definite
     assert set(r.timings) == {"tree", "fluctuations", "variance"}
     with pytest.raises(Exception):
         r.f_train = None  # frozen
 
 
 def test_mc_one_loop_is_callable_after_submodule_import():
-    importlib.import_module("mastcore.one_loop")
+    importlib.import_module("mastcore.theory.one_loop")
     X, y = small_problem(4, 6, 0)
     r = mc.one_loop(X, y, _spec(20, 2.0))
     assert isinstance(r, mc.OneLoopResult)
@@ -258,9 +259,8 @@ def test_anneal_runs_algorithm_1_with_one_loop():
         direct = mc.one_loop(X, y, spec.replace(chi=chi), Xs)
         assert np.max(np.abs(r.f_train - direct.f_train)) < 1e-10
         assert r.tree is res.at("tree", chi)
-    rows = res.table(y)
-    assert {row["method"] for row in rows} == {"nngp", "tree", "one_loop"}
-    only = mc.anneal(X, y, spec, chis, methods=("one_loop",), one_loop_variant="self_consistent")
+    assert set(res.table["method"]) == {"nngp", "tree", "one_loop"}
+    only = mc.anneal(X, y, spec, chis, methods=("one_loop",), options={"one_loop": {"variant": "self_consistent"}})
     assert all(r.variant == "self_consistent" and r.converged for r in only.results["one_loop"])
 
 
@@ -268,7 +268,7 @@ def test_self_consistent_variant_public():
     X, y = small_problem(5, 8, 0)
     spec = _spec(32, 32.0)
     r = mc.one_loop(X, y, spec, variant="self_consistent")
-    ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, 32, 32.0, 0.3)
+    ex = exact_mean_delta(linear_kernel(X, X, spec), y, 32, 32.0, 0.3)
     assert r.converged and r.residual < 1e-9
     assert np.allclose(r.delta, r.delta_tree + r.delta_shift + r.delta_fluct, atol=1e-15)
     assert np.linalg.norm(r.delta - ex) < 0.1 * np.linalg.norm(r.delta_tree - ex)
@@ -278,7 +278,7 @@ def test_width_below_sample_count_is_flagged_and_warned():
     X, y = small_problem(12, 20, 0)
     with pytest.warns(mc.LoopBreakdownWarning, match="width"):
         r = mc.one_loop(X, y, _spec(6, 1.0))
-    assert "width_below_rank" in r.warning_flags and "N = 6" in r.message
+    assert "width_below_rank" in r.flags and "N = 6" in r.message
 
 
 def test_advisory_flag_between_P_and_2P_does_not_warn():
@@ -286,7 +286,7 @@ def test_advisory_flag_between_P_and_2P_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", mc.LoopBreakdownWarning)
         r = mc.one_loop(X, y, _spec(18, 18.0))
-    assert r.warning_flags == ("width_below_2P",)
+    assert r.flags == ("width_below_2P",)
 
 
 def test_large_loop_correction_is_flagged():
@@ -296,7 +296,7 @@ def test_large_loop_correction_is_flagged():
     task = mc.make_task(mc.TaskSpec())
     with pytest.warns(mc.LoopBreakdownWarning):
         r = mc.one_loop(task.X, task.y, mc.NetworkSpec(width=5, chi=1.0, kappa0=1.0), kernel_variance=False)
-    assert "loop_correction_large" in r.warning_flags and r.loop_ratio > ol_mod.LOOP_TO_TREE_MAX
+    assert "loop_correction_large" in r.flags and r.loop_ratio > ol_mod.LOOP_TO_TREE_MAX
 
 
 def test_non_positive_definite_precision_is_detected():
@@ -332,7 +332,6 @@ def test_invalid_tree_and_activation():
 
 
 def test_cache_roundtrip(tmp_path, monkeypatch):
-    pytest.importorskip("mastcore.cache")
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
     X, y = small_problem(4, 6, 0)
     a = mc.one_loop(X, y, _spec(10, 2.0), cache=True)
@@ -355,13 +354,10 @@ def test_kernel_variance_series_equals_direct_contraction(P, D, N, chi):
 
 
 def test_quadrature_reference_agrees_with_library_quadrature():
-    """Two independent implementations of the exact 1-D quadrature (tests/_brute_one_loop and mastcore.gibbs)."""
-    gibbs = pytest.importorskip("mastcore.gibbs")
-    if not hasattr(gibbs, "posterior_quadrature"):
-        pytest.skip("mastcore.gibbs.posterior_quadrature not available")
+    """Two independent implementations of the exact 1-D quadrature (tests/reference/brute_one_loop, mc's own)."""
     X, y = small_problem(6, 4, 7)  # rank-deficient too
     for N, chi in ((8, 1.0), (40, 40.0)):
         spec = _spec(N, chi)
-        ex = exact_mean_delta(mc.kernels.linear_kernel(X, X, spec), y, N, chi, 0.3)
-        lib = gibbs.posterior_quadrature(X, y, spec)
+        ex = exact_mean_delta(linear_kernel(X, X, spec), y, N, chi, 0.3)
+        lib = mc.posterior_quadrature(X, y, spec)
         assert np.max(np.abs((y - lib.f_train) - ex)) < 1e-9

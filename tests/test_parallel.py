@@ -47,7 +47,7 @@ def test_langevin_chunks_on_dask():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", mc.ConvergenceWarning)
                 r = mc.train_langevin(X, y, spec, options=opts)
-    assert r.member_f_train.shape == (4, 6) and np.all(np.isfinite(r.f_train))
+    assert r.chain_f_train.shape == (4, 6) and np.all(np.isfinite(r.f_train))
 
 
 def test_loky_and_sequential_keep_order():

@@ -1,6 +1,4 @@
 """Figure builders of mastcore.plots: structure of the returned plotly figures."""
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -62,8 +60,3 @@ def test_other_builders_return_figures():
 def test_digit_samples_needs_square_inputs():
     with pytest.raises(ValueError, match="square"):
         plots.digit_samples(np.zeros((3, 10)), np.zeros(3))
-
-
-def test_mastcore_never_imports_streamlit():
-    code = "import sys, mastcore, mastcore.plots, mastcore.explore; assert 'streamlit' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)

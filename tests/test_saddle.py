@@ -1,4 +1,4 @@
-"""Tree level (THEORY §4, §8, §11): stationarity, limits, the rescaling identities, Σ_v, D < P.
+"""Tree level (docs/theory.md §4, §8, §11): stationarity, limits, the rescaling identities, Σ_v, D < P.
 
 Each check uses a formula evaluated here independently of the solver's internals: the (T1)/(T2) stationarity
 equations in the P-space form, the weight-space form g_w X Σ_v Xᵀ = C with Σ_v built from C alone, the NNGP
@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import saddle
-from mastcore.kernels import gp_predict, linear_kernel, row_space
+from mastcore.theory import saddle
+from mastcore._linalg import gp_predict, row_space
+from mastcore.theory.kernels import linear_kernel
 
-#: Stationarity tolerance of issue 2 / THEORY §8.1.
+#: Stationarity tolerance of docs/theory.md §8.1.
 TOL_STATIONARY = 1e-10
 #: Identities that hold exactly at the solution (rounding only).
 TOL_EXACT = 1e-12
@@ -33,7 +34,7 @@ def fig2():
 
 
 def stationarity(X, y, spec, C):
-    """max |C − g_w X Σ_v Xᵀ| with Σ_v⁻¹ = (D/g_v) I − (χ g_w/N) u uᵀ + (g_w/N) Xᵀ R X (THEORY §4, weight space).
+    """max |C − g_w X Σ_v Xᵀ| with Σ_v⁻¹ = (D/g_v) I − (χ g_w/N) u uᵀ + (g_w/N) Xᵀ R X (docs/theory.md §4, weight space).
 
     Needs only C (no C0⁻¹), so it also checks rank-deficient X; relative to max|C|.
     """
@@ -71,7 +72,7 @@ def test_fig2_residuals(fig2, fig2_sweep, chi):
 
 
 def test_fig2_trend(fig2, fig2_sweep):
-    # THEORY §10: mean(y·Δ) falls with χ (0.0706 → 0.0271 on the paper's draw) while NNGP stays flat
+    # docs/theory.md §10: mean(y·Δ) falls with χ (0.0706 → 0.0271 on the paper's draw) while NNGP stays flat
     task, spec = fig2
     d = [np.mean(task.y * (task.y - fig2_sweep[c].f_train)) for c in CHIS_FIG2]
     assert np.all(np.diff(d) < 0)
@@ -80,7 +81,7 @@ def test_fig2_trend(fig2, fig2_sweep):
 
 
 def test_chi1_approaches_nngp_like_1_over_N():
-    # THEORY §8.1: at χ = 1, |f_tree − f_NNGP| ∝ 1/N; fitted log-log slope within −1 ± 0.1 over N = 1e2…1e5
+    # docs/theory.md §8.1: at χ = 1, |f_tree − f_NNGP| ∝ 1/N; fitted log-log slope within −1 ± 0.1 over N = 1e2…1e5
     X, y = mc.ising(80, 200, 0.1, seed=0)
     widths = np.logspace(2, 5, 7)
     f0 = mc.nngp(X, y, mc.NetworkSpec(width=100)).f_train
@@ -91,7 +92,7 @@ def test_chi1_approaches_nngp_like_1_over_N():
 
 
 def test_test_predictions_are_pinv_extension(fig2, fig2_sweep):
-    # THEORY §2: f(X*) = X* X⁺ f(X) for every method of a linear net
+    # docs/theory.md §2: f(X*) = X* X⁺ f(X) for every method of a linear net
     task, spec = fig2
     ext = task.X_test @ np.linalg.pinv(task.X)
     for r in fig2_sweep.values():
@@ -102,7 +103,7 @@ def test_test_predictions_are_pinv_extension(fig2, fig2_sweep):
 
 @pytest.mark.parametrize("chi", [1.0, 10.0, 100.0])
 def test_rescaling_variant_is_gp_of_s_C0(fig2, chi):
-    # THEORY §4: without the log-det term f_tree = GP(s·C0) exactly, s the largest root of the scalar equation
+    # docs/theory.md §4: without the log-det term f_tree = GP(s·C0) exactly, s the largest root of the scalar equation
     task, spec = fig2
     spec = spec.replace(chi=chi)
     r = mc.tree_level(task.X, task.y, spec, X_test=task.X_test, variant="rescaling", strict=True)
@@ -118,7 +119,7 @@ def test_rescaling_variant_is_gp_of_s_C0(fig2, chi):
 
 @pytest.mark.parametrize("chi", [1, 10, 100])
 def test_full_variant_is_gp_of_s_KB(fig2_sweep, fig2, chi):
-    # THEORY §4: f_tree = s K_B (s K_B + κ0)⁻¹ y, s = 1/(1 − (χ/N) aᵀ K_B a), K_B = (C0⁻¹ + R/N)⁻¹
+    # docs/theory.md §4: f_tree = s K_B (s K_B + κ0)⁻¹ y, s = 1/(1 − (χ/N) aᵀ K_B a), K_B = (C0⁻¹ + R/N)⁻¹
     task, spec = fig2
     r = fig2_sweep[chi]
     f, _ = gp_predict(r.s * r.K_B, task.y, 1.0)
@@ -137,7 +138,7 @@ def test_sigma_v_outlier(fig2, fig2_sweep, chi):
     eig, vecs = r.sigma_v_eigh()
     lam, v = r.top_direction()
     u = task.X.T @ r.a
-    assert abs(v @ u) / np.linalg.norm(u) > 0.99  # THEORY §4/§10: top eigenvector along u = Xᵀa
+    assert abs(v @ u) / np.linalg.norm(u) > 0.99  # docs/theory.md §4/§10: top eigenvector along u = Xᵀa
     assert eig[0] > prior * 1.01 and eig[1] <= prior * (1 + 1e-12)  # exactly one eigenvalue above g_v/D
     C0 = linear_kernel(task.X, task.X, spec)
     predicted = prior / (1 - (chi / 100) * r.a @ C0 @ r.a)  # (g_v/D)/(1 − (χ/N) aᵀC0a), up to O(1/N)
@@ -151,10 +152,10 @@ def test_sigma_v_outlier(fig2, fig2_sweep, chi):
 def test_sigma_v_outlier_grows_with_chi(fig2_sweep):
     tops = [fig2_sweep[c].top_direction()[0] for c in CHIS_FIG2]
     assert np.all(np.diff(tops) > 0)
-    assert 2.0 < tops[-1] / (0.5 / 200) < 4.0  # THEORY §10: ≈ 3 g_v/D at χ = 100
+    assert 2.0 < tops[-1] / (0.5 / 200) < 4.0  # docs/theory.md §10: ≈ 3 g_v/D at χ = 100
 
 
-# --- D < P (THEORY §11) ----------------------------------------------------------------------------------
+# --- D < P (docs/theory.md §11) ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def rank_deficient():
@@ -236,17 +237,31 @@ def test_bad_arguments(fig2):
         mc.tree_level(task.X, task.y, spec, C_init=np.eye(3))
     with pytest.raises(ValueError, match="'X_test'"):
         mc.tree_level(task.X, task.y, spec, X_test=np.zeros((0, 200)))
-    with pytest.raises(ValueError, match="'rowspace'"):
-        mc.tree_level(task.X, task.y, spec, rowspace=row_space(task.X[:5]))
+    with pytest.raises(ValueError, match="erf/ReLU networks only"):
+        mc.tree_level(task.X, task.y, spec, n_particles=10)  # an option of another family is not ignored
+    with pytest.raises(ValueError, match="'init'"):
+        mc.tree_level(task.X, task.y, spec, init="previous")
 
 
-def test_warm_start_and_rowspace_give_same_saddle(fig2):
+def test_warm_starts_give_same_saddle(fig2):
     task, spec = fig2
     spec = spec.replace(chi=30.0)
     cold = mc.tree_level(task.X, task.y, spec, strict=True)
-    warm = mc.tree_level(task.X, task.y, spec, C_init=cold.C * 1.1, rowspace=row_space(task.X), strict=True)
+    warm = mc.tree_level(task.X, task.y, spec, C_init=cold.C * 1.1, strict=True)
     np.testing.assert_allclose(warm.f_train, cold.f_train, atol=1e-12)
     assert warm.n_iter <= cold.n_iter + 2
+    near = mc.tree_level(task.X, task.y, spec.replace(chi=20.0), strict=True)
+    from_init = mc.tree_level(task.X, task.y, spec, init=near, strict=True)
+    np.testing.assert_allclose(from_init.f_train, cold.f_train, atol=1e-12)
+
+
+def test_row_space_is_computed_once_per_data_set(fig2):
+    task, _ = fig2
+    a = row_space(task.X)
+    assert row_space(task.X.copy()) is a  # keyed on content, not identity
+    assert row_space(task.X + 1e-9) is not a
+    with pytest.raises(ValueError):
+        a.U[0, 0] = 1.0  # shared: read-only
 
 
 def test_no_spurious_warnings(fig2):

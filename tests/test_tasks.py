@@ -1,4 +1,4 @@
-"""Tasks (THEORY §1): Ising generator, teacher–student, CSV loader, splits, TaskSpec validation."""
+"""Tasks (docs/theory.md §1): Ising generator, teacher–student, CSV loader, splits, TaskSpec validation."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ SETTINGS = settings(max_examples=40, deadline=None)
 
 
 def test_ising_is_the_theory_generator():
-    # THEORY §1: rng = default_rng(seed); labels choice([-1, 1], P); flips random((P, D)) < p
+    # docs/theory.md §1: rng = default_rng(seed); labels choice([-1, 1], P); flips random((P, D)) < p
     X, y = mc.ising(50, 30, 0.2, seed=4)
     rng = np.random.default_rng(4)
     y_ref = rng.choice([-1, 1], 50)

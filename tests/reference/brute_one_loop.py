@@ -1,6 +1,6 @@
 """Independent references for the one loop, used only by tests and benches.
 
-1. ``brute_one_loop``: torch autograd (float64) on the action S(C, C̃) = −tr(C̃C) + W(C̃) + L(C) of THEORY §2 over
+1. ``brute_one_loop``: torch autograd (float64) on the action S(C, C̃) = −tr(C̃C) + W(C̃) + L(C) of docs/theory.md §2 over
    the raw independent entries (upper triangles) of C and C̃: full Hessian S2 and third derivative S3, propagator
    G = (−S2)⁻¹, tadpole ⟨δz⟩ = ½ G S3[G], and ⟨Δ⟩ = Δ(z*) + Δ'·⟨δz⟩ + ½ Δ''[G] with Δ(C) = κ0 (C + κ0)⁻¹ y.
    It shares no code and no formula with mastcore beyond the definition of S (P ≤ 8: O(P⁶) memory).
@@ -123,7 +123,7 @@ def exact_mean_delta(C0, y, N, chi, kappa0, n_nodes: int = 600):
 
 
 def small_problem(P: int, D: int, seed: int):
-    """A small Ising-like problem: X (P, D) ±1 with 20 % flips, labels ±1 (THEORY §1 generator)."""
+    """A small Ising-like problem: X (P, D) ±1 with 20 % flips, labels ±1 (docs/theory.md §1 generator)."""
     rng = np.random.default_rng(seed)
     y = rng.choice([-1.0, 1.0], P)
     X = np.where(rng.random((P, D)) < 0.2, -y[:, None], y[:, None]) + 0.3 * rng.standard_normal((P, D))

@@ -1,8 +1,8 @@
-"""One-loop MSA theory for linear networks: Gaussian fluctuations of the kernel (THEORY.md §5–§6, §11).
+"""One-loop MSA theory for linear networks: Gaussian fluctuations of the kernel (docs/theory.md §5–§6, §11).
 
 The fluctuation precision of C on Sym(P) (Frobenius inner product) is
 
-    𝓜[A] = (N/2) K⁻¹ A K⁻¹ − ½ R A R + (χ/2)(R A a aᵀ + a aᵀ A R)              (THEORY §5)
+    𝓜[A] = (N/2) K⁻¹ A K⁻¹ − ½ R A R + (χ/2)(R A a aᵀ + a aᵀ A R)              (docs/theory.md §5)
 
 Structured form (this module; O(P³) time and O(P²) memory, kernel variance included):
 with a congruence S (Sᵀ K⁻¹ S = I, Sᵀ R S = diag(ρ); at the tree saddle K = C, S = Q Λ^½ and ρ = λ/(λ+κ0))
@@ -14,7 +14,7 @@ i.e. a Hadamard (diagonal) operator plus a rank-≤P positive part. Woodbury wit
 the covariance, and E_B = E[δC B δC] contracts in closed form with a few P×P products (no 4-tensor). The P×P
 matrix Var(δC_ij) uses the geometric series 1/D_ij = (2/N) Σ_t (ρ_iρ_j/N)^t (≈ 6–10 terms to machine precision),
 with an O(P⁴)-time, O(P³)-memory direct contraction as the fallback for small N. The dense O(P⁶) Schur form of
-THEORY §5 is kept in :mod:`mastcore._one_loop_dense` as a reference.
+docs/theory.md §5 is kept in tests/reference/one_loop_dense.py as a reference.
 
 At the tree saddle D_ij > (N − 1)/2 ≥ 0 and the low-rank part is positive, so 𝓜 is positive definite there; the
 positivity check matters for the self-consistent iteration, where K ≠ C.
@@ -29,10 +29,11 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from ._validation import check_data, positive_float, positive_int
-from .anneal import register_method
-from .saddle import TreeResult, reduce_problem, tree_level
-from .specs import ConvergenceWarning, LoopBreakdownWarning, NetworkSpec
+from .._api import solver
+from .._validation import check_data, positive_float, positive_int
+from ..results import Result
+from ..specs import ConvergenceWarning, LoopBreakdownWarning, NetworkSpec
+from .saddle import TreeResult, linear_tree_level, reduce_problem
 
 __all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
 
@@ -47,7 +48,7 @@ SERIES_TOL = 1e-17
 #: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
 #: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
 LOOP_TO_TREE_MAX = 0.5
-#: Width below this multiple of the effective sample count r = rank(X): advisory flag (THEORY §6: N ≳ 2P).
+#: Width below this multiple of the effective sample count r = rank(X): advisory flag (docs/theory.md §6: N ≳ 2P).
 WIDTH_ADVISORY = 2.0
 
 
@@ -57,7 +58,7 @@ WIDTH_ADVISORY = 2.0
 
 
 class Fluctuations:
-    """Gaussian fluctuations δC ~ N(0, 𝓜⁻¹) at a point (K, R, a) (THEORY §5), structured form.
+    """Gaussian fluctuations δC ~ N(0, 𝓜⁻¹) at a point (K, R, a) (docs/theory.md §5), structured form.
 
     Parameters
     ----------
@@ -118,7 +119,7 @@ class Fluctuations:
 
     # -- in the original coordinates ---------------------------------------------------------------------------
     def expect(self, B):
-        """E_B = E[δC B δC] (r, r) for a symmetric B (r, r) (THEORY §5)."""
+        """E_B = E[δC B δC] (r, r) for a symmetric B (r, r) (docs/theory.md §5)."""
         S = self.S
         out = S @ self._expect_t(S.T @ B @ S) @ S.T
         return 0.5 * (out + out.T)
@@ -197,7 +198,7 @@ class Fluctuations:
 
 
 def _gradients(fl: Fluctuations, K, R, a, chi, N):
-    """Closed-form gradients of Γ1 (THEORY §6): returns g_C, g_C̃, E_R (all (r, r))."""
+    """Closed-form gradients of Γ1 (docs/theory.md §6): returns g_C, g_C̃, E_R (all (r, r))."""
     r = K.shape[0]
     E_R = fl.expect(R)
     E_aa = fl.expect(np.outer(a, a))
@@ -210,7 +211,7 @@ def _gradients(fl: Fluctuations, K, R, a, chi, N):
 
 
 def perturbative_core(C0, y, C, N, chi, kappa0):
-    """Perturbative one loop at the tree saddle C (all (r, r), reduced basis) (THEORY §6).
+    """Perturbative one loop at the tree saddle C (all (r, r), reduced basis) (docs/theory.md §6).
 
     Returns dict(delta_tree, delta_shift, delta_fluct, dC, fluct, positive_definite, min_D).
     """
@@ -221,7 +222,7 @@ def perturbative_core(C0, y, C, N, chi, kappa0):
     fl = Fluctuations(C, R, a, chi, N)
     g_C, g_Ct, E_R = _gradients(fl, C, R, a, chi, N)
     Cinv = np.linalg.inv(C)
-    # δC = 𝓜⁻¹[g_C + (N/2) C⁻¹ g_C̃ C⁻¹]   (THEORY §6; G_CC̃ = 𝓜⁻¹ W''⁻¹)
+    # δC = 𝓜⁻¹[g_C + (N/2) C⁻¹ g_C̃ C⁻¹]   (docs/theory.md §6; G_CC̃ = 𝓜⁻¹ W''⁻¹)
     dC = fl.apply_cov(g_C + 0.5 * N * Cinv @ g_Ct @ Cinv)
     return dict(
         a=a,
@@ -234,12 +235,12 @@ def perturbative_core(C0, y, C, N, chi, kappa0):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Self-consistent variant (THEORY §6, the paper's Algorithm-1 form)
+# Self-consistent variant (docs/theory.md §6, the paper's Algorithm-1 form)
 # --------------------------------------------------------------------------------------------------------------
 
 
 def _largest_s(K_B, G, y, ratio):
-    """Largest admissible root s of s(1 − ratio·aᵀK_B a) = 1 with a = (s K_B + G)⁻¹ y (THEORY §6)."""
+    """Largest admissible root s of s(1 − ratio·aᵀK_B a) = 1 with a = (s K_B + G)⁻¹ y (docs/theory.md §6)."""
     lam, Q = np.linalg.eigh(K_B)
     if lam[0] <= 0:
         raise FloatingPointError(f"background kernel K_B is not positive definite ({lam[0]:.3g})")
@@ -261,7 +262,7 @@ def _largest_s(K_B, G, y, ratio):
 
 
 def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=200, fluct_cls=Fluctuations):
-    """Solve ∇Γ = 0 (THEORY §6) from C_start (the tree saddle). All arrays in the reduced basis.
+    """Solve ∇Γ = 0 (docs/theory.md §6) from C_start (the tree saddle). All arrays in the reduced basis.
 
     Returns dict(C, K, a, delta, delta_fluct, fluct, n_iter, residual, step).
     """
@@ -313,9 +314,9 @@ def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OneLoopResult:
-    """One-loop prediction of a linear network (THEORY §6).
+@dataclass(frozen=True, kw_only=True)
+class OneLoopResult(Result):
+    """One-loop prediction of a linear network (docs/theory.md §6).
 
     Attributes
     ----------
@@ -330,13 +331,11 @@ class OneLoopResult:
     converged, n_iter, residual : diagnostics (tree level and, for self-consistent, the ∇Γ = 0 iteration).
     positive_definite : whether 𝓜 was certified positive definite.  loop_ratio : |one-loop correction| /
         |tree-level Δ| (Euclidean norms), the size of the loop term relative to what it corrects.
-    warning_flags : tuple of str among "M_not_positive_definite", "width_below_rank", "loop_correction_large",
+    flags : tuple of str among "M_not_positive_definite", "width_below_rank", "loop_correction_large",
         "width_below_2P", "tree_not_converged".  message : human-readable explanation ("" if no flag).
     seconds : total wall time; timings : dict of parts (tree, fluctuations, variance).
     """
 
-    f_train: np.ndarray
-    f_test: np.ndarray | None
     delta: np.ndarray
     delta_tree: np.ndarray
     delta_shift: np.ndarray
@@ -347,23 +346,17 @@ class OneLoopResult:
     C: np.ndarray
     kernel_variance: np.ndarray | None
     tree: TreeResult
-    spec: NetworkSpec
     variant: str
-    converged: bool
-    n_iter: int
-    residual: float
     positive_definite: bool
     loop_ratio: float
-    warning_flags: tuple = ()
     message: str = ""
-    seconds: float = 0.0
     timings: dict = field(default_factory=dict)
     method: str = "one_loop"
 
     @property
     def breakdown(self) -> bool:
         """True when a flag says the loop expansion is not trustworthy (advisory "width_below_2P" excluded)."""
-        return any(f != "width_below_2P" for f in self.warning_flags)
+        return any(f != "width_below_2P" for f in self.flags)
 
     @property
     def kernel_std(self) -> np.ndarray | None:
@@ -372,7 +365,7 @@ class OneLoopResult:
 
 
 def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
-    """Warning flags and message for regimes where the loop expansion is not trustworthy (THEORY §6)."""
+    """Warning flags and message for regimes where the loop expansion is not trustworthy (docs/theory.md §6)."""
     flags, msgs, severe = [], [], False
     if not positive_definite:
         flags.append("M_not_positive_definite")
@@ -391,7 +384,7 @@ def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
         severe = True
     if N < WIDTH_ADVISORY * r and "width_below_rank" not in flags:
         flags.append("width_below_2P")
-        msgs.append(f"N = {N} < 2r = {2 * r}: one-loop accuracy is expected only for N ≳ 2r (THEORY §6); "
+        msgs.append(f"N = {N} < 2r = {2 * r}: one-loop accuracy is expected only for N ≳ 2r (docs/theory.md §6); "
                     "compare with the exact posterior")
     if not tree_converged:
         flags.append("tree_not_converged")
@@ -399,6 +392,7 @@ def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
     return tuple(flags), "; ".join(msgs), severe
 
 
+@solver
 def one_loop(
     X,
     y,
@@ -413,7 +407,7 @@ def one_loop(
     strict: bool = False,
     cache: bool = False,
 ) -> OneLoopResult:
-    """One-loop mean predictor of a linear two-layer network (THEORY §6), structured O(P³) form.
+    """One-loop mean predictor of a linear two-layer network (docs/theory.md §6), structured O(P³) form.
 
     Parameters
     ----------
@@ -424,23 +418,16 @@ def one_loop(
         Fluctuations.variance, O(P²r²) for very small N; r = rank X).
     tol, max_iter : tolerance / iterations of the self-consistent iteration.
     strict : raise RuntimeError instead of warning (ConvergenceWarning) on non-convergence.
-    cache : go through the joblib cache (mastcore.cache).
+    cache : store the result on disk (mastcore.cache).
 
     Returns
     -------
     OneLoopResult. Bad regimes (𝓜 not positive definite, N < rank X, one-loop correction > ½ tree-level
-    discrepancy) set ``warning_flags``/``message`` and issue a LoopBreakdownWarning.
+    discrepancy) set ``flags``/``message`` and issue a LoopBreakdownWarning.
     """
-    if cache:
-        from .cache import cached_call  # noqa: PLC0415
-
-        return cached_call(one_loop, X, y, spec, X_test=X_test, variant=variant, tree=tree,
-                           kernel_variance=kernel_variance, tol=tol, max_iter=max_iter, strict=strict)
     t0 = time.perf_counter()
-    if not isinstance(spec, NetworkSpec):
-        raise ValueError(f"'spec' must be a NetworkSpec; got {type(spec).__name__}")
     if spec.activation != "linear":
-        raise ValueError(f"one loop is implemented for activation 'linear' only (THEORY §9); got {spec.activation!r}")
+        raise ValueError(f"one loop is implemented for activation 'linear' only (docs/theory.md §9); got {spec.activation!r}")
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
     tol = positive_float("tol", tol)
@@ -449,7 +436,7 @@ def one_loop(
     P = X.shape[0]
     N, chi, k0 = spec.width, spec.chi, spec.kappa0
     if tree is None:
-        tree = tree_level(X, y, spec, X_test=X_test, strict=strict)
+        tree = linear_tree_level(X, y, spec, X_test=X_test, strict=strict)
     else:
         if not isinstance(tree, TreeResult):
             raise ValueError(f"'tree' must be a TreeResult (from mc.tree_level); got {type(tree).__name__}")
@@ -493,7 +480,7 @@ def one_loop(
     var = fl.variance(red.B) if kernel_variance else None
     t_var = time.perf_counter()
     # lift to the original P-dimensional basis: Δ = B Δ̂ + y_⊥ (saddle.reduce_problem)
-    delta_tree = k0 * tree.a  # THEORY §2: Δ_tree = κ0 a (includes y_⊥ outside the row space)
+    delta_tree = k0 * tree.a  # docs/theory.md §2: Δ_tree = κ0 a (includes y_⊥ outside the row space)
     delta_shift, delta_fluct = lift_vec(d_shift), lift_vec(d_fluct)
     delta = delta_tree + delta_shift + delta_fluct
     f_train = y - delta
@@ -524,26 +511,8 @@ def one_loop(
         residual=float(residual),
         positive_definite=fl.positive_definite,
         loop_ratio=loop_ratio,
-        warning_flags=flags,
+        flags=flags,
         message=message,
         seconds=time.perf_counter() - t0,
         timings=dict(tree=t_tree - t0, fluctuations=t_fl - t_tree, variance=t_var - t_fl),
     )
-
-
-#: bumped when the numerics change (part of the cache key, mastcore.cache)
-one_loop.__solver_version__ = "1"
-
-
-def _one_loop_step(X, y, spec, X_test, current, previous, **kw):
-    """anneal step (Algorithm 1): one loop from the tree level at the same χ (current["tree"])."""
-    tree = current.get("tree")
-    if tree is None:
-        prev = previous.get("tree") or getattr(previous.get("one_loop"), "tree", None)
-        tree = tree_level(X, y, spec, X_test=X_test, C_init=None if prev is None else prev.C,
-                          strict=kw.get("strict", False))
-    return one_loop(X, y, spec, X_test=X_test, variant=kw.get("one_loop_variant", "perturbative"), tree=tree,
-                    kernel_variance=kw.get("kernel_variance", True), strict=kw.get("strict", False))
-
-
-register_method("one_loop", _one_loop_step)

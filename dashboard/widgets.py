@@ -1,8 +1,8 @@
-"""UI helpers shared by the pages: the sidebar, settings in session state / URL, cached look-ups with progress.
+"""Widgets shared by the pages: the sidebar, settings in session state / URL, cached look-ups with progress.
 
 Session-state keys are namespaced: ``cfg.*`` shared settings (sidebar), ``reg.*`` Regimes, ``feat.*`` Feature
 learning, ``net.*`` Networks, ``ws.*`` Width scaling, ``data.*`` Data. No maths here: everything is computed by
-``mastcore`` (mostly :mod:`mastcore.explore`).
+``mastcore`` through dashboard/compute.py.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np
 import streamlit as st
 
 import mastcore as mc
-from mastcore import explore
-from mastcore.explore import DEFAULT_PRESET, PRESETS, Settings
+
+from . import compute
+from .state import ANSATZE, BINARY_CHOICES, DEFAULT_PRESET, DIGIT_TASKS, N_CHI, N_CHI_SLOW, PRESETS, Settings, chi_grid
 
 CUSTOM = "Custom"
 #: Ranges of the sidebar's number inputs. 0 is allowed where the page explains why it is invalid (P* = 0, N = 0).
@@ -88,15 +89,21 @@ def _commit(name: str) -> None:
 def _ensure_sidebar() -> None:
     """Draw the sidebar when Streamlit ran a page file without app.py.
 
-    A folder named ``pages/`` makes Streamlit start in its legacy multipage mode until ``st.navigation`` has run
-    once in the process: a deep link (``/networks``) on a fresh server, or every AppTest rerun (AppTest resets
-    the mode before each run), then executes the page file on its own. app.py marks each of its runs; a page run
-    without the mark draws the shared sidebar itself and switches the legacy mode off (as ``st.navigation`` does),
-    so the next run goes through app.py again. No rerun: button clicks of this run are kept.
+    A folder named ``pages/`` (where the user keeps the pages) makes Streamlit start in its legacy multipage mode
+    until ``st.navigation`` has run once in the process: a deep link (``/networks``) on a fresh server then
+    executes the page file on its own, and so does every AppTest rerun (AppTest resets the mode before each run).
+    app.py marks each of its runs; a page run without the mark draws the shared sidebar itself and switches the
+    legacy mode off, so the next run goes through app.py again. No rerun: button clicks of this run are kept.
+
+    Why a private attribute: the public way to leave the legacy mode is ``st.navigation``, but calling it inside
+    a page that is already running changes the run's page context, and keyed widgets the user changed in that
+    run come back at their defaults (measured: the χ slider jumped from 22.1 back to 1 in AppTest). Setting
+    ``PagesManager.uses_pages_directory = False`` is exactly what ``st.navigation`` does to the mode, without
+    touching the page (streamlit/commands/navigation.py); tests/test_app.py fails if a Streamlit release changes it.
     """
     if st.session_state.pop("cfg._via_app", False):
         return
-    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415  (Streamlit internals: see above)
 
     PagesManager.uses_pages_directory = False
     sidebar()
@@ -136,7 +143,7 @@ def _number(container, label: str, name: str, step, **kw) -> None:
 def sidebar() -> Settings:
     """The shared sidebar (task, P, P*, D, p, N, κ0, g_v, g_w, activation, seed, presets)."""
     init_state()
-    task_names = list(explore.tasks())
+    task_names = list(mc.available_tasks())
     if "data.csv" in st.session_state:
         task_names.append("csv")
     if st.session_state[k("task")] not in task_names:
@@ -146,9 +153,9 @@ def sidebar() -> Settings:
         st.session_state[k("task")] = "ising"
     if st.session_state[k("activation")] not in mc.ACTIVATIONS:
         st.session_state[k("activation")] = "linear"
-    if st.session_state[k("ansatz")] not in explore.ANSATZE:
+    if st.session_state[k("ansatz")] not in ANSATZE:
         st.session_state[k("ansatz")] = Settings.ansatz
-    if st.session_state[k("binary")] not in explore.BINARY_CHOICES:
+    if st.session_state[k("binary")] not in BINARY_CHOICES:
         st.session_state[k("binary")] = Settings.binary
     for name in (*FIELDS, "preset"):
         st.session_state[w(name)] = st.session_state[k(name)]
@@ -159,8 +166,8 @@ def sidebar() -> Settings:
     sb.subheader("Task")
     sb.selectbox("task", task_names, key=w("task"), on_change=_commit, args=("task",))
     task_name = st.session_state[k("task")]
-    sb.selectbox("labels (digits / MNIST)", list(explore.BINARY_CHOICES), key=w("binary"), on_change=_commit,
-                 args=("binary",), disabled=task_name not in explore.DIGIT_TASKS)
+    sb.selectbox("labels (digits / MNIST)", list(BINARY_CHOICES), key=w("binary"), on_change=_commit,
+                 args=("binary",), disabled=task_name not in DIGIT_TASKS)
     c1, c2 = sb.columns(2)
     _number(c1, "P (train)", "P", 10)
     _number(c2, "P* (test)", "P_test", 100)
@@ -176,10 +183,10 @@ def sidebar() -> Settings:
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
                  format_func=lambda a: ACT_LABELS.get(a, a))
     _number(c2, "seed", "seed", 1)
-    sb.selectbox("tree-level ansatz (erf/ReLU)", list(explore.ANSATZE), key=w("ansatz"), on_change=_commit,
+    sb.selectbox("tree-level ansatz (erf/ReLU)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
                  args=("ansatz",),
-                 format_func=explore.ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
-                 help="Neuron law of the erf/ReLU tree level (THEORY §9); linear networks are solved exactly.")
+                 format_func=ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
+                 help="Neuron law of the erf/ReLU tree level (docs/theory.md §9); linear networks are solved exactly.")
     for msg in st.session_state.get("cfg._bad_query", []):
         sb.warning(msg)
     sb.caption("Settings are in the URL: copy it to share this view.")
@@ -191,9 +198,13 @@ def sidebar() -> Settings:
 
 # --- computations with caching and progress --------------------------------------------------------------
 
+#: Above this estimated cost (seconds) a computation waits for a button (unless it is in the disk cache).
+AUTO_SECONDS = 5.0
+
+
 @st.cache_resource
 def _memo() -> OrderedDict:
-    """Process-wide memo of immutable results (tasks, sweeps): a thin layer over mastcore's joblib cache."""
+    """Process-wide memo of immutable results (tasks, sweeps): a thin layer over mastcore's disk cache."""
     return OrderedDict()
 
 
@@ -238,7 +249,7 @@ def require_task(settings: Settings):
     if task is not None:
         return task
     try:
-        task = explore.build_task(settings, data)
+        task = compute.build_task(settings, data)
     except ValueError as exc:
         msg = str(exc)
         if "sidebar" not in msg:
@@ -248,64 +259,50 @@ def require_task(settings: Settings):
     return memo_put(key, task)
 
 
-def require_theory(settings: Settings, caps: dict) -> None:
-    """Stop with a clear warning when the chosen activation needs a module that is not installed."""
-    if settings.activation != "linear" and not caps["nonlinear"]:
-        st.warning(
-            f"The {ACT_LABELS[settings.activation]} activation needs the erf/ReLU theory "
-            "(mastcore/nonlinear.py), which is not installed in this copy. Choose **linear** in the sidebar "
-            "to see the theory, or install the nonlinear module.",
-            icon=":material/warning:",
-        )
-        st.stop()
-
-
-def sweep(task, settings: Settings, chis, methods, *, label: str, estimate: float, force: bool = False):
-    """Theory sweep from the memo, computed with a progress bar when cheap or requested; None when skipped.
-
-    ``estimate`` is the expected cost in seconds: above ``explore.AUTO_SECONDS`` the sweep only runs on the
-    button press (or when it was computed before: then the joblib cache makes it instant).
-    """
+def curves(task, settings: Settings, chis, methods, *, label: str, estimate: float):
+    """Theory curves from the memo or the disk cache, computed with a progress bar when cheap or requested;
+    None while an expensive computation waits for its button."""
     chis = tuple(float(c) for c in chis)
-    key = ("sweep", settings, _data_key(uploaded_data() if settings.task == "csv" else None), chis, tuple(methods))
+    key = ("curves", settings, _data_key(uploaded_data() if settings.task == "csv" else None), chis, tuple(methods))
     hit = memo_get(key)
     if hit is not None:
         return hit
-    done_before = bool(explore.run_index().records(kind="sweep", key=settings.key(), label=label, n=len(chis)))
-    requested = force or st.session_state.get(f"sweep.request.{label}.{settings.key()}")
-    if estimate > explore.AUTO_SECONDS and not requested and not done_before:
+    request = f"curves.request.{label}.{hash(key)}"
+    if estimate > AUTO_SECONDS and not st.session_state.get(request):
+        try:  # computed before (this or another session): the disk cache gives it back instantly
+            return memo_put(key, compute.theory_curves(task, settings, chis, methods, cache_mode="only"))
+        except mc.cache.CacheMiss:
+            pass
         if st.button(f"Compute {label} (about {estimate:.0f} s, cached afterwards)", key=f"btn.{label}"):
-            st.session_state[f"sweep.request.{label}.{settings.key()}"] = True
+            st.session_state[request] = True
             st.rerun()
         return None
     bar = st.progress(0.0, text=f"Computing {label} …")
 
-    def cb(i, n, chi):
-        bar.progress(min(1.0, i / max(n, 1)), text=f"Computing {label}: χ = {chi:.3g} ({i}/{n})")
+    def cb(done, total, info):
+        bar.progress(min(1.0, done / max(total, 1)),
+                     text=f"Computing {label}: {info.get('method')} at χ = {info.get('chi', 0):.3g} ({done}/{total})")
 
     try:
-        result = explore.theory_sweep(task, settings, chis, methods, progress=cb)
+        result = compute.theory_curves(task, settings, chis, methods, progress=cb)
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         bar.empty()
         st.error(f"{label} failed: {exc}", icon=":material/error:")
         return None
     bar.empty()
-    if result.seconds > 1.0 and explore.capabilities()["cache"]:
-        explore.run_index().add({"kind": "sweep", "key": settings.key(), "label": label, "n": len(chis),
-                                 "seconds": result.seconds})
     return memo_put(key, result)
 
 
 def theory_grid(settings: Settings):
     """χ values of the theory curves: 25 for linear nets, 9 for erf/ReLU (their tree level is slower)."""
-    return explore.chi_grid(settings.width, explore.N_CHI if settings.activation == "linear" else explore.N_CHI_SLOW)
+    return chi_grid(settings.width, N_CHI if settings.activation == "linear" else N_CHI_SLOW)
 
 
-def tree_sweep(task, settings: Settings):
-    """(grid, NNGP + tree-level sweep) shared by the pages; the sweep is None while it waits for a button."""
+def tree_curves(task, settings: Settings):
+    """(grid, NNGP + tree-level curves) shared by the pages; the curves are None while they wait for a button."""
     grid = theory_grid(settings)
-    est = explore.estimated_seconds("tree", settings.P, len(grid), settings.activation, settings.ansatz)
-    return grid, sweep(task, settings, grid, ("nngp", "tree"), label="tree level", estimate=est)
+    est = compute.estimated_seconds("tree", settings.P, len(grid), settings.activation, settings.ansatz)
+    return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level", estimate=est)
 
 
 def warning_badges(messages, *, where: str = "") -> None:
@@ -339,11 +336,11 @@ def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard sca
     return chi
 
 
-def page_header(title: str, settings: Settings, caps: dict) -> None:
+def page_header(title: str, settings: Settings) -> None:
     st.title(title)
     st.caption(
         f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, "
-        f"{'D from the data' if settings.task in (*explore.DIGIT_TASKS, 'csv') else f'D = {settings.D}'} · "
+        f"{'D from the data' if settings.task in (*DIGIT_TASKS, 'csv') else f'D = {settings.D}'} · "
         f"N = {settings.width}, κ0 = {settings.kappa0:g}, g_v = {settings.g_v:g}, g_w = {settings.g_w:g}, "
         f"{ACT_LABELS.get(settings.activation, settings.activation)}"
     )

@@ -1,4 +1,4 @@
-"""Particle tree level: the exact saddle point without a Gaussian ansatz (THEORY.md §9, "better ansätze").
+"""Particle tree level: the exact saddle point without a Gaussian ansatz (docs/theory.md §9, "better ansätze").
 
 The per-neuron law at the saddle is the tilted prior
     p(v) ∝ N(v; 0, (g_v/D) I) · exp[(g_w/N) φ(Xv)ᵀ C̃ φ(Xv)],  C̃ = (χ/2) a aᵀ − ½ R,  a = R y,  R = (C + κ0)⁻¹,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._likelihood import dual
 from .nonlinear_kernels import activation_fn
 
 #: Defaults: particles, χ stages, outer iterations per stage / in the final averaging stage, MALA steps per outer
@@ -68,18 +69,10 @@ def _mala(V, tilt, eps, n_steps, rng, state):
     return V, eps, (logp, grad, F), acc_total / n_steps
 
 
-def _dual(C, y, chi, kappa0):
-    """C̃ = (χ/2) a aᵀ − ½ R at kernel C (THEORY §4, T1), and a = (C + κ0)⁻¹ y."""
-    from .nonlinear import _likelihood  # noqa: PLC0415  (nonlinear imports this module lazily)
-
-    _, R, a = _likelihood(C, y, chi, kappa0)
-    return 0.5 * chi * np.outer(a, a) - 0.5 * R, a  # (T1)
-
-
 def particle_tree(pb, *, init, progress, t0, finish, n_particles=N_PARTICLES, seed=0, n_stages=STAGES,
                   outer_per_stage=OUTER_PER_STAGE, outer_final=OUTER_FINAL, mcmc_steps=MCMC_STEPS,
                   damping=DAMPING):
-    """Particle tree level (THEORY §9). Returns a NonlinearTreeResult built by ``finish``."""
+    """Particle tree level (docs/theory.md §9). Returns a NonlinearTreeResult built by ``finish``."""
     spec = pb.spec
     act = spec.activation
     gw, N, k0 = spec.g_w, spec.width, spec.kappa0
@@ -109,7 +102,7 @@ def particle_tree(pb, *, init, progress, t0, finish, n_particles=N_PARTICLES, se
         last = k == len(path) - 1
         n_outer = outer_per_stage + (outer_final if last else 0)
         for it in range(n_outer):
-            Ct, _ = _dual(C, pb.y, chi_k, k0)
+            Ct, _ = dual(C, pb.y, chi_k, k0)
             tilt.set(Ct)
             state = tilt(V)
             V, eps, state, acc = _mala(V, tilt, eps, mcmc_steps, rng, state)
@@ -134,7 +127,7 @@ def particle_tree(pb, *, init, progress, t0, finish, n_particles=N_PARTICLES, se
     blocks = np.array_split(H, 4)
     bm = np.array([b.mean(0) for b in blocks])
     c_se = float(np.max(bm.std(0, ddof=1) / np.sqrt(len(blocks)))) / scale
-    _, a = _dual(C_avg, pb.y, spec.chi, k0)
+    _, a = dual(C_avg, pb.y, spec.chi, k0)
     Ks = None if Ks_sum is None else Ks_sum / len(H)
     mean_r = V.mean(0)
     cov_r = np.cov(V.T) + 1e-12 * np.eye(pb.r)

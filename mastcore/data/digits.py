@@ -1,4 +1,4 @@
-"""Real handwritten digits as binary tasks, and the erf teacher (issue 6).
+"""Real handwritten digits as binary tasks (docs/theory.md §1).
 
 * ``digits``: scikit-learn's bundled 8×8 digits (``sklearn.datasets.load_digits``; ships with the package, no
   download), D = 64.
@@ -10,9 +10,6 @@
 Binary labels (``binary`` option): ``"0 vs 1"`` keeps the digits 0 and 1 (y = +1 for 1, −1 for 0);
 ``"even vs odd"`` keeps all digits (y = +1 for even, −1 for odd). Inputs are standardised per pixel with the
 train-set mean and standard deviation (pixels constant on the train set become 0).
-
-Registers the tasks ``"digits"`` and ``"mnist"`` with :func:`mastcore.tasks.register_task` and the teacher
-``"erf"`` (y = erf(c·w*·x/√D), c = 1 by default) in ``tasks._TEACHERS``.
 """
 from __future__ import annotations
 
@@ -21,28 +18,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erf
-
-from . import tasks
-from ._validation import positive_float
-from .tasks import Task, TaskSpec
+from .tasks import Task, TaskSpec, standardize
 
 __all__ = [
     "BINARY_TASKS",
-    "ERF_TEACHER_C",
     "binary_labels",
     "digits_task",
-    "erf_teacher",
     "load_digits",
     "load_mnist",
     "mnist_task",
     "read_idx",
-    "standardize",
 ]
 
 BINARY_TASKS = ("0 vs 1", "even vs odd")
-#: Default slope of the erf teacher y = erf(c·z), z = w*·x/√D ~ N(0, 1) (c = 1: a clearly nonlinear link).
-ERF_TEACHER_C = 1.0
 MNIST_ENV = "MASTCORE_MNIST"
 
 
@@ -62,19 +50,6 @@ def binary_labels(digits, binary: str = "0 vs 1") -> tuple[np.ndarray, np.ndarra
         keep = np.ones(digits.shape, dtype=bool)
         return keep, np.where(digits % 2 == 0, 1.0, -1.0)
     raise ValueError(f"'binary' must be one of {BINARY_TASKS}; got {binary!r}")
-
-
-def standardize(X_train, X_test=None):
-    """Per-feature standardisation with the train statistics; constant features become 0.
-
-    Returns X_train (P, D), X_test (P*, D) or None, both float64.
-    """
-    X_train = np.asarray(X_train, dtype=np.float64)
-    mu = X_train.mean(0)
-    sd = X_train.std(0)
-    sd = np.where(sd > 0, sd, np.inf)  # constant pixels -> 0 after centring
-    out = (X_train - mu) / sd
-    return out, None if X_test is None else (np.asarray(X_test, dtype=np.float64) - mu) / sd
 
 
 def _split(images, digits, P, P_test, seed, binary, source_test=None):
@@ -222,21 +197,3 @@ def mnist_task(spec: TaskSpec) -> Task:
     data = load_mnist(opts.get("path"))
     test = None if data["x_test"] is None else (data["x_test"].astype(np.float64), data["y_test"])
     return _make(spec, data["x_train"].astype(np.float64), data["y_train"], "mnist", test)
-
-
-# --- erf teacher ----------------------------------------------------------------------------------------------
-
-
-def erf_teacher(c: float = ERF_TEACHER_C):
-    """Link g(z) = erf(c·z) for the teacher–student task y = g(w*·x/√D) (THEORY §9 data, issue 6)."""
-    c = positive_float("c", c)
-
-    def link(z, c=c):
-        return erf(c * np.asarray(z, dtype=np.float64))
-
-    return link
-
-
-tasks.register_task("digits", digits_task)
-tasks.register_task("mnist", mnist_task)
-tasks._TEACHERS.setdefault("erf", erf_teacher())

@@ -1,4 +1,4 @@
-"""Non-zero-mean Gaussian neuron law N(μ, Σ) for the nonlinear tree level (THEORY.md §9, "better ansätze").
+"""Non-zero-mean Gaussian neuron law N(μ, Σ) for the nonlinear tree level (docs/theory.md §9, "better ansätze").
 
 J(μ, Σ) = L(g_w k(μ, Σ)) − N·KL(N(μ, Σ) ‖ N(0, (g_v/D) I)) is maximised over μ and Σ = L Lᵀ (row space) with
 L-BFGS (torch autodiff through the quadrature kernel of :mod:`mastcore.nonlinear_kernels`), starting from the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _threads
 from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
@@ -115,23 +116,12 @@ def _polish(torch, pb, chi, mu, Sig, tol, max_iter):
     return mu, 0.5 * (Sig + Sig.T), n, res
 
 
-#: Up to this many train points torch runs single-threaded here (its intra-op threads cost more than they save:
-#: ~3x slower with 2 threads at P = 20, measured on 2 cores); the caller's setting is restored afterwards.
-SINGLE_THREAD_MAX_P = 200
-
-
 def gaussian_mean_tree(pb, **kw):
-    """Tree level with the Gaussian N(μ, Σ) neuron law maximising J (THEORY §9)."""
-    import torch  # noqa: PLC0415
+    """Tree level with the Gaussian N(μ, Σ) neuron law maximising J (docs/theory.md §9)."""
+    import torch  # noqa: PLC0415  (torch is imported only when this ansatz runs)
 
-    if pb.Z.shape[0] > SINGLE_THREAD_MAX_P:
+    with _threads.policy(pb.Z.shape[0]):  # again, now that torch is imported: its threads follow the policy too
         return _gaussian_mean_tree(torch, pb, **kw)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _gaussian_mean_tree(torch, pb, **kw)
-    finally:
-        torch.set_num_threads(n)
 
 
 def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t0, finish, gaussian):

@@ -1,10 +1,10 @@
-"""Tree level and kernel rescaling for erf and ReLU networks (THEORY.md §9).
+"""Tree level and kernel rescaling for erf and ReLU networks (docs/theory.md §9).
 
 Three ansätze for the per-neuron weight law at the saddle point:
 
 * ``"gaussian"`` (default for erf): a zero-mean Gaussian N(0, Σ), the stationary point of
   J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)), whose stationarity condition is
-  Σ⁻¹ = (D/g_v) I − (2g_w/N) Xᵀ G X with G = ∂/∂M Σ C̃_αβ k_αβ(M), C̃ = (χ/2) a aᵀ − ½ R (THEORY §9).
+  Σ⁻¹ = (D/g_v) I − (2g_w/N) Xᵀ G X with G = ∂/∂M Σ C̃_αβ k_αβ(M), C̃ = (χ/2) a aᵀ − ½ R (docs/theory.md §9).
   Solved by precision damping with backtracking, an adaptive step and annealing in χ from the NNGP.
   For φ = id this is the linear tree level of §4 exactly.
 * ``"gaussian_mean"`` (default for ReLU): a Gaussian N(μ, Σ) with a non-zero mean, found by maximising J.
@@ -12,8 +12,6 @@ Three ansätze for the per-neuron weight law at the saddle point:
 
 All solvers work in the row space of X (rank r ≤ min(P, D)): orthogonal to it the law is the prior, which the
 train kernel does not see; the test kernel adds its prior variance back (exact for the Gaussian ansätze).
-
-:func:`rescaled_kernel` is the scalar renormalisation C = u·C0 of §9, for any activation.
 """
 from __future__ import annotations
 
@@ -25,16 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
-from ._sigma import SigmaVMixin
-from ._validation import check_data, positive_float, positive_int
-from .kernels import RowSpace, row_space
-from .nonlinear_kernels import (
-    gram_parts,
-    kernel,
-    kernel_gradient_matrix,
-    pair_kernel,
-)
-from .specs import ConvergenceWarning, NetworkSpec
+from .._linalg import RowSpace, row_space
+from .._sigma import SigmaVMixin
+from .._validation import check_data, positive_float, positive_int
+from ..results import Result
+from ..specs import ConvergenceWarning, NetworkSpec
+from ._likelihood import likelihood
+from ._nonlinear_mean import gaussian_mean_tree
+from ._nonlinear_particles import particle_tree
+from .nonlinear_kernels import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
 
 __all__ = [
     "ANSATZE",
@@ -43,15 +40,12 @@ __all__ = [
     "ONE_LOOP_NOTE",
     "TREE_VALIDITY_NOTE",
     "NonlinearTreeResult",
-    "RescaledResult",
-    "nngp_kernel",
-    "rescaled_kernel",
-    "tree_level",
+    "nonlinear_tree_level",
     "tree_objective",
 ]
 
 ANSATZE = ("gaussian", "gaussian_mean", "particles")
-#: Default ansatz per activation (THEORY §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle).
+#: Default ansatz per activation (docs/theory.md §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle).
 DEFAULT_ANSATZ = {"linear": "gaussian", "erf": "gaussian", "relu": "gaussian_mean"}
 #: The one loop exists for linear networks only (the nonlinear one loop needs 4th/6th feature cumulants, §9).
 ONE_LOOP_ACTIVATIONS = ("linear",)
@@ -61,11 +55,11 @@ TREE_VALIDITY_NOTE = (
     "tree level is not valid at small chi/N for nonlinear networks (wrong sign of the finite-width shift at "
     "chi = 1); use the scalar rescaling there"
 )
-#: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (THEORY §9).
+#: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (docs/theory.md §9).
 GAUSSIAN_TOL = 1e-9
 #: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
 STAGE_TOL = 1e-6
-#: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (THEORY §9: ~20).
+#: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (docs/theory.md §9: ~20).
 ANNEAL_STAGES = 20
 #: Step-size bounds of the damped precision iteration; below ETA_STALL the damping has stalled on an unstable
 #: direction of the map and the stage switches to Newton–Krylov (at most NK_MAX_ITER Newton steps).
@@ -74,18 +68,12 @@ ETA_STALL = 1e-6
 NK_MAX_ITER = 100
 
 
-def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
-    """NNGP kernel C0 = g_w k(X Σ X2ᵀ) at Σ = (g_v/D) I for erf/ReLU (THEORY §9). Shape (len(X), len(X2))."""
-    X = np.asarray(X, dtype=np.float64)
-    return spec.g_w * kernel(X, X2, spec.g_v / X.shape[1], spec.activation, same=X2 is X)
-
-
 # --- results ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NonlinearTreeResult(SigmaVMixin):
-    """Tree-level saddle point of an erf/ReLU (or linear) network under a neuron-law ansatz (THEORY §9).
+@dataclass(frozen=True, kw_only=True)
+class NonlinearTreeResult(SigmaVMixin, Result):
+    """Tree-level saddle point of an erf/ReLU (or linear) network under a neuron-law ansatz (docs/theory.md §9).
 
     Attributes
     ----------
@@ -102,17 +90,10 @@ class NonlinearTreeResult(SigmaVMixin):
     K_B, n_roots : None (no background kernel / scalar root for nonlinear laws); kept for a uniform interface.
     """
 
-    f_train: np.ndarray
-    f_test: np.ndarray | None
     C: np.ndarray
     a: np.ndarray
     s: float
-    spec: NetworkSpec
     ansatz: str
-    converged: bool
-    n_iter: int
-    residual: float
-    seconds: float
     J: float = float("nan")
     mu: np.ndarray | None = None
     c_se: float = 0.0
@@ -130,33 +111,6 @@ class NonlinearTreeResult(SigmaVMixin):
 
     def _sigma_row(self) -> np.ndarray:
         return self._cov_row
-
-
-@dataclass(frozen=True)
-class RescaledResult:
-    """Scalar kernel renormalisation C = u·C0 (THEORY §9).
-
-    f_train (P,), f_test (P*,) or None, C (P, P) = u·C0, u the scale, objective the maximised value of
-    (N/2)(ln u − u) + L(u C0); converged, n_iter, residual (|dΦ/d ln u| / N at u), n_roots (stationary points).
-    """
-
-    f_train: np.ndarray
-    f_test: np.ndarray | None
-    C: np.ndarray
-    u: float
-    objective: float
-    spec: NetworkSpec
-    converged: bool
-    n_iter: int
-    residual: float
-    n_roots: int
-    seconds: float
-    method: str = "rescaled"
-
-    @property
-    def s(self) -> float:
-        """Alias of ``u`` (the scalar the kernel is multiplied by)."""
-        return self.u
 
 
 # --- the Gaussian (zero-mean) ansatz ---------------------------------------------------------------------------
@@ -195,17 +149,6 @@ def _problem(X, y, spec, X_test) -> _Problem:
     return pb
 
 
-def _likelihood(C, y, chi, kappa0):
-    """L(C) = −(χ/2) yᵀ(C+κ0)⁻¹y − ½ log det(C+κ0), with R and a = R y (THEORY §2)."""
-    P = C.shape[0]
-    cf = sla.cho_factor(C + kappa0 * np.eye(P), lower=True)
-    R = sla.cho_solve(cf, np.eye(P))
-    R = 0.5 * (R + R.T)
-    a = R @ y
-    logdet = 2.0 * np.sum(np.log(np.diag(cf[0])))
-    return -0.5 * chi * float(y @ a) - 0.5 * logdet, R, a
-
-
 def _kl_gauss(cov, mean, lam0):
     """KL(N(mean, cov) ‖ N(0, I/λ0)) in r dimensions."""
     r = cov.shape[0]
@@ -217,17 +160,17 @@ def _kl_gauss(cov, mean, lam0):
 
 
 def tree_objective(X, y, spec: NetworkSpec, Sigma) -> float:
-    """J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)) for a (D, D) covariance Σ (THEORY §9)."""
+    """J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)) for a (D, D) covariance Σ (docs/theory.md §9)."""
     X, y, _ = check_data(X, y)
     Sigma = np.asarray(Sigma, dtype=np.float64)
     D = X.shape[1]
     C = spec.g_w * kernel(X, X, Sigma, spec.activation)
-    L, _, _ = _likelihood(C, y, spec.chi, spec.kappa0)
+    L, _, _ = likelihood(C, y, spec.chi, spec.kappa0)
     return L - spec.width * _kl_gauss(Sigma, None, D / spec.g_v)
 
 
 def _gaussian_map(Lam, pb: _Problem, chi: float, activation: str):
-    """One application of the stationarity map Λ ↦ Λ_new (THEORY §9). Returns Λ_new, Σ, C, a, J."""
+    """One application of the stationarity map Λ ↦ Λ_new (docs/theory.md §9). Returns Λ_new, Σ, C, a, J."""
     spec = pb.spec
     N, gw = spec.width, spec.g_w
     cf = sla.cho_factor(Lam, lower=True)
@@ -236,10 +179,10 @@ def _gaussian_map(Lam, pb: _Problem, chi: float, activation: str):
     M = pb.Z @ Sig @ pb.Z.T
     parts = gram_parts(M, activation)
     C = gw * parts.K
-    L, R, a = _likelihood(C, pb.y, chi, spec.kappa0)
+    L, R, a = likelihood(C, pb.y, chi, spec.kappa0)
     Ct = 0.5 * chi * np.outer(a, a) - 0.5 * R  # (T1)
     G = kernel_gradient_matrix(Ct, parts)
-    # Σ⁻¹ = (D/g_v) I − 2 (g_w/N) Xᵀ G X, restricted to the row space (THEORY §9); C enters through g_w k
+    # Σ⁻¹ = (D/g_v) I − 2 (g_w/N) Xᵀ G X, restricted to the row space (docs/theory.md §9); C enters through g_w k
     Lam_new = pb.lam0 * np.eye(pb.r) - (2.0 * gw / N) * (pb.Z.T @ G @ pb.Z)
     Lam_new = 0.5 * (Lam_new + Lam_new.T)
     logdet_sig = -2.0 * np.sum(np.log(np.diag(cf[0])))
@@ -257,7 +200,7 @@ def _is_pd(A) -> bool:
 
 def _solve_gaussian_stage(Lam, pb, chi, activation, tol, max_iter, eta):
     """Damped precision iteration at one χ: Λ ← (1−η)Λ + ηΛ_new, η halved until Λ is positive definite,
-    ×1.1 when the residual falls and ÷2 when it rises (THEORY §9). Returns Λ, η, n_iter, residual.
+    ×1.1 when the residual falls and ÷2 when it rises (docs/theory.md §9). Returns Λ, η, n_iter, residual.
 
     Past a bifurcation the map can have an unstable direction (Jacobian eigenvalue > 1), which no damping
     stabilises: η then collapses. In that case (η < ETA_STALL or ``max_iter`` reached) the stationarity equation
@@ -416,7 +359,7 @@ def _report(result, strict):
     warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
 
-def tree_level(
+def nonlinear_tree_level(
     X,
     y,
     spec: NetworkSpec,
@@ -424,16 +367,14 @@ def tree_level(
     *,
     ansatz: str | None = None,
     init: NonlinearTreeResult | None = None,
-    C_init=None,
     tol: float = GAUSSIAN_TOL,
     max_iter: int = 2000,
     n_stages: int = ANNEAL_STAGES,
     strict: bool = False,
     progress=None,
-    cache: bool = False,
     **particle_options,
 ) -> NonlinearTreeResult:
-    """Tree-level predictor of an erf/ReLU (or linear) two-layer network (THEORY §9).
+    """Tree-level predictor of an erf/ReLU (or linear) two-layer network (docs/theory.md §9).
 
     Parameters
     ----------
@@ -443,33 +384,20 @@ def tree_level(
         "particles" (MCMC particles: the exact saddle point; slower). Default: ``DEFAULT_ANSATZ[activation]``.
     init : a previous result on the same data (e.g. at a smaller χ) to warm-start from; otherwise the solver
         anneals from the NNGP law (χ = 1) in up to ``n_stages`` geometric χ stages.
-    C_init : accepted for interface compatibility with :func:`mastcore.tree_level` and validated, but a kernel
-        does not determine the neuron law, so it is not used as a starting point (pass ``init``).
     tol, max_iter : tolerance on ‖Λ_new − Λ‖_F/‖Λ‖_F and iterations per stage (Gaussian ansätze).
     strict : raise RuntimeError instead of a ConvergenceWarning when not converged.
-    progress : callable(done, total, info) or None. cache : memoise on disk (mastcore.cache), particles mainly.
+    progress : callable(done, total, info) or None.
     particle_options : ``n_particles`` (4000), ``seed`` (0), ``n_outer`` (…) for ``ansatz="particles"``.
 
     Returns
     -------
     NonlinearTreeResult
     """
-    if cache:
-        from .cache import cached_call  # noqa: PLC0415
-
-        return cached_call(tree_level, X, y, spec, X_test, ansatz=ansatz, init=init, C_init=C_init, tol=tol,
-                           max_iter=max_iter, n_stages=n_stages, strict=strict, progress=progress,
-                           **particle_options)
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
     ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
     if ansatz not in ANSATZE:
         raise ValueError(f"'ansatz' must be one of {ANSATZE}; got {ansatz!r}")
-    if C_init is not None:
-        C_init = np.asarray(C_init, dtype=np.float64)
-        P = X.shape[0]
-        if C_init.shape != (P, P) or not np.all(np.isfinite(C_init)):
-            raise ValueError(f"'C_init' must be a finite ({P}, {P}) matrix; got shape {C_init.shape}")
     tol = positive_float("tol", tol)
     max_iter = positive_int("max_iter", max_iter)
     n_stages = positive_int("n_stages", n_stages)
@@ -479,13 +407,9 @@ def tree_level(
             res = _gaussian_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages, progress=progress,
                                  t0=t0)
         elif ansatz == "gaussian_mean":
-            from ._nonlinear_mean import gaussian_mean_tree  # noqa: PLC0415
-
             res = gaussian_mean_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages,
                                      progress=progress, t0=t0, finish=_finish, gaussian=_gaussian_tree)
         else:
-            from ._nonlinear_particles import particle_tree  # noqa: PLC0415
-
             res = particle_tree(pb, init=init, progress=progress, t0=t0, finish=_finish, **particle_options)
     except (FloatingPointError, np.linalg.LinAlgError) as exc:
         raise RuntimeError(
@@ -494,79 +418,3 @@ def tree_level(
         ) from None
     _report(res, strict)
     return res
-
-
-# --- scalar rescaling ------------------------------------------------------------------------------------------
-
-#: Log grid on which the stationary points of Φ(u) are bracketed.
-U_GRID = np.logspace(-8, 8, 1601)
-
-
-def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
-    """Scalar kernel renormalisation C = u·C0, u maximising Φ(u) = (N/2)(ln u − u) + L(u C0) (THEORY §9).
-
-    Any activation (linear included). With C0 = Q diag(λ) Qᵀ and ỹ = Qᵀ y,
-    Φ(u) = (N/2)(ln u − u) − (χ/2) Σ ỹ_k²/(uλ_k + κ0) − ½ Σ ln(uλ_k + κ0).
-
-    Parameters
-    ----------
-    X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec.
-
-    Returns
-    -------
-    RescaledResult with f_train = u C0 (u C0 + κ0)⁻¹ y and f_test = u C0(X*, X)(u C0 + κ0)⁻¹ y.
-    """
-    from scipy.optimize import brentq  # noqa: PLC0415
-
-    from .kernels import nngp_kernel as _nngp_kernel  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    X, y, X_test = check_data(X, y, X_test)
-    N, chi, k0 = spec.width, spec.chi, spec.kappa0
-    C0 = _nngp_kernel(X, X, spec)
-    lam, Q = np.linalg.eigh(0.5 * (C0 + C0.T))
-    lam = np.clip(lam, 0.0, None)
-    yt2 = (Q.T @ y) ** 2
-
-    def phi(u):
-        d = u * lam + k0
-        return 0.5 * N * (np.log(u) - u) - 0.5 * chi * np.sum(yt2 / d) - 0.5 * np.sum(np.log(d))
-
-    def dphi_dlogu(u):  # u·Φ'(u)
-        d = np.multiply.outer(u, lam) + k0
-        return u * (0.5 * N * (1.0 / u - 1.0) + 0.5 * chi * np.sum(lam * yt2 / d**2, -1) - 0.5 * np.sum(lam / d, -1))
-
-    g = dphi_dlogu(U_GRID)
-    idx = np.nonzero(np.sign(g[:-1]) * np.sign(g[1:]) <= 0)[0]
-    roots = []
-    n_iter = 0
-    for k in idx:
-        if g[k] > 0 >= g[k + 1] or g[k] >= 0 > g[k + 1]:  # maxima only: g goes from + to −
-            u, info = brentq(dphi_dlogu, U_GRID[k], U_GRID[k + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                             full_output=True)
-            n_iter += info.iterations
-            roots.append(u)
-    if not roots:
-        raise RuntimeError(f"rescaled kernel: no maximum of Phi(u) on [1e-8, 1e8] (chi={chi:g}, N={N})")
-    u = max(roots, key=phi)
-    residual = float(abs(dphi_dlogu(u))) / N
-    converged = residual < 1e-8
-    if not converged:
-        warnings.warn(f"rescaled kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning, stacklevel=2)
-    C = u * C0
-    A = C + k0 * np.eye(X.shape[0])
-    alpha = sla.cho_solve(sla.cho_factor(A, lower=True), y)
-    f_test = None if X_test is None else u * (_nngp_kernel(X_test, X, spec) @ alpha)
-    return RescaledResult(
-        f_train=C @ alpha,
-        f_test=f_test,
-        C=C,
-        u=float(u),
-        objective=float(phi(u)),
-        spec=spec,
-        converged=converged,
-        n_iter=n_iter,
-        residual=residual,
-        n_roots=len(idx),
-        seconds=time.perf_counter() - t0,
-    )

@@ -1,4 +1,4 @@
-"""Tree-level (saddle-point) MSA theory for linear networks (THEORY.md §4, §11).
+"""Tree-level (saddle-point) MSA theory for linear networks (docs/theory.md §4, §11).
 
 The saddle point of S(C, C̃) is found with the robust background / scalar-s iteration of §4:
 
@@ -9,7 +9,7 @@ The saddle point of S(C, C̃) is found with the robust background / scalar-s ite
     C  ← K_B + (χ/N) s (K_B a)(K_B a)ᵀ
 
 When X has rank r < P (e.g. D < P) C0 is singular; the problem is then solved exactly in the r-dimensional row
-space of X (THEORY §11): with X = U S Wᵀ, C = U Ĉ Uᵀ and only ŷ = Uᵀy couples to the kernel.
+space of X (docs/theory.md §11): with X = U S Wᵀ, C = U Ĉ Uᵀ and only ŷ = Uᵀy couples to the kernel.
 """
 from __future__ import annotations
 
@@ -21,25 +21,27 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from ._sigma import SigmaVMixin
-from ._validation import check_data
-from .kernels import RowSpace, linear_kernel, row_space
-from .specs import ConvergenceWarning, NetworkSpec
+from .._linalg import RowSpace, row_space
+from .._sigma import SigmaVMixin
+from .._validation import check_data, positive_float, positive_int
+from ..results import Result
+from ..specs import ConvergenceWarning, NetworkSpec
+from .kernels import linear_kernel
 
-__all__ = ["TreeResult", "tree_level", "solve_scalar_s"]
+__all__ = ["TreeResult", "linear_tree_level", "solve_scalar_s"]
 
 VARIANTS = ("full", "rescaling")
-#: Log grid on which the roots of h(s) are bracketed before refinement with brentq (THEORY §4).
+#: Log grid on which the roots of h(s) are bracketed before refinement with brentq (docs/theory.md §4).
 S_GRID = np.logspace(-8, 8, 801)
 
 
 def _q(s, lam, yt2, kappa0):
-    # q(s) = Σ_k λ_k ỹ_k² / (s λ_k + κ0)²   (THEORY §4)
+    # q(s) = Σ_k λ_k ỹ_k² / (s λ_k + κ0)²   (docs/theory.md §4)
     return np.sum(lam * yt2 / (np.multiply.outer(s, lam) + kappa0) ** 2, axis=-1)
 
 
 def solve_scalar_s(lam, yt, kappa0: float, ratio: float) -> tuple[float, int]:
-    """Largest positive root of h(s) = s (1 − ratio·q(s)) − 1, ratio = χ/N (THEORY §4).
+    """Largest positive root of h(s) = s (1 − ratio·q(s)) − 1, ratio = χ/N (docs/theory.md §4).
 
     Parameters
     ----------
@@ -100,9 +102,9 @@ def reduce_problem(X, y, spec: NetworkSpec, rs: RowSpace | None = None) -> tuple
     return _Reduced(B=rs.U, C0=np.diag(c * rs.S**2), y=yr, y_perp=y - rs.U @ yr), rs
 
 
-@dataclass(frozen=True)
-class TreeResult(SigmaVMixin):
-    """Tree-level saddle point (THEORY §4).
+@dataclass(frozen=True, kw_only=True)
+class TreeResult(SigmaVMixin, Result):
+    """Tree-level saddle point (docs/theory.md §4).
 
     Attributes
     ----------
@@ -114,23 +116,15 @@ class TreeResult(SigmaVMixin):
     sigma_v : (D, D) per-neuron weight covariance (formed on access); ``sigma_v_eigh`` gives its spectrum cheaply.
     """
 
-    f_train: np.ndarray
-    f_test: np.ndarray | None
     C: np.ndarray
     a: np.ndarray
     K_B: np.ndarray
     s: float
-    spec: NetworkSpec
     variant: str
-    converged: bool
-    n_iter: int
-    residual: float
     n_roots: int
-    seconds: float
     method: str = "tree"
     _precision_row: np.ndarray = field(default=None, repr=False)  # Σ_v⁻¹ restricted to the row space (r, r)
     _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis of the inputs
-    _rs: RowSpace | None = field(default=None, repr=False)  # row_space(X), reused by anneal at the next χ
 
     def _sigma_row(self) -> np.ndarray:
         return np.linalg.inv(self._precision_row)
@@ -163,7 +157,7 @@ _TRIDIAG_MIN = 160
 
 
 def _spectral_y(K, y):
-    """Eigenvalues λ of the symmetric K (r, r), ỹ = Qᵀ y in its eigenbasis, and v ↦ Q v (THEORY §4, q(s))."""
+    """Eigenvalues λ of the symmetric K (r, r), ỹ = Qᵀ y in its eigenbasis, and v ↦ Q v (docs/theory.md §4, q(s))."""
     r = K.shape[0]
     if r < _TRIDIAG_MIN:
         lam, Q = sla.eigh(K, check_finite=False)
@@ -188,7 +182,7 @@ def _spectral_y(K, y):
 
 
 def _tree_iteration(C0, y, N, chi, kappa0, variant, C_init, tol, max_iter):
-    """Robust iteration of THEORY §4 in the (reduced) basis. Returns (C, a, K_B, s, n_roots, n_iter, step, ok)."""
+    """Robust iteration of docs/theory.md §4 in the (reduced) basis. Returns (C, a, K_B, s, n_roots, n_iter, step, ok)."""
     r = C0.shape[0]
     ratio = chi / N
     C = C0.copy() if C_init is None else C_init.copy()
@@ -213,51 +207,45 @@ def _tree_iteration(C0, y, N, chi, kappa0, variant, C_init, tol, max_iter):
     return C, a, K_B, s, n_roots, n_iter, step
 
 
-def tree_level(
+def linear_tree_level(
     X,
     y,
     spec: NetworkSpec,
     X_test=None,
     *,
     variant: str = "full",
+    init: TreeResult | None = None,
     C_init=None,
     tol: float = 1e-13,
     max_iter: int = 500,
     strict: bool = False,
-    rowspace: RowSpace | None = None,
-    **nonlinear_options,
 ) -> TreeResult:
-    """Tree-level (saddle-point) predictor of a linear two-layer network (THEORY §4).
+    """Tree-level (saddle-point) predictor of a linear two-layer network (docs/theory.md §4).
 
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None
-    spec : NetworkSpec with activation "linear" (erf/ReLU are dispatched to the nonlinear solver).
+    spec : NetworkSpec with activation "linear".
     variant : "full" (with the log-det term) or "rescaling" (log-det dropped: f = GP(s·C0) exactly).
-    C_init : (P, P) warm start (e.g. the saddle at the previous χ, Algorithm 1).
+    init : a TreeResult on the same data (e.g. the saddle at the previous χ, Algorithm 1) to warm-start from.
+    C_init : (P, P) warm start kernel (used when ``init`` is None).
     tol : relative tolerance on max|C_new − C|. max_iter : outer iterations.
     strict : raise RuntimeError instead of warning when not converged.
-    rowspace : optional precomputed ``kernels.row_space(X)`` (anneal passes it on so the SVD is done once per sweep).
-    nonlinear_options : for erf/ReLU, passed to :func:`mastcore.nonlinear.tree_level` (``ansatz``, ``init``,
-        ``progress``, ``cache``, ...); for linear nets ``ansatz``/``init``/``progress``/``cache`` are accepted and
-        ignored (every ansatz gives this saddle when φ = id).
     """
     if spec.activation != "linear":
-        from . import nonlinear  # noqa: PLC0415
-
-        return nonlinear.tree_level(X, y, spec, X_test=X_test, strict=strict, C_init=C_init, **nonlinear_options)
-    # for φ = id every neuron-law ansatz gives this same (exact Gaussian) saddle, so these options are moot here
-    unknown = set(nonlinear_options) - {"ansatz", "init", "progress", "cache"}
-    if unknown:
-        raise ValueError(f"options {sorted(unknown)} apply to erf/ReLU networks only; got activation 'linear'")
+        raise ValueError(f"linear_tree_level needs activation 'linear'; got {spec.activation!r} (use mc.tree_level)")
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
+    tol = positive_float("tol", tol)
+    max_iter = positive_int("max_iter", max_iter)
     P = X.shape[0]
-    if rowspace is not None and (rowspace.U.shape[0] != P or rowspace.W.shape[0] != X.shape[1]):
-        raise ValueError(f"'rowspace' must be row_space(X) for X of shape {X.shape}; got U {rowspace.U.shape}")
-    red, rs = reduce_problem(X, y, spec, rowspace)
+    if init is not None:
+        if not isinstance(init, TreeResult):
+            raise ValueError(f"'init' must be a TreeResult of a linear network; got {type(init).__name__}")
+        C_init = init.C
+    red, rs = reduce_problem(X, y, spec)
     if C_init is not None:
         C_init = np.asarray(C_init, dtype=np.float64)
         if C_init.shape != (P, P) or not np.all(np.isfinite(C_init)):
@@ -270,7 +258,7 @@ def tree_level(
         )
     except FloatingPointError as exc:
         raise RuntimeError(f"tree level failed at chi={chi:g}, N={N}: {exc}") from None
-    # (T1)/(T2) stationarity residual (THEORY §4), evaluated with a = R y recomputed from C itself
+    # (T1)/(T2) stationarity residual (docs/theory.md §4), evaluated with a = R y recomputed from C itself
     r = Cr.shape[0]
     Rr = sla.cho_solve(sla.cho_factor(Cr + k0 * np.eye(r), check_finite=False), np.eye(r), check_finite=False)
     Rr = 0.5 * (Rr + Rr.T)
@@ -289,11 +277,11 @@ def tree_level(
         warnings.warn(msg, ConvergenceWarning, stacklevel=2)
     # back to the original P-dimensional basis
     a = red.lift_a(ar, k0)
-    f_train = y - k0 * a  # THEORY §4: f_tree(X) = y − κ0 a
+    f_train = y - k0 * a  # docs/theory.md §4: f_tree(X) = y − κ0 a
     C = red.lift_matrix(Cr)
     K_B = red.lift_matrix(KBr)
     f_test = rs.extend(X_test, f_train)
-    # Σ_v⁻¹ in the row-space basis W (THEORY §4): (D/g_v) I − (χ g_w/N) û ûᵀ + (g_w/N) S Uᵀ R U S
+    # Σ_v⁻¹ in the row-space basis W (docs/theory.md §4): (D/g_v) I − (χ g_w/N) û ûᵀ + (g_w/N) S Uᵀ R U S
     D = X.shape[1]
     Us = rs.U * rs.S  # (P, r): X W = U S
     u = Us.T @ a
@@ -317,5 +305,4 @@ def tree_level(
         seconds=time.perf_counter() - t0,
         _precision_row=0.5 * (prec + prec.T),
         _W=rs.W,
-        _rs=rs,
     )

@@ -1,6 +1,6 @@
-"""Trained networks: ensembles of two-layer networks trained with Langevin dynamics (issue 4, THEORY §1).
+"""Trained networks: ensembles of two-layer networks trained with Langevin dynamics (docs/theory.md §13).
 
-The stationary law of the dynamics is the posterior of THEORY §1 with potential
+The stationary law of the dynamics is the posterior of docs/theory.md §1 with potential
 
     U(V, w) = (χ/(2κ0)) ‖y − f(X)‖² + (D/(2 g_v)) ‖V‖² + (χN/(2 g_w)) ‖w‖²,   f(x) = Σ_i w_i φ(v_i·x).
 
@@ -27,7 +27,7 @@ Linear networks
     f = X(Vᵀw) and only Z = V W (W: orthonormal basis of the row space of X, rank r ≤ min(P, D)) couples to the
     data; the components of V orthogonal to the row space follow an independent prior Ornstein–Uhlenbeck process,
     so they are integrated out exactly. A step then costs O(N r) (≤ O((N + P) D)) instead of O(P D N); test
-    predictions are X* X⁺ f(X), the conditional mean over those components (THEORY §2).
+    predictions are X* X⁺ f(X), the conditional mean over those components (docs/theory.md §2).
 Estimators
     ``f_train``/``f_test`` are Rao–Blackwellised: the time and ensemble average of E[f | V] = K_V (K_V + κ0)⁻¹ y
     (f is linear in w, any activation) and K_V(X*, X)(K_V + κ0)⁻¹ y; the plain average of the network outputs is
@@ -45,11 +45,15 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import check_data, positive_float, positive_int
-from .metrics import split_rhat
-from .specs import ConvergenceWarning, NetworkSpec
+from .._api import solver
+from .._linalg import row_space
+from .._validation import check_data, positive_float, positive_int
+from ..metrics import split_rhat
+from ..results import SampledResult, Trace
+from ..specs import ConvergenceWarning, NetworkSpec
+from ..theory.kernels import nngp_kernel
 
-__all__ = ["LangevinOptions", "LangevinResult", "train_langevin", "split_rhat"]
+__all__ = ["LangevinOptions", "LangevinResult", "train_langevin"]
 
 #: Step size as a fraction of the stability limit 2/λ̂ is 2·DT_SAFETY⁻¹… i.e. h·λ̂ = DT_SAFETY (LM is stable for
 #: h·λ < 2; 0.5 keeps the O(h²) configurational bias below the Fig.-2 standard error, see the module docstring).
@@ -136,19 +140,19 @@ class LangevinOptions:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class LangevinResult:
-    """Ensemble- and time-averaged predictions of Langevin-trained networks.
+@dataclass(frozen=True, kw_only=True)
+class LangevinResult(SampledResult):
+    """Ensemble- and time-averaged predictions of Langevin-trained networks (docs/theory.md §13).
 
-    Attributes
+    Attributes (beyond the result protocol)
     ----------
     f_train : (P,) Rao–Blackwellised ⟨E[f(X) | V]⟩; se_train : (P,) its standard error (ensemble spread).
     f_test, se_test : (P*,) the same on X*, or None.
     f_train_raw, se_train_raw, f_test_raw, se_test_raw : plain averages of the network outputs.
-    member_f_train : (E, P) per-network time averages of the RB estimate (error bar of any functional);
-    member_f_test : (E, P*) or None.
-    trace_loss : (T, E) mean squared training error ‖y − f‖²/P of each network at each record (burn-in included);
-    trace_mean_y_delta : (T, E) mean(y·Δ) of the RB estimate at each record; record_steps : (T,) step numbers.
+    chain_f_train : (E, P) per-network time averages of the RB estimate (error bar of any functional);
+    chain_f_test : (E, P*) or None.
+    trace : Trace with "loss" (mean squared training error ‖y − f‖²/P) and "mean_y_delta" (of the RB estimate)
+        of every network at each record (burn-in included); ``trace.steps`` are step numbers.
     r_hat : split-R̂ of the post-burn-in mean(y·Δ) traces; converged : r_hat < RHAT_MAX; residual : r_hat − 1.
     v_var, w_var : mean squared hidden / readout weight after burn-in (original units; for the linear row-space
     path v_var is over the row-space components, the others being exactly prior). Prior values: v_prior, w_prior.
@@ -157,22 +161,10 @@ class LangevinResult:
     cpu_seconds : CPU time of this process (all its threads) during the run — the fair measure on a shared machine.
     """
 
-    f_train: np.ndarray
-    f_test: np.ndarray | None
-    se_train: np.ndarray
-    se_test: np.ndarray | None
     f_train_raw: np.ndarray
     f_test_raw: np.ndarray | None
     se_train_raw: np.ndarray
     se_test_raw: np.ndarray | None
-    member_f_train: np.ndarray = field(repr=False)
-    member_f_test: np.ndarray | None = field(repr=False)
-    trace_loss: np.ndarray = field(repr=False)
-    trace_mean_y_delta: np.ndarray = field(repr=False)
-    record_steps: np.ndarray = field(repr=False)
-    r_hat: float = float("nan")
-    converged: bool = False
-    residual: float = float("nan")
     v_var: float = float("nan")
     w_var: float = float("nan")
     dt: float = float("nan")
@@ -184,37 +176,18 @@ class LangevinResult:
     device: str = "cpu"
     dtype: str = "float64"
     steps_per_second: float = float("nan")
-    seconds: float = 0.0
     cpu_seconds: float = float("nan")
-    spec: NetworkSpec | None = None
     options: LangevinOptions | None = None
     method: str = "langevin"
-
-    @property
-    def n_iter(self) -> int:
-        return self.steps
+    n_inputs: int = 0
 
     @property
     def v_prior(self) -> float:
-        return self.spec.g_v / self._D if self._D else float("nan")
+        return self.spec.g_v / self.n_inputs if self.n_inputs else float("nan")
 
     @property
     def w_prior(self) -> float:
         return self.spec.g_w / (self.spec.chi * self.spec.width)
-
-    _D: int = field(default=0, repr=False)
-
-    def se_of(self, weights, split: str = "train") -> float:
-        """Standard error of the linear functional weights·⟨f⟩ on ``split`` ("train"/"test"); e.g. mean(y·Δ)
-        has weights −y/P."""
-        members = self.member_f_train if split == "train" else self.member_f_test
-        per = members @ np.asarray(weights, dtype=np.float64)
-        return float(np.std(per, ddof=1) / np.sqrt(per.shape[0]))
-
-    def mean_y_delta_se(self, y, split: str = "train") -> float:
-        """Standard error of mean(y·Δ) on ``split`` from the ensemble spread."""
-        y = np.asarray(y, dtype=np.float64)
-        return self.se_of(-y / y.size, split)
 
 
 # --- torch helpers ---------------------------------------------------------------------------------------
@@ -237,7 +210,7 @@ def resolve_device(device: str) -> str:
 
 
 def _activation(name: str, H, need_grad: bool):
-    """φ(H) and φ'(H) (None for the identity) for the closed set of activations (THEORY §9)."""
+    """φ(H) and φ'(H) (None for the identity) for the closed set of activations (docs/theory.md §9)."""
     torch = _torch()
     if name == "linear":
         return H, None
@@ -271,12 +244,10 @@ class _Chunk:
         self.c = spec.chi / spec.kappa0  # data-term coefficient χ/κ0
         self.kappa0 = spec.kappa0
         self.linear = spec.activation == "linear" and opts.fast_linear
-        t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=device)  # noqa: E731
+        t = lambda a: torch.tensor(np.asarray(a), dtype=self.dtype, device=device)  # noqa: E731  (a copy)
         self.y_np = y
         self.y = t(y)
         if self.linear:
-            from .kernels import row_space  # noqa: PLC0415
-
             rs = row_space(X)
             self.rs = rs
             self.S = t(rs.S)
@@ -523,8 +494,6 @@ def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: in
 
 def _nngp_thin(X, spec: NetworkSpec) -> int:
     """Record interval from the curvature bound at the NNGP kernel, 1 + λ_max(C0)/κ0 (used to align chunks)."""
-    from .kernels import nngp_kernel  # noqa: PLC0415
-
     lam = 1.0 + float(np.linalg.eigvalsh(nngp_kernel(X, X, spec))[-1]) / spec.kappa0
     return max(1, int(round(RECORD_TIME * lam / DT_SAFETY)))
 
@@ -535,6 +504,7 @@ def _se(members: np.ndarray | None) -> np.ndarray | None:
     return members.std(axis=0, ddof=1) / np.sqrt(members.shape[0])
 
 
+@solver
 def train_langevin(
     X,
     y,
@@ -553,7 +523,7 @@ def train_langevin(
     options : LangevinOptions (default ``LangevinOptions()``).
     progress : optional callback(done, total, info) about every 1 % of the steps (info: "stage",
         "mean_y_delta"); with ``options.chunks > 1`` it reports finished chunks instead.
-    cache : go through the joblib cache (mastcore.cache).
+    cache : store the result on disk (mastcore.cache).
 
     Returns
     -------
@@ -561,13 +531,7 @@ def train_langevin(
     """
     if options is None:
         options = LangevinOptions()
-    if cache:
-        from .cache import cached_call  # noqa: PLC0415
-
-        return cached_call(train_langevin, X, y, spec, X_test=X_test, options=options, progress=progress)
     t0, c0 = time.perf_counter(), time.process_time()
-    if not isinstance(spec, NetworkSpec):
-        raise ValueError(f"'spec' must be a NetworkSpec; got {type(spec).__name__}")
     if not isinstance(options, LangevinOptions):
         raise ValueError(f"'options' must be a LangevinOptions; got {type(options).__name__}")
     X, y, X_test = check_data(X, y, X_test)
@@ -609,12 +573,12 @@ def train_langevin(
         se_train=_se(f_rb), se_test=_se(ft_rb),
         f_train_raw=f_raw.mean(0), f_test_raw=None if ft_raw is None else ft_raw.mean(0),
         se_train_raw=_se(f_raw), se_test_raw=_se(ft_raw),
-        member_f_train=f_rb, member_f_test=ft_rb,
-        trace_loss=loss, trace_mean_y_delta=myd, record_steps=rec,
-        r_hat=r_hat, converged=converged, residual=float(r_hat - 1.0),
+        chain_f_train=f_rb, chain_f_test=ft_rb,
+        trace=Trace(steps=rec, values={"loss": loss, "mean_y_delta": myd}, burn_in=options.burn_in + 1),
+        r_hat=r_hat, converged=converged, n_iter=options.steps, residual=float(r_hat - 1.0),
         v_var=float(np.mean([p["v_var"] for p in parts])), w_var=float(np.mean([p["w_var"] for p in parts])),
         dt=float(max(p["dt"] for p in parts)), thin=int(parts[0]["thin"]), steps=options.steps,
         burn_in=options.burn_in, ensemble=E, integrator=options.integrator, device=device, dtype=options.dtype,
         steps_per_second=options.steps / seconds, seconds=seconds, cpu_seconds=time.process_time() - c0, spec=spec,
-        options=options, _D=X.shape[1],
+        options=options, n_inputs=X.shape[1],
     )

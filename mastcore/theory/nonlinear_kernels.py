@@ -1,4 +1,4 @@
-"""Closed-form erf (arcsine) and ReLU (arc-cosine) kernels on a general weight covariance (THEORY.md §9).
+"""Closed-form erf (arcsine) and ReLU (arc-cosine) kernels on a general weight covariance (docs/theory.md §9).
 
 For a hidden unit h(x) = v·x with v ~ N(0, Σ), the kernel k(x, x') = E[φ(h(x)) φ(h(x'))] depends only on the
 second moments q = xᵀΣx, q' = x'ᵀΣx', c = xᵀΣx'. This module gives k and its partial derivatives
@@ -6,7 +6,7 @@ second moments q = xᵀΣx, q' = x'ᵀΣx', c = xᵀΣx'. This module gives k an
 Gaussian-ansatz tree level, plus the non-zero-mean kernel E[φ(h)φ(h')] with h ~ N(m, ·) (torch, differentiable)
 used by the ``gaussian_mean`` ansatz.
 
-Everything here is pure: arrays in, arrays out, float64. The network kernel is C = g_w k (THEORY §9).
+Everything here is pure: arrays in, arrays out, float64. The network kernel is C = g_w k (docs/theory.md §9).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def activation_fn(activation: str):
 
 
 def pair_kernel(c, qa, qb, activation: str, *, derivatives: bool = False):
-    """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (THEORY §9).
+    """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (docs/theory.md §9).
 
     erf:  k = (2/π) arcsin(2c / √((1+2q_a)(1+2q_b)))
     ReLU: k = (1/2π) [√(q_a q_b − c²) + (π − θ) c],  cos θ = c / √(q_a q_b)
@@ -90,7 +90,7 @@ def pair_kernel(c, qa, qb, activation: str, *, derivatives: bool = False):
 
 
 def diag_kernel(q, activation: str, *, derivative: bool = False):
-    """k(x, x) as a function of q = xᵀΣx alone, and dk/dq (THEORY §9: differentiate the diagonal in q only).
+    """k(x, x) as a function of q = xᵀΣx alone, and dk/dq (docs/theory.md §9: differentiate the diagonal in q only).
 
     erf: (2/π) arcsin(2q/(1+2q)), dk/dq = (4/π)/((1+2q)√(1+4q));  ReLU: q/2, ½;  linear: q, 1.
     """
@@ -108,7 +108,7 @@ def diag_kernel(q, activation: str, *, derivative: bool = False):
 
 
 def kernel(X, X2, Sigma, activation: str, *, same: bool | None = None) -> np.ndarray:
-    """k(x_α, x'_β) = E[φ(v·x_α) φ(v·x'_β)], v ~ N(0, Σ), for rows of X (n, D) and X2 (m, D) (THEORY §9).
+    """k(x_α, x'_β) = E[φ(v·x_α) φ(v·x'_β)], v ~ N(0, Σ), for rows of X (n, D) and X2 (m, D) (docs/theory.md §9).
 
     ``Sigma`` is a (D, D) matrix or a scalar σ² (Σ = σ² I). ``same`` (default: ``X2 is X``) uses the exact
     diagonal formula on the diagonal. Returns (n, m). Multiply by g_w for the network kernel C.
@@ -147,7 +147,7 @@ class GramParts:
 
 
 def gram_parts(M, activation: str) -> GramParts:
-    """Kernel matrix and partial derivatives on M = XΣXᵀ (P, P) (THEORY §9)."""
+    """Kernel matrix and partial derivatives on M = XΣXᵀ (P, P) (docs/theory.md §9)."""
     M = np.asarray(M, dtype=np.float64)
     q = np.diag(M).copy()
     k, dc, dqa, _ = pair_kernel(M, q[:, None], q[None, :], activation, derivatives=True)
@@ -159,7 +159,7 @@ def gram_parts(M, activation: str) -> GramParts:
 
 
 def kernel_gradient_matrix(Ct, parts: GramParts) -> np.ndarray:
-    """G = ∂/∂M Σ_αβ C̃_αβ k_αβ(M) for symmetric C̃ (P, P) (THEORY §9).
+    """G = ∂/∂M Σ_αβ C̃_αβ k_αβ(M) for symmetric C̃ (P, P) (docs/theory.md §9).
 
     G_αβ = C̃_αβ ∂k_αβ/∂c (α ≠ β);  G_αα = 2 Σ_{β≠α} C̃_αβ ∂k_αβ/∂q_α + C̃_αα dk_αα/dq.
     Then d(Σ C̃_αβ k_αβ) = tr(G dM), and with M = XΣXᵀ the gradient in Σ is XᵀGX.
@@ -203,7 +203,7 @@ def mean_pair_kernel_torch(ma, qa, mb, qb, c, activation: str):
     """E[φ(h_a) φ(h_b)] for (h_a, h_b) Gaussian with means (m_a, m_b), variances (q_a, q_b), covariance c.
 
     Torch tensors of a common broadcast shape; differentiable. One Gaussian coordinate is integrated in closed
-    form given the other (THEORY §9: E[erf(h)] = erf(m/√(1+2s²)), E[relu(h)] = m Φ(m/s) + s φ(m/s)), the other
+    form given the other (docs/theory.md §9: E[erf(h)] = erf(m/√(1+2s²)), E[relu(h)] = m Φ(m/s) + s φ(m/s)), the other
     (t, with h_a = m_a + √q_a t) by Gauss–Legendre quadrature split at the kink/centre t0 = −m_a/√q_a of φ(h_a),
     so the near-step shape of erf at large q and the ReLU kink sit at interval ends. q_a = 0 is not supported.
     """

@@ -1,4 +1,4 @@
-"""Dense Schur-complement form of the one loop (THEORY.md §5–§6): the O(P⁶)-time, O(P⁴)-memory reference.
+"""Dense Schur-complement form of the one loop (docs/theory.md §5–§6): the O(P⁶)-time, O(P⁴)-memory reference.
 
 𝓜 is built as an m×m matrix (m = P(P+1)/2) in the orthonormal basis of Sym(P)
     B_ii = e_i e_iᵀ,  B_ij = (e_i e_jᵀ + e_j e_iᵀ)/√2 (i < j),
@@ -22,7 +22,7 @@ def sym_basis(P: int):
 
 
 def op_matrix(X, Y, I, J, c):
-    """Matrix (m, m) of A ↦ (X A Y + Y A X)/2 in the orthonormal basis (THEORY §5).
+    """Matrix (m, m) of A ↦ (X A Y + Y A X)/2 in the orthonormal basis (docs/theory.md §5).
 
     ⟨B_p, X B_q Y⟩ = w_p w_q (X_jk Y_li + X_jl Y_ki + X_ik Y_lj + X_il Y_kj), w = c/2, p = (i, j), q = (k, l).
     """
@@ -45,7 +45,7 @@ class DenseFluctuations:
         self.I, self.J, self.c = sym_basis(P)
         Kinv = np.linalg.inv(K)
         self.Kinv = 0.5 * (Kinv + Kinv.T)
-        # 𝓜 = (N/2) K⁻¹⊗K⁻¹ + χ sym(R⊗aaᵀ) − ½ R⊗R   (THEORY §5)
+        # 𝓜 = (N/2) K⁻¹⊗K⁻¹ + χ sym(R⊗aaᵀ) − ½ R⊗R   (docs/theory.md §5)
         M = 0.5 * N * op_matrix(self.Kinv, self.Kinv, self.I, self.J, self.c)
         M += chi * op_matrix(R, np.outer(a, a), self.I, self.J, self.c)
         M -= 0.5 * op_matrix(R, R, self.I, self.J, self.c)
@@ -64,7 +64,7 @@ class DenseFluctuations:
         self.cov = cov
 
     def expect(self, B):
-        """E_B = E[δC B δC]: (E_B)_il = Σ_jk Cov_ijkl B_jk (THEORY §5)."""
+        """E_B = E[δC B δC]: (E_B)_il = Σ_jk Cov_ijkl B_jk (docs/theory.md §5)."""
         out = np.einsum("ijkl,jk->il", self.cov, B)
         return 0.5 * (out + out.T)
 
@@ -90,7 +90,7 @@ class DenseFluctuations:
 
 
 def dense_perturbative(C0, y, C, N, chi, kappa0):
-    """Perturbative one loop (THEORY §6) with the dense Schur form; all arrays (P, P)/(P,) in one basis.
+    """Perturbative one loop (docs/theory.md §6) with the dense Schur form; all arrays (P, P)/(P,) in one basis.
 
     Returns dict(delta_tree, delta_shift, delta_fluct, dC, var, positive_definite).
     """
@@ -103,7 +103,7 @@ def dense_perturbative(C0, y, C, N, chi, kappa0):
     E_R = fl.expect(R)
     E_aa = fl.expect(aa)
     E_Kinv = fl.expect_kinv()
-    # g_C, g_C̃ (THEORY §6)
+    # g_C, g_C̃ (docs/theory.md §6)
     g_C = 0.5 * chi * (R @ E_R @ aa + aa @ E_R @ R + R @ E_aa @ R) - 0.5 * R @ E_R @ R
     g_Ct = -((P + 1) / N) * C + E_Kinv
     G = g_C + 0.5 * N * fl.Kinv @ g_Ct @ fl.Kinv

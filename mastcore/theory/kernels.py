@@ -1,0 +1,59 @@
+"""NNGP kernels of every activation and the NNGP predictor (docs/theory.md §2, §3, §9.1)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._linalg import gp_predict
+from .._validation import check_data
+from ..results import Result
+from ..specs import NetworkSpec
+from .nonlinear_kernels import kernel
+
+__all__ = ["GPResult", "linear_kernel", "nngp", "nngp_kernel"]
+
+
+def linear_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
+    """NNGP kernel of the linear network, C0(x, x') = (g_w g_v / D) x·x' (docs/theory.md §2). Shape (len(X), len(X2))."""
+    D = X.shape[1]
+    return (spec.g_w * spec.g_v / D) * (X @ X2.T)
+
+
+def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
+    """NNGP kernel C0 = g_w k(X Σ X2ᵀ) at Σ = (g_v/D) I for ``spec.activation`` (docs/theory.md §3, §9.1).
+
+    X : (n, D), X2 : (m, D). Returns (n, m).
+    """
+    if spec.activation == "linear":
+        return linear_kernel(X, X2, spec)
+    X = np.asarray(X, dtype=np.float64)
+    return spec.g_w * kernel(X, X2, spec.g_v / X.shape[1], spec.activation, same=X2 is X)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GPResult(Result):
+    """GP / NNGP prediction (docs/theory.md §3). C : (P, P) the kernel used. The residual is 0 (closed form)."""
+
+    C: np.ndarray
+    method: str = "nngp"
+    converged: bool = True
+    n_iter: int = 0
+    residual: float = 0.0
+
+
+def nngp(X, y, spec: NetworkSpec, X_test=None) -> GPResult:
+    """NNGP predictor f = C0 (C0 + κ0)⁻¹ y on the train set and C0(X*, X)(C0 + κ0)⁻¹ y on X* (docs/theory.md §3).
+
+    Parameters
+    ----------
+    X : (P, D) array, y : (P,) array, X_test : (P*, D) array or None
+    spec : NetworkSpec (χ does not enter: the NNGP predictor is χ-independent)
+    """
+    t0 = time.perf_counter()
+    X, y, X_test = check_data(X, y, X_test)
+    C0 = nngp_kernel(X, X, spec)
+    K_test = None if X_test is None else nngp_kernel(X_test, X, spec)
+    f, f_test = gp_predict(C0, y, spec.kappa0, K_test)
+    return GPResult(f_train=f, f_test=f_test, C=C0, spec=spec, seconds=time.perf_counter() - t0)
