@@ -1,7 +1,8 @@
 """What every public solver does before its own work: one decorator, :func:`solver`.
 
-``@solver`` checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`, routes ``cache=True`` through the disk
-cache (:func:`mastcore.cache.cached_call`) and runs the call under the thread policy (:mod:`mastcore._threads`).
+``@solver("tree")`` checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`, routes ``cache=True`` through
+the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the thread policy
+(:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from . import _threads
 from .cache import cached_call
 from .specs import NetworkSpec
 
-__all__ = ["check_spec", "solver"]
+__all__ = ["check_spec", "problem_size", "solver"]
+
+#: The method names of the solvers (as in mastcore.sweep.METHODS), used by the thread policy and cost estimates.
+METHOD_NAMES = ("nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin")
 
 
 def check_spec(spec) -> NetworkSpec:
@@ -26,22 +30,44 @@ def check_spec(spec) -> NetworkSpec:
     return spec
 
 
-def solver(func):
-    """Decorator of a public solver ``func(X, y, spec, X_test=None, *, ..., cache=False)`` (see module doc)."""
-    sig = inspect.signature(func)
-    has_cache = "cache" in sig.parameters
+def problem_size(arguments: dict) -> dict:
+    """Size of a solver call from its bound arguments: P, D, P_test, width, chi, activation and the remaining
+    keyword options (e.g. n_chains, options=LangevinOptions) — what the thread policy and cost estimates need."""
+    X, X_test, spec = arguments.get("X"), arguments.get("X_test"), arguments.get("spec")
+    shape = np.shape(X) if X is not None else ()
+    P, D = (int(shape[0]), int(shape[1])) if len(shape) == 2 else (0, 0)
+    P_test = int(np.shape(X_test)[0]) if X_test is not None and np.ndim(X_test) == 2 else 0
+    skip = {"X", "y", "spec", "X_test", "progress", "cache"}
+    options = {k: v for k, v in arguments.items() if k not in skip}
+    extra = options.pop("particle_options", None) or options.pop("kwargs", None)
+    if isinstance(extra, dict):
+        options.update(extra)
+    return dict(P=P, D=D, P_test=P_test, width=spec.width, chi=spec.chi, activation=spec.activation, options=options)
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{func.__name__}(): {exc}") from None
-        check_spec(bound.arguments.get("spec"))
-        if has_cache and bound.arguments.get("cache", False):
-            return cached_call(wrapper, *args, **kwargs)
-        P = np.shape(bound.arguments.get("X"))[0] if np.ndim(bound.arguments.get("X")) >= 1 else 0
-        with _threads.policy(P):
-            return func(*args, **kwargs)
 
-    return wrapper
+def solver(method: str):
+    """Decorator of the public solver of ``method`` (one of METHOD_NAMES): ``func(X, y, spec, X_test=None, *, ...,
+    cache=False)`` (see the module docstring)."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"'method' must be one of {METHOD_NAMES}; got {method!r}")
+
+    def decorate(func):
+        sig = inspect.signature(func)
+        has_cache = "cache" in sig.parameters
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{func.__name__}(): {exc}") from None
+            check_spec(bound.arguments.get("spec"))
+            if has_cache and bound.arguments.get("cache", False):
+                return cached_call(wrapper, *args, **kwargs)
+            with _threads.policy(method, **problem_size(bound.arguments)):
+                return func(*args, **kwargs)
+
+        wrapper.method = method
+        return wrapper
+
+    return decorate

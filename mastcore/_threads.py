@@ -37,6 +37,6 @@ def limit_threads(n: int | None):
                 torch.set_num_threads(old)
 
 
-def policy(P: int, **_size):
-    """Context with the thread count chosen for a problem with ``P`` train points."""
+def policy(method: str, *, P: int, **size):
+    """Context with the thread count chosen for ``method`` on a problem of this size (see _api.problem_size)."""
     return limit_threads(1 if P <= SINGLE_THREAD_MAX_P else None)

@@ -167,7 +167,7 @@ def _run_chains(sampler: _Sampler, n_sweeps, burn_in, yh, yy, P, progress):
     return sum_f, sum_M, n_sigma, trace_chain
 
 
-@solver
+@solver("exact")
 def exact_posterior(
     X,
     y,

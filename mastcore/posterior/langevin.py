@@ -504,7 +504,7 @@ def _se(members: np.ndarray | None) -> np.ndarray | None:
     return members.std(axis=0, ddof=1) / np.sqrt(members.shape[0])
 
 
-@solver
+@solver("langevin")
 def train_langevin(
     X,
     y,

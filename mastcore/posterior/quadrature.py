@@ -49,7 +49,7 @@ class QuadratureResult(SigmaVMixin, Result):
         return self.sigma_v_row
 
 
-@solver
+@solver("quadrature")
 def posterior_quadrature(
     X, y, spec: NetworkSpec, X_test=None, *, n_nodes: int = 2001, tol: float = 1e-10
 ) -> QuadratureResult:

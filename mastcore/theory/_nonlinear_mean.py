@@ -120,7 +120,7 @@ def gaussian_mean_tree(pb, **kw):
     """Tree level with the Gaussian N(μ, Σ) neuron law maximising J (docs/theory.md §9)."""
     import torch  # noqa: PLC0415  (torch is imported only when this ansatz runs)
 
-    with _threads.policy(pb.Z.shape[0]):  # again, now that torch is imported: its threads follow the policy too
+    with _threads.policy("tree", P=pb.Z.shape[0]):  # again, now that torch is imported: its threads follow the policy too
         return _gaussian_mean_tree(torch, pb, **kw)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._api import solver
 from .._linalg import gp_predict
 from .._validation import check_data
 from ..results import Result
@@ -43,6 +44,7 @@ class GPResult(Result):
     residual: float = 0.0
 
 
+@solver("nngp")
 def nngp(X, y, spec: NetworkSpec, X_test=None) -> GPResult:
     """NNGP predictor f = C0 (C0 + κ0)⁻¹ y on the train set and C0(X*, X)(C0 + κ0)⁻¹ y on X* (docs/theory.md §3).
 

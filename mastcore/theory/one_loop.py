@@ -392,7 +392,7 @@ def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
     return tuple(flags), "; ".join(msgs), severe
 
 
-@solver
+@solver("one_loop")
 def one_loop(
     X,
     y,

@@ -42,7 +42,7 @@ class RescaledResult(Result):
 U_GRID = np.logspace(-8, 8, 1601)
 
 
-@solver
+@solver("rescaled")
 def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
     """Scalar kernel renormalisation C = u·C0, u maximising Φ(u) = (N/2)(ln u − u) + L(u C0) (docs/theory.md §9).
 

@@ -9,7 +9,7 @@ from .saddle import VARIANTS, TreeResult, linear_tree_level
 __all__ = ["tree_level"]
 
 
-@solver
+@solver("tree")
 def tree_level(
     X,
     y,
