@@ -44,46 +44,43 @@ def main(argv=None):
         base = mc.NetworkSpec(width=100)
         opts, ex_opts = mc.LangevinOptions(), {}
     y, ys = task.y, task.y_test
+    chis = [float(c) for c in args.chis.split(",")]
     print(f"Fig.-2 setting: P={task.P}, D={task.D}, N={base.width}, kappa0={base.kappa0}, g_v=g_w={base.g_v}; "
           f"Langevin {opts.ensemble} nets x {opts.steps} steps (burn-in {opts.burn_in}), integrator {opts.integrator}, "
-          f"torch threads {__import__('torch').get_num_threads()}, cache={'on' if cache else 'off'}")
+          f"cache={'on' if cache else 'off'}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mc.ScaleWarning)
+        res = mc.sweep(task.X, y, base, chis=chis, methods=("exact", "langevin"), X_test=task.X_test, y_test=ys,
+                       options={"exact": ex_opts, "langevin": opts.to_dict()}, cache=cache)
+        runs = [("", res)]
+        if args.dt_check:  # dt halved (twice the steps) at each χ: the step size differs per χ, one sweep each
+            half = [mc.sweep(task.X, y, base, chis=[chi], methods=("langevin",), X_test=task.X_test, y_test=ys,
+                             options={"langevin": opts.replace(dt=res.at("langevin", chi).dt / 2, steps=2 * opts.steps,
+                                                               burn_in=2 * opts.burn_in).to_dict()}, cache=cache)
+                    for chi in chis]
+            runs += [("dt/2", h) for h in half]
     head = (f"{'chi':>5} {'split':<5} {'exact mean(y·Δ)':>21} {'Langevin (RB)':>21} {'raw':>9} {'z':>6} "
             f"{'dt':>8} {'R̂':>6} {'t_L [s]':>8} {'cpu [s]':>8} {'steps/s':>8} ok")
     print(head)
     print("-" * len(head))
     all_ok = True
-    for chi in [float(c) for c in args.chis.split(",")]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", mc.ScaleWarning)
-            spec = base.replace(chi=chi)
-        ex = mc.exact_posterior(task.X, y, spec, task.X_test, cache=cache, **ex_opts)
-        lr = mc.train_langevin(task.X, y, spec, task.X_test, options=opts, cache=cache)
-        runs = [("", lr)]
-        if args.dt_check:
-            half = opts.replace(dt=lr.dt / 2, steps=2 * opts.steps, burn_in=2 * opts.burn_in)
-            runs.append(("dt/2", mc.train_langevin(task.X, y, spec, task.X_test, options=half, cache=cache)))
-        for tag, r in runs:
-            for split, yy, fe, fl, fraw, members in (
-                ("train", y, ex.f_train, r.f_train, r.f_train_raw, ex.chain_f_train),
-                ("test", ys, ex.f_test, r.f_test, r.f_test_raw, None),
-            ):
-                me, ml = mc.discrepancies(yy, fe)["mean_y_delta"], mc.discrepancies(yy, fl)["mean_y_delta"]
+    ex_t = res.table[res.table.method == "exact"].set_index("chi")
+    for tag, sw in runs:
+        t = sw.table[sw.table.method == "langevin"].set_index("chi")
+        for chi in t.index:
+            r = sw.at("langevin", chi)
+            for split, yy, fraw in (("train", y, r.f_train_raw), ("test", ys, r.f_test_raw)):
+                col = f"{split}_mean_y_delta"
+                me, se_e = ex_t.loc[chi, col], ex_t.loc[chi, f"{col}_se"]
+                ml, se_l = t.loc[chi, col], t.loc[chi, f"{col}_se"]
                 mraw = mc.discrepancies(yy, fraw)["mean_y_delta"]
-                if members is not None:
-                    se_e = ex.se_of(-yy / yy.size)
-                else:  # exact test predictions are X* X⁺ f_train: propagate the per-chain means
-                    rs = mc.kernels.row_space(task.X)
-                    per = (ex.chain_f_train @ rs.U) / rs.S @ (task.X_test @ rs.W).T @ (-yy / yy.size)
-                    se_e = float(np.std(per, ddof=1) / np.sqrt(per.size))
-                se_l = r.mean_y_delta_se(yy, split)
                 z = (ml - me) / np.hypot(se_e, se_l)
                 # time: wall seconds, or CPU seconds when the shared machine is oversubscribed (both printed)
                 ok = abs(z) <= Z_MAX and se_l <= SE_MAX and (tag or min(r.seconds, r.cpu_seconds) <= SECONDS_MAX)
                 all_ok &= bool(ok)
                 print(f"{chi:>5g} {split:<5} {me:>11.6f} ± {se_e:<7.1e} {ml:>11.6f} ± {se_l:<7.1e} {mraw:>9.5f} "
                       f"{z:>6.2f} {r.dt:>8.2e} {r.r_hat:>6.3f} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f} "
-                      f"{r.steps_per_second:>8.0f} "
-                      f"{'yes' if ok else 'NO'} {tag}", flush=True)
+                      f"{r.steps_per_second:>8.0f} {'yes' if ok else 'NO'} {tag}", flush=True)
     print(f"targets (|z| <= {Z_MAX}, s.e. <= {SE_MAX:g}, <= {SECONDS_MAX:g} s per chi): "
           f"{'PASS' if all_ok else 'FAIL'}")
     return 0 if all_ok else 1

@@ -1,5 +1,8 @@
 """Nonlinear networks: how much of the networks' feature-learning shift each theory captures (docs/theory.md §9).
 
+Every theory and the networks run through mc.sweep over χ ∈ {1, N/4, N} (one sweep per tree-level ansatz, warm
+started along χ; the networks cached per point).
+
 For each task and activation, at χ ∈ {1, N/4, N}, prints train/test mean(y·Δ) (Δ = y − ⟨f⟩) for
   NNGP | tree level: zero-mean Gaussian, non-zero-mean Gaussian, particles | scalar rescaling u·C0 | networks
 and the share of the networks' feature-learning shift each theory captures,
@@ -21,16 +24,11 @@ import sys
 import time
 import warnings
 
-# one BLAS thread: the machines this runs on are shared, and threads only contend at these sizes
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mastcore as mc  # noqa: E402
-from mastcore.theory import nonlinear as nl  # noqa: E402
 
 KAPPA0, G = 0.25, 1.0
 TASKS = {
@@ -43,45 +41,49 @@ ACTIVATIONS = ("erf", "relu")
 LANGEVIN_STEPS = {"teacher_student": 8000, "digits": 16000}
 THEORIES = ("tree_gauss", "tree_mean", "particles", "rescaled")
 LABELS = {"nngp": "NNGP", "tree_gauss": "tree, zero-mean Gaussian", "tree_mean": "tree, non-zero-mean Gaussian",
-          "particles": "tree, particles", "rescaled": "scalar u·C0", "networks": "networks (Langevin)"}
+          "particles": "tree, particles", "rescaled": "renormalised kernel u·C0", "networks": "networks (Langevin)"}
 
 
-def m_y_delta(y, f):
-    return float(np.mean(y * (y - f)))
-
-
-def run_one(task, N, activation, chi, quick=False, log=print):
+def run_sweeps(task, N, activation, chis, quick=False, log=print) -> list[dict]:
+    """Rows (one per χ) of train/test mean(y·Δ) for the NNGP, every theory and the networks."""
     X, y, Xs, ys = task.X, task.y, task.X_test, task.y_test
-    spec = mc.NetworkSpec(width=N, chi=chi, g_v=G, g_w=G, kappa0=KAPPA0, activation=activation)
-    out, secs = {}, {}
-
-    def timed(name, fn):
+    spec = mc.NetworkSpec(width=N, chi=1.0, g_v=G, g_w=G, kappa0=KAPPA0, activation=activation)
+    steps = 2000 if quick else LANGEVIN_STEPS.get(task.spec.name, 8000)
+    lang = dict(ensemble=16, steps=steps, burn_in=steps // 4, device="cpu", seed=0)
+    plan = {  # theory name -> (methods, options) of one sweep
+        "tree_gauss": (("nngp", "tree", "rescaled"), {"tree": {"ansatz": "gaussian"}}),
+        "tree_mean": (("tree",), {"tree": {"ansatz": "gaussian_mean"}}),
+        "particles": (("tree",), {"tree": {"ansatz": "particles", "n_particles": 1000 if quick else 4000}}),
+        "networks": (("langevin",), {"langevin": lang}),
+    }
+    tables, secs = {}, {}
+    for name, (methods, options) in plan.items():
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = fn()
+            res = mc.sweep(X, y, spec, chis=chis, methods=methods, X_test=Xs, y_test=ys, options=options, cache=True)
         secs[name] = time.perf_counter() - t0
-        out[name] = r
         for w in caught:
             if issubclass(w.category, (mc.ConvergenceWarning, RuntimeWarning)):
-                log(f"  [{name}, chi={chi:g}] {w.category.__name__}: {str(w.message)[:160]}")
-
-    timed("nngp", lambda: mc.nngp(X, y, spec, Xs))
-    timed("tree_gauss", lambda: mc.tree_level(X, y, spec, Xs, ansatz="gaussian"))
-    timed("tree_mean", lambda: mc.tree_level(X, y, spec, Xs, ansatz="gaussian_mean"))
-    timed("particles", lambda: mc.tree_level(X, y, spec, Xs, ansatz="particles", cache=True,
-                                             n_particles=1000 if quick else 4000))
-    timed("rescaled", lambda: mc.rescaled_kernel(X, y, spec, Xs))
-    steps = 2000 if quick else LANGEVIN_STEPS.get(task.spec.name, 8000)
-    opts = mc.LangevinOptions(ensemble=16, steps=steps, burn_in=steps // 4, device="cpu", seed=0)
-    timed("networks", lambda: mc.train_langevin(X, y, spec, Xs, options=opts, cache=True))
-    row = {"chi": chi, "seconds": secs}
-    for k, r in out.items():
-        row[k] = (m_y_delta(y, r.f_train), m_y_delta(ys, r.f_test), bool(getattr(r, "converged", True)))
-    net = out["networks"]
-    row["networks_se"] = (net.mean_y_delta_se(y, "train"), net.mean_y_delta_se(ys, "test"))
-    row["r_hat"] = float(net.r_hat)
-    return row
+                log(f"  [{name}] {w.category.__name__}: {str(w.message)[:160]}")
+        t = res.table.set_index(["method", "chi"])
+        key = {"tree_gauss": "tree", "tree_mean": "tree", "particles": "tree", "networks": "langevin"}[name]
+        tables[name] = t.loc[key]
+        if name == "tree_gauss":
+            tables["nngp"], tables["rescaled"] = t.loc["nngp"], t.loc["rescaled"]
+        if name == "networks":
+            r_hats = {chi: r.r_hat for chi, r in zip(res.chis, res.results["langevin"])}
+    rows = []
+    for chi in chis:
+        row = {"chi": chi, "seconds": secs}
+        for k, t in tables.items():
+            row[k] = (float(t.loc[chi, "train_mean_y_delta"]), float(t.loc[chi, "test_mean_y_delta"]),
+                      bool(t.loc[chi, "converged"]))
+        net = tables["networks"]
+        row["networks_se"] = (float(net.loc[chi, "train_mean_y_delta_se"]), float(net.loc[chi, "test_mean_y_delta_se"]))
+        row["r_hat"] = float(r_hats[chi])
+        rows.append(row)
+    return rows
 
 
 def share(row, k, split=0):
@@ -121,12 +123,9 @@ def main(argv=None):
         cfg = TASKS[tname]
         task = mc.make_task(cfg["spec"])
         N = cfg["N"]
-        rows = []
-        for chi in (1.0, N / 4, float(N)):
-            print(f"# {tname} {act} chi={chi:g} ...", flush=True)
-            row = run_one(task, N, act, chi, quick=args.quick)
-            print("#   seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in row["seconds"].items()), flush=True)
-            rows.append(row)
+        print(f"# {tname} {act} ...", flush=True)
+        rows = run_sweeps(task, N, act, [1.0, N / 4, float(N)], quick=args.quick)
+        print("#   seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[0]["seconds"].items()), flush=True)
         name = (f"teacher–student (erf teacher), P = {task.P}, D = {task.D}" if tname == "teacher"
                 else f"digits 8×8 even vs odd, P = {task.P}, D = {task.D}")
         out.append(table(rows, name, act, N))
