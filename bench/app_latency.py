@@ -1,12 +1,13 @@
-"""Slider-to-updated-script latency of the dashboard at the Paper Fig.-2 preset (AppTest timing).
+"""Slider-to-updated-script latency of the dashboard at the Paper Fig.-2 preset (AppTest timing, the server side).
 
 Run: ``python bench/app_latency.py [--repeats 15]``. Target: median < 300 ms.
 
 What is timed: after the first (warm-up) run has computed the theory sweep, the χ slider of the Regimes page is
 moved to a new value and the script is rerun with ``AppTest.run()`` until the new metric values are in the element
-tree. AppTest reruns the whole page with the shared sidebar (not just the fragment), so this is an upper bound for
-the browser, where only the ``st.fragment`` around the slider reruns. Baselines measured in the same run (the machine is shared,
-so absolute times are noisy): the rerun of a trivial one-line Streamlit script, and one tree-level solve.
+tree. AppTest reruns the whole page with the shared sidebar (not just the fragment), so this is an upper bound of
+the server's share of a round trip; what a user feels in the browser (drag latency, release-to-update round trip)
+is measured by ``bench/browser_latency.py``. Baselines measured in the same run (the machine is shared, so
+absolute times are noisy): the rerun of a trivial one-line Streamlit script, and one tree-level solve.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ os.environ.setdefault("MASTCORE_CACHE_DIR", tempfile.mkdtemp(prefix="mastcore-be
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from mastcore import explore, tree_level  # noqa: E402
+from dashboard import compute  # noqa: E402
+from dashboard.state import Settings  # noqa: E402
+from mastcore import tree_level  # noqa: E402
 
 
 def _median_ms(times):
@@ -36,7 +39,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args(argv)
-    settings = explore.Settings.from_preset("Paper Fig. 2")
+    settings = Settings.from_preset("Paper Fig. 2")
 
     # baseline 1: a trivial script's rerun through AppTest
     trivial = AppTest.from_string("import streamlit as st\nst.write('x')")
@@ -48,9 +51,9 @@ def main(argv=None):
         base.append(time.perf_counter() - t0)
 
     # baseline 2: one tree-level solve at the Fig.-2 preset (what a rerun may do at most)
-    task = explore.build_task(settings)
+    task = compute.build_task(settings)
     tree = []
-    with explore.blas_threads(1), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for chi in (3.0, 10.0, 30.0):
             t0 = time.perf_counter()
@@ -81,9 +84,9 @@ def main(argv=None):
             raise SystemExit(f"metrics did not change after moving χ to {value}")
     med = _median_ms(times)
     print(f"preset: Paper Fig. 2 (P={settings.P}, P*={settings.P_test}, D={settings.D}, N={settings.width}); "
-          f"{len(options)} χ values; capabilities: "
-          + ", ".join(k for k, v in explore.capabilities().items() if v))
-    print(f"first page load (sweep computed, incl. one loop if installed): {first:.2f} s")
+          f"{len(options)} χ values; methods: {', '.join(m.label for m in at.metric)}")
+    print(f"first page load in AppTest (NNGP and tree level; the other theories follow on the next run): "
+          f"{first:.2f} s")
     print(f"slider-to-updated-script (AppTest rerun of page + sidebar, no fragment shortcut): median {med:.0f} ms, "
           f"min {1000 * min(times):.0f} ms, max {1000 * max(times):.0f} ms over {len(times)} moves")
     print(f"baseline trivial-script rerun: median {_median_ms(base):.0f} ms  -> ratio {med / _median_ms(base):.1f}x")

@@ -6,7 +6,9 @@ Data: Ising task with P train points, D = 2P (full rank), N = 2P, χ = 10, κ0 =
 solved first and not timed. "structured" = the public mc.one_loop(..., tree=tree) including the (P, P) kernel
 variance; "dense" = reference.one_loop_dense.dense_perturbative (O(P⁶) time, O(P⁴) memory), which also returns
 the kernel variance. Targets: ≥ 10× faster at P = 80; P = 200 < 10 s, P = 400 < 2 min, < 4 GB.
-The machine is shared (2 cores): compare the ratios measured in the same run.
+The machine is shared (2 cores): compare the ratios measured in the same run. Default configuration: no
+*_NUM_THREADS is set in the subprocesses, mastcore's thread policy decides (the dense reference, which is not a
+mastcore solver, runs under the policy's choice for the one loop of the same size).
 
 Run: python bench/one_loop_speed.py
 """
@@ -44,7 +46,10 @@ def _worker(method: str, P: int) -> dict:
         r = mc.one_loop(task.X, task.y, spec, tree=tree)
         delta, parts = r.delta, r.timings
     else:
-        d = dense.dense_perturbative(red.C0, red.y, tree.C, spec.width, spec.chi, spec.kappa0)
+        from mastcore import _threads
+
+        with _threads.policy("one_loop", P=P, D=2 * P, width=2 * P):
+            d = dense.dense_perturbative(red.C0, red.y, tree.C, spec.width, spec.chi, spec.kappa0)
         delta, parts = d["delta_tree"] + d["delta_shift"] + d["delta_fluct"], {}
     sec, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -53,8 +58,10 @@ def _worker(method: str, P: int) -> dict:
 
 
 def _run(method: str, P: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, __file__, "--worker", method, str(P)], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -1,10 +1,15 @@
-"""What the dashboard computes, all through the library: tasks, theory curves (mc.sweep), reference runs.
+"""What the dashboard computes, all through the library: tasks, theory curves (mc.sweep), reference runs,
+learning curves, cost estimates and the command line that reproduces a refused computation.
 
 No widgets here (dashboard/widgets.py draws them) and no maths (mastcore does it): these functions turn
-:class:`~dashboard.state.Settings` into library calls and library results into tables for the figures.
+:class:`~dashboard.state.Settings` into library calls and library results into tables for the figures. Every
+function that may run long takes the library's ``progress(done, total, info)`` and is importable, so that
+dashboard/worker.py can run it in a worker process.
 """
 from __future__ import annotations
 
+import shlex
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -15,42 +20,78 @@ import pandas as pd
 
 import mastcore as mc
 from mastcore import cache
-from mastcore.sweep import data_key
+from mastcore.sweep import METHODS, data_key
 from mastcore.theory.features import feature_summary
 
-from .state import Settings
+from .state import DIGIT_TASKS, MAX_TASK_BYTES, Settings
 
 __all__ = [
-    "THEORY_METHODS",
     "TheoryCurves",
     "build_task",
-    "estimated_seconds",
+    "calibration",
+    "cli_command",
+    "default_sizes",
+    "estimate_seconds",
     "features_at",
+    "kernel_spectrum",
+    "learning_curves",
+    "learning_methods",
+    "learning_seconds",
+    "predictions",
     "reference_run",
     "runs",
+    "spectrum_seconds",
+    "task_problem",
     "theory_curves",
+    "theory_methods",
     "traces",
     "width_scaling",
+    "width_scaling_seconds",
 ]
 
-#: Methods drawn as curves against χ, per activation (the one loop exists for linear networks only).
-THEORY_METHODS = {"linear": ("nngp", "tree", "one_loop"), "erf": ("nngp", "tree", "rescaled"),
-                  "relu": ("nngp", "tree", "rescaled")}
-#: Cost of one χ point of each method at P = 80 on 2 cores (seconds; measured, scaled like P³, P⁴ for the loop).
-SECONDS_AT_P80 = {"nngp": 0.001, "tree": 0.03, "one_loop": 0.12, "rescaled": 0.01}
-#: Cost of one χ point of the erf/ReLU tree level at P = 30 per ansatz (zero-mean ≈ 0.12 s; with mean ≈ 22 s).
-ANSATZ_SECONDS_AT_P30 = {"gaussian": 0.12, "gaussian_mean": 22.0}
+#: Theory methods drawn against χ, in order of fidelity (docs/theory.md §0.1); each where its activation allows.
+THEORY_ORDER = ("nngp", "tree", "rescaled", "one_loop", "renormalised_loop")
+#: For erf/ReLU the one loop's default variant ("auto", docs/theory.md §12.4) already is the renormalised one loop
+#: wherever that is the better theory, so a second, sampled curve of it would only double the cost.
+SAME_AS_ONE_LOOP = {"erf": ("renormalised_loop",), "relu": ("renormalised_loop",)}
+
+
+def theory_methods(activation: str) -> tuple:
+    """The theory methods of mc.sweep that apply to ``activation`` (the sweep's own METHODS registry decides)."""
+    skip = SAME_AS_ONE_LOOP.get(activation, ())
+    return tuple(m for m in THEORY_ORDER if activation in METHODS[m].activations and m not in skip)
+
+
+def task_problem(settings: Settings) -> str | None:
+    """Why the app will not build this task (too large for its budget), or None.
+
+    The size comes from mc.estimate_task (peak memory of building the task); the app's limit is
+    dashboard.state.MAX_TASK_BYTES, so that a link cannot make the server allocate gigabytes.
+    """
+    if settings.task in (*DIGIT_TASKS, "csv") or settings.problems():
+        return None
+    cost = mc.estimate_task(settings.task_spec())
+    if cost.bytes <= MAX_TASK_BYTES:
+        return None
+    return (f"It would need about {cost.bytes / 2**20:,.0f} MiB to build ((P + P*)·D = "
+            f"{(settings.P + settings.P_test) * settings.D:,} inputs); the app builds data sets up to "
+            f"{MAX_TASK_BYTES / 2**20:.0f} MiB. Lower P* or D in the sidebar, or run it from the command line "
+            "(python -m mastcore sweep ...)")
 
 
 def build_task(settings: Settings, data: tuple | None = None) -> mc.Task:
     """The task of ``settings``; ``data`` = (X, y) of an uploaded CSV when ``settings.task == "csv"``.
 
-    Raises ValueError (with the setting to change) for invalid settings or data sets that are too small.
+    Raises ValueError (with the setting to change) for invalid settings, data sets that are too small, or data
+    sets too large for the app (:func:`task_problem`).
     """
     n_rows = None if data is None else int(np.asarray(data[0]).shape[0])
     problems = settings.problems(n_rows if settings.task == "csv" else None)
     if problems:
         raise ValueError(" ".join(problems))
+    too_big = task_problem(settings)
+    if too_big:
+        raise ValueError(too_big)
     if settings.task == "csv":
         if data is None:
             raise ValueError("task 'csv' needs an uploaded CSV; upload one on the Data page or choose another task")
@@ -58,13 +99,182 @@ def build_task(settings: Settings, data: tuple | None = None) -> mc.Task:
     return mc.make_task(settings.task_spec())
 
 
-def estimated_seconds(method: str, P: int, n_chi: int, activation: str = "linear", ansatz: str = "gaussian") -> float:
-    """Rough cost of ``n_chi`` points of ``method`` (see SECONDS_AT_P80)."""
-    if activation != "linear" and method == "tree":
-        return float(ANSATZ_SECONDS_AT_P30.get(ansatz, 1.0) * (P / 30.0) ** 3 * n_chi)
-    power = 4 if method == "one_loop" else 3
-    return float(SECONDS_AT_P80.get(method, 0.05) * (P / 80.0) ** power * n_chi)
+# --- honest estimates: mc.estimate, calibrated once on this machine -------------------------------------------
 
+#: The reference problem timed at first use (per method) to calibrate mc.estimate's rates on this machine.
+REFERENCE = dict(P=40, P_test=100, D=80, width=40, chis=(1.0, 6.3, 40.0))
+#: Smaller reference for the slow erf/ReLU ansatz (its cost grows like P² pairs × quadrature nodes).
+REFERENCE_SLOW = dict(P=8, P_test=20, D=16, width=8, chis=(8.0,))
+REFERENCE_OPTIONS = {"exact": dict(n_chains=8, n_sweeps=60, burn_in=10, seed=0),
+                     "langevin": dict(ensemble=4, steps=300, burn_in=50, seed=0)}
+#: The larger reference is timed only when the small one predicts it to take less than this (seconds).
+CALIBRATION_BUDGET = 0.5
+#: Timings of the reference (their median is used; one when it takes more than half a second).
+CALIBRATION_REPEATS = 3
+#: Calibration factors are kept within these bounds (a factor outside them means the timing was disturbed).
+CALIBRATION_BOUNDS = (0.002, 20.0)
+#: Raw estimates below this many seconds are used as they are (calibrating would cost more than it tells).
+CALIBRATE_ABOVE = 0.5
+
+_calibration: dict = {}
+_calibration_lock = threading.Lock()
+
+
+def _time_reference(ref: dict, method: str, activation: str, options) -> float:
+    """Wall time of mc.sweep of ``method`` on the reference problem ``ref`` (median of up to three runs)."""
+    task = mc.make_task(mc.TaskSpec(name="ising", P=ref["P"], P_test=ref["P_test"], D=ref["D"], seed=0))
+    spec = mc.NetworkSpec(width=ref["width"], chi=1.0, g_v=0.5, g_w=0.5, kappa0=1.0, activation=activation)
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(CALIBRATION_REPEATS):  # the median: the machine may be shared
+            t0 = time.perf_counter()
+            mc.sweep(task.X, task.y, spec, chis=ref["chis"], methods=(method,), X_test=task.X_test,
+                     y_test=task.y_test, options=options, cache=False)
+            times.append(time.perf_counter() - t0)
+            if times[-1] > 0.3:  # long enough to be a fair timing on its own
+                break
+    return float(np.median(times))
+
+
+def _reference_estimate(ref: dict, method: str, activation: str, options) -> float:
+    return mc.estimate_sweep(P=ref["P"], D=ref["D"], width=ref["width"], P_test=ref["P_test"],
+                             activation=activation, chis=len(ref["chis"]), methods=(method,), options=options,
+                             strict=False).seconds
+
+
+def calibration(method: str, activation: str = "linear", ansatz: str | None = None) -> float:
+    """measured / estimated seconds of ``method`` on a reference problem, timed once per process on this machine.
+
+    mc.estimate's rates were measured on the developers' machine; this factor carries them over to the one the
+    app runs on. The small reference (REFERENCE_SLOW: P = 8, one χ) is timed first — a few milliseconds for most
+    methods, a few seconds for the slowest; when it took under CALIBRATION_BUDGET/5 seconds the larger REFERENCE
+    (P = 40, three χ) is timed as well and its factor used, being closer to the app's sizes. No disk cache.
+    """
+    key = (method, activation, ansatz if method == "tree" and activation != "linear" else None)
+    with _calibration_lock:
+        if key in _calibration:
+            return _calibration[key]
+        opts = dict(REFERENCE_OPTIONS.get(method, {}))
+        if key[2] is not None:
+            opts["ansatz"] = ansatz
+        options = {method: opts} if opts else None
+        measured = _time_reference(REFERENCE_SLOW, method, activation, options)
+        est = _reference_estimate(REFERENCE_SLOW, method, activation, options)
+        factor = measured / max(est, 1e-9)
+        if measured < CALIBRATION_BUDGET / 5:
+            big = _reference_estimate(REFERENCE, method, activation, options)
+            if big * factor < CALIBRATION_BUDGET:
+                factor = _time_reference(REFERENCE, method, activation, options) / max(big, 1e-9)
+        factor = float(np.clip(factor, *CALIBRATION_BOUNDS))
+        _calibration[key] = factor
+        return factor
+
+
+def _data_D(settings: Settings, task: mc.Task | None) -> int:
+    if task is not None:
+        return int(task.D)
+    return {"digits": 64, "mnist": 784}.get(settings.task, settings.D)
+
+
+def estimate_seconds(settings: Settings, methods, n_chi: int, *, options: dict | None = None,
+                     task: mc.Task | None = None, calibrate: bool = True) -> float:
+    """Expected seconds of mc.sweep of ``methods`` over ``n_chi`` χ values at these settings.
+
+    mc.estimate_sweep (the library's measured rates) per method, times this machine's :func:`calibration`
+    factor when the raw estimate is above CALIBRATE_ABOVE seconds.
+    """
+    P = int(task.P) if task is not None else settings.P
+    P_test = int(task.X_test.shape[0]) if task is not None else settings.P_test
+    D = _data_D(settings, task)
+    total = 0.0
+    for m in methods:
+        opts = dict((options or {}).get(m) or {})
+        if m == "tree" and settings.activation != "linear":
+            opts.setdefault("ansatz", settings.ansatz)
+        raw = mc.estimate_sweep(P=P, D=D, width=settings.width, P_test=P_test, activation=settings.activation,
+                                chis=int(n_chi), methods=(m,), options={m: opts}, strict=False).seconds
+        if calibrate and raw > CALIBRATE_ABOVE:
+            raw *= calibration(m, settings.activation, opts.get("ansatz"))
+        total += raw
+    return float(total)
+
+
+_eig_rate: list = []
+#: Size of the matrix whose eigendecomposition is timed to calibrate :func:`spectrum_seconds`.
+EIG_REFERENCE = 400
+
+
+def spectrum_seconds(settings: Settings, task: mc.Task | None = None) -> float:
+    """Expected seconds of :func:`kernel_spectrum`: the NNGP kernel (mc.estimate) and an eigendecomposition,
+    whose rate is measured once on this machine (an EIG_REFERENCE² matrix) and scaled like P³."""
+    P = int(task.P) if task is not None else settings.P
+    if not _eig_rate:  # the median of three timings: the machine may be shared
+        a = np.random.default_rng(0).standard_normal((EIG_REFERENCE, EIG_REFERENCE))
+        a = a @ a.T
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            np.linalg.eigvalsh(a)
+            times.append(time.perf_counter() - t0)
+        _eig_rate.append(max(float(np.median(times)), 1e-4))
+    kernel = mc.estimate("nngp", P=P, D=_data_D(settings, task), width=max(settings.width, 1),
+                         activation=settings.activation).seconds
+    return float(kernel + _eig_rate[0] * (P / EIG_REFERENCE) ** 3)
+
+
+def kernel_spectrum(task: mc.Task, settings: Settings, progress: Callable | None = None) -> np.ndarray:
+    """Eigenvalues of the NNGP kernel C0 on the train set (docs/theory.md §3), ascending."""
+    C0 = mc.nngp_kernel(task.X, task.X, settings.network_spec(1.0))
+    out = np.linalg.eigvalsh(C0)
+    if progress is not None:
+        progress(1, 1, {"method": "spectrum"})
+    return out
+
+
+def cli_command(settings: Settings, chis, methods, options: dict | None = None, *, out: str = "out/sweep") -> str:
+    """The ``python -m mastcore sweep ...`` command line that runs this computation outside the app.
+
+    Settings the command line has no flag for (CSV uploads, the digit labels, the erf/ReLU ansatz) are noted
+    after a ``#``.
+    """
+    task = "ising" if settings.task == "csv" else settings.task
+    chis_txt = ",".join(f"{float(c):g}" for c in chis)
+    args = ["python", "-m", "mastcore", "sweep", "--task", task, "--P", str(settings.P), "--P-test",
+            str(settings.P_test)]
+    if settings.task not in DIGIT_TASKS:
+        args += ["--D", str(settings.D)]
+    if settings.task == "ising":
+        args += ["--p", f"{settings.p:g}"]
+    args += ["--data-seed", str(settings.seed), "--N", str(settings.width), "--g-v", f"{settings.g_v:g}",
+             "--g-w", f"{settings.g_w:g}", "--kappa0", f"{settings.kappa0:g}", "--activation", settings.activation,
+             "--chis", chis_txt, "--methods", ",".join(methods)]
+    opts = options or {}
+    if "exact" in opts:
+        e = opts["exact"]
+        args += ["--exact-chains", str(e.get("n_chains", 64)), "--exact-sweeps", str(e.get("n_sweeps", 2000))]
+        if "seed" in e:
+            args += ["--seed", str(e["seed"])]
+    if "langevin" in opts:
+        lv = opts["langevin"]
+        args += ["--ensemble", str(lv.get("ensemble", 16)), "--steps", str(lv.get("steps", 20000))]
+        if "burn_in" in lv:
+            args += ["--burn-in", str(lv["burn_in"])]
+        if "seed" in lv and "exact" not in opts:
+            args += ["--seed", str(lv["seed"])]
+    args += ["--out", out]
+    line = " ".join(shlex.quote(a) for a in args)
+    notes = []
+    if settings.task == "csv":
+        notes.append("your CSV is not available to the command line: the line uses the Ising task")
+    if settings.task in DIGIT_TASKS:
+        notes.append(f"labels '{settings.binary}' are set in Python (TaskSpec options), not by a flag")
+    if settings.activation != "linear" and "tree" in methods:
+        notes.append(f"tree-level ansatz '{settings.ansatz}' is set in Python (options={{'tree': ...}})")
+    return line + (f"   # {'; '.join(notes)}" if notes else "")
+
+
+# --- theory curves -------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TheoryCurves:
@@ -134,19 +344,41 @@ def features_at(task: mc.Task, curves: TheoryCurves, chi: float) -> dict:
     return feature_summary(curves.tree(chi), task.X, task.y, task.direction)
 
 
+def predictions(task: mc.Task, curves: TheoryCurves, chi: float, methods=None) -> pd.DataFrame:
+    """Mean predictions of each theory at the χ of the sweep nearest to ``chi``, beside the true labels.
+
+    Columns: method, split ("train"/"test"), index, true, predicted.
+    """
+    frames = []
+    for m in methods or curves.sweep.methods:
+        if m not in curves.sweep.results or all(r is None for r in curves.sweep.results[m]):
+            continue
+        r = curves.sweep.at(m, chi)
+        for split, y, f in (("train", task.y, r.f_train), ("test", task.y_test, r.f_test)):
+            if f is None:
+                continue
+            frames.append(pd.DataFrame({"method": m, "split": split, "index": np.arange(len(y)),
+                                        "true": np.asarray(y, dtype=float), "predicted": np.asarray(f, dtype=float)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["method", "split", "index", "true", "predicted"])
+
+
 # --- reference runs (exact posterior, Langevin networks) ------------------------------------------------
 
 def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, options: dict, *,
-                  progress: Callable | None = None):
+                  progress: Callable | None = None, cache_mode: bool | str = True):
     """Run the exact posterior (``kind="exact"``) or a Langevin ensemble (``"langevin"``) at χ through mc.sweep
-    (cached on disk). Returns (result, row, messages): the result, its table row and any solver warnings."""
+    (cached on disk). Returns (result, row, messages): the result, its table row and any solver warnings.
+
+    ``cache_mode="only"`` loads a stored run and raises mastcore.cache.CacheMiss instead of computing it.
+    """
     if kind not in ("exact", "langevin"):
         raise ValueError(f"'kind' must be 'exact' or 'langevin'; got {kind!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mc.ConvergenceWarning)
         warnings.simplefilter("ignore", mc.ScaleWarning)
         res = mc.sweep(task.X, task.y, settings.network_spec(1.0), chis=[chi], methods=(kind,), X_test=task.X_test,
-                       y_test=task.y_test, options={kind: dict(options)}, cache=True, progress=progress)
+                       y_test=task.y_test, options={kind: dict(options)}, cache=cache_mode, progress=progress)
     messages = [str(w.message) for w in caught if issubclass(w.category, mc.ConvergenceWarning)]
     return res.results[kind][0], res.table.iloc[0].to_dict(), messages
 
@@ -203,3 +435,64 @@ def width_scaling(task: mc.Task, settings: Settings, widths, *, methods=("nngp",
         if progress is not None:
             progress(k + 1, len(widths), {"width": N})
     return pd.DataFrame(rows)
+
+
+def width_scaling_seconds(settings: Settings, widths, methods, exact_options: dict) -> float:
+    """Expected seconds of :func:`width_scaling` (mc.estimate per width, calibrated)."""
+    return float(sum(estimate_seconds(settings.replace(width=int(N)), (*methods, "exact"), 2,
+                                      options={"exact": exact_options}) for N in widths))
+
+
+# --- learning curves ------------------------------------------------------------------------------------
+
+def learning_methods(activation: str) -> tuple:
+    """Methods of the learning curves: the theories, and the exact posterior by quadrature for linear networks
+    (exact and cheap: docs/theory.md §7.4)."""
+    ms = theory_methods(activation)
+    return (*ms, "quadrature") if activation in METHODS["quadrature"].activations else ms
+
+
+def default_sizes(settings: Settings, n_rows: int | None = None) -> tuple:
+    """Training-set sizes of the learning curves: 1-2-5 steps from 5 up to about 4·P (at most 1000, and fewer
+    than the rows of a fixed data set)."""
+    top = min(max(4 * settings.P, 20), 1000)
+    if n_rows is not None:
+        top = min(top, n_rows - 1)
+    out = [v * 10**e for e in range(0, 4) for v in (1, 2, 5) if 5 <= v * 10**e <= top]
+    return tuple(out) or (max(1, top),)
+
+
+def learning_curves(settings: Settings, sizes, chi: float, *, methods=None, data: tuple | None = None,
+                    progress: Callable | None = None, cache_mode: bool | str = True) -> pd.DataFrame:
+    """Train/test discrepancies and errors against the training-set size P at one χ (one mc.sweep per P).
+
+    The test set stays the same (P* of the settings); each P draws its own training set from the settings' seed.
+    Cached network runs (exact posterior, Langevin) at this χ are added where the disk cache has them.
+    Returns a DataFrame with the columns of mc.sweep's table plus P.
+    """
+    methods = tuple(methods or learning_methods(settings.activation))
+    frames = []
+    sizes = sorted({int(p) for p in sizes})
+    for k, P in enumerate(sizes):
+        s = settings.replace(P=P)
+        task = build_task(s, data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opts = {"tree": {"ansatz": s.ansatz}} if s.activation != "linear" and "tree" in methods else None
+            res = mc.sweep(task.X, task.y, s.network_spec(1.0), chis=[float(chi)], methods=methods,
+                           X_test=task.X_test, y_test=task.y_test, options=opts, cache=cache_mode)
+        frames.append(res.table.assign(P=P))
+        cached = runs(task, s)
+        if len(cached):
+            near = cached[np.isclose(cached["chi"], float(chi), rtol=0.02)]
+            if len(near):
+                frames.append(near.drop_duplicates("method", keep="last").drop(columns=["options", "created"])
+                              .assign(P=P))
+        if progress is not None:
+            progress(k + 1, len(sizes), {"P": P})
+    return pd.concat(frames, ignore_index=True)
+
+
+def learning_seconds(settings: Settings, sizes, methods) -> float:
+    """Expected seconds of :func:`learning_curves` (mc.estimate per size, calibrated)."""
+    return float(sum(estimate_seconds(settings.replace(P=int(P)), methods, 1) for P in sizes))

@@ -7,16 +7,24 @@ import streamlit as st
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: (file in pages/, title, icon); the first page is the default.
+#: (file in pages/, title, icon); the first page is the default. A page whose file is missing is left out.
 PAGE_FILES = (
     ("regimes.py", "Regimes", ":material/tune:"),
     ("feature_learning.py", "Feature learning", ":material/blur_on:"),
     ("networks.py", "Networks", ":material/hub:"),
     ("width_scaling.py", "Width scaling", ":material/show_chart:"),
+    ("learning_curves.py", "Learning curves", ":material/trending_down:"),
+    ("theory_map.py", "Theory map", ":material/map:"),
     ("data.py", "Data", ":material/dataset:"),
+    ("glossary.py", "Glossary", ":material/menu_book:"),
 )
+
+
+def page_files() -> list[tuple[str, str, str]]:
+    """The entries of PAGE_FILES whose file exists."""
+    return [entry for entry in PAGE_FILES if (ROOT / "pages" / entry[0]).is_file()]
 
 
 def pages() -> list:
     """st.Page objects with absolute paths, so the list works whichever script Streamlit started from."""
-    return [st.Page(ROOT / "pages" / f, title=t, icon=i, default=k == 0) for k, (f, t, i) in enumerate(PAGE_FILES)]
+    return [st.Page(ROOT / "pages" / f, title=t, icon=i, default=k == 0) for k, (f, t, i) in enumerate(page_files())]

@@ -1,13 +1,16 @@
-"""Widgets shared by the pages: the sidebar, settings in session state / URL, cached look-ups with progress.
+"""Widgets shared by the pages: the sidebar, settings and view in session state / URL, the live χ chart,
+cached look-ups, and long computations with progress, a Cancel and the app's budget.
 
-Session-state keys are namespaced: ``cfg.*`` shared settings (sidebar), ``reg.*`` Regimes, ``feat.*`` Feature
-learning, ``net.*`` Networks, ``ws.*`` Width scaling, ``data.*`` Data. No maths here: everything is computed by
-``mastcore`` through dashboard/compute.py.
+Session-state keys are namespaced: ``cfg.*`` shared settings (sidebar), ``view.*`` the pages' own controls that
+belong in the URL (dashboard.state.VIEW_PARAMS), ``reg.*`` Regimes, ``feat.*`` Feature learning, ``net.*``
+Networks, ``ws.*`` Width scaling, ``lc.*`` Learning curves, ``data.*`` Data, ``run.*`` computations,
+``tour.*`` the guided tour. No maths here: everything is computed by ``mastcore`` through dashboard/compute.py.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections import OrderedDict
+import os
 
 import numpy as np
 import streamlit as st
@@ -15,12 +18,18 @@ import streamlit as st
 import mastcore as mc
 
 from . import compute
-from .state import ANSATZE, BINARY_CHOICES, DEFAULT_PRESET, DIGIT_TASKS, N_CHI, N_CHI_SLOW, PRESETS, Settings, chi_grid
+from .memo import ByteMemo
+from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, N_CHI, N_CHI_SLOW, PRESETS,
+                    VIEW_PARAMS, Settings, chi_grid, md_code, parse_query)
+from .worker import Call, Job
+
+__all__ = [
+    "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chi_slider", "current_settings", "curves", "curves_key", "data_digest",
+    "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "page_header", "require_task", "run_cancellable",
+    "show_error", "sidebar", "take_cancelled", "sync_query_params", "theory_grid", "tree_curves", "v", "view_widget", "warning_badges",
+]
 
 CUSTOM = "Custom"
-#: Ranges of the sidebar's number inputs. 0 is allowed where the page explains why it is invalid (P* = 0, N = 0).
-BOUNDS = {"P": (0, 5000), "P_test": (0, 20000), "D": (0, 5000), "p": (0.0, 0.5), "width": (0, 10000),
-          "kappa0": (0.0, 1e6), "g_v": (0.0, 1e6), "g_w": (0.0, 1e6), "seed": (0, 2**31 - 1)}
 FIELDS = tuple(Settings.field_types())
 ACT_LABELS = {"linear": "linear", "erf": "erf", "relu": "ReLU"}
 
@@ -35,37 +44,37 @@ def w(name: str) -> str:
     return f"cfg.w.{name}"
 
 
+def v(name: str) -> str:
+    """Session-state key of a page control that is part of the URL (dashboard.state.VIEW_PARAMS)."""
+    return f"view.{name}"
+
+
 # --- state and URL ---------------------------------------------------------------------------------------
 
 def _matching_preset(values: dict) -> str:
     for name, preset in PRESETS.items():
-        if all(values.get(f) == v for f, v in preset.items()):
+        if all(values.get(f) == val for f, val in preset.items()):
             return name
     return CUSTOM
 
 
 def init_state() -> None:
-    """First run of a session: defaults from the default preset, overridden by the URL's query parameters."""
+    """First run of a session: defaults from the default preset, overridden by the URL's query parameters.
+
+    The URL is parsed defensively (dashboard.state.parse_query): bad values give the default and one message
+    each, shown in the sidebar; nothing a link holds can raise.
+    """
     if st.session_state.get("cfg._init"):
         return
     values = Settings.from_preset(DEFAULT_PRESET).to_dict()
-    query = st.query_params.to_dict()
-    from_url, bad = Settings.parse_query(query)
-    for name, v in from_url.items():
-        lo, hi = BOUNDS.get(name, (None, None))
-        if lo is not None and not lo <= v <= hi:
-            bad.append(f"URL parameter for {name} must be in [{lo}, {hi}]; got {v} (clipped)")
-            v = type(v)(min(max(v, lo), hi))
-        values[name] = v
+    query = {name: st.query_params.get_all(name) for name in st.query_params}
+    from_url, view, chi, bad = parse_query(query, tuple(mc.available_tasks()))
+    values.update(from_url)
     for f in FIELDS:
         st.session_state[k(f)] = values[f]
     st.session_state[k("preset")] = _matching_preset(values)
-    chi = None
-    if "chi" in query:
-        try:
-            chi = float(query["chi"])
-        except (TypeError, ValueError):
-            bad.append(f"URL parameter 'chi' must be a number; got {query['chi']!r} (ignored)")
+    for name, param in VIEW_PARAMS.items():
+        st.session_state[v(name)] = view.get(name, param.default)
     st.session_state[k("chi")] = chi
     st.session_state["cfg._bad_query"] = bad
     st.session_state["cfg._init"] = True
@@ -75,8 +84,8 @@ def _apply_preset() -> None:
     name = st.session_state[w("preset")]
     st.session_state[k("preset")] = name
     if name in PRESETS:
-        for f, v in PRESETS[name].items():
-            st.session_state[k(f)] = v
+        for f, val in PRESETS[name].items():
+            st.session_state[k(f)] = val
         st.session_state[k("chi")] = None
 
 
@@ -121,34 +130,124 @@ def _settings_now() -> Settings:
 
 
 def sync_query_params(extra: dict | None = None) -> None:
-    """Mirror the settings (and the current χ) in the URL so that a link reproduces the view."""
+    """Mirror the settings, the current χ and the pages' own controls in the URL: a link reproduces the view.
+
+    View parameters (dashboard.state.VIEW_PARAMS) are written when they differ from their defaults and removed
+    when they return to them, so that links stay short.
+    """
     params = _settings_now().to_query()
     chi = st.session_state.get(k("chi"))
     if chi is not None:
         params["chi"] = f"{chi:g}"
+    drop = []
+    for name, param in VIEW_PARAMS.items():
+        val = st.session_state.get(v(name), param.default)
+        if val is None or val == param.default:
+            drop.append(name)
+        else:
+            params[name] = param.to_url(val)
     params.update(extra or {})
     current = st.query_params.to_dict()
-    changed = {kk: v for kk, v in params.items() if current.get(kk) != v}
+    changed = {kk: val for kk, val in params.items() if current.get(kk) != val}
     if changed:
         st.query_params.update(changed)
+    for name in drop:
+        if name in current:
+            del st.query_params[name]
 
 
-def _number(container, label: str, name: str, step, **kw) -> None:
+def view_widget(widget, label: str, name: str, *, key: str, container=None, **kw):
+    """Draw ``widget`` (st.radio, st.number_input, ...) bound to the view value ``v(name)``: its value is kept
+    across pages and in the URL. Returns the widget's value."""
+    st.session_state[key] = st.session_state.get(v(name), VIEW_PARAMS[name].default)
+
+    def _store():
+        st.session_state[v(name)] = st.session_state[key]
+
+    return getattr(container or st, widget)(label, key=key, on_change=_store, **kw)
+
+
+def _number(container, label: str, name: str, step, help: str, **kw) -> None:
     lo, hi = BOUNDS[name]
     fmt = "%.3f" if isinstance(lo, float) else None
     container.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=w(name),
-                           on_change=_commit, args=(name,), **kw)
+                           on_change=_commit, args=(name,), help=help, **kw)
+
+
+#: Tooltips of the sidebar controls: what each symbol means, in plain words (the Glossary page says more).
+HELP = {
+    "preset": "Ready-made settings. 'Teaching': small and fast (Ising, P = 20, N = 50). 'Paper Fig. 2': the "
+              "paper's setting (Ising, P = 80, P* = 1000, D = 200, N = 100).",
+    "task": "The data the network learns. ising: ±1 labels copied into noisy ±1 inputs; teacher_student: labels "
+            "from a random linear (or erf) teacher; digits: handwritten 8×8 digits; csv: your upload.",
+    "binary": "Which two classes the digit images are split into (digits and MNIST tasks only).",
+    "P": "P: number of training examples the network sees.",
+    "P_test": "P*: number of test examples, used only to measure how well the network generalises.",
+    "D": "D: number of inputs per example (fixed by the data for digits and CSV).",
+    "p": "p: chance that an input spin disagrees with the label (Ising task); 0 = clean, 0.5 = pure noise.",
+    "width": "N: number of hidden neurons. Large N is where the theories become exact.",
+    "kappa0": "κ0: noise in the labels assumed by the network (output noise variance is κ0/χ). Larger κ0 fits "
+              "the training data less tightly.",
+    "g_v": "g_v: prior variance scale of the input weights (each weight has variance g_v/D).",
+    "g_w": "g_w: prior variance scale of the readout weights (variance g_w/(χN)).",
+    "activation": "φ: the hidden neurons' nonlinearity. Linear networks have an exact reference and a one loop; "
+                  "erf and ReLU are compared with trained networks.",
+    "seed": "Random seed of the data set: the same seed always gives the same data.",
+    "ansatz": "How the erf/ReLU tree level models one neuron's weights (docs/theory.md §9): a zero-mean Gaussian "
+              "(fast) or a Gaussian with a mean (slower). Linear networks are solved exactly.",
+}
+
+#: The guided tour: (title, page file, χ as a share of N on a log scale (0 = χ of 1, 1 = χ of N), text).
+TOUR = (
+    ("1 · The kernel regime", "pages/regimes.py", 0.0,
+     "At χ = 1 (standard scaling) a wide network behaves like a fixed kernel machine, the NNGP: look at the "
+     "flat grey line. Every theory starts at the same place."),
+    ("2 · Slide χ", "pages/regimes.py", 1.0,
+     "Drag the slider under the chart towards χ = N (mean field): the tree level and the one loop fall below the "
+     "NNGP — the network now learns features, and its training error shrinks."),
+    ("3 · The kernel adapts", "pages/feature_learning.py", 1.0,
+     "At χ = N the kernel is no longer the NNGP's: it has stretched along the task direction (a large 'outlier' "
+     "in Σ_v whose direction overlaps the task)."),
+    ("4 · Finite width matters", "pages/width_scaling.py", 0.0,
+     "Compare each theory with the exact posterior as N grows: at χ = 1 only the one loop keeps up; the tree level "
+     "needs χ = N. Press Compute."),
+)
+
+
+def _tour(step: int) -> None:
+    """on_click of a tour step: set the view it describes (preset, χ, page)."""
+    _, page, frac, _ = TOUR[step]
+    for f, val in PRESETS[DEFAULT_PRESET].items():
+        st.session_state[k(f)] = val
+    st.session_state[k("preset")] = DEFAULT_PRESET
+    width = PRESETS[DEFAULT_PRESET]["width"]
+    grid = chi_grid(width)
+    st.session_state[k("chi")] = float(grid[0] if frac == 0 else grid[-1])
+    st.session_state["tour.step"] = step
+    st.session_state["tour.goto"] = page
+
+
+def _guided_tour(sb) -> None:
+    with sb.expander("Guided tour (for teaching)", expanded="tour.step" in st.session_state):
+        st.caption("Four steps from kernels to features; each sets the view for you.")
+        for i, (title, _, _, _) in enumerate(TOUR):
+            st.button(title, key=f"tour.b{i}", on_click=_tour, args=(i,), width="stretch",
+                      help="Sets the Teaching preset, χ and the page of this step")
+        step = st.session_state.get("tour.step")
+        if step is not None:
+            st.info(TOUR[step][3], icon=":material/school:")
 
 
 def sidebar() -> Settings:
-    """The shared sidebar (task, P, P*, D, p, N, κ0, g_v, g_w, activation, seed, presets)."""
+    """The shared sidebar (task, P, P*, D, p, N, κ0, g_v, g_w, activation, seed, ansatz, presets, guided tour)."""
     init_state()
     task_names = list(mc.available_tasks())
     if "data.csv" in st.session_state:
         task_names.append("csv")
     if st.session_state[k("task")] not in task_names:
         st.session_state["cfg._bad_query"] = st.session_state.get("cfg._bad_query", []) + [
-            f"task {st.session_state[k('task')]!r} is not available here (choose one of {task_names}); using 'ising'"
+            f"task {md_code(st.session_state[k('task')])} is not available here (choose one of "
+            f"{', '.join(task_names)}); using ising"
         ]
         st.session_state[k("task")] = "ising"
     if st.session_state[k("activation")] not in mc.ACTIVATIONS:
@@ -161,70 +260,91 @@ def sidebar() -> Settings:
         st.session_state[w(name)] = st.session_state[k(name)]
     sb = st.sidebar
     sb.title("mastcore")
-    sb.selectbox("Preset", [*PRESETS, CUSTOM], key=w("preset"), on_change=_apply_preset,
-                 help="'Paper Fig. 2': Ising, P=80, P*=1000, D=200, N=100. 'Teaching': small and fast.")
+    sb.selectbox("Preset", [*PRESETS, CUSTOM], key=w("preset"), on_change=_apply_preset, help=HELP["preset"])
     sb.subheader("Task")
-    sb.selectbox("task", task_names, key=w("task"), on_change=_commit, args=("task",))
+    sb.selectbox("task", task_names, key=w("task"), on_change=_commit, args=("task",), help=HELP["task"])
     task_name = st.session_state[k("task")]
     sb.selectbox("labels (digits / MNIST)", list(BINARY_CHOICES), key=w("binary"), on_change=_commit,
-                 args=("binary",), disabled=task_name not in DIGIT_TASKS)
+                 args=("binary",), disabled=task_name not in DIGIT_TASKS, help=HELP["binary"])
     c1, c2 = sb.columns(2)
-    _number(c1, "P (train)", "P", 10)
-    _number(c2, "P* (test)", "P_test", 100)
-    _number(c1, "D (inputs)", "D", 10, disabled=task_name in ("csv", "digits", "mnist"))
-    _number(c2, "p (flips)", "p", 0.05, disabled=task_name != "ising",
-            help="Ising task: probability that an input spin disagrees with the label")
+    _number(c1, "P (train)", "P", 10, HELP["P"])
+    _number(c2, "P* (test)", "P_test", 100, HELP["P_test"])
+    _number(c1, "D (inputs)", "D", 10, HELP["D"], disabled=task_name in ("csv", "digits", "mnist"))
+    _number(c2, "p (flips)", "p", 0.05, HELP["p"], disabled=task_name != "ising")
     sb.subheader("Network")
     c1, c2 = sb.columns(2)
-    _number(c1, "N (width)", "width", 10)
-    _number(c2, "κ0 (noise)", "kappa0", 0.1)
-    _number(c1, "g_v", "g_v", 0.1)
-    _number(c2, "g_w", "g_w", 0.1)
+    _number(c1, "N (width)", "width", 10, HELP["width"])
+    _number(c2, "κ0 (noise)", "kappa0", 0.1, HELP["kappa0"])
+    _number(c1, "g_v", "g_v", 0.1, HELP["g_v"])
+    _number(c2, "g_w", "g_w", 0.1, HELP["g_w"])
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
-                 format_func=lambda a: ACT_LABELS.get(a, a))
-    _number(c2, "seed", "seed", 1)
+                 format_func=lambda a: ACT_LABELS.get(a, a), help=HELP["activation"])
+    _number(c2, "seed", "seed", 1, HELP["seed"])
     sb.selectbox("tree-level ansatz (erf/ReLU)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
-                 args=("ansatz",),
-                 format_func=ANSATZE.get, disabled=st.session_state[k("activation")] == "linear",
-                 help="Neuron law of the erf/ReLU tree level (docs/theory.md §9); linear networks are solved exactly.")
-    for msg in st.session_state.get("cfg._bad_query", []):
-        sb.warning(msg)
-    sb.caption("Settings are in the URL: copy it to share this view.")
+                 args=("ansatz",), format_func=ANSATZE.get,
+                 disabled=st.session_state[k("activation")] == "linear", help=HELP["ansatz"])
+    bad = st.session_state.get("cfg._bad_query", [])
+    if bad:
+        sb.warning("**This link holds values the app cannot use** (defaults used instead):\n\n"
+                   + "\n".join(f"- {m}" for m in bad), icon=":material/link_off:")
+    sb.caption("Settings are in the URL: copy it to share this view. Words: see the **Glossary** page.")
+    _guided_tour(sb)
     settings = _settings_now()
     st.session_state["cfg._via_app"] = True
     sync_query_params()
+    goto = st.session_state.pop("tour.goto", None)
+    if goto is not None:
+        st.switch_page(goto)
     return settings
 
 
-# --- computations with caching and progress --------------------------------------------------------------
+# --- the memo, tasks and errors --------------------------------------------------------------------------
 
-#: Above this estimated cost (seconds) a computation waits for a button (unless it is in the disk cache).
-AUTO_SECONDS = 5.0
+#: Above this estimated cost (seconds) a computation waits for a button and runs in a worker process with a
+#: Cancel button (unless it is in the memo or the disk cache).
+AUTO_SECONDS = 2.0
+#: Work run at once (below AUTO_SECONDS) gets a Cancel button when it is expected to take longer than this.
+INLINE_CANCEL_SECONDS = 0.5
+#: Default of $MASTCORE_APP_MAX_SECONDS: longer computations are refused with the command line that runs them.
+DEFAULT_APP_MAX_SECONDS = 120.0
+
+
+def app_max_seconds() -> float:
+    """The app's time budget per computation: ``$MASTCORE_APP_MAX_SECONDS`` (seconds) or 120."""
+    raw = os.environ.get("MASTCORE_APP_MAX_SECONDS", "").strip()
+    try:
+        val = float(raw) if raw else DEFAULT_APP_MAX_SECONDS
+    except ValueError:
+        val = DEFAULT_APP_MAX_SECONDS
+    return val if np.isfinite(val) and val > 0 else DEFAULT_APP_MAX_SECONDS
 
 
 @st.cache_resource
-def _memo() -> OrderedDict:
-    """Process-wide memo of immutable results (tasks, sweeps): a thin layer over mastcore's disk cache."""
-    return OrderedDict()
-
-
-MEMO_SIZE = 64
+def _memo() -> ByteMemo:
+    """Process-wide memo of immutable results (tasks, sweeps), bounded in bytes (dashboard/memo.py)."""
+    return ByteMemo()
 
 
 def memo_get(key):
-    memo = _memo()
-    if key in memo:
-        memo.move_to_end(key)
-        return memo[key]
-    return None
+    return _memo().get(key)
 
 
 def memo_put(key, value):
-    memo = _memo()
-    memo[key] = value
-    while len(memo) > MEMO_SIZE:
-        memo.popitem(last=False)
-    return value
+    return _memo().put(key, value)
+
+
+def digest(key) -> str:
+    """A short stable hash of a memo key (for widget and request keys)."""
+    return hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+
+
+def show_error(headline: str, exc: BaseException | str, *, cli: str | None = None) -> None:
+    """``st.error`` with our headline and the message as a code span (it may hold user text: never markdown)."""
+    text = str(exc) if not isinstance(exc, BaseException) else (str(exc) or type(exc).__name__)
+    st.error(f"**{headline}** {md_code(text, limit=600)}", icon=":material/error:")
+    if cli:
+        st.caption("Run it from the command line instead:")
+        st.code(cli, language="bash")
 
 
 def uploaded_data():
@@ -233,7 +353,8 @@ def uploaded_data():
     return None if d is None else (d["X"], d["y"])
 
 
-def _data_key(data) -> str:
+def data_digest(data) -> str:
+    """A content hash of an uploaded data set (X, y), or '' for None."""
     if data is None:
         return ""
     h = hashlib.sha1(np.ascontiguousarray(data[0]).tobytes())
@@ -244,53 +365,225 @@ def _data_key(data) -> str:
 def require_task(settings: Settings):
     """The task of the settings, or ``st.error`` with what to change and ``st.stop()``."""
     data = uploaded_data() if settings.task == "csv" else None
-    key = ("task", settings, _data_key(data))
+    key = ("task", settings, data_digest(data))
     task = memo_get(key)
     if task is not None:
         return task
-    try:
-        task = compute.build_task(settings, data)
-    except ValueError as exc:
-        msg = str(exc)
+    n_rows = None if data is None else int(np.asarray(data[0]).shape[0])
+    problems = settings.problems(n_rows if settings.task == "csv" else None)
+    if problems:  # our own messages (user text inside is already a code span)
+        msg = " ".join(problems)
         if "sidebar" not in msg:
             msg += " Change P, P* or the task in the sidebar."
         st.error(f"**These settings cannot be used.** {msg}", icon=":material/error:")
         st.stop()
+    too_big = compute.task_problem(settings)
+    if too_big:
+        st.error(f"**This data set is too large for the app.** {too_big}:",
+                 icon=":material/error:")
+        st.code(compute.cli_command(settings, chi_grid(max(settings.width, 1), 7), ("nngp", "tree")), language="bash")
+        st.stop()
+    try:
+        task = compute.build_task(settings, data)
+    except (ValueError, MemoryError, OSError) as exc:
+        show_error("These settings cannot be used (change them in the sidebar):", exc)
+        st.stop()
     return memo_put(key, task)
 
 
-def curves(task, settings: Settings, chis, methods, *, label: str, estimate: float):
-    """Theory curves from the memo or the disk cache, computed with a progress bar when cheap or requested;
-    None while an expensive computation waits for its button."""
+# --- long computations: estimate, budget, progress, Cancel -----------------------------------------------
+
+def fmt_seconds(s: float) -> str:
+    """'0.4 s', '12 s', '3.5 min', '2.1 h'."""
+    if not np.isfinite(s):
+        return "an unknown time"
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _request(key: str) -> None:
+    st.session_state[f"run.{key}.request"] = True
+    st.session_state.pop(f"run.{key}.cancelled", None)
+
+
+def _cancel(key: str) -> None:
+    st.session_state.pop(f"run.{key}.request", None)
+    st.session_state[f"run.{key}.cancelled"] = True
+
+
+def _progress_text(label: str, done: int, total: int, info: dict, elapsed: float, estimate: float) -> str:
+    what = ", ".join(f"{kk} = {val:.3g}" if isinstance(val, float) else f"{kk} = {val}"
+                     for kk, val in (info or {}).items() if kk in ("method", "chi", "P", "width"))
+    left = ""
+    if total and done:
+        left = f" · about {fmt_seconds(max(0.0, elapsed / done * (total - done)))} left"
+    elif np.isfinite(estimate):
+        left = f" · about {fmt_seconds(max(0.0, estimate - elapsed))} left"
+    return f"{label}: {done}/{total or '?'} {('(' + what + ')') if what else ''} · {elapsed:.0f} s{left}"
+
+
+def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: str | None = None,
+                    lookup=None, auto_seconds: float | None = None, container=None, confirmed: bool = False,
+                    remedy: str = "Lower P, D or the number of χ values"):
+    """Run a computation that may take long, within the app's budget, with progress and a working Cancel.
+
+    Parameters
+    ----------
+    label : what is computed, for people ("one loop", "exact posterior at χ = 5").
+    fn : ``fn(progress) -> result`` where ``progress(done, total, info)`` is the library's progress signature.
+        It must be picklable when it may run in a worker process: a module-level function, or
+        ``dashboard.worker.Call(func, *args, **kwargs)``, which calls ``func(*args, progress=progress, **kwargs)``.
+    estimate_seconds : the expected time (dashboard.compute.estimate_seconds: mc.estimate, calibrated here).
+    key : identifies this computation (include a digest of its inputs): the button, the request and the Cancel
+        are keyed by it, so a changed input asks again.
+    cli : the command line (e.g. ``python -m mastcore sweep ...``) shown when the work is refused.
+    lookup : optional ``lookup() -> result or None`` tried first (e.g. the disk cache with ``cache="only"``;
+        mastcore.cache.CacheMiss counts as None).
+    auto_seconds : above this estimate the work waits for a button (default AUTO_SECONDS, about 2 s).
+    container : where to draw (default: the main area).
+    confirmed : the caller's own button asked for it (e.g. a form's Run): no second button.
+    remedy : what to change when the work is refused.
+
+    What happens
+    ------------
+    - estimate above ``$MASTCORE_APP_MAX_SECONDS`` (default 120 s): refused, with the estimate and ``cli``;
+    - estimate above ``auto_seconds`` and not requested yet: a "Compute <label> (about N s)" button;
+    - otherwise it runs: short work in this process with a progress bar; requested (long) work in a worker
+      process (dashboard/worker.py) with a progress bar, the time left and a **Cancel** button that kills the
+      worker at once (also when the user leaves the page or changes a setting, since Streamlit then stops
+      this script run and the worker is killed on the way out).
+    Errors (mc.ResourceError, ValueError, a worker killed for memory, ...) are shown with ``st.error`` — the
+    message as plain text, never a traceback — and give None.
+
+    Returns
+    -------
+    The result, or None (waiting for the button, refused, cancelled or failed).
+    """
+    box = container or st
+    if lookup is not None:
+        try:
+            hit = lookup()
+        except mc.cache.CacheMiss:
+            hit = None
+        if hit is not None:
+            return hit
+    limit = app_max_seconds()
+    if estimate_seconds > limit:
+        box.warning(f"**{label}** would take about {fmt_seconds(estimate_seconds)} on this machine (mc.estimate), "
+                    f"more than this app runs ({fmt_seconds(limit)}; MASTCORE_APP_MAX_SECONDS). {remedy}"
+                    + (", or run it from the command line:" if cli else "."), icon=":material/hourglass_disabled:")
+        if cli:
+            box.code(cli, language="bash")
+        return None
+    auto = AUTO_SECONDS if auto_seconds is None else auto_seconds
+    request, cancelled = f"run.{key}.request", f"run.{key}.cancelled"
+    if confirmed:
+        st.session_state[request] = True
+        st.session_state.pop(cancelled, None)
+    if (estimate_seconds > auto or st.session_state.get(cancelled)) and not st.session_state.get(request):
+        if st.session_state.get(cancelled):
+            box.info(f"{label}: cancelled.", icon=":material/cancel:")
+        box.button(f"Compute {label} (about {fmt_seconds(estimate_seconds)}, cached afterwards)",
+                   key=f"run.{key}.start", on_click=_request, args=(key,),
+                   help="Runs in a worker process with a progress bar and a Cancel button.")
+        return None
+    if estimate_seconds <= auto and not st.session_state.get(request):
+        return _run_here(label, fn, box, estimate_seconds, key)
+    return _run_worker(label, fn, box, estimate_seconds, key, cli)
+
+
+def take_cancelled(prefix: str) -> bool:
+    """True (once) when a computation whose key starts with ``prefix`` was cancelled since the last run; for pages
+    that call :func:`run_cancellable` only on their own button (the cancelled run does not come back by itself)."""
+    keys = [kk for kk in list(st.session_state) if str(kk).startswith(f"run.{prefix}") and str(kk).endswith(".cancelled")]
+    for kk in keys:
+        del st.session_state[kk]
+    return bool(keys)
+
+
+def _run_here(label, fn, box, estimate, key):
+    """Short work in this process. Its Cancel stops it at the next progress report (Streamlit ends a script run
+    that a click interrupts there), i.e. between two χ points of a sweep."""
+    slot = box.empty()  # everything of the run lives in this slot, cleared at the end
+    panel = slot.container()
+    bar = panel.progress(0.0, text=f"Computing {label} …")
+    if estimate > INLINE_CANCEL_SECONDS:  # (shorter work would only flash the button)
+        panel.button("Cancel", key=f"run.{key}.cancel", on_click=_cancel, args=(key,), icon=":material/cancel:",
+                     help="Stops the computation (between two of its steps).")
+
+    def cb(done, total, info=None):
+        info = info or {}
+        what = info.get("method", "")
+        at = f" at χ = {info['chi']:.3g}" if "chi" in info else ""
+        bar.progress(min(1.0, done / max(total, 1)), text=f"Computing {label}: {what}{at} ({done}/{total})")
+
+    try:
+        result = fn(cb)
+    except (ValueError, RuntimeError, ArithmeticError, MemoryError, OSError, np.linalg.LinAlgError) as exc:
+        slot.empty()
+        show_error(f"{label} failed:", exc)
+        return None
+    slot.empty()
+    return result
+
+
+def _run_worker(label, fn, box, estimate, key, cli):
+    slot = box.empty()
+    panel = slot.container(border=True)
+    bar = panel.progress(0.0, text=f"{label}: starting …")
+    panel.button("Cancel", key=f"run.{key}.cancel", on_click=_cancel, args=(key,), icon=":material/cancel:",
+                 help="Stops the computation at once (its worker process is ended).")
+
+    def on_progress(done, total, info, elapsed):
+        bar.progress(min(1.0, done / total) if total else 0.0,
+                     text=_progress_text(label, done, total, info, elapsed, estimate))
+
+    try:
+        result = Job(fn).run(on_progress, poll=0.2)
+    except (ValueError, RuntimeError, ArithmeticError, MemoryError, OSError, np.linalg.LinAlgError) as exc:
+        st.session_state.pop(f"run.{key}.request", None)
+        slot.empty()
+        show_error(f"{label} failed:", exc, cli=cli if isinstance(exc, mc.ResourceError) else None)
+        return None
+    st.session_state.pop(f"run.{key}.request", None)
+    slot.empty()
+    return result
+
+
+def curves_key(settings: Settings, chis, methods) -> tuple:
+    """The memo key of theory curves (settings, uploaded data, χ values, methods)."""
+    return ("curves", settings, data_digest(uploaded_data() if settings.task == "csv" else None),
+            tuple(float(c) for c in chis), tuple(methods))
+
+
+def cached_curves(settings: Settings, chis, methods):
+    """Theory curves already in the memo (computed in this process), or None."""
+    return memo_get(curves_key(settings, chis, methods))
+
+
+def curves(task, settings: Settings, chis, methods, *, label: str, estimate: float | None = None):
+    """Theory curves (compute.theory_curves) from the memo or the disk cache, or computed through
+    :func:`run_cancellable`; None while they wait for a button, are refused or failed."""
     chis = tuple(float(c) for c in chis)
-    key = ("curves", settings, _data_key(uploaded_data() if settings.task == "csv" else None), chis, tuple(methods))
+    methods = tuple(methods)
+    key = curves_key(settings, chis, methods)
     hit = memo_get(key)
     if hit is not None:
         return hit
-    request = f"curves.request.{label}.{hash(key)}"
-    if estimate > AUTO_SECONDS and not st.session_state.get(request):
-        try:  # computed before (this or another session): the disk cache gives it back instantly
-            return memo_put(key, compute.theory_curves(task, settings, chis, methods, cache_mode="only"))
-        except mc.cache.CacheMiss:
-            pass
-        if st.button(f"Compute {label} (about {estimate:.0f} s, cached afterwards)", key=f"btn.{label}"):
-            st.session_state[request] = True
-            st.rerun()
-        return None
-    bar = st.progress(0.0, text=f"Computing {label} …")
+    est = compute.estimate_seconds(settings, methods, len(chis), task=task) if estimate is None else estimate
 
-    def cb(done, total, info):
-        bar.progress(min(1.0, done / max(total, 1)),
-                     text=f"Computing {label}: {info.get('method')} at χ = {info.get('chi', 0):.3g} ({done}/{total})")
+    def lookup():  # computed before (this or another session): the disk cache gives it back instantly
+        return compute.theory_curves(task, settings, chis, methods, cache_mode="only")
 
-    try:
-        result = compute.theory_curves(task, settings, chis, methods, progress=cb)
-    except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-        bar.empty()
-        st.error(f"{label} failed: {exc}", icon=":material/error:")
-        return None
-    bar.empty()
-    return memo_put(key, result)
+    result = run_cancellable(label, Call(compute.theory_curves, task, settings, chis, methods), estimate_seconds=est,
+                             key=f"curves.{digest(key)}", cli=compute.cli_command(settings, chis, methods),
+                             lookup=lookup if est > AUTO_SECONDS else None)
+    return None if result is None else memo_put(key, result)
 
 
 def theory_grid(settings: Settings):
@@ -301,34 +594,51 @@ def theory_grid(settings: Settings):
 def tree_curves(task, settings: Settings):
     """(grid, NNGP + tree-level curves) shared by the pages; the curves are None while they wait for a button."""
     grid = theory_grid(settings)
-    est = compute.estimated_seconds("tree", settings.P, len(grid), settings.activation, settings.ansatz)
-    return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level", estimate=est)
+    return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level")
 
 
 def warning_badges(messages, *, where: str = "") -> None:
     """A visible badge for non-converged / loop-breakdown results, with the messages in an expander."""
     if not messages:
         return
-    breakdown = any("LoopBreakdown" in m for m in messages)
-    st.badge("loop breakdown" if breakdown else "not converged", icon=":material/warning:", color="orange")
+    if any("not converged" in m or "ConvergenceWarning" in m for m in messages):
+        st.badge("not converged", icon=":material/warning:", color="orange")
+    elif any("LoopBreakdown" in m for m in messages):
+        st.badge("loop breakdown", icon=":material/warning:", color="orange")
+    else:  # advisory flags only (e.g. the one loop's width_below_2P)
+        st.badge("solver notes", icon=":material/info:", color="blue")
     with st.expander(f"Solver warnings{(' — ' + where) if where else ''} ({len(messages)})"):
         for m in messages:
-            st.markdown(f"- {m}")
+            st.markdown(f"- {md_code(m, limit=400)}")
 
 
-def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard scaling … N = mean field)") -> float:
-    """A log-scale χ slider over ``grid`` that shares the current χ across pages and the URL."""
-    grid = [float(g) for g in grid]
+# --- χ: the server's slider and the chart's own (client-side) slider --------------------------------------
+
+def _nearest(grid, chi) -> float:
+    grid = np.asarray(grid, dtype=float)
+    return float(grid[int(np.argmin(np.abs(np.log(grid) - np.log(max(float(chi), 1e-12)))))])
+
+
+def current_chi(grid) -> float:
+    """The shared χ snapped to ``grid`` (default: √N, the geometric middle of 1 … N)."""
     cur = st.session_state.get(k("chi"))
-    if cur is None:
-        cur = float(np.sqrt(grid[-1]))
-    if st.session_state.get(key) not in grid:
-        st.session_state[key] = grid[int(np.argmin(np.abs(np.log(grid) - np.log(max(cur, 1e-12)))))]
+    return _nearest(grid, float(np.sqrt(grid[-1])) if cur is None else cur)
+
+
+def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard scaling … N = mean field)",
+               help: str | None = None) -> float:
+    """A log-scale χ slider over ``grid`` that shares the current χ across pages and the URL (keyboard-friendly;
+    the charts also carry their own slider that moves in the browser, see :func:`live_chart`)."""
+    grid = [float(g) for g in grid]
+    st.session_state[key] = current_chi(grid)
 
     def _sync():
-        st.session_state[k("chi")] = st.session_state[key]
+        st.session_state[k("chi")] = float(st.session_state[key])
 
-    st.select_slider(label, options=grid, key=key, format_func=lambda v: f"{v:g}", on_change=_sync)
+    st.select_slider(label, options=grid, key=key, format_func=lambda val: f"{val:g}", on_change=_sync,
+                     help=help or "χ sets how strongly the hidden layer may adapt: 1 = standard scaling (a fixed "
+                                  "kernel as N → ∞), N = mean-field scaling (features are learned). "
+                                  "docs/theory.md §1.2")
     chi = float(st.session_state[key])
     st.session_state[k("chi")] = chi
     if st.query_params.get("chi") != f"{chi:g}":
@@ -336,8 +646,62 @@ def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard sca
     return chi
 
 
-def page_header(title: str, settings: Settings) -> None:
+#: Listens to the plotly slider of a chart (found by its layout.meta) and reports the χ where it is released.
+#: Plotly moves the marker and the readout itself, in the browser, while the slider is dragged; the server only
+#: hears the final value (one rerun per release).
+_LISTENER_JS = """
+export default function(component) {
+  const { data, setStateValue } = component;
+  const meta = data && data.meta;
+  function attach() {
+    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+      if (!gd.layout || gd.layout.meta !== meta || typeof gd.on !== 'function') continue;
+      const ev = gd._ev;
+      if (gd.__mcChiHandler && ev && ev.listeners && ev.listeners('plotly_sliderend').includes(gd.__mcChiHandler)) {
+        return;
+      }
+      gd.__mcChiHandler = (e) => {
+        const value = e && e.step ? parseFloat(e.step.value) : NaN;
+        if (Number.isFinite(value)) setStateValue('chi', value);
+      };
+      gd.on('plotly_sliderend', gd.__mcChiHandler);
+      return;
+    }
+  }
+  attach();
+  const timer = setInterval(attach, 250);
+  return () => clearInterval(timer);
+}
+"""
+
+_listener = st.components.v2.component("mastcore_chi_listener", js=_LISTENER_JS, isolate_styles=False)
+
+
+def _on_live_chi(listen_key: str, grid: tuple) -> None:
+    state = st.session_state.get(listen_key) or {}
+    chi = state.get("chi") if hasattr(state, "get") else None
+    if chi is None or not np.isfinite(chi):
+        return
+    st.session_state[k("chi")] = _nearest(grid, chi)
+
+
+def live_chart(fig, *, key: str, grid) -> None:
+    """Place a figure that carries its own χ slider (mastcore.plots builders with ``live=True``).
+
+    Dragging that slider moves the χ marker and the readout in the browser (Plotly, no server round trip); when
+    it is released, the χ is sent to the server (a small Streamlit component listening to Plotly's
+    ``plotly_sliderend``), which stores it as the shared χ, updates the URL and reruns the enclosing fragment.
+    """
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    _listener(key=f"{key}.listen", data={"meta": fig.layout.meta},
+              on_chi_change=functools.partial(_on_live_chi, f"{key}.listen", tuple(float(g) for g in grid)))
+
+
+def page_header(title: str, settings: Settings, intro: str | None = None) -> None:
+    """The page's title, its plain first sentence and the current settings in one line."""
     st.title(title)
+    if intro:
+        st.markdown(intro)
     st.caption(
         f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, "
         f"{'D from the data' if settings.task in (*DIGIT_TASKS, 'csv') else f'D = {settings.D}'} · "

@@ -2,13 +2,15 @@
 
 The public API (README.md): parameters (NetworkSpec, TaskSpec, LangevinOptions), solvers that all return the
 result protocol of :mod:`mastcore.results` (nngp, tree_level, one_loop, rescaled_kernel, exact_posterior,
-posterior_quadrature, train_langevin), the one sweep engine (sweep, alias anneal), tasks and metrics.
+posterior_quadrature, train_langevin), the one sweep engine (sweep, alias anneal), tasks and metrics, and the
+user's override of the thread policy (set_threads, threads).
 The maths is in docs/theory.md.
 """
 from __future__ import annotations
 
 __version__ = "0.2.0"
 
+from ._budget import Cost, ResourceError, estimate, estimate_sweep, estimate_task
 from .cache import CacheWarning
 from .data import (
     Task,
@@ -37,6 +39,7 @@ from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, Networ
 from .sweep import METHODS, SweepResult, anneal, sweep
 from .theory import (
     GPResult,
+    NonlinearOneLoopResult,
     NonlinearTreeResult,
     OneLoopResult,
     RescaledResult,
@@ -47,23 +50,28 @@ from .theory import (
     rescaled_kernel,
     tree_level,
 )
+from .validity import TheoryMap, recommend, theory_map
 from ._linalg import gp_predict
+from ._threads import set_threads, threads
 
 __all__ = [
     "ACTIVATIONS",
     "CacheWarning",
     "ConvergenceWarning",
+    "Cost",
     "GPResult",
     "LangevinOptions",
     "LangevinResult",
     "LoopBreakdownWarning",
     "METHODS",
     "NetworkSpec",
+    "NonlinearOneLoopResult",
     "NonlinearTreeResult",
     "OneLoopResult",
     "PosteriorResult",
     "QuadratureResult",
     "RescaledResult",
+    "ResourceError",
     "Result",
     "SampledResult",
     "ScaleWarning",
@@ -71,10 +79,14 @@ __all__ = [
     "Task",
     "TaskSpec",
     "Trace",
+    "TheoryMap",
     "TreeResult",
     "anneal",
     "available_tasks",
     "discrepancies",
+    "estimate",
+    "estimate_sweep",
+    "estimate_task",
     "exact_posterior",
     "gp_predict",
     "ising",
@@ -85,13 +97,17 @@ __all__ = [
     "one_loop",
     "posterior_quadrature",
     "register_task",
+    "recommend",
     "rescaled_kernel",
     "split_rhat",
+    "set_threads",
     "summarize",
     "sweep",
     "task_from_arrays",
     "teacher_student",
+    "threads",
     "train_langevin",
     "train_test_split",
+    "theory_map",
     "tree_level",
 ]

@@ -1,8 +1,14 @@
 """What every public solver does before its own work: one decorator, :func:`solver`.
 
-``@solver("tree")`` checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`, routes ``cache=True`` through
-the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the thread policy
-(:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`).
+``@solver("tree")``, in this order:
+
+1. checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`;
+2. checks the call against the resource budget before anything is allocated (:func:`check_budget`:
+   :func:`mastcore._budget.estimate` of the problem's size against ``$MASTCORE_MAX_BYTES``, docs/theory.md §16);
+3. validates the data and their scale together with the network: entries, kernel scale and label scale that would
+   overflow float64 (:func:`mastcore._validation.check_scales`);
+4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
+   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`).
 """
 from __future__ import annotations
 
@@ -11,11 +17,15 @@ import inspect
 
 import numpy as np
 
-from . import _threads
+from . import _budget, _threads
+from ._validation import check_data, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 
-__all__ = ["check_spec", "problem_size", "solver"]
+#: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
+CACHE_NEUTRAL = True
+
+__all__ = ["check_budget", "check_spec", "problem_size", "solver"]
 
 #: The method names of the solvers (as in mastcore.sweep.METHODS), used by the thread policy and cost estimates.
 METHOD_NAMES = ("nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin")
@@ -45,6 +55,20 @@ def problem_size(arguments: dict) -> dict:
     return dict(P=P, D=D, P_test=P_test, width=spec.width, chi=spec.chi, activation=spec.activation, options=options)
 
 
+def check_budget(method: str, size: dict) -> "_budget.Cost | None":
+    """Raise :class:`mastcore.ResourceError` before allocating when the call of ``method`` on a problem of ``size``
+    (:func:`problem_size`) would exceed the memory limit; returns the estimate, or None when the size is not
+    readable (malformed input: the solver's own validation then names the argument)."""
+    if size["P"] < 1 or size["D"] < 1:
+        return None
+    try:
+        cost = _budget.estimate(method, P=size["P"], D=size["D"], width=size["width"], P_test=size["P_test"],
+                                activation=size["activation"], strict=False, **size["options"])
+    except (ValueError, TypeError, KeyError):  # a malformed option: the solver's own check names it
+        return None
+    return _budget.check(cost, remedy="reduce the sizes or options named above, or raise the limit")
+
+
 def solver(method: str):
     """Decorator of the public solver of ``method`` (one of METHOD_NAMES): ``func(X, y, spec, X_test=None, *, ...,
     cache=False)`` (see the module docstring)."""
@@ -61,10 +85,15 @@ def solver(method: str):
                 bound = sig.bind(*args, **kwargs)
             except TypeError as exc:
                 raise TypeError(f"{func.__name__}(): {exc}") from None
-            check_spec(bound.arguments.get("spec"))
+            spec = check_spec(bound.arguments.get("spec"))
+            size = problem_size(bound.arguments)
+            check_budget(method, size)
+            X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
+                                      bound.arguments.get("X_test"))
+            check_scales(X, y, spec, X_test)
             if has_cache and bound.arguments.get("cache", False):
                 return cached_call(wrapper, *args, **kwargs)
-            with _threads.policy(method, **problem_size(bound.arguments)):
+            with _threads.policy(method, **size):
                 return func(*args, **kwargs)
 
         wrapper.method = method

@@ -1,14 +1,16 @@
 """Linear algebra shared by the solvers: the row space of X and the GP predictor (docs/theory.md §2, §3, §11)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections import OrderedDict
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["RANK_RTOL", "RowSpace", "gp_predict", "row_space"]
+__all__ = ["MEMO", "RANK_RTOL", "RowSpace", "call_scope", "content_key", "gp_predict", "no_memo", "row_space"]
 
 #: Singular values below RANK_RTOL * max singular value are treated as zero (X rank-deficient).
 RANK_RTOL = 1e-10
@@ -45,35 +47,118 @@ class RowSpace:
         return X_test @ self.pinv_apply(f_train)
 
 
-#: Row spaces of the most recent inputs, keyed on the array's content: a sweep, or a user calling a solver once per
-#: χ in a loop, computes the SVD of X once (docs/theory.md §11).
-_ROW_SPACES: OrderedDict = OrderedDict()
-ROW_SPACE_MEMO = 8
+#: Work that depends on the data only — the row space of X, the NNGP kernel of X and its eigendecomposition — is
+#: memoised on the content of X (and the kernel's parameters): a sweep, or a user calling a solver once per χ in a
+#: loop, computes it once (docs/theory.md §11, §17). Bounded in entries and bytes, least recently used first out.
+MEMO_ITEMS = 16
+MEMO_MAX_BYTES = 256 * 2**20
 
 
-def _content_key(X: np.ndarray) -> tuple:
-    return X.shape, hashlib.blake2b(np.ascontiguousarray(X).view(np.uint8), digest_size=16).digest()
+class _Memo:
+    """Least-recently-used store of read-only results keyed on array content; counts hits and misses."""
+
+    def __init__(self, max_items: int, max_bytes: int):
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._store: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.enabled = True
+        self.hits = Counter()
+        self.misses = Counter()
+
+    def get(self, kind: str, key: tuple, compute):
+        """``compute()`` memoised under (kind, key); its arrays are made read-only."""
+        if not self.enabled:
+            return compute()
+        full = (kind, key)
+        with self._lock:
+            hit = self._store.get(full)
+            if hit is not None:
+                self._store.move_to_end(full)
+                self.hits[kind] += 1
+                return hit[0]
+        value = compute()
+        arrays = _arrays_of(value)
+        for arr in arrays:
+            arr.flags.writeable = False
+        nbytes = sum(arr.nbytes for arr in arrays)
+        with self._lock:
+            self.misses[kind] += 1
+            if nbytes <= self.max_bytes:
+                self._store[full] = (value, nbytes)
+                while len(self._store) > self.max_items or sum(v[1] for v in self._store.values()) > self.max_bytes:
+                    self._store.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._store.clear()
+            self.hits.clear()
+            self.misses.clear()
+
+
+def _arrays_of(value) -> list:
+    """The numpy arrays held by a memoised value: an array, a tuple of arrays or a dataclass of them."""
+    parts = value if isinstance(value, tuple) else vars(value).values() if hasattr(value, "__dict__") else (value,)
+    return [v for v in parts if isinstance(v, np.ndarray)]
+
+
+MEMO = _Memo(MEMO_ITEMS, MEMO_MAX_BYTES)
+
+
+@contextlib.contextmanager
+def no_memo():
+    """Context in which nothing is memoised or reused (to check that the memo changes no result)."""
+    old, MEMO.enabled = MEMO.enabled, False
+    try:
+        yield
+    finally:
+        MEMO.enabled = old
+
+
+_scope = threading.local()
+
+
+@contextlib.contextmanager
+def call_scope():
+    """Context in which the content key of an array object is computed once: the arrays of one solver call are not
+    modified while it runs (a 41 MB X takes ~30 ms to hash, and a call looks it up several times). Nested scopes
+    share the outermost one; each thread has its own."""
+    if getattr(_scope, "keys", None) is not None:
+        yield
+        return
+    _scope.keys = {}
+    try:
+        yield
+    finally:
+        _scope.keys = None
+
+
+def content_key(X: np.ndarray) -> tuple:
+    """Shape, dtype and a 128-bit hash of the bytes of X: equal for equal content, whatever the array object."""
+    keys = getattr(_scope, "keys", None)
+    if keys is not None:
+        hit = keys.get(id(X))
+        if hit is not None and hit[0] is X:
+            return hit[1]
+    data = np.ascontiguousarray(X)
+    key = data.shape, data.dtype.str, hashlib.blake2b(data.reshape(-1).view(np.uint8), digest_size=16).digest()
+    if keys is not None:
+        keys[id(X)] = (X, key)  # the reference keeps the id from being reused within the scope
+    return key
 
 
 def row_space(X: np.ndarray) -> RowSpace:
     """Rank-revealing thin SVD of X (P, D), memoised on the content of X (the arrays are read-only)."""
     X = np.asarray(X, dtype=np.float64)
-    key = _content_key(X)
-    hit = _ROW_SPACES.get(key)
-    if hit is not None:
-        _ROW_SPACES.move_to_end(key)
-        return hit
+    return MEMO.get("row_space", content_key(X), lambda: _row_space(X))
+
+
+def _row_space(X: np.ndarray) -> RowSpace:
     U, S, Wt = np.linalg.svd(X, full_matrices=False)
     keep = S > RANK_RTOL * S[0] if S.size and S[0] > 0 else np.zeros_like(S, dtype=bool)
     if not np.any(keep):
         raise ValueError("'X' must not be all zeros (its rank is 0, the network output is identically 0)")
-    rs = RowSpace(U=U[:, keep], S=S[keep], W=Wt[keep].T)
-    for arr in (rs.U, rs.S, rs.W):
-        arr.flags.writeable = False
-    _ROW_SPACES[key] = rs
-    while len(_ROW_SPACES) > ROW_SPACE_MEMO:
-        _ROW_SPACES.popitem(last=False)
-    return rs
+    return RowSpace(U=U[:, keep], S=S[keep], W=Wt[keep].T)
 
 
 def gp_predict(K, y, kappa0: float, K_test=None) -> tuple[np.ndarray, np.ndarray | None]:

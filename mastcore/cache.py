@@ -9,6 +9,9 @@ Keys
     :mod:`ast`) — and the call's arguments bound to the signature with defaults applied (positional and keyword
     calls share an entry; arrays are hashed by content with :func:`joblib.hash`). Nothing is bumped by hand: a
     change to a solver's source gives new keys. ``progress`` callbacks and ``cache`` itself never enter a key.
+    Modules that cannot change a result — the entry decorator, the resource budget, the thread policy, the cache,
+    the parallel backends — declare ``CACHE_NEUTRAL = True`` and are left out of the hash, so editing them does
+    not throw away hours of stored sampler runs.
 Store
     ``<cache_dir()>/mastcore-cache/<function>/<key>/`` with ``result.joblib`` (the result, written with
     :func:`joblib.dump` to a temporary file and renamed into place) and ``entry.json`` (the marker: function,
@@ -44,6 +47,9 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover  (Windows: no inter-process lock; the atomic rename keeps entries whole)
     fcntl = None
+
+#: This module cannot change a result (see the module docstring, "Keys").
+CACHE_NEUTRAL = True
 
 __all__ = [
     "CacheMiss",
@@ -147,17 +153,30 @@ def _imports(path: Path, name: str, root: str) -> set[str]:
     return {m for m in found if m == root or m.startswith(root + ".")}
 
 
+def _is_neutral(path: Path) -> bool:
+    """True when the module declares ``CACHE_NEUTRAL = True`` at its top level (see :func:`source_hash`)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CACHE_NEUTRAL" for t in node.targets):
+            return isinstance(node.value, ast.Constant) and node.value.value is True
+    return False
+
+
 def _closure(name: str) -> dict[str, Path]:
-    """{module: file} of ``name`` and every module of its top-level package it imports, transitively."""
+    """{module: file} of ``name`` and every module of its top-level package it imports, transitively, except the
+    modules that declare ``CACHE_NEUTRAL = True`` (they cannot change a result)."""
     root = name.split(".")[0]
     seen: dict[str, Path] = {}
+    skipped: set[str] = set()
     todo = [name]
     while todo:
         mod = todo.pop()
-        if mod in seen:
+        if mod in seen or mod in skipped:
             continue
         path = _module_file(mod)
         if path is None:
+            continue
+        if mod != name and _is_neutral(path):
+            skipped.add(mod)
             continue
         seen[mod] = path
         todo += sorted(_imports(path, mod, root))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._budget import Cost, check, estimate_sweep, estimate_task
 from .cache import cache_info, clear_cache, format_info, source_hash
 from .data import TaskSpec, available_tasks, make_task
 from .plots import regimes_figure
@@ -171,7 +172,12 @@ def figure_html(table, title: str) -> str:
 
 
 def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
-    """Write ``stem``.csv/.json/.html into ``out`` atomically: all three files are replaced, or none is."""
+    """Write ``stem``.csv/.json/.html into ``out`` atomically: all three files are replaced, or none is.
+
+    Every text is rendered first (a failing figure writes nothing), then written to a temporary file in ``out``
+    and synced; only then are the files renamed into place (``os.replace``). Should a rename fail half-way, the
+    files already replaced are restored from hard-link backups of the previous ones, so the three stay in step.
+    """
     out.mkdir(parents=True, exist_ok=True)
     rows = table.to_dict(orient="records")
     contents = {
@@ -179,7 +185,7 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
         out / f"{stem}.json": json.dumps({**meta, "rows": rows}, indent=1, default=_json_default),
         out / f"{stem}.html": figure_html(table, meta.get("title", stem)),
     }
-    temps = []
+    temps, backups, replaced = [], {}, []
     try:
         for path, text in contents.items():  # every file is complete on disk before any is renamed into place
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
@@ -188,10 +194,25 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-        for tmp, path in zip(temps, contents):
-            os.replace(tmp, path)
+        for path in contents:  # keep the previous files reachable until all new ones are in place
+            if path.exists():
+                backup = f"{tmp}.previous-{path.suffix.lstrip('.')}"
+                os.link(path, backup)
+                backups[path] = backup
+        try:
+            for tmp, path in zip(temps, contents):
+                os.replace(tmp, path)
+                replaced.append(path)
+        except BaseException:
+            for path in replaced:  # roll back: the previous set (or no file) again
+                with contextlib.suppress(OSError):
+                    if path in backups:
+                        os.replace(backups[path], path)
+                    else:
+                        os.unlink(path)
+            raise
     finally:
-        for tmp in temps:
+        for tmp in [*temps, *backups.values()]:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return list(contents)
@@ -220,8 +241,25 @@ def _sampler_options(args) -> dict:
     return {"langevin": lang, "exact": exact}
 
 
+#: Input dimension of the image tasks (their D is fixed by the data, not by --D).
+_FIXED_D = {"digits": 64, "mnist": 784}
+
+
+def check_budget(task_spec, spec, chis, methods, options) -> Cost:
+    """The task and the whole sweep against the memory budget, before the task is built (docs/theory.md §16).
+
+    Raises :class:`mastcore.ResourceError` (one line, exit code 2 from :func:`main`) when they would not fit."""
+    D = _FIXED_D.get(task_spec.name, task_spec.D)
+    cost = estimate_task(task_spec) + estimate_sweep(P=task_spec.P, D=D, width=spec.width, P_test=task_spec.P_test,
+                                                      activation=spec.activation, chis=chis, methods=methods,
+                                                      options=options, strict=False)
+    return check(cost, remedy="use smaller --P, --P-test, --D, fewer --chis or smaller sampler options, or raise "
+                              "the limit")
+
+
 def _run(args, task_spec, spec, chis, methods, options) -> tuple:
     """mc.sweep on the task with a progress bar; returns (SweepResult, seconds)."""
+    check_budget(task_spec, spec, chis, methods, options)
     task = make_task(task_spec)
     backend = None
     if args.backend != "sequential":
@@ -355,8 +393,14 @@ def main(argv=None) -> int:
         print(f"python -m mastcore {args.command}: interrupted; finished points are cached", file=sys.stderr)
         return 130
     except (ValueError, FloatingPointError, MemoryError, OSError, RuntimeError) as exc:
-        # found late (bad combination, a solver that failed, a file that could not be written): one line
-        msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        # found late (over the memory budget, a bad combination, a solver that failed, a file that could not be
+        # written, memory exhausted all the same): one line
+        if isinstance(exc, MemoryError):
+            msg = (f"out of memory ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''}); use smaller sizes "
+                   "or set MASTCORE_MAX_BYTES lower so that such runs are refused before they start")
+        else:
+            msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        msg = " ".join(msg.split())  # one line, whatever the message holds
         print(f"python -m mastcore {args.command}: error: {msg}", file=sys.stderr)
         return 2
 

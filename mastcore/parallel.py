@@ -15,6 +15,9 @@ from typing import Callable, Iterable
 
 import joblib
 
+#: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
+CACHE_NEUTRAL = True
+
 __all__ = ["BACKENDS", "backend", "parallel_map"]
 
 BACKENDS = ("sequential", "threading", "loky", "dask", "ray")

@@ -14,9 +14,14 @@ from .sweep import METHODS
 __all__ = [
     "METHOD_STYLE",
     "digit_samples",
+    "features_figure",
     "kernel_heatmaps",
     "kernel_spectrum",
     "label_balance",
+    "learning_curves_figure",
+    "log_axis",
+    "log_ticks",
+    "predictions_figure",
     "regimes_figure",
     "sigma_v_spectrum",
     "spins_image",
@@ -29,6 +34,7 @@ _STYLE = {
     "nngp": ("#999999", "dash"),
     "tree": ("#0072B2", "solid"),
     "one_loop": ("#D55E00", "solid"),
+    "renormalised_loop": ("#56B4E9", "solid"),
     "rescaled": ("#009E73", "dot"),
     "quadrature": ("#000000", "dashdot"),
     "exact": ("#000000", None),
@@ -56,52 +62,164 @@ def _name(method: str) -> str:
     return METHOD_STYLE.get(method, (method, None, None))[0]
 
 
-def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, ylabel: str = "", title: str = ""):
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values 1, 2, 5, 10, 20, 50, … covering [lo, hi] on a log axis (1, 10, 100, … over more than three
+    decades, so that labels do not crowd)."""
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi <= 0:
+        return []
+    lo, hi = min(lo, hi), max(lo, hi)
+    out = []
+    mantissas = (1, 2, 5) if np.log10(hi / lo) <= 3.2 else (1,)  # over more than three decades: 1, 10, 100 …
+    for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        for m in mantissas:
+            t = m * 10.0**e
+            if lo / 1.0001 <= t <= hi * 1.0001:
+                out.append(float(f"{t:.6g}"))
+    if len(out) < 2:  # a narrow range: its ends
+        out = sorted({float(f"{lo:.3g}"), float(f"{hi:.3g}")})
+    return out
+
+
+def _tick_text(t: float) -> str:
+    return f"{t:g}" if 1e-3 <= t < 1e5 else f"{t:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def log_axis(lo: float, hi: float, **kw) -> dict:
+    """A log axis over [lo, hi] labelled 1, 2, 5, 10, 20, 50, … (no unlabelled minor digits)."""
+    ticks = log_ticks(lo, hi)
+    return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_tick_text(t) for t in ticks], **kw)
+
+
+def _span(values) -> tuple[float, float]:
+    a = np.asarray([x for x in np.ravel(values) if x is not None], dtype=float)
+    a = a[np.isfinite(a) & (a > 0)]
+    return (float(a.min()), float(a.max())) if a.size else (1.0, 10.0)
+
+
+def _nearest_row(t, chi):
+    """Index (into t) of the row whose χ is nearest to ``chi`` in log scale."""
+    c = t["chi"].to_numpy(dtype=float)
+    return int(np.argmin(np.abs(np.log(c) - np.log(chi))))
+
+
+#: Marker of the current χ: open circles, large enough that reference points drawn over them stay visible.
+_MARKER = dict(color="#E69F00", size=17, symbol="circle-open", line=dict(width=2))
+_READOUT = dict(xref="paper", yref="paper", x=1.02, y=1.0, xanchor="left", yanchor="top", align="left",
+                showarrow=False, font=dict(size=12), bordercolor="#cccccc", borderwidth=1, borderpad=6,
+                bgcolor="rgba(255,255,255,0.85)")
+
+
+def _slider(chis, active: int, steps: list) -> dict:
+    return dict(active=int(active), steps=steps, x=0.0, len=1.0, y=-0.16, yanchor="top", pad=dict(t=8, b=0),
+                currentvalue=dict(prefix="χ = ", font=dict(size=13), xanchor="left"), font=dict(size=9),
+                ticklen=3, minorticklen=0, transition=dict(duration=0))
+
+
+def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, ylabel: str = "", title: str = "",
+                   live: bool = False, meta: str | None = None):
     """Discrepancy vs χ (log axis): one curve per method in ``table`` (columns chi, method, ``column``),
     reference points with error bars from ``refs`` (rows with kind, chi, ``column`` and ``column``_se), and a
-    vertical marker at the current χ (the last trace: its x is the current χ).
+    marker at the current χ (open circles on each curve, a dotted vertical line).
+
+    ``live=True`` (needs ``chi``): the figure carries the computed sweep and a χ slider under the axis; dragging
+    it moves the marker and the readout box (the value of every method, and of a reference run at that χ) in the
+    browser, without a server round trip. ``meta`` names the figure (layout.meta) for a listener.
+    Traces: the curves, then the marker (name "χ = …"), then the reference points (drawn over the marker).
     """
     # traces are built as plain dicts and validated once by go.Figure (add_trace per curve costs ~5 ms each)
-    traces = []
+    traces, curves = [], []
     for method, t in table.groupby("method", sort=False):
-        if column not in t:
+        if column not in t or not np.isfinite(t[column].to_numpy(dtype=float)).any():
             continue
         t = t.sort_values("chi")
+        curves.append((method, t))
         name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
         traces.append(dict(
             type="scatter", x=t["chi"].to_numpy(), y=t[column].to_numpy(), name=name,
             mode="lines+markers" if len(t) < 12 else "lines", line=dict(color=color, dash=dash, width=2.5),
             marker=dict(size=5), hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
         ))
+    ref_groups = []
     if refs is not None and len(refs):
         for kind, r in refs.groupby("kind", sort=False):
-            if column not in r:
-                continue
-            name, color, _ = METHOD_STYLE.get(kind, (kind, None, None))
-            se = r[f"{column}_se"].to_numpy() if f"{column}_se" in r else None
-            traces.append(dict(
-                type="scatter", x=r["chi"].to_numpy(), y=r[column].to_numpy(), mode="markers", name=name,
-                marker=dict(color=color, size=9, symbol="diamond"),
-                error_y=None if se is None else dict(type="data", array=se, visible=True, thickness=1.5),
-                hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
-            ))
-    shapes = []
+            if column in r:
+                ref_groups.append((kind, r.sort_values("chi")))
+    shapes, annotations, sliders = [], [], []
+    marker_index = None
     if chi is not None:
         shapes.append(_vline(chi, color="#E69F00", width=2, dash="dot"))
-        ys = table.loc[np.isclose(table["chi"], chi), column].tolist() if column in table else []
+        xs, ys = _marker_at(curves, column, chi)
+        marker_index = len(traces)
+        traces.append(dict(type="scatter", x=xs or [chi], y=ys or [None], mode="markers", name=f"χ = {chi:g}",
+                           marker=_MARKER, hoverinfo="skip", meta="chi-marker"))
+    for kind, r in ref_groups:
+        name, color, _ = METHOD_STYLE.get(kind, (kind, None, None))
+        se = r[f"{column}_se"].to_numpy() if f"{column}_se" in r else None
         traces.append(dict(
-            type="scatter", x=[chi] * max(1, len(ys)), y=ys or [None], mode="markers", name=f"χ = {chi:g}",
-            marker=dict(color="#E69F00", size=12, symbol="circle-open", line=dict(width=3)),
+            type="scatter", x=r["chi"].to_numpy(), y=r[column].to_numpy(), mode="markers", name=name,
+            marker=dict(color=color, size=10, symbol="diamond", line=dict(color="white", width=1)),
+            error_y=None if se is None else dict(type="data", array=se, visible=True, thickness=1.5),
+            hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
         ))
-    layout = dict(**_LAYOUT, title=title or None, shapes=shapes,
-                  xaxis=dict(type="log", title="χ  (1 = standard scaling,  N = mean field)"),
+    lo, hi = _span(table["chi"]) if len(table) else (1.0, 10.0)
+    margin = dict(_LAYOUT["margin"])
+    if live and chi is not None and curves:
+        grid = np.unique(np.concatenate([t["chi"].to_numpy(dtype=float) for _, t in curves]))
+        active = int(np.argmin(np.abs(np.log(grid) - np.log(chi))))
+        annotations.append(dict(_READOUT, text=_readout(curves, ref_groups, column, chi)))
+        steps = []
+        for c in grid:
+            xs, ys = _marker_at(curves, column, c)
+            steps.append(dict(method="update", label=f"{c:g}", value=f"{c:.10g}", args=[
+                {"x": [xs or [c]], "y": [ys or [None]], "name": [f"χ = {c:g}"]},
+                {"shapes[0].x0": c, "shapes[0].x1": c, "annotations[0].text": _readout(curves, ref_groups, column, c)},
+                [marker_index]]))
+        sliders.append(_slider(grid, active, steps))
+        margin.update(r=215, b=120)
+    layout = dict(**{**_LAYOUT, "margin": margin, "height": 540 if sliders else _LAYOUT["height"]},
+                  title=title or None, shapes=shapes, annotations=annotations, sliders=sliders, meta=meta,
+                  xaxis=log_axis(lo, hi, title="χ  (1 = standard scaling,  N = mean field)"),
                   yaxis=dict(title=ylabel or column))
     return go.Figure(data=traces, layout=layout)
 
 
+def _marker_at(curves, column, chi):
+    """x and y of the marker at ``chi``: each curve's value where the curve has that χ."""
+    xs, ys = [], []
+    for _, t in curves:
+        i = _nearest_row(t, chi)
+        if np.isclose(t["chi"].iloc[i], chi, rtol=1e-6):
+            val = float(t[column].iloc[i])
+            if np.isfinite(val):
+                xs.append(float(chi))
+                ys.append(val)
+    return xs, ys
+
+
+def _readout(curves, ref_groups, column, chi) -> str:
+    """The readout box: χ, then each method's value at χ (nearest point of its curve) and reference runs there."""
+    lines = [f"<b>χ = {chi:g}</b>"]
+    for method, t in curves:
+        name, color, _ = METHOD_STYLE.get(method, (method, "#444444", None))
+        i = _nearest_row(t, chi)
+        c, val = float(t["chi"].iloc[i]), float(t[column].iloc[i])
+        at = "" if np.isclose(c, chi, rtol=1e-6) else f" (χ={c:.3g})"
+        lines.append(f"<span style='color:{color}'>●</span> {name}: {val:.5f}{at}")
+    for kind, r in ref_groups:
+        near = r[np.isclose(r["chi"].to_numpy(dtype=float), chi, rtol=0.02)]
+        if len(near) and np.isfinite(float(near[column].iloc[-1])):
+            name, color, _ = METHOD_STYLE.get(kind, (kind, "#444444", None))
+            se = float(near[f"{column}_se"].iloc[-1]) if f"{column}_se" in near else float("nan")
+            pm = f" ± {se:.5f}" if np.isfinite(se) else ""
+            lines.append(f"<span style='color:{color}'>◆</span> {name}: {float(near[column].iloc[-1]):.5f}{pm}")
+    return "<br>".join(lines)
+
+
 def vs_chi_figure(table, column: str, chi: float | None = None, *, ylabel: str = "", method: str = "tree",
-                  hline: float | None = None, title: str = ""):
-    """One quantity of ``method`` vs χ (log axis), with a marker at the current χ and an optional reference line."""
+                  hline: float | None = None, title: str = "", yrange=None):
+    """One quantity of ``method`` vs χ (log axis), with a marker at the current χ and an optional reference line.
+    ``yrange``: fixed y range (e.g. [0, 1] for an overlap, so that the axis does not zoom into small changes)."""
     t = table[table["method"] == method].sort_values("chi")
     name, color, _ = METHOD_STYLE.get(method, (method, None, None))
     fig = go.Figure(go.Scatter(x=t["chi"], y=t[column], mode="lines+markers", name=name, line=dict(color=color)))
@@ -110,8 +228,158 @@ def vs_chi_figure(table, column: str, chi: float | None = None, *, ylabel: str =
         shapes.append(_hline(hline, color="#999999", dash="dash"))
     if chi is not None:
         shapes.append(_vline(chi, color="#E69F00", width=2, dash="dot"))
+    lo, hi = _span(t["chi"]) if len(t) else (1.0, 10.0)
     fig.update_layout(**{**_LAYOUT, "height": 320}, title=title or None, shapes=shapes,
-                      xaxis=dict(type="log", title="χ"), yaxis=dict(title=ylabel or column), showlegend=False)
+                      xaxis=log_axis(lo, hi, title="χ"), yaxis=dict(title=ylabel or column, range=yrange),
+                      showlegend=False)
+    return fig
+
+
+#: Panels of :func:`features_figure`: (column, y label, reference line, fixed y range).
+FEATURE_PANELS = (("s", "rescaling factor s", 1.0, None),
+                  ("outlier", "Σ_v outlier / (g_v/D)", 1.0, None),
+                  ("overlap", "overlap with the task direction", None, [0.0, 1.05]))
+
+
+def features_figure(table, chi: float, *, live: bool = True, meta: str | None = None):
+    """Tree-level feature learning vs χ in three panels: rescaling factor s, Σ_v's outlier eigenvalue (in units of
+    the prior g_v/D) and the overlap of its top eigenvector with the task direction (axis fixed to [0, 1]).
+
+    ``live=True``: a χ slider under the panels moves the three markers and the readout in the browser.
+    """
+    t = table[table["method"] == "tree"].sort_values("chi")
+    panels = [p for p in FEATURE_PANELS if p[0] in t and np.isfinite(t[p[0]].to_numpy(dtype=float)).any()]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
+    _, color, _ = METHOD_STYLE["tree"]
+    lo, hi = _span(t["chi"]) if len(t) else (1.0, 10.0)
+    chis = t["chi"].to_numpy(dtype=float)
+    i0 = int(np.argmin(np.abs(np.log(chis) - np.log(chi)))) if len(chis) else 0
+    shapes = []
+    for j, (col, label, ref, yrange) in enumerate(panels, start=1):
+        fig.add_trace(go.Scatter(x=chis, y=t[col], mode="lines+markers", line=dict(color=color), marker=dict(size=4),
+                                 name=label, showlegend=False,
+                                 hovertemplate="χ=%{x:.3g}<br>%{y:.4f}<extra></extra>"), row=1, col=j)
+        xa = "x" if j == 1 else f"x{j}"
+        ya = "y" if j == 1 else f"y{j}"
+        if ref is not None:
+            shapes.append(dict(type="line", xref=f"{xa} domain", yref=ya, x0=0, x1=1, y0=ref, y1=ref,
+                               line=dict(color="#999999", dash="dash")))
+        fig.update_xaxes(log_axis(lo, hi, title="χ"), row=1, col=j)
+        if yrange is not None:
+            fig.update_yaxes(range=yrange, row=1, col=j)
+    markers = []
+    for j, (col, _, _, _) in enumerate(panels, start=1):
+        markers.append(len(fig.data))
+        fig.add_trace(go.Scatter(x=[chis[i0]] if len(chis) else [chi], y=[t[col].iloc[i0]] if len(t) else [None],
+                                 mode="markers", marker=_MARKER, showlegend=False, hoverinfo="skip",
+                                 meta="chi-marker"), row=1, col=j)
+    vlines = []
+    for j in range(1, len(panels) + 1):
+        xa = "x" if j == 1 else f"x{j}"
+        ya = "y" if j == 1 else f"y{j}"
+        vlines.append(len(shapes))
+        shapes.append(dict(type="line", xref=xa, yref=f"{ya} domain", x0=chi, x1=chi, y0=0, y1=1,
+                           line=dict(color="#E69F00", width=2, dash="dot")))
+
+    def readout(i):
+        row = t.iloc[i]
+        parts = [f"<b>χ = {row['chi']:g}</b>"] + [f"{label}: {row[col]:.4f}" for col, label, _, _ in panels]
+        return " · ".join(parts)
+
+    n_ann = len(fig.layout.annotations)
+    annotations = list(fig.layout.annotations) + ([dict(xref="paper", yref="paper", x=0.0, y=1.3, xanchor="left",
+                                                        showarrow=False, font=dict(size=13),
+                                                        text=readout(i0))] if len(t) else [])
+    sliders = []
+    if live and len(t):
+        steps = []
+        for i, c in enumerate(chis):
+            relayout = {f"annotations[{n_ann}].text": readout(i)}
+            for s in vlines:
+                relayout[f"shapes[{s}].x0"] = c
+                relayout[f"shapes[{s}].x1"] = c
+            steps.append(dict(method="update", label=f"{c:g}", value=f"{c:.10g}", args=[
+                {"x": [[c]] * len(panels), "y": [[float(t[col].iloc[i])] for col, _, _, _ in panels]},
+                relayout, markers]))
+        sliders.append(_slider(chis, i0, steps))
+    fig.update_layout(**{**_LAYOUT, "height": 450 if sliders else 360,
+                         "margin": dict(l=60, r=20, t=100, b=110 if sliders else 50)},
+                      shapes=shapes, annotations=annotations, sliders=sliders, meta=meta, showlegend=False)
+    return fig
+
+
+def predictions_figure(df, *, title: str = ""):
+    """Predicted vs true label on the train and the test set, one colour per method (``df`` from
+    dashboard.compute.predictions: method, split, index, true, predicted). Discrete labels (such as ±1) are
+    spread sideways a little per method so the clouds do not hide each other; the dashed line is predicted = true.
+    """
+    splits = [sp for sp in ("train", "test") if (df["split"] == sp).any()] or ["train"]
+    fig = make_subplots(rows=1, cols=len(splits), subplot_titles=[f"{sp} set" for sp in splits],
+                        horizontal_spacing=0.08, shared_yaxes=True)
+    methods = list(dict.fromkeys(df["method"]))
+    discrete = df["true"].nunique() <= 10
+    lo = float(np.nanmin(np.r_[df["true"], df["predicted"]])) if len(df) else -1.0
+    hi = float(np.nanmax(np.r_[df["true"], df["predicted"]])) if len(df) else 1.0
+    for j, sp in enumerate(splits, start=1):
+        for m_i, m in enumerate(methods):
+            d = df[(df["split"] == sp) & (df["method"] == m)]
+            if d.empty:
+                continue
+            name, color, _ = METHOD_STYLE.get(m, (m, None, None))
+            x = d["true"].to_numpy(dtype=float)
+            if discrete:  # deterministic spread: method offset plus a jitter from the point's index
+                jitter = ((d["index"].to_numpy() * 0.6180339887) % 1.0 - 0.5) * 0.08
+                x = x + (m_i - (len(methods) - 1) / 2) * 0.12 + jitter
+            fig.add_trace(go.Scattergl(x=x, y=d["predicted"], mode="markers", name=name, legendgroup=m,
+                                       showlegend=j == 1, marker=dict(color=color, size=5, opacity=0.6),
+                                       hovertemplate="true %{customdata:.3g}<br>predicted %{y:.4f}<extra>"
+                                                     + name + "</extra>", customdata=d["true"]),
+                          row=1, col=j)
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="#999999", dash="dash"),
+                                 name="predicted = true", showlegend=j == 1, hoverinfo="skip"), row=1, col=j)
+    fig.update_xaxes(title_text="true label y")
+    fig.update_yaxes(title_text="mean prediction ⟨f⟩", row=1, col=1)
+    fig.update_layout(**_LAYOUT, title=title or None)
+    return fig
+
+
+#: Labels of the learning-curve observables (docs/theory.md §0.2).
+LEARNING_LABELS = {"mean_y_delta": "mean(y·Δ)", "mean_sq_delta": "mean(Δ²)", "error01": "0–1 error"}
+
+
+def learning_curves_figure(df, observable: str = "mean_y_delta", *, title: str = ""):
+    """Observable against the training-set size P on log–log axes, train and test side by side, one line per
+    method; sampled runs (exact posterior, Langevin) as points with error bars. ``df``: dashboard.compute.
+    learning_curves (mc.sweep's table columns plus P)."""
+    label = LEARNING_LABELS.get(observable, observable)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"train {label}", f"test {label}"), horizontal_spacing=0.1)
+    vals = []
+    for j, split in enumerate(("train", "test"), start=1):
+        col = f"{split}_{observable}"
+        if col not in df:
+            continue
+        for m in dict.fromkeys(df["method"]):
+            d = df[df["method"] == m].sort_values("P")
+            y = d[col].to_numpy(dtype=float)
+            if not np.isfinite(y).any():
+                continue
+            vals.append(y)
+            name, color, dash = METHOD_STYLE.get(m, (m, None, "solid"))
+            sampled = m in ("exact", "langevin")
+            se = d[f"{col}_se"].to_numpy(dtype=float) if f"{col}_se" in d else None
+            fig.add_trace(go.Scatter(
+                x=d["P"], y=y, name=name, legendgroup=m, showlegend=j == 1,
+                mode="markers" if sampled else "lines+markers",
+                line=dict(color=color, dash=dash or "solid", width=2),
+                marker=dict(color=color, size=9 if sampled else 6, symbol="diamond" if sampled else "circle"),
+                error_y=dict(type="data", array=se, visible=True) if sampled and se is not None else None,
+                hovertemplate="P=%{x}<br>%{y:.5f}<extra>" + name + "</extra>"), row=1, col=j)
+    plo, phi = _span(df["P"]) if len(df) else (1.0, 10.0)
+    ylo, yhi = _span(np.concatenate(vals)) if vals else (1e-3, 1.0)
+    fig.update_xaxes(log_axis(plo, phi, title="training points P"))
+    fig.update_yaxes(log_axis(ylo, yhi))
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=60, r=20, t=50, b=110),
+                         "legend": dict(orientation="h", yanchor="top", y=-0.2, x=0)}, title=title or None)
     return fig
 
 
@@ -157,7 +425,9 @@ def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, refer
 
 
 def width_scaling_figure(df):
-    """|theory − exact| vs N on log–log axes, one panel per regime (χ = 1, χ = N), exact s.e. as a band."""
+    """|theory − exact| vs N on log–log axes, one panel per regime (χ = 1, χ = N), the exact sampler's s.e. as its
+    noise floor, and guide lines ∝ 1/N (through the tree level's first point) and ∝ 1/N² (through the one
+    loop's), the rates the theories should follow (docs/theory.md §0.4)."""
     regimes = list(dict.fromkeys(df["regime"]))
     fig = make_subplots(rows=1, cols=len(regimes), subplot_titles=regimes, shared_yaxes=True)
     for j, regime in enumerate(regimes, start=1):
@@ -172,10 +442,25 @@ def width_scaling_figure(df):
         fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",
                                  line=dict(color="#000000", dash="dot", width=1), legendgroup="se",
                                  showlegend=j == 1), row=1, col=j)
-    fig.update_xaxes(type="log", title_text="width N")
-    fig.update_yaxes(type="log")
+        for method, power, label in (("tree", 1, "∝ 1/N"), ("one_loop", 2, "∝ 1/N²")):
+            t = d[(d["method"] == method) & (d["error"] > 0)].sort_values("width")
+            if t.empty:
+                continue
+            n0, e0 = float(t["width"].iloc[0]), float(t["error"].iloc[0])
+            ns = np.asarray(sorted(d["width"].unique()), dtype=float)
+            fig.add_trace(go.Scatter(x=ns, y=e0 * (n0 / ns) ** power, mode="lines", name=label,
+                                     line=dict(color="#bbbbbb", dash="longdash" if power == 1 else "dashdot",
+                                               width=1.5),
+                                     legendgroup=f"guide{power}", showlegend=j == 1, hoverinfo="skip"),
+                          row=1, col=j)
+    wlo, whi = _span(df["width"]) if len(df) else (1.0, 10.0)
+    ylo, yhi = _span(np.r_[df["error"].to_numpy(dtype=float), df["exact_se"].to_numpy(dtype=float)]) if len(df) \
+        else (1e-4, 1.0)
+    fig.update_xaxes(log_axis(wlo, whi, title="width N"))
+    fig.update_yaxes(log_axis(ylo, yhi))
     fig.update_yaxes(title_text="|mean(y·Δ) − exact|", row=1, col=1)
-    fig.update_layout(**_LAYOUT)
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=60, r=20, t=50, b=110),
+                         "legend": dict(orientation="h", yanchor="top", y=-0.2, x=0)})
     return fig
 
 
@@ -218,12 +503,14 @@ def kernel_spectrum(eigvals, *, kappa0: float | None = None):
     if kappa0 is not None:
         fig.add_hline(y=kappa0, line=dict(color="#D55E00", dash="dash"), annotation_text="κ0")
     fig.update_layout(**{**_LAYOUT, "height": 300}, xaxis_title="index", yaxis_title="eigenvalue", showlegend=False)
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(log_axis(*_span(np.r_[ev, [kappa0] if kappa0 else []])))
     return fig
 
 
-def digit_samples(X, y, *, n: int = 12, side: int | None = None):
-    """The first ``n`` inputs as side×side grey images (D must be a perfect square, e.g. 64 or 784)."""
+def digit_samples(X, y, *, n: int = 12, side: int | None = None, zmax: float = 2.5):
+    """The first ``n`` inputs as side×side images (D must be a perfect square, e.g. 64 or 784), all on one grey
+    colour scale from −``zmax`` to ``zmax`` (the inputs are standardised pixels: 0 = the average image), square
+    pixels, with a colour bar; values beyond ±``zmax`` are shown at the ends of the scale."""
     X, y = np.asarray(X), np.asarray(y)
     side = side or int(round(np.sqrt(X.shape[1])))
     if side * side != X.shape[1]:
@@ -234,9 +521,68 @@ def digit_samples(X, y, *, n: int = 12, side: int | None = None):
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"y = {y[i]:g}" for i in range(n)],
                         horizontal_spacing=0.02, vertical_spacing=0.12)
     for i in range(n):
-        fig.add_trace(go.Heatmap(z=X[i].reshape(side, side), colorscale="gray_r", showscale=False,
-                                 hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
+        fig.add_trace(go.Heatmap(z=X[i].reshape(side, side), zmin=-zmax, zmax=zmax, colorscale="gray_r",
+                                 showscale=i == 0, colorbar=dict(title=dict(text="pixel (std. units)", side="right"),
+                                                                 len=0.9, thickness=12),
+                                 hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", constrain="domain")
+    for i in range(n):  # square pixels: each image's y axis scaled to its x axis
+        suffix = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     fig.update_layout(**{**_LAYOUT, "height": 170 * rows + 40})
     return fig
+
+
+# --- theory map (docs/theory.md §18) ----------------------------------------------------------------------------
+
+def theory_map_figure(table, *, title: str = ""):
+    """Heatmaps of each theory's error over width N (rows, with P/N) and χ/N (columns), the most accurate theory of
+    each cell marked ★ (docs/theory.md §18).
+
+    table : ``mastcore.validity.TheoryMap.table`` (columns width, P_over_N, chi_fraction (0 = χ = 1), theory,
+    label, relative_error, best). Colour: log10 of the relative error |theory − reference| / |reference − NNGP|
+    (the share of the finite-width shift the theory misses; −2 = 1 %). Empty cells were not computed.
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    df = pd.DataFrame(table)
+    theories = list(dict.fromkeys(df["theory"]))
+    labels = dict(zip(df["theory"], df["label"]))
+    widths = sorted(df["width"].unique())
+    cols = sorted(df["chi_fraction"].unique())
+    col_text = ["χ = 1" if c == 0 else f"χ/N = {c:g}" for c in cols]
+    P_over = df.drop_duplicates("width").set_index("width")["P_over_N"]
+    row_text = [f"N = {n} (P/N = {P_over[n]:.2g})" for n in widths]
+    n = len(theories)
+    ncols = min(3, n)
+    nrows = int(np.ceil(n / ncols))
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[labels[t] for t in theories],
+                        horizontal_spacing=0.09, vertical_spacing=0.16)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(df["relative_error"].astype(float).clip(lower=1e-6))
+    finite = logs[np.isfinite(logs)]
+    zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (-3.0, 0.0)
+    zmin, zmax = min(zmin, -2.0), max(zmax, 0.0)
+    for k, t in enumerate(theories):
+        sub = df[df["theory"] == t]
+        z = np.full((len(widths), len(cols)), np.nan)
+        mark = np.full(z.shape, "", dtype=object)
+        for _, r in sub.iterrows():
+            i, j = widths.index(r["width"]), cols.index(r["chi_fraction"])
+            rel = float(r["relative_error"])
+            z[i, j] = np.log10(max(rel, 1e-6)) if np.isfinite(rel) else np.nan
+            mark[i, j] = "★" if bool(r["best"]) else ""
+        fig.add_trace(go.Heatmap(
+            z=z, x=col_text, y=row_text, zmin=zmin, zmax=zmax, colorscale="RdYlGn_r", showscale=k == 0,
+            text=mark, texttemplate="%{text}", textfont=dict(size=18),
+            colorbar=dict(title=dict(text="log10 relative error", side="right"), thickness=12, len=0.9),
+            hovertemplate=f"{labels[t]}<br>%{{y}}, %{{x}}<br>log10 relative error %{{z:.2f}}<extra></extra>"),
+            row=k // ncols + 1, col=k % ncols + 1)
+    fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + 80,
+                         "title": title or "Error of each theory (★ = most accurate in the cell)"})
+    return fig
+
+
+__all__.append("theory_map_figure")

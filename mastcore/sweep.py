@@ -22,9 +22,9 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from . import parallel
+from . import _budget, _threads, parallel
 from ._api import check_spec
-from ._validation import check_data, positive_float
+from ._validation import check_data, check_scales, positive_float
 from .cache import cached_call
 from .metrics import SUMMARIES, summarize
 from .posterior.gibbs import exact_posterior
@@ -34,7 +34,7 @@ from .specs import NetworkSpec, ScaleWarning
 from .theory.kernels import nngp
 from .theory.one_loop import one_loop
 from .theory.rescaled import rescaled_kernel
-from .theory.saddle import TreeResult, linear_tree_level
+from .theory.saddle import TreeResult
 from .theory.tree import tree_level
 
 __all__ = ["METHODS", "Method", "SweepResult", "anneal", "data_key", "sweep"]
@@ -46,7 +46,8 @@ class Method:
 
     name : key in ``methods``; label : name for people; func : the solver; activations : where it applies;
     sampled : independent per χ with error bars (cached per point, parallel); fixed : keyword arguments the sweep
-    sets itself (warm starts), which are therefore not user options.
+    sets itself (warm starts), which are therefore not user options; preset : (keyword, value) pairs the method
+    passes to its solver (a variant of a solver as a method of its own).
     """
 
     name: str
@@ -55,6 +56,7 @@ class Method:
     activations: tuple = ("linear", "erf", "relu")
     sampled: bool = False
     fixed: tuple = ()
+    preset: tuple = ()
 
     def option_names(self) -> tuple:
         """The keyword options a user may pass for this method in ``sweep(options={name: {...}})``."""
@@ -78,7 +80,11 @@ METHODS: dict[str, Method] = {
         Method("nngp", "NNGP", nngp),
         Method("tree", "tree level", tree_level, fixed=("init", "C_init")),
         Method("rescaled", "renormalised kernel", rescaled_kernel),
-        Method("one_loop", "one loop", one_loop, activations=("linear",), fixed=("tree",)),
+        Method("one_loop", "one loop", one_loop, fixed=("tree",)),
+        # the one loop around the renormalised saddle u*·C0 (docs/theory.md §12.5): the most accurate theory both in
+        # the proportional regime and at χ = N (§18); a method of its own so that tables and the app can show it
+        Method("renormalised_loop", "renormalised one loop", one_loop, fixed=("tree", "variant"),
+               preset=(("variant", "renormalised"),)),
         Method("quadrature", "exact (quadrature)", posterior_quadrature, activations=("linear",)),
         Method("exact", "exact posterior", exact_posterior, activations=("linear",), sampled=True),
         Method("langevin", "Langevin networks", train_langevin, sampled=True),
@@ -183,19 +189,23 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
         for m in methods:
             if not np.any(np.isclose(at[m], chi, rtol=1e-12)):
                 continue
-            opts = {k: v for k, v in options[m].items() if k != "chis"}
+            opts = {**dict(METHODS[m].preset), **{k: v for k, v in options[m].items() if k != "chis"}}
             t0 = time.perf_counter()
             if m == "nngp":  # χ-independent (docs/theory.md §3): computed once
                 nngp_result = nngp_result or nngp(X, y, s, X_test)
                 r = nngp_result
             elif m == "tree":
                 r = tree_level(X, y, s, X_test, init=previous.get("tree"), **opts)
-            elif m == "one_loop":
+            elif METHODS[m].func is one_loop and s.activation != "linear":  # erf/ReLU (§12): the sweep's saddle
+                r = one_loop(X, y, s, X_test, tree=current.get("tree"), **opts)
+            elif METHODS[m].func is one_loop:
                 tree = current.get("tree")
-                if not (isinstance(tree, TreeResult) and tree.variant == "full"):
-                    prev = previous.get("one_loop")
-                    tree = linear_tree_level(X, y, s, X_test, init=None if prev is None else prev.tree,
-                                             strict=opts.get("strict", False))
+                if opts.get("variant") in ("nngp", "renormalised"):  # no saddle needed (docs/theory.md §12)
+                    tree = None
+                elif not (isinstance(tree, TreeResult) and tree.variant == "full"):
+                    prev = getattr(previous.get("one_loop"), "tree", None)
+                    tree = tree_level(X, y, s, X_test, init=prev if isinstance(prev, TreeResult) else None,
+                                      strict=opts.get("strict", False))
                 r = one_loop(X, y, s, X_test, tree=tree, **opts)
             else:
                 r = METHODS[m].func(X, y, s, X_test, **opts)
@@ -252,7 +262,7 @@ def sweep(
     spec : NetworkSpec; its χ is replaced by each value of ``chis``.
     chis : χ values ≥ 1 (sorted increasingly and de-duplicated; each warm-starts from the previous one).
     methods : names from :data:`METHODS`: "nngp", "tree", "rescaled", "one_loop", "quadrature", "exact",
-        "langevin" (one_loop, quadrature and exact need a linear network).
+        "langevin" (quadrature and exact need a linear network).
     options : {method: {keyword: value}} passed to the method's solver (e.g. ``{"tree": {"ansatz": "particles"},
         "exact": {"n_chains": 32}, "langevin": {"steps": 8000}}``); the reserved key ``"chis"`` runs a method at
         a subset of ``chis`` only. Unknown methods or keys raise ValueError naming them.
@@ -272,6 +282,7 @@ def sweep(
         raise ValueError(f"'cache' must be True, False or 'only'; got {cache!r}")
     only = cache == "only"
     X, y, X_test = check_data(X, y, X_test)
+    check_scales(X, y, spec, X_test)
     if y_test is not None:
         if X_test is None:
             raise ValueError("'y_test' needs 'X_test'")
@@ -290,6 +301,12 @@ def sweep(
         if spec.activation not in METHODS[m].activations:
             raise ValueError(f"method {m!r} needs activation in {METHODS[m].activations}; got {spec.activation!r}")
     options = _check_options(methods, options, spec.activation)
+    # the whole sweep against the memory budget before anything is allocated (docs/theory.md §16)
+    _budget.check(_budget.estimate_sweep(P=X.shape[0], D=X.shape[1], width=spec.width,
+                                         P_test=0 if X_test is None else X_test.shape[0],
+                                         activation=spec.activation, chis=chis, methods=methods, options=options,
+                                         strict=False),
+                  remedy="reduce P, P*, D, the number of chi values or the samplers' options, or raise the limit")
     if chis[-1] > spec.width:
         warnings.warn(f"'chis' go up to {chis[-1]:g} > width = {spec.width}; the meaningful range is 1 <= chi <= "
                       "width", ScaleWarning, stacklevel=2)
@@ -328,7 +345,9 @@ def sweep(
                 on_done(k, len(payload))
         else:
             conf = {"name": backend} if isinstance(backend, str) else dict(backend)
-            with parallel.backend(**conf):
+            # the points are the parallelism: one thread each where workers share this process (threading,
+            # dask); process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
+            with parallel.backend(**conf), _threads.threads(1):
                 out = parallel.parallel_map(_sampled_point, payload, on_done=on_done)
         for (m, chi), r in zip(jobs, out):
             results[m][int(np.flatnonzero(np.isclose(chis, chi, rtol=1e-12))[0])] = r

@@ -3,32 +3,51 @@ import numpy as np
 import streamlit as st
 
 import mastcore as mc
-from dashboard.widgets import current_settings, k, page_header, require_task
+from dashboard import compute
+from dashboard.state import md_code
+from dashboard.widgets import current_settings, data_digest, digest, k, memo_get, memo_put, page_header, \
+    require_task, run_cancellable, show_error, uploaded_data
+from dashboard.worker import Call
 from mastcore import plots
 
+#: The spectrum is computed without asking when it is expected to take less than this (seconds).
+SPECTRUM_AUTO_SECONDS = 0.5
+
 settings = current_settings()
-page_header("Data: the task the network learns", settings)
+page_header(
+    "Data: the task the network learns", settings,
+    "**What does the network see?** The inputs and labels of the current task, and how to use your own data.",
+)
 
 task = require_task(settings)
 c = st.columns(4)
-c[0].metric("train points P", task.P)
-c[1].metric("test points P*", task.X_test.shape[0])
-c[2].metric("input dimension D", task.D)
-c[3].metric("label mean (train)", f"{np.mean(task.y):+.3f}")
+c[0].metric("train points P", task.P, help="Examples the network is fitted to.")
+c[1].metric("test points P*", task.X_test.shape[0], help="Held-out examples that measure generalisation.")
+c[2].metric("input dimension D", task.D, help="Numbers per example.")
+c[3].metric("label mean (train)", f"{np.mean(task.y):+.3f}", help="0 = balanced ±1 labels.")
 if settings.task in ("digits", "mnist") and int(round(np.sqrt(task.D))) ** 2 == task.D:
     st.subheader("Sample digits")
+    st.caption("Standardised pixels (each pixel minus its mean over the training images, divided by its spread): "
+               "dark = more ink than the average digit there, light = less.")
     st.plotly_chart(plots.digit_samples(task.X, task.y, n=12), key="data.digits")
 st.subheader("Inputs" + (" (Ising spins)" if settings.task == "ising" else ""))
 st.plotly_chart(plots.spins_image(task.X, task.y), key="data.image")
 left, right = st.columns(2)
 left.markdown("**Label balance**")
 left.plotly_chart(plots.label_balance(task.y, task.y_test), key="data.labels")
-right.markdown("**Spectrum of the NNGP kernel C0** (train set)")
-try:
-    C0 = mc.nngp_kernel(task.X, task.X, settings.network_spec(1.0))
-    right.plotly_chart(plots.kernel_spectrum(np.linalg.eigvalsh(C0), kappa0=settings.kappa0), key="data.spec")
-except ValueError as exc:
-    right.warning(f"Kernel not available for this activation: {exc}", icon=":material/warning:")
+right.markdown("**Spectrum of the NNGP kernel C0** (train set; docs/theory.md §3)")
+key = ("spectrum", settings, data_digest(uploaded_data() if settings.task == "csv" else None))
+eig = memo_get(key)
+if eig is None:
+    with right:
+        eig = run_cancellable("the kernel spectrum", Call(compute.kernel_spectrum, task, settings),
+                              estimate_seconds=compute.spectrum_seconds(settings, task), key=f"data.{digest(key)}",
+                              auto_seconds=SPECTRUM_AUTO_SECONDS, remedy="Lower P in the sidebar")
+    if eig is not None:
+        memo_put(key, eig)
+if eig is not None:
+    right.plotly_chart(plots.kernel_spectrum(eig, kappa0=settings.kappa0), key="data.spec")
+    right.caption("Eigenvalues above κ0 are directions the network fits; those below it are treated as noise.")
 
 st.divider()
 st.subheader("Your own data")
@@ -37,14 +56,15 @@ st.markdown(
     "The first P rows (after a seeded shuffle) are the training set, the rest the test set; features are "
     "standardised."
 )
-up = st.file_uploader("CSV file", type=["csv", "txt"], key="data.upload")
+up = st.file_uploader("CSV file", type=["csv", "txt"], key="data.upload",
+                      help="Numbers only; the label in the last column. The file stays in this session's memory.")
 if up is not None:
     try:
         X, y, names = mc.load_csv(up.getvalue())
-    except ValueError as exc:
-        st.error(f"**This file cannot be used.** {exc}. Fix the file and upload it again.", icon=":material/error:")
+    except (ValueError, UnicodeDecodeError, MemoryError) as exc:
+        show_error("This file cannot be used. Fix the file and upload it again:", exc)
         st.stop()
-    shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "")
+    shown = ", ".join(md_code(n, limit=40) for n in names[:6]) + (" …" if len(names) > 6 else "")
     st.success(f"Read {X.shape[0]} rows, {X.shape[1]} features ({shown}).")
     if settings.P >= X.shape[0]:
         st.error(
@@ -59,6 +79,7 @@ if up is not None:
         st.session_state[k("preset")] = "Custom"
         st.session_state[k("D")] = int(X.shape[1])
 
-    st.button("Use this data set", on_click=_use, type="primary", key="data.use")
+    st.button("Use this data set", on_click=_use, type="primary", key="data.use",
+              help="Switches the task to 'csv' (this session only: uploads are not in the URL).")
 elif "data.csv" in st.session_state:
-    st.caption(f"In use: {st.session_state['data.csv']['file']} (task 'csv' in the sidebar).")
+    st.caption(f"In use: {md_code(st.session_state['data.csv']['file'])} (task 'csv' in the sidebar).")

@@ -1,22 +1,24 @@
 """Networks: exact-posterior or Langevin ensembles for the current settings, compared with the theory."""
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import mastcore as mc
 from dashboard import compute
-from dashboard.widgets import chi_slider, current_settings, page_header, require_task, theory_grid, tree_curves, \
+from dashboard.state import VIEW_PARAMS
+from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, page_header, \
+    require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
     warning_badges
+from dashboard.worker import Call
 from mastcore import plots
-
-#: Shorter Langevin runs than the library's defaults, so that a demo run takes seconds (raise for accuracy).
-LANGEVIN_DEFAULTS = {"ensemble": 16, "steps": 4000, "burn_in": 500}
 
 settings = current_settings()
 linear = settings.activation == "linear"
-page_header("Networks: sample the posterior, train real networks", settings)
+page_header(
+    "Networks: sample the posterior, train real networks", settings,
+    "**Do the theories describe real networks?** Run the references they are judged by, at the current χ, "
+    "and compare.",
+)
 st.markdown(
     "The **exact posterior** of a linear network (Gibbs sampling, docs/theory.md §7) and **networks trained with "
     "Langevin dynamics** (whose stationary law is that posterior, §13) are the references every theory is judged "
@@ -31,49 +33,81 @@ if not linear:
 grid = theory_grid(settings)
 chi = chi_slider(grid, "net.chi")
 
-kind = st.radio("reference", kinds, horizontal=True, key="net.kind", format_func=lambda k: plots.METHOD_STYLE[k][0])
+if st.session_state.get(v("ref")) not in kinds:
+    st.session_state[v("ref")] = kinds[0]
+st.session_state["net.kind"] = st.session_state[v("ref")]
+
+
+def _kind_changed():
+    st.session_state[v("ref")] = st.session_state["net.kind"]
+
+
+kind = st.radio("reference", kinds, horizontal=True, key="net.kind", format_func=lambda kk: plots.METHOD_STYLE[kk][0],
+                on_change=_kind_changed,
+                help="exact posterior: what an infinitely long Bayesian training run converges to (linear networks); "
+                     "Langevin networks: an ensemble of real networks trained with noisy gradient descent.")
+
+#: The form's fields per reference: (URL name, widget key, label, help).
+FIELDS = {
+    "exact": (("chains", "net.n_chains", "chains", "Independent Markov chains; their spread gives the error bar."),
+              ("sweeps", "net.n_sweeps", "sweeps (incl. burn-in)", "Gibbs sweeps per chain; more = smaller error."),
+              ("burn", "net.burn_in", "burn-in sweeps", "Sweeps discarded at the start, before the chains settle."),
+              ("rseed", "net.seed", "seed", "Seed of the sampler's random numbers.")),
+    "langevin": (("ens", "net.lv.ensemble", "networks in the ensemble",
+                  "Independent networks trained side by side; their spread gives the error bar."),
+                 ("steps", "net.lv.steps", "training steps (incl. burn-in)", "Langevin steps per network."),
+                 ("lburn", "net.lv.burn_in", "burn-in steps", "Steps discarded before averaging."),
+                 ("lseed", "net.lv.seed", "seed", "Seed of the training noise and initialisation.")),
+}
+OPTION_NAMES = {"chains": "n_chains", "sweeps": "n_sweeps", "burn": "burn_in", "rseed": "seed", "ens": "ensemble",
+                "steps": "steps", "lburn": "burn_in", "lseed": "seed"}
+
 with st.form("net.form"):
-    options = {}
-    if kind == "exact":
-        c = st.columns(4)
-        options["n_chains"] = int(c[0].number_input("chains", 2, 1024, 32, step=8, key="net.n_chains"))
-        options["n_sweeps"] = int(c[1].number_input("sweeps", 2, 100000, 400, step=100, key="net.n_sweeps"))
-        options["burn_in"] = int(c[2].number_input("burn-in", 0, 100000, 50, step=10, key="net.burn_in"))
-        options["seed"] = int(c[3].number_input("seed", 0, 2**31 - 1, 0, key="net.seed"))
-    else:
-        fields = [f for f in dataclasses.fields(mc.LangevinOptions)
-                  if isinstance(f.default, (int, float)) and not isinstance(f.default, bool)]
-        cols = st.columns(4)
-        for i, f in enumerate(fields):
-            default = LANGEVIN_DEFAULTS.get(f.name, f.default)
-            options[f.name] = cols[i % 4].number_input(
-                f.name, value=default, key=f"net.lv.{f.name}", format="%d" if isinstance(default, int) else "%.4g"
-            )
-    submitted = st.form_submit_button("Run", type="primary")
+    cols = st.columns(4)
+    for (name, key, label, hlp), col in zip(FIELDS[kind], cols):
+        p = VIEW_PARAMS[name]
+        if key not in st.session_state:  # first shown (or back on this page): the value of the view / URL
+            st.session_state[key] = int(st.session_state.get(v(name), p.default))
+        col.number_input(label, min_value=int(p.lo), max_value=int(p.hi), step=1, key=key, help=hlp)
+    submitted = st.form_submit_button("Run", type="primary", key="net.run",
+                                      help="Runs at the current χ; long runs get a progress bar and a Cancel button.")
+
+if submitted:  # the form's values go to the view (and so into the URL)
+    for name, key, _, _ in FIELDS[kind]:
+        st.session_state[v(name)] = int(st.session_state[key])
+    sync_query_params()
+options = {OPTION_NAMES[name]: int(st.session_state.get(v(name), VIEW_PARAMS[name].default))
+           for name, _, _, _ in FIELDS[kind]}
 
 
-def _run(run_chi, run_kind, run_options, label):
-    with st.status(label, expanded=True) as status:
-        bar = st.progress(0.0)
-
-        def cb(done, total, info=None):
-            bar.progress(min(1.0, done / max(total, 1)), text=f"{done}/{total}")
-
-        try:
-            result, row, messages = compute.reference_run(task, settings, run_chi, run_kind, run_options, progress=cb)
-        except (ValueError, RuntimeError) as exc:
-            status.update(label="Run failed", state="error")
-            st.error(f"{exc}")
-            st.stop()
-        status.update(label=f"Done in {row['seconds']:.1f} s", state="complete", expanded=False)
+def _show_run(run_chi, run_kind, run_options, result, row, messages):
     st.session_state["net.last"] = (task.spec, settings, run_chi, run_kind, run_options, result, row, messages)
 
 
+if take_cancelled("net."):
+    st.info("Run cancelled: its worker was stopped.", icon=":material/cancel:")
 if submitted:
     if kind == "exact" and options["n_sweeps"] <= options["burn_in"]:
-        st.error("The number of sweeps must be larger than the burn-in: increase 'sweeps' or lower 'burn-in'.")
+        st.error("The number of sweeps must be larger than the burn-in: increase 'sweeps' or lower 'burn-in sweeps'.")
         st.stop()
-    _run(chi, kind, options, f"Running {plots.METHOD_STYLE[kind][0]} at χ = {chi:g} …")
+    if kind == "langevin" and options["steps"] <= options["burn_in"]:
+        st.error("The number of steps must be larger than the burn-in: increase 'training steps' or lower "
+                 "'burn-in steps'.")
+        st.stop()
+    est = compute.estimate_seconds(settings, (kind,), 1, options={kind: options}, task=task)
+    label = f"{plots.METHOD_STYLE[kind][0]} at χ = {chi:g}"
+    key = "net." + digest((task.spec, settings, chi, kind, tuple(sorted(options.items()))))
+    with st.status(f"Running {label} …", expanded=True) as status:
+        out = run_cancellable(label, Call(compute.reference_run, task, settings, chi, kind, options),
+                              estimate_seconds=est, key=key, confirmed=True, container=status,
+                              cli=compute.cli_command(settings, [chi], (kind,), {kind: options}))
+        if out is None:
+            status.update(label=f"{label}: not run", state="error")
+        else:
+            status.update(label=f"Done in {out[1]['seconds']:.1f} s (cached on disk)", state="complete",
+                          expanded=False)
+    if out is not None:
+        _show_run(chi, kind, options, *out)
 
 # --- runs for these settings (read from the disk cache, so the list always agrees with it) -----------------
 runs = compute.runs(task, settings)
@@ -83,12 +117,30 @@ if runs.empty:
 else:
     cols = [c for c in ("method", "chi", "train_mean_y_delta", "train_mean_y_delta_se", "test_mean_y_delta",
                         "seconds", "converged") if c in runs]
-    st.dataframe(runs[cols].iloc[::-1], hide_index=True)
-    labels = [f"{r.method} · χ = {r.chi:g} · run {i + 1}" for i, r in enumerate(runs.itertuples())][::-1]
-    pick = st.selectbox("show a run", labels, key="net.pick")
+    names = {"method": "reference", "chi": "χ", "train_mean_y_delta": "train mean(y·Δ)",
+             "train_mean_y_delta_se": "± s.e.", "test_mean_y_delta": "test mean(y·Δ)", "seconds": "seconds",
+             "converged": "converged"}
+    shown = runs[cols].iloc[::-1].rename(columns=names)
+    shown["reference"] = shown["reference"].map(lambda m: plots.METHOD_STYLE.get(m, (m,))[0])
+    st.dataframe(shown, hide_index=True)
+    labels = [f"{plots.METHOD_STYLE.get(r.method, (r.method,))[0]} · χ = {r.chi:g} · run {i + 1}"
+              for i, r in enumerate(runs.itertuples())][::-1]
+    pick = st.selectbox("show a run", labels, key="net.pick", help="Runs stored in the disk cache for this data and "
+                                                                   "network (any χ and options).")
     rec = runs.iloc[::-1].iloc[labels.index(pick)]
-    if st.button("Load traces", key="net.load", help="instant: the run is in the disk cache"):
-        _run(float(rec["chi"]), rec["method"], dict(rec["options"]), "Loading …")
+    if st.button("Load traces", key="net.load", help="instant: the run is read from the disk cache (never recomputed)"):
+        try:
+            out = compute.reference_run(task, settings, float(rec["chi"]), rec["method"], dict(rec["options"]),
+                                        cache_mode="only")
+        except mc.cache.CacheMiss:
+            st.warning("This run is no longer in the disk cache (it was cleared); run it again above.",
+                       icon=":material/warning:")
+        except (ValueError, RuntimeError, OSError) as exc:
+            show_error("The run could not be loaded:", exc)
+        else:
+            _show_run(float(rec["chi"]), rec["method"], dict(rec["options"]), *out)
+
+TRACE_NAMES = {"mean_y_delta": "train mean(y·Δ) (chain average)", "loss": "training loss (average over networks)"}
 
 last = st.session_state.get("net.last")
 if last is not None and last[0] == task.spec and last[1] == settings:
@@ -97,18 +149,23 @@ if last is not None and last[0] == task.spec and last[1] == settings:
     if not row.get("converged", True):
         st.badge("not converged", icon=":material/warning:", color="orange")
     warning_badges(messages, where="run")
-    tr = compute.traces(result)
-    _, base = tree_curves(task, settings)
+    tr = {TRACE_NAMES.get(n, n): arr for n, arr in compute.traces(result).items()}
+    methods = compute.theory_methods(settings.activation)
+    est = compute.estimate_seconds(settings, methods, 1, task=task)
+    theory_here = curves(task, settings, (run_chi,), methods, label=f"theories at χ = {run_chi:g}",
+                         estimate=est if est > AUTO_SECONDS else 0.0)
     theory = {}
-    if base is not None:
-        for m in ("nngp", "tree"):
-            trow = base.at(m, run_chi)
+    if theory_here is not None:
+        for m in methods:
+            trow = theory_here.at(m, run_chi)
             if trow is not None:
-                theory[plots.METHOD_STYLE[m][0]] = trow["train_mean_y_delta"]
+                theory[plots.METHOD_STYLE[m][0]] = (trow["train_mean_y_delta"], trow["test_mean_y_delta"])
     st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
-                                        reference=theory), key="net.traces")
-    rows = [{"method": k, "train mean(y·Δ)": v, "s.e.": np.nan} for k, v in theory.items()]
+                                        reference={k: val[0] for k, val in theory.items()}), key="net.traces")
+    rows = [{"method": name, "train mean(y·Δ)": val[0], "s.e.": np.nan, "test mean(y·Δ)": val[1]}
+            for name, val in theory.items()]
     rows.append({"method": plots.METHOD_STYLE[kind][0], "train mean(y·Δ)": row.get("train_mean_y_delta"),
-                 "s.e.": row.get("train_mean_y_delta_se")})
+                 "s.e.": row.get("train_mean_y_delta_se"), "test mean(y·Δ)": row.get("test_mean_y_delta")})
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption("The run also appears as a point with an error bar on the **Regimes** page.")
+    st.caption("Lower mean(y·Δ) = the prediction explains more of the labels. The run also appears as a point with "
+               "an error bar on the **Regimes** page.")

@@ -4,50 +4,82 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compute
+from dashboard import theory_map as tmap
 from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
-from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, page_header, require_task, \
-    tree_curves, warning_badges
+from dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
+    live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, view_widget, \
+    warning_badges
 from mastcore import plots
+from mastcore.cache import CacheMiss
+from mastcore.sweep import METHODS
 
 settings = current_settings()
 linear = settings.activation == "linear"
-page_header("Regimes: from kernels to features", settings)
-st.markdown(
-    "A network with χ = 1 (standard scaling) behaves like a fixed kernel machine: its errors, measured by the "
-    "discrepancy Δ = y − f between labels and mean predictions, do not depend on χ (the flat **NNGP** line). "
-    "Slide χ towards N (mean-field scaling) and the hidden weights adapt to the task — the network learns "
-    "features and Δ shrinks; the **tree level** captures this trend"
-    + (" and the **one loop** adds the finite-width correction that makes it match the exact posterior."
-       if linear else ".")
+methods = compute.theory_methods(settings.activation)
+page_header(
+    "Regimes: from kernels to features", settings,
+    "**How far does a network adapt to its data?** The scale χ decides: at χ = 1 a wide network is a fixed "
+    "kernel machine (the NNGP), at χ = N it learns features. Drag χ under the chart and watch how much of the "
+    "labels each theory leaves unexplained (Δ = y − prediction; lower is better).",
 )
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "A network with χ = 1 (standard scaling) behaves like a fixed kernel machine: its errors, measured by the "
+        "discrepancy Δ = y − f between labels and mean predictions, do not depend on χ (the flat **NNGP** line). "
+        "Slide χ towards N (mean-field scaling) and the hidden weights adapt to the task — the network learns "
+        "features and Δ shrinks. The **tree level** (the saddle point of the theory) captures this trend; the "
+        "**renormalised kernel** rescales the NNGP kernel by one number"
+        + ("; the **one loop** adds the finite-width correction that makes it match the exact posterior."
+           if "one_loop" in methods else ".")
+        + " **mean(y·Δ)** is the part of the labels the prediction misses, **mean(Δ²)** the squared error; both: "
+        "lower is better (docs/theory.md §0.2). Every symbol is explained on the **Glossary** page."
+    )
 task = require_task(settings)
 
-# --- theory curves (computed once per setting; the fragment below only looks them up) ----------------------
+# --- theory curves: NNGP and tree level first, the other theories fill in progressively -------------------
 grid, base = tree_curves(task, settings)
 if base is None:
     st.stop()
-tables, messages = [base.table], list(base.messages)
-if linear:
-    slow = compute.estimated_seconds("one_loop", settings.P, len(grid)) > AUTO_SECONDS
-    ol_grid = chi_grid(settings.width, N_CHI_SLOW) if slow else grid
-    ol = curves(task, settings, ol_grid, ("tree", "one_loop"), label="one loop",
-                estimate=compute.estimated_seconds("one_loop", settings.P, len(ol_grid)))
-    if ol is not None:
-        tables.append(ol.table[ol.table["method"] == "one_loop"])
-        messages += list(ol.messages)
-else:
+
+
+def _extra_grid(method: str):
+    """The χ grid of a further theory: the full grid, or a coarser one when the full one would be slow."""
+    if compute.estimate_seconds(settings, (method,), len(grid), task=task) > AUTO_SECONDS:
+        return chi_grid(settings.width, N_CHI_SLOW)
+    return grid
+
+
+def _ready(method: str):
+    """Curves of a further theory already computed — in the memo or the disk cache, on the full grid or the
+    coarse one — or None (then they are computed after the chart is drawn)."""
+    grids = (grid, chi_grid(settings.width, N_CHI_SLOW))
+    for g in grids:
+        hit = cached_curves(settings, g, (method,))
+        if hit is not None:
+            return hit
+    for g in grids:
+        try:
+            return memo_put(curves_key(settings, g, (method,)),
+                            compute.theory_curves(task, settings, g, (method,), cache_mode="only"))
+        except CacheMiss:
+            continue
+    return None
+
+
+extras = [m for m in methods if m not in ("nngp", "tree")]
+ready = {m: _ready(m) for m in extras}
+all_curves = [base] + [c for c in ready.values() if c is not None]
+table = pd.concat([c.table for c in all_curves], ignore_index=True)
+messages = [msg for c in all_curves for msg in c.messages]
+
+if not linear:
     st.info(
         "**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (docs/theory.md §9) — close to the "
         "networks at χ ≈ N, but not valid at small χ/N; the renormalised kernel u·C0 is the best simple theory "
-        "there. **One loop: linear networks only.**",
+        "there."
+        + ("" if "one_loop" in methods else " **One loop: linear networks only.**"),
         icon=":material/info:",
     )
-    resc = curves(task, settings, grid, ("rescaled",), label="renormalised kernel",
-                  estimate=compute.estimated_seconds("rescaled", settings.P, len(grid), settings.activation))
-    if resc is not None:
-        tables.append(resc.table)
-        messages += list(resc.messages)
-table = pd.concat(tables, ignore_index=True)
 
 refs = compute.runs(task, settings)
 if not refs.empty:
@@ -73,18 +105,42 @@ def _ref_at(chi: float, col: str):
     return None, None
 
 
+def _recommend(chi: float, slot) -> None:
+    """Name the most accurate theory at this setting and χ (mastcore.validity, docs/theory.md §0.4)."""
+    data = uploaded_data() if settings.task == "csv" else None
+    key = ("recommend", settings, float(chi), data_digest(data))
+    rec = memo_get(key)
+    if rec is None:
+        try:
+            rec = memo_put(key, tmap.recommendation(settings, chi, data=data))
+        except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError):
+            slot.caption("The most accurate theory could not be determined at this setting.")
+            return
+    text = (f"**Most accurate theory at χ = {chi:g}: {rec['label']}** — "
+            + ("trustworthy here. " if rec["trustworthy"] else "**no theory is trustworthy here.** ")
+            + f"{rec['reason'][:1].upper()}{rec['reason'][1:]}. The **Theory map** page shows where each theory "
+              "holds.")
+    (slot.success if rec["trustworthy"] else slot.warning)(text, icon=":material/verified:" if rec["trustworthy"]
+                                                            else ":material/report:")
+
+
 @st.fragment
 def live_view():
     chi = chi_slider(grid, "reg.chi")
-    c1, c2, c3 = st.columns([1, 1, 2])
-    split = c1.radio("data set", ["train", "test"], horizontal=True, key="reg.split")
-    obs = c2.radio("observable", list(OBSERVABLES), format_func=OBSERVABLES.get, horizontal=True, key="reg.obs")
+    c1, c2, _ = st.columns([1, 1, 2])
+    split = view_widget("radio", "data set", "split", key="reg.split", container=c1, options=["train", "test"],
+                        horizontal=True, help="train: the P examples the network was fitted to; test: the P* "
+                                              "held-out examples (generalisation).")
+    obs = view_widget("radio", "observable", "obs", key="reg.obs", container=c2, options=list(OBSERVABLES),
+                      format_func=OBSERVABLES.get, horizontal=True,
+                      help="mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): the mean squared "
+                           "error. Lower is better for both (docs/theory.md §0.2).")
     col = f"{split}_{obs}"
     view = compute.TheoryCurves(table, base.sweep, (), 0.0)
     ref_name, ref_val = _ref_at(chi, col)
-    methods = list(dict.fromkeys(table["method"]))
-    cards = st.columns(len(methods) + (1 if ref_name and ref_name != "one loop" else 0))
-    for card, m in zip(cards, methods):
+    shown = list(dict.fromkeys(table["method"]))
+    cards = st.columns(len(shown) + (1 if ref_name and ref_name != "one loop" else 0))
+    for card, m in zip(cards, shown):
         row = view.at(m, chi)
         name = plots.METHOD_STYLE.get(m, (m,))[0]
         if row is None or col not in row or not np.isfinite(row[col]):
@@ -95,20 +151,46 @@ def live_view():
         if ref_val is not None and name != ref_name:
             delta = f"{row[col] - ref_val:+.5f} vs {ref_name}"
         card.metric(f"{name}{at}", f"{row[col]:.5f}", delta=delta, delta_color="off",
-                    help=f"{OBSERVABLES[obs]} on the {split} set at χ = {chi:g}")
+                    help=f"{OBSERVABLES[obs]} on the {split} set at χ = {chi:g}; lower is better")
         if not row.get("converged", True):
             card.badge("not converged", icon=":material/warning:", color="orange")
     if ref_name and ref_name != "one loop":
         cards[-1].metric(f"{ref_name} (reference)", f"{ref_val:.5f}")
+    best = st.empty()  # filled last: the cards and the chart reach the browser first
     fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
-                               ylabel=f"{split} {OBSERVABLES[obs]}")
-    st.plotly_chart(fig, key="reg.chart", config={"displaylogo": False})
+                               ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
+    live_chart(fig, key="reg.chart", grid=grid)
+    st.caption("Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
+               "above follow when you let go. Keyboard: the slider at the top.")
     out = table.copy()
     if not refs.empty:
         keep = [c for c in refs.columns if c in ("kind", "chi") or c.startswith(("train_", "test_"))]
         out = pd.concat([out, refs[keep].rename(columns={"kind": "method"})], ignore_index=True)
     st.download_button("Download CSV", out.to_csv(index=False).encode(), file_name="mastcore_regimes.csv",
                        mime="text/csv", on_click="ignore", key="reg.download")
+    with st.expander("What the network predicts at this χ (predicted vs true, train and test)"):
+        preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
+        preds = preds.drop_duplicates(subset=["method", "split", "index"])
+        st.plotly_chart(plots.predictions_figure(preds), key="reg.pred")
+        st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
+                   "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
+                   "towards 0 more than the feature-learning theories.")
+    _recommend(chi, best)
 
 
 live_view()
+
+# --- the other theories, after the chart is on screen -------------------------------------------------------
+computed = False
+for m in extras:
+    if ready[m] is not None:
+        continue
+    g = _extra_grid(m)
+    label = METHODS[m].label
+    if g is not grid:
+        label += f" ({len(g)} χ values)"
+    got = curves(task, settings, g, (m,), label=label)
+    # draw it on the chart with one more run (when the memo kept it; very large results are not kept)
+    computed = computed or (got is not None and cached_curves(settings, g, (m,)) is not None)
+if computed:
+    st.rerun()

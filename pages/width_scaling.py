@@ -2,28 +2,72 @@
 import streamlit as st
 
 from dashboard import compute
-from dashboard.widgets import current_settings, memo_get, memo_put, page_header
+from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES
+from dashboard.widgets import current_settings, digest, memo_get, memo_put, page_header, run_cancellable, \
+    show_error, v
+from dashboard.worker import Call
 from mastcore import plots
 
 settings = current_settings()
-page_header("Width scaling: error against the exact posterior as N grows", settings)
+page_header(
+    "Width scaling: error against the exact posterior as N grows", settings,
+    "**Which theory can you trust at a given width?** Each theory is compared with the exact answer for "
+    "networks of growing width N, in both scalings.",
+)
 st.markdown(
     "The paper's central claim, made visible: in **mean-field scaling (χ = N)** the tree level's error falls like "
     "1/N while the NNGP stays wrong; in **standard scaling (χ = 1)** the tree level is no better than the NNGP "
-    "and the **one loop** is needed (its error falls like 1/N²)."
+    "and the **one loop** is needed (its error falls like 1/N²). Grey guide lines show the slopes 1/N and 1/N² "
+    "(docs/theory.md §0.4)."
 )
 if settings.activation != "linear":
     st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
                icon=":material/warning:")
     st.stop()
 
-st.caption("A small problem keeps this fast; the sidebar's task, κ0, g_v, g_w and seed are used.")
+
+def _bound(name: str, key: str, fallback):
+    """Widget ``key`` shows the view value ``v(name)``; while that is None (P and D: "the sidebar's") it follows
+    ``fallback`` on every run."""
+    val = st.session_state.get(v(name))
+    if val is None:
+        st.session_state[key] = fallback
+    elif key not in st.session_state:
+        st.session_state[key] = list(val) if isinstance(val, tuple) else val
+
+
+def _store(name: str, key: str, default=None):
+    """on_change: the widget's value into the view (None when it equals ``default``, i.e. "the sidebar's")."""
+    def cb():
+        val = st.session_state[key]
+        if isinstance(val, list):
+            val = tuple(sorted(val))
+        st.session_state[v(name)] = None if default is not None and val == default else val
+    return cb
+
+
 c = st.columns(5)
-P = c[0].number_input("P", 2, 200, min(settings.P, 12), key="ws.P")
-D = c[1].number_input("D", 1, 1000, min(settings.D, 30), key="ws.D")
-widths = c[2].multiselect("widths N", [4, 8, 16, 32, 64, 128, 256, 512], [8, 16, 32, 64], key="ws.widths")
-sweeps = c[3].number_input("Gibbs sweeps", 50, 100000, 600, step=100, key="ws.sweeps")
-chains = c[4].number_input("chains", 2, 1024, 32, step=8, key="ws.chains")
+_bound("wsP", "ws.P", settings.P)
+_bound("wsD", "ws.D", settings.D)
+_bound("widths", "ws.widths", list(VIEW_PARAMS["widths"].default))
+_bound("wssweeps", "ws.sweeps", VIEW_PARAMS["wssweeps"].default)
+_bound("wschains", "ws.chains", VIEW_PARAMS["wschains"].default)
+P = c[0].number_input("P", 1, 5000, key="ws.P", on_change=_store("wsP", "ws.P", settings.P),
+                      help="Training points of this scan (default: the sidebar's P).")
+D = c[1].number_input("D", 1, 5000, key="ws.D", on_change=_store("wsD", "ws.D", settings.D),
+                      help="Input dimension of this scan (default: the sidebar's D).")
+widths = c[2].multiselect("widths N", list(WIDTH_CHOICES), key="ws.widths",
+                          on_change=_store("widths", "ws.widths"),
+                          help="Widths to compare; each one runs the exact sampler at χ = 1 and χ = N.")
+sweeps = c[3].number_input("Gibbs sweeps", 50, 100000, step=100, key="ws.sweeps",
+                           on_change=_store("wssweeps", "ws.sweeps"),
+                           help="Sweeps of the exact sampler per chain (more = smaller noise floor).")
+chains = c[4].number_input("chains", 2, 1024, step=8, key="ws.chains", on_change=_store("wschains", "ws.chains"),
+                           help="Independent chains of the exact sampler.")
+same = int(P) == settings.P and int(D) == settings.D
+st.caption(f"This scan uses **P = {int(P)} and D = {int(D)}**"
+           + (" — the sidebar's values." if same else f" (the sidebar says P = {settings.P}, D = {settings.D}).")
+           + " The sidebar's task, κ0, g_v, g_w and seed are used.")
 if not widths:
     st.error("Choose at least one width N.")
     st.stop()
@@ -31,27 +75,24 @@ small = settings.replace(P=int(P), D=int(D), P_test=max(1, settings.P_test))
 try:
     task = compute.build_task(small)
 except ValueError as exc:
-    st.error(f"**These settings cannot be used.** {exc}", icon=":material/error:")
+    show_error("These settings cannot be used:", exc)
     st.stop()
 methods = ("nngp", "tree", "one_loop")
 opts = dict(n_chains=int(chains), n_sweeps=int(sweeps), burn_in=min(100, int(sweeps) // 4), seed=0)
 key = ("width_scaling", small, tuple(sorted(widths)), methods, tuple(sorted(opts.items())))
 df = memo_get(key)
-if st.button("Compute" if df is None else "Recompute", type="primary", key="ws.run"):
-    with st.status("Width scan: theory and exact posterior at χ = 1 and χ = N …", expanded=True) as status:
-        bar = st.progress(0.0)
-
-        def cb(done, total, info):
-            bar.progress(done / total, text=f"{done}/{total}: N = {info['width']}")
-
-        try:
-            df = compute.width_scaling(task, small, sorted(widths), methods=methods, exact_options=opts, progress=cb)
-        except (ValueError, RuntimeError) as exc:
-            status.update(label="Width scan failed", state="error")
-            st.error(str(exc))
-            st.stop()
-        status.update(label="Done", state="complete", expanded=False)
-    memo_put(key, df)
+est = compute.width_scaling_seconds(small, sorted(widths), methods, opts)
+clicked = st.button(("Compute" if df is None else "Recompute") + f" (about {est:.0f} s)" if est >= 1 else
+                    ("Compute" if df is None else "Recompute"), type="primary", key="ws.run",
+                    help="Runs the theories and the exact sampler for every width (cached on disk).")
+cli = "; ".join(compute.cli_command(small.replace(width=int(n)), [1, int(n)], (*methods, "exact"),
+                                    {"exact": opts}, out=f"out/width_N{n}") for n in sorted(widths))
+if clicked or st.session_state.get(f"run.ws.{digest(key)}.request"):
+    out = run_cancellable("width scan", Call(compute.width_scaling, task, small, sorted(widths), methods=methods,
+                                             exact_options=opts),
+                          estimate_seconds=est, key=f"ws.{digest(key)}", confirmed=clicked, cli=cli)
+    if out is not None:
+        df = memo_put(key, out)
 if df is None:
     st.info("Press **Compute** to run the scan (cached afterwards).", icon=":material/play_arrow:")
     st.stop()

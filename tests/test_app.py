@@ -14,9 +14,13 @@ from dashboard.state import DEFAULT_PRESET, PRESETS
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PAGES = ["pages/regimes.py", "pages/feature_learning.py", "pages/networks.py", "pages/width_scaling.py",
-         "pages/data.py"]
+         "pages/data.py", "pages/learning_curves.py", "pages/glossary.py"]
 TITLES = {"pages/regimes.py": "Regimes", "pages/feature_learning.py": "Feature learning",
-          "pages/networks.py": "Networks", "pages/width_scaling.py": "Width scaling", "pages/data.py": "Data"}
+          "pages/networks.py": "Networks", "pages/width_scaling.py": "Width scaling", "pages/data.py": "Data",
+          "pages/learning_curves.py": "Learning curves", "pages/glossary.py": "Glossary"}
+if (ROOT / "pages" / "theory_map.py").is_file():
+    PAGES.append("pages/theory_map.py")
+    TITLES["pages/theory_map.py"] = "Theory map"
 #: Generous: the first Fig.-2 load computes the theory sweep (tree level + one loop) on a shared 2-core machine.
 TIMEOUT = 240
 
@@ -57,6 +61,22 @@ def _plotly(at, key=None):
     return specs
 
 
+def _values(v) -> list:
+    """A plotly JSON array as a list (plotly sends numpy arrays as base64 'bdata' with a dtype)."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64  # noqa: PLC0415
+
+        import numpy as np  # noqa: PLC0415
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
+def _marker(spec) -> dict:
+    """The χ marker trace of a live figure (mastcore.plots marks it with meta "chi-marker")."""
+    return next(t for t in spec["data"] if t.get("meta") == "chi-marker")
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_loads_at_default(page):
     at = _app(page=page)
@@ -84,7 +104,7 @@ def test_chi_slider_changes_metrics_and_chart():
     at = _app()
     _ok(at)
     before = _metrics(at)
-    marker_before = _plotly(at)[0]["data"][-1]["x"]
+    marker_before = _marker(_plotly(at)[0])["x"]
     slider = at.select_slider(key="reg.chi")
     assert float(slider.value) != float(slider.options[-1])
     slider.set_value(float(slider.options[-1])).run()
@@ -92,7 +112,7 @@ def test_chi_slider_changes_metrics_and_chart():
     after = _metrics(at)
     assert before["NNGP"] == after["NNGP"]  # the NNGP does not depend on χ
     assert before["tree level"] != after["tree level"]
-    assert _plotly(at)[0]["data"][-1]["x"] != marker_before
+    assert _marker(_plotly(at)[0])["x"] != marker_before
     assert at.query_params["chi"] == f"{float(slider.options[-1]):g}"
 
 
@@ -140,8 +160,12 @@ def test_activation_selector_every_page(activation):
     at.selectbox(key="cfg.w.activation").set_value(activation).run()
     _ok(at)
     info = " ".join(i.value for i in at.info)
-    assert "One loop: linear networks only" in info
     labels = list(_metrics(at))
+    if activation in mc.METHODS["one_loop"].activations:  # the one loop for erf/ReLU: drawn, or (slow) offered
+        assert "one loop" in labels or any(b.label.startswith("Compute one loop") for b in at.button)
+        assert "One loop: linear networks only" not in info
+    else:
+        assert "One loop: linear networks only" in info
     assert "renormalised kernel" in labels and "tree level" in labels
     for page in PAGES[1:]:
         at.switch_page(page).run()
@@ -263,3 +287,185 @@ def test_slow_sweep_waits_for_a_button():
     _ok(at)
     assert any(b.label.startswith("Compute tree level") for b in at.button)
     assert not at.metric
+
+
+# --- the renormalised kernel, tooltips, the new pages -------------------------------------------------------
+
+def test_regimes_shows_the_renormalised_kernel_for_linear_networks():
+    at = _app()
+    _ok(at)
+    labels = list(_metrics(at))
+    assert {"NNGP", "tree level", "renormalised kernel", "one loop"} <= set(labels)
+    names = [t.get("name") for t in _plotly(at)[0]["data"]]
+    assert "renormalised kernel" in names and "one loop" in names
+
+
+def test_every_sidebar_control_has_a_tooltip():
+    at = _app()
+    controls = [*at.sidebar.selectbox, *at.sidebar.number_input]
+    assert len(controls) >= 14
+    missing = [c.label for c in controls if not (c.help or "").strip()]
+    assert not missing, missing
+
+
+def test_every_page_starts_with_a_plain_sentence():
+    at = _app()
+    for page in PAGES:
+        at.switch_page(page).run()
+        _ok(at)
+        first = at.main.markdown[0].value if at.main.markdown else ""
+        assert first.startswith("**") and first.count(".") + first.count("?") >= 1, (page, first[:80])
+
+
+def test_glossary_defines_every_symbol_with_a_pointer_to_the_theory():
+    at = _app(page="pages/glossary.py")
+    _ok(at)
+    assert at.title[0].value == "Glossary"
+    text = " ".join(m.value for m in at.markdown)
+    for term in ("χ", "N, the width", "P, the training", "D, the input", "κ0", "g_v", "g_w", "NNGP", "tree level",
+                 "one loop", "exact posterior", "Langevin networks", "Δ, the discrepancy", "mean(y·Δ)", "mean(Δ²)",
+                 "Σ_v", "overlap", "rescaling factor s", "renormalised kernel"):
+        assert f"**{term}" in text, term
+    assert text.count("docs/theory.md §") >= 20
+    assert "Lower is better" in text
+    at.text_input(key="gl.filter").set_value("overlap").run()
+    assert 1 <= len([m for m in at.markdown if m.value.startswith("**")]) <= 3
+
+
+def test_learning_curves_page():
+    at = _app({"P": "20", "Ptest": "200"}, page="pages/learning_curves.py")
+    _ok(at)
+    assert at.title[0].value == "Learning curves"
+    spec = _plotly(at)[0]
+    names = {t.get("name") for t in spec["data"]}
+    assert {"NNGP", "tree level", "one loop", "exact (quadrature)"} <= names
+    assert spec["layout"]["xaxis"]["type"] == "log" and spec["layout"]["yaxis"]["type"] == "log"
+    assert spec["layout"]["xaxis"]["tickvals"][:3] == [5, 10, 20]
+    exact = [t for t in spec["data"] if t.get("name") == "exact (quadrature)"]
+    assert len(exact) == 2 and _values(exact[0]["x"]) == at.multiselect(key="lc.sizes").value  # train and test
+    at.radio(key="lc.obs").set_value("mean_sq_delta").run()
+    _ok(at)
+    assert at.query_params["lcobs"] == "mean_sq_delta"
+
+
+def test_data_page_asks_before_a_large_eigendecomposition():
+    at = _app({"P": "3000", "Ptest": "100", "D": "20"}, page="pages/data.py")
+    _ok(at)
+    asked = any(b.label.startswith("Compute the kernel spectrum") for b in at.button)
+    refused = any("kernel spectrum" in w.value and "MASTCORE_APP_MAX_SECONDS" in w.value for w in at.warning)
+    assert asked or refused  # seconds on this machine (a button), or beyond the budget on a slow one
+    assert len(_plotly(at)) == 2  # inputs and label balance; no spectrum until asked
+    at = _app(page="pages/data.py")  # P = 20: computed at once
+    assert len(_plotly(at)) == 3 and not any(b.label.startswith("Compute") for b in at.button)
+
+
+def test_tour_sets_the_view():
+    at = _app({"P": "33"})
+    at.button(key="tour.b2").click().run()
+    _ok(at)
+    assert "Feature learning" in _titles(at)
+    assert at.session_state["cfg.P"] == PRESETS[DEFAULT_PRESET]["P"]
+    assert at.session_state["cfg.chi"] == float(PRESETS[DEFAULT_PRESET]["width"])
+    assert any("outlier" in i.value for i in at.sidebar.info)
+
+
+# --- a copied URL restores the view (every page) -----------------------------------------------------------
+
+def _reopen(at: AppTest, page: str) -> AppTest:
+    """A new session opened with the URL of ``at`` on ``page``."""
+    return _app(at.query_params.to_dict() if hasattr(at.query_params, "to_dict") else dict(at.query_params),
+                page=page)
+
+
+def test_url_roundtrip_regimes():
+    at = _app({"P": "24", "N": "30", "kappa0": "0.7"})
+    at.select_slider(key="reg.chi").set_value(float(at.select_slider(key="reg.chi").options[-3])).run()
+    at.radio(key="reg.split").set_value("test").run()
+    at.radio(key="reg.obs").set_value("mean_sq_delta").run()
+    _ok(at)
+    assert at.query_params["split"] == "test" and at.query_params["obs"] == "mean_sq_delta"
+    again = _reopen(at, None)
+    _ok(again)
+    assert again.radio(key="reg.split").value == "test" and again.radio(key="reg.obs").value == "mean_sq_delta"
+    assert again.select_slider(key="reg.chi").value == at.select_slider(key="reg.chi").value
+    assert _metrics(again) == _metrics(at)  # the same numbers
+
+
+def test_url_roundtrip_feature_learning():
+    at = _app({"P": "16", "D": "40"}, page="pages/feature_learning.py")
+    at.select_slider(key="feat.chi").set_value(float(at.select_slider(key="feat.chi").options[4])).run()
+    again = _reopen(at, "pages/feature_learning.py")
+    _ok(again)
+    assert _metrics(again) == _metrics(at)
+
+
+def test_url_roundtrip_networks_form():
+    at = _app({"P": "12", "N": "16", "D": "20", "Ptest": "30"}, page="pages/networks.py")
+    at.number_input(key="net.n_chains").set_value(6)
+    at.number_input(key="net.n_sweeps").set_value(50)
+    at.number_input(key="net.burn_in").set_value(7)
+    at.button(key="net.run").click().run()
+    _ok(at)
+    assert (at.query_params["chains"], at.query_params["sweeps"], at.query_params["burn"]) == ("6", "50", "7")
+    again = _reopen(at, "pages/networks.py")
+    _ok(again)
+    assert [again.number_input(key=k).value for k in ("net.n_chains", "net.n_sweeps", "net.burn_in")] == [6, 50, 7]
+    at.radio(key="net.kind").set_value("langevin").run()
+    at.number_input(key="net.lv.ensemble").set_value(4)
+    at.number_input(key="net.lv.steps").set_value(300)
+    at.number_input(key="net.lv.burn_in").set_value(50)
+    at.button(key="net.run").click().run()
+    _ok(at)
+    again = _reopen(at, "pages/networks.py")
+    assert again.radio(key="net.kind").value == "langevin"
+    assert [again.number_input(key=k).value for k in ("net.lv.ensemble", "net.lv.steps")] == [4, 300]
+    labels = [r for r in again.dataframe if "reference" in r.value.columns]
+    assert labels and set(labels[0].value["reference"]) == {"exact posterior", "Langevin networks"}
+
+
+def test_url_roundtrip_width_scaling_form():
+    at = _app({"P": "10", "D": "20"}, page="pages/width_scaling.py")
+    assert at.number_input(key="ws.P").value == 10 and at.number_input(key="ws.D").value == 20  # the sidebar's
+    assert any("the sidebar's values" in c.value for c in at.caption)
+    at.number_input(key="ws.P").set_value(8).run()
+    at.multiselect(key="ws.widths").set_value([4, 16]).run()
+    at.number_input(key="ws.sweeps").set_value(150).run()
+    _ok(at)
+    assert any("P = 8 and D = 20" in c.value and "sidebar says P = 10" in c.value for c in at.caption)
+    again = _reopen(at, "pages/width_scaling.py")
+    _ok(again)
+    assert again.number_input(key="ws.P").value == 8 and again.number_input(key="ws.D").value == 20
+    assert again.multiselect(key="ws.widths").value == [4, 16] and again.number_input(key="ws.sweeps").value == 150
+
+
+def test_url_roundtrip_learning_curves_data_glossary():
+    at = _app({"P": "10", "Ptest": "100"}, page="pages/learning_curves.py")
+    at.multiselect(key="lc.sizes").set_value([5, 10, 20]).run()
+    at.radio(key="lc.obs").set_value("error01").run()
+    _ok(at)
+    again = _reopen(at, "pages/learning_curves.py")
+    assert again.multiselect(key="lc.sizes").value == [5, 10, 20] and again.radio(key="lc.obs").value == "error01"
+    for page in ("pages/data.py", "pages/glossary.py"):
+        at = _app({"task": "digits", "binary": "even vs odd", "P": "40", "Ptest": "100"}, page=page)
+        again = _reopen(at, page)
+        _ok(again)
+        assert again.session_state["cfg.task"] == "digits" and again.session_state["cfg.binary"] == "even vs odd"
+        assert again.selectbox(key="cfg.w.binary").value == "even vs odd"
+
+
+def test_run_list_agrees_with_the_cache_after_clearing_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "own_cache"))
+    at = _app({"P": "10", "N": "12", "D": "16", "Ptest": "20", "chains": "4", "sweeps": "40", "burn": "5"},
+              page="pages/networks.py")
+    at.button(key="net.run").click().run()
+    _ok(at)
+    assert any(len(d.value) == 1 and "reference" in d.value.columns for d in at.dataframe), \
+        [d.value for d in at.dataframe] + [s.label for s in at.get("status")] + [e.value for e in at.error]
+    mc.cache.clear_cache()
+    at.run()
+    _ok(at)
+    assert any("No runs yet" in c.value for c in at.caption)  # the list is the cache's
+    assert not [b for b in at.button if b.key == "net.load"]
+    assert not mc.cache.entries()  # nothing was recomputed unasked
+    at.switch_page("pages/regimes.py").run()
+    assert not any("reference" in label for label in _metrics(at))

@@ -124,6 +124,7 @@ def test_loaded_entry_is_type_checked(cache_dir):
 SOLVER_V1 = """
 import numpy as np
 from .helper import scale
+from . import policy
 
 def solve(x, cache=False):
     return np.asarray(x) * scale() + 1.0
@@ -150,11 +151,13 @@ def test_a_change_to_the_source_recomputes(cache_dir, tmp_path, monkeypatch):
     (pkg / "solver.py").write_text(SOLVER_V1)
     (pkg / "helper.py").write_text(HELPER_V1)
     (pkg / "unrelated.py").write_text("X = 1\n")
+    (pkg / "policy.py").write_text("CACHE_NEUTRAL = True\nTHREADS = 1\n")
     mod = _import_fresh(tmp_path, monkeypatch)
     assert cache.cached_call(mod.solve, [1.0]).tolist() == [3.0]
     assert cache.cached_call(mod.solve, [1.0]).tolist() == [3.0]
     assert cache.cache_info()["entries"] == 1
     (pkg / "unrelated.py").write_text("X = 2  # changed\n")  # not imported by the solver: still a hit
+    (pkg / "policy.py").write_text("CACHE_NEUTRAL = True\nTHREADS = 2  # changed\n")  # imported, declared neutral
     mod = _import_fresh(tmp_path, monkeypatch)
     created = {m["created"] for m in cache.entries()}
     assert cache.cached_call(mod.solve, [1.0]).tolist() == [3.0] and {m["created"] for m in cache.entries()} == created

@@ -1,5 +1,6 @@
 """dashboard.state and dashboard.compute (no Streamlit): settings, URL names, theory curves and reference runs,
 each checked against a direct library computation."""
+import re
 import warnings
 
 import numpy as np
@@ -137,3 +138,163 @@ def test_state_and_compute_do_not_import_streamlit():
     code = ("import sys, dashboard.state, dashboard.compute; "
             "assert not [m for m in sys.modules if m.split('.')[0] == 'streamlit'], 'streamlit imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+# --- URL parsing, the byte-bounded memo, the worker, estimates and the command line -------------------------
+
+from dashboard.memo import ByteMemo, nbytes  # noqa: E402
+from dashboard.state import VIEW_PARAMS, md_code, parse_query  # noqa: E402
+from dashboard.worker import Call, Job  # noqa: E402
+
+TASKS = ("ising", "teacher_student", "digits")
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(query=st.dictionaries(st.sampled_from(["P", "N", "Ptest", "D", "kappa0", "gv", "chi", "act", "task", "seed",
+                                              "split", "widths", "chains", "lcP", "zzz"]),
+                             st.one_of(st.text(max_size=40), st.floats(allow_nan=True).map(str),
+                                       st.integers(-10**400, 10**400).map(str)), max_size=6))
+def test_parse_query_never_raises_and_keeps_values_in_range(query):
+    settings, view, chi, msgs = parse_query(query, TASKS)
+    s = Settings(**settings)
+    assert 0 <= s.P <= 5000 and 0 <= s.width <= 10000 and 0 <= s.D <= 5000 and 0 <= s.P_test <= 20000
+    assert np.isfinite(s.kappa0) and np.isfinite(s.g_v) and s.activation in mc.ACTIVATIONS and s.task in TASKS
+    assert chi is None or 1.0 <= chi <= s.width
+    for name, val in view.items():
+        p = VIEW_PARAMS[name]
+        assert p.choices == () or p.kind != "choice" or val in p.choices
+    # one message per bad parameter at most (plus a count when there are very many)
+    assert len(msgs) <= len(query)
+    for m in msgs:  # user text only ever appears inside code spans
+        assert "](" not in re.sub(r"(`+)(.+?)\1", "", m)
+
+
+def test_md_code_cannot_be_closed_early():
+    for text in ("a`b", "``", "`x`", "[l](https://e.example)", "x\ny", "<b>hi</b>"):
+        span = md_code(text)
+        fence = re.match(r"`+", span).group()
+        longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
+        assert len(fence) > longest and span.endswith(fence) and "\n" not in span  # no run inside closes it
+        assert span[len(fence):-len(fence)].strip(" ") == text.replace("\n", " ")
+    assert md_code("") == "(empty)" and len(md_code("x" * 500)) < 80
+
+
+def test_byte_memo_is_bounded_and_refuses_large_values():
+    memo = ByteMemo(max_bytes=10_000, max_item_bytes=4_000)
+    size = nbytes(np.zeros(300))  # 2.4 kB and the array's header
+    for i in range(10):
+        memo.put(i, np.zeros(300))
+    assert memo.total <= 10_000 and len(memo) == 10_000 // size
+    assert memo.get(9) is not None and memo.get(0) is None  # least recently used out first
+    big = np.zeros(1000)  # 8 kB > max_item_bytes
+    assert memo.put("big", big) is big and memo.get("big") is None
+    assert nbytes({"a": np.zeros(100), "b": [np.zeros(50)]}) >= 1200
+
+
+def _sleepy(n, progress=None):
+    import time  # noqa: PLC0415
+
+    for i in range(n):
+        time.sleep(0.05)
+        if progress is not None:
+            progress(i + 1, n, {"i": i})
+    return n
+
+
+def _boom(progress=None):
+    raise ValueError("'X' must be finite; got inf")
+
+
+def test_worker_job_returns_reports_progress_and_cancels_at_once():
+    import time  # noqa: PLC0415
+
+    seen = []
+    assert Job(Call(_sleepy, 4)).run(lambda d, t, info, el: seen.append((d, t)), poll=0.02) == 4
+    assert seen and seen[-1][1] == 4
+    with pytest.raises(ValueError, match="'X' must be finite"):
+        Job(Call(_boom)).run()
+    job = Job(Call(_sleepy, 10_000)).start()
+    while job.done == 0:
+        job.poll(0.05)
+    t0 = time.perf_counter()
+    job.cancel()
+    assert time.perf_counter() - t0 < 2.0 and not job.proc.is_alive() and job.cancelled
+
+
+def test_cli_command_reproduces_the_sweep(tmp_path, monkeypatch):
+    from mastcore.cli import main  # noqa: PLC0415
+
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))
+    s = SMALL.replace(P=10, P_test=20, D=12, width=8, kappa0=0.7)
+    line = compute.cli_command(s, [1.0, 8.0], ("nngp", "tree"), out=str(tmp_path / "out"))
+    args = line.split()[3:]
+    assert main([*args, "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "sweep.csv")
+    task = compute.build_task(s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = mc.tree_level(task.X, task.y, s.network_spec(8.0), X_test=task.X_test)
+    row = table[(table["method"] == "tree") & (table["chi"] == 8.0)].iloc[0]
+    assert row["train_mean_y_delta"] == pytest.approx(mc.discrepancies(task.y, direct.f_train)["mean_y_delta"],
+                                                      abs=1e-9)
+
+
+def test_learning_curves_equal_direct_solves(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    s = SMALL.replace(P_test=40, width=20)
+    df = compute.learning_curves(s, (5, 10), 4.0)
+    assert set(df["method"]) == set(compute.learning_methods("linear")) and set(df["P"]) == {5, 10}
+    task = compute.build_task(s.replace(P=10))
+    q = mc.posterior_quadrature(task.X, task.y, s.network_spec(4.0), X_test=task.X_test)
+    row = df[(df["method"] == "quadrature") & (df["P"] == 10)].iloc[0]
+    assert row["test_mean_sq_delta"] == pytest.approx(mc.discrepancies(task.y_test, q.f_test)["mean_sq_delta"],
+                                                      rel=1e-9)
+    # a cached exact-posterior run at this χ and P is added as a point
+    compute.reference_run(task, s.replace(P=10), 4.0, "exact", dict(n_chains=4, n_sweeps=30, burn_in=5))
+    df2 = compute.learning_curves(s, (5, 10), 4.0)
+    ex = df2[df2["method"] == "exact"]
+    assert list(ex["P"]) == [10] and ex["train_mean_y_delta_se"].iloc[0] > 0
+
+
+def test_predictions_are_the_solvers_mean_predictions(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    task = compute.build_task(SMALL)
+    cv = compute.theory_curves(task, SMALL, chi_grid(SMALL.width, 5), ("nngp", "tree"))
+    df = compute.predictions(task, cv, 10.0)
+    chi = cv.sweep.chis[np.argmin(np.abs(np.log(cv.sweep.chis) - np.log(10.0)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = mc.tree_level(task.X, task.y, SMALL.network_spec(chi), X_test=task.X_test)
+    t = df[(df["method"] == "tree") & (df["split"] == "test")]
+    assert np.allclose(t["predicted"], direct.f_test, atol=TIGHT) and np.array_equal(t["true"], task.y_test)
+
+
+def test_estimates_grow_with_the_problem_and_are_calibrated():
+    small, big = Settings(P=20, D=50, width=50), Settings(P=160, D=200, width=50)
+    a = compute.estimate_seconds(small, ("tree", "one_loop"), 25)
+    b = compute.estimate_seconds(big, ("tree", "one_loop"), 25)
+    assert 0 < a < b
+    f = compute.calibration("tree")
+    assert compute.CALIBRATION_BOUNDS[0] <= f <= compute.CALIBRATION_BOUNDS[1]
+    assert compute.calibration("tree") == f  # measured once per process
+
+
+def test_task_budget_refuses_huge_links_before_building():
+    huge = Settings(P=5000, P_test=20000, D=5000, seed=3)
+    msg = compute.task_problem(huge)
+    assert msg and "MiB" in msg and "command line" in msg
+    with pytest.raises(ValueError, match="the app builds data sets up to"):
+        compute.build_task(huge)
+    assert compute.task_problem(Settings()) is None
+
+
+def _env(name, progress=None):
+    import os  # noqa: PLC0415
+
+    return os.environ.get(name)
+
+
+def test_worker_jobs_see_the_servers_mastcore_settings_of_their_own_time(monkeypatch, tmp_path):
+    Job(Call(_sleepy, 1)).run()  # the fork server is running from here on
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    assert Job(Call(_env, "MASTCORE_CACHE_DIR")).run() == str(tmp_path)

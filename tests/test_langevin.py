@@ -208,3 +208,77 @@ def test_split_rhat():
     assert split_rhat(rng.standard_normal((8, 500))) == pytest.approx(1.0, abs=0.02)
     drifting = rng.standard_normal((8, 500)) + np.linspace(0, 3, 500)
     assert split_rhat(drifting) > 1.1
+
+
+# --- automatic step for χ > N, constant traces, the noise stream ----------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["linear", "erf", "relu"])
+@pytest.mark.parametrize("ratio", [10.0, 1000.0])
+def test_automatic_step_is_stable_far_above_mean_field(activation, ratio):
+    """χ = 10 N and 1000 N (the readout grows like √χ within a few steps, docs/theory.md §13.3): the automatic step
+    runs without divergence or restart and scales like N/χ."""
+    X, y = mc.ising(20, 30, 0.1, seed=0)
+    spec = _quiet(mc.NetworkSpec, width=10, chi=10 * ratio, activation=activation)
+    r = _quiet(train_langevin, X, y, spec, options=LangevinOptions(ensemble=4, steps=600, burn_in=150, device="cpu"))
+    assert np.all(np.isfinite(r.f_train)) and "dt_restarted" not in r.flags
+    assert r.dt < 5.0 / ratio  # the hidden block's curvature grows like χ/N
+
+
+def test_far_above_mean_field_matches_the_exact_mean():
+    """Linear network at χ = 10 N: the Rao–Blackwellised mean agrees with the exact posterior mean (quadrature)
+    within Z_TOL standard errors, and the run is equilibrated."""
+    X, y, Xs = _tiny()
+    spec = _quiet(mc.NetworkSpec, width=8, chi=80.0, kappa0=0.5)
+    exact = _quiet(mc.posterior_quadrature, X, y, spec)
+    r = _quiet(train_langevin, X, y, spec, options=LangevinOptions(ensemble=16, steps=12000, burn_in=2000, seed=3))
+    assert r.converged
+    w = -y / y.size
+    z = (r.f_train @ w - exact.f_train @ w) / r.se_of(w)
+    assert abs(z) < Z_TOL, f"mean(y·Δ): z = {z:.2f}"
+
+
+def test_automatic_step_restarts_instead_of_asking_for_dt(monkeypatch):
+    """A bound made 16× too optimistic diverges; the run restarts with 4× smaller steps (flag, warning), and when
+    restarts are exhausted the error names the automatic step, not a 'dt' the user never set."""
+    import mastcore.posterior.langevin as lv
+
+    X, y, _ = _tiny()
+    spec = mc.NetworkSpec(width=8, chi=8.0, kappa0=0.5)
+    opts = LangevinOptions(ensemble=4, steps=400, burn_in=100, device="cpu")
+    monkeypatch.setattr(lv, "DT_SAFETY", 8.0)  # h·λ̂ = 8 > 2: unstable
+    with pytest.warns(mc.ConvergenceWarning, match="restart"):
+        r = train_langevin(X, y, spec, options=opts)
+    assert "dt_restarted" in r.flags and np.all(np.isfinite(r.f_train))
+    monkeypatch.setattr(lv, "MAX_RESTARTS", 0)
+    with pytest.raises(FloatingPointError, match="automatic step") as err:
+        _quiet(train_langevin, X, y, spec, options=opts)
+    assert "reduce 'dt'" not in str(err.value)
+
+
+def test_constant_traces_count_as_converged():
+    """κ0 = 1e-8, g = 1e6 (erf): the networks interpolate and mean(y·Δ) is constant to rounding; R̂ = 1, converged,
+    with enough records for split-R̂ however small the automatic step."""
+    X, y = mc.ising(20, 30, 0.1, seed=0)
+    spec = mc.NetworkSpec(width=10, chi=1.0, kappa0=1e-8, g_v=1e6, g_w=1e6, activation="erf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mc.ConvergenceWarning)
+        r = _quiet(train_langevin, X, y, spec, options=LangevinOptions(ensemble=4, steps=2000, burn_in=200))
+    assert r.converged and r.r_hat == 1.0 and r.residual == 0.0
+    assert r.trace.kept().shape[1] >= 20
+    assert np.all(np.abs(r.trace.kept()) < 1e-10)
+
+
+def test_noise_stream_is_the_same_drawn_ahead_or_not():
+    """The Gaussians drawn on a thread of their own (noise ahead, switched on and off by the tuner) are the ones
+    drawn in line: the run is bit-identical."""
+    X, y = mc.ising(10, 130, 0.1, seed=1)
+    spec = mc.NetworkSpec(width=200, chi=2.0, activation="erf")
+    opts = LangevinOptions(ensemble=4, steps=120, burn_in=20, thin=10, dtype="float32", device="cpu", seed=5)
+    assert mc._threads.noise_draws(P=10, D=130, width=200, activation="erf",
+                                   options={"options": opts}) >= mc._threads.NOISE_AHEAD_MIN_DRAWS
+    with mc.threads(1):  # no spare core: drawn in line
+        inline = _quiet(train_langevin, X, y, spec, options=opts)
+    with mc.threads(2):  # a spare core: the tuner probes both modes
+        ahead = _quiet(train_langevin, X, y, spec, options=opts)
+    np.testing.assert_array_equal(inline.f_train, ahead.f_train)
+    np.testing.assert_array_equal(inline.trace.values["loss"], ahead.trace.values["loss"])

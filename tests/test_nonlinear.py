@@ -309,8 +309,7 @@ def test_nonlinear_tree_on_digits_runs_in_row_space():
         assert np.mean(t.y * (t.y - r.f_train)) < np.mean(t.y * (t.y - mc.nngp(t.X, t.y, spec).f_train))
 
 
-def test_one_loop_flag_and_public_names():
-    assert nl.ONE_LOOP_ACTIVATIONS == ("linear",) and "linear networks only" in nl.ONE_LOOP_NOTE
+def test_public_names():
     assert mc.rescaled_kernel.__module__ == "mastcore.theory.rescaled"
     assert nl.DEFAULT_ANSATZ["erf"] == "gaussian" and nl.DEFAULT_ANSATZ["relu"] == "gaussian_mean"
 

@@ -80,3 +80,32 @@ def test_ray_missing_is_a_clear_error():
                 pass
     else:  # pragma: no cover
         assert "ray" in BACKENDS
+
+
+def test_sweep_points_in_shared_process_workers_run_one_thread(monkeypatch):
+    """With a backend whose workers share this process (threading), each sampled point runs under a one-thread
+    override (the points are the parallelism, docs/theory.md §17); the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    import sys
+
+    from mastcore import _threads
+
+    sweep_module = sys.modules["mastcore.sweep"]  # the module (mc.sweep is the function)
+
+    seen = []
+    original = sweep_module._sampled_point
+
+    def spy(job):  # the override in force where the point's solver enters the policy (see tests/test_threads.py)
+        seen.append(_threads.get_threads())
+        return original(job)
+
+    monkeypatch.setattr(sweep_module, "_sampled_point", spy)
+    X, y = mc.ising(6, 5, 0.2, seed=4)
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    res = mc.sweep(X, y, mc.NetworkSpec(width=6), chis=[1.0, 3.0], methods=("exact",),
+                   options={"exact": {"n_chains": 4, "n_sweeps": 40, "burn_in": 10}},
+                   backend={"name": "threading", "n_jobs": 2})
+    assert seen == [1, 1]
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+    assert _threads.get_threads() is None and all(r is not None for r in res.results["exact"])

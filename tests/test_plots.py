@@ -24,14 +24,17 @@ def test_regimes_figure_curves_refs_and_marker():
     assert names[:3] == ["NNGP", "tree level", "one loop"] and "exact posterior" in names
     exact = fig.data[names.index("exact posterior")]
     assert list(exact.error_y.array) == [0.002]
-    marker = fig.data[-1]
+    marker = next(t for t in fig.data if t.meta == "chi-marker")
     assert list(marker.x) == [3.0, 3.0, 3.0] and sorted(marker.y) == [0.2, 0.21, 0.3]
     assert fig.layout.xaxis.type == "log"
+    # the reference points are drawn after (over) the marker, so the marker cannot hide them
+    assert names.index("exact posterior") > list(fig.data).index(marker)
 
 
 def test_regimes_figure_marker_between_grid_points_has_no_values():
     fig = plots.regimes_figure(_table(), "train_mean_y_delta", 5.0)
-    assert list(fig.data[-1].x) == [5.0] and fig.data[-1].y == (None,)
+    marker = next(t for t in fig.data if t.meta == "chi-marker")
+    assert list(marker.x) == [5.0] and marker.y == (None,)
 
 
 def test_kernel_heatmaps_share_colour_scale_and_order():
@@ -60,3 +63,72 @@ def test_other_builders_return_figures():
 def test_digit_samples_needs_square_inputs():
     with pytest.raises(ValueError, match="square"):
         plots.digit_samples(np.zeros((3, 10)), np.zeros(3))
+
+
+def test_log_ticks_are_1_2_5():
+    assert plots.log_ticks(1, 100) == [1, 2, 5, 10, 20, 50, 100]
+    assert plots.log_ticks(1, 50) == [1, 2, 5, 10, 20, 50]
+    assert plots.log_ticks(3e-5, 2e-2)[:3] == [5e-5, 1e-4, 2e-4]
+    assert plots.log_ticks(1e-6, 1.0) == [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0]  # many decades: powers of ten
+    ax = plots.log_axis(1, 100)
+    assert ax["type"] == "log" and ax["ticktext"] == ["1", "2", "5", "10", "20", "50", "100"]
+    fig = plots.regimes_figure(_table(), "train_mean_y_delta", 3.0)
+    assert list(fig.layout.xaxis.tickvals) == [1, 2, 5, 10]
+
+
+def test_live_regimes_figure_carries_every_chi_step():
+    refs = pd.DataFrame([{"kind": "exact", "chi": 3.0, "train_mean_y_delta": 0.21, "train_mean_y_delta_se": 0.002}])
+    fig = plots.regimes_figure(_table(), "train_mean_y_delta", 3.0, refs, live=True, meta="m")
+    assert fig.layout.meta == "m"
+    slider = fig.layout.sliders[0]
+    assert [float(s.value) for s in slider.steps] == [1.0, 3.0, 10.0] and slider.active == 1
+    marker_index = [t.meta for t in fig.data].index("chi-marker")
+    for step, chi in zip(slider.steps, (1.0, 3.0, 10.0)):
+        data, layout, traces = step.args
+        assert list(traces) == [marker_index]
+        t = _table()
+        expected = sorted(t[t["chi"] == chi]["train_mean_y_delta"])
+        assert sorted(data["y"][0]) == expected and set(data["x"][0]) == {chi}  # every method's value at χ
+        assert layout["shapes[0].x0"] == chi
+        text = layout["annotations[0].text"]
+        assert f"χ = {chi:g}" in text and all(f"{v:.5f}" in text for v in expected)
+    assert "exact posterior: 0.21000 ± 0.00200" in slider.steps[1].args[1]["annotations[0].text"]
+    assert "exact posterior" not in slider.steps[0].args[1]["annotations[0].text"]
+
+
+def test_features_figure_anchors_the_overlap_axis():
+    t = _table().assign(s=[1.0, 1.5, 2.0] * 3, outlier=[1.0, 2.0, 3.0] * 3, overlap=[0.90, 0.95, 0.99] * 3)
+    fig = plots.features_figure(t, 3.0, live=True, meta="f")
+    assert list(fig.layout.yaxis3.range) == [0.0, 1.05]  # the overlap panel does not zoom into 0.90 … 0.99
+    assert fig.layout.xaxis.type == "log" and len(fig.layout.sliders[0].steps) == 3
+    data, layout, traces = fig.layout.sliders[0].steps[2].args
+    assert [list(y) for y in data["y"]] == [[2.0], [3.0], [0.99]] and len(traces) == 3
+
+
+def test_width_scaling_figure_has_1_over_N_guides():
+    df = pd.DataFrame([dict(width=n, regime=r, method=m, error=(1.0 / n if m == "tree" else 1.0 / n**2),
+                            exact_se=1e-5) for n in (8, 16, 32) for r in ("χ = 1", "χ = N") for m in ("tree", "one_loop")])
+    fig = plots.width_scaling_figure(df)
+    guides = {t.name: t for t in fig.data if t.name in ("∝ 1/N", "∝ 1/N²")}
+    assert set(guides) == {"∝ 1/N", "∝ 1/N²"}
+    assert np.allclose(guides["∝ 1/N"].y, [1 / 8, 1 / 16, 1 / 32]) and np.allclose(guides["∝ 1/N²"].y,
+                                                                                   [1 / 64, 1 / 256, 1 / 1024])
+
+
+def test_digits_share_one_colour_scale_with_square_pixels():
+    X = np.random.default_rng(0).standard_normal((4, 64))
+    fig = plots.digit_samples(X, np.ones(4), n=4)
+    assert {(h.zmin, h.zmax) for h in fig.data} == {(-2.5, 2.5)} and sum(h.showscale for h in fig.data) == 1
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis4.scaleanchor == "x4"
+
+
+def test_predictions_and_learning_curves_figures():
+    df = pd.DataFrame({"method": ["nngp"] * 4 + ["tree"] * 4, "split": ["train", "train", "test", "test"] * 2,
+                       "index": [0, 1, 0, 1] * 2, "true": [1.0, -1.0] * 4, "predicted": [0.5, -0.4, 0.3, -0.2] * 2})
+    fig = plots.predictions_figure(df)
+    pts = [t for t in fig.data if t.name in ("NNGP", "tree level")]
+    assert len(pts) == 4 and all(np.allclose(np.round(np.asarray(t.x)), [1, -1]) for t in pts)
+    lc = pd.DataFrame([dict(P=p, method=m, train_mean_y_delta=1 / p, test_mean_y_delta=2 / p) for p in (5, 10, 20)
+                       for m in ("nngp", "quadrature")])
+    fig = plots.learning_curves_figure(lc, "mean_y_delta")
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log" and len(fig.data) == 4

@@ -102,7 +102,7 @@ def test_options_reach_the_solver_and_subset_chis(fig2):
         (dict(options={"exact": {}}), "not run"),
         (dict(options={"tree": {"chis": [3]}}), "subset"),
         (dict(methods=("langevin",), options={"langevin": {"steps_": 10}}), "steps_"),
-        (dict(spec=mc.NetworkSpec(activation="erf"), methods=("one_loop",)), "activation"),
+        (dict(spec=mc.NetworkSpec(activation="erf"), methods=("quadrature",)), "activation"),  # linear only
         (dict(spec="not a spec"), "'spec'"),
     ],
 )

@@ -95,9 +95,37 @@ def test_taskspec_misc():
         mc.TaskSpec(noise=-1.0)
     with pytest.raises(ValueError, match="'name'"):
         mc.TaskSpec(name="")
-    s = mc.TaskSpec(options=[("a", 1)])
+    s = mc.TaskSpec(name="user_task", options=[("a", 1)])  # not registered: its builder checks its options
     assert s.options == (("a", 1),) and hash(s) and s.to_dict()["options"] == {"a": 1}
     assert s.replace(P=5).P == 5
+
+
+@pytest.mark.parametrize("name, options, match", [
+    ("ising", (("a", 1),), "'a' is not an option of task 'ising'"),
+    ("digits", (("binary", "foo"),), "'binary' must be one of"),
+    ("digits", (("binar", "0 vs 1"),), "'binar' is not an option of task 'digits'"),
+    ("digits", ("binary",), "'options' must be a tuple of"),
+    ("digits", 5, "'options' must be a tuple of"),
+    ("digits", (("binary", "0 vs 1"), ("binary", "even vs odd")), "'options' must name each option once"),
+    ("mnist", (("path", 3),), "'path' must be a string or path"),
+])
+def test_taskspec_option_errors_name_the_option(name, options, match):
+    with pytest.raises(ValueError, match=match):
+        mc.TaskSpec(name=name, P=10, P_test=10, options=options)
+
+
+def test_registered_task_options_checked(monkeypatch):
+    from mastcore.data import tasks
+
+    monkeypatch.setattr(tasks, "_BUILDERS", dict(tasks._BUILDERS))  # registry restored after the test
+    monkeypatch.setattr(tasks, "_OPTIONS", dict(tasks._OPTIONS))
+    spec = mc.TaskSpec(name="_options_demo", options=(("mode", "c"),))  # not registered yet: accepted
+    mc.register_task("_options_demo", lambda s: s, options={"mode": ("a", "b")})
+    assert mc.TaskSpec(name="_options_demo", options=(("mode", "a"),)).options == (("mode", "a"),)
+    with pytest.raises(ValueError, match="'mode' must be one of"):
+        mc.TaskSpec(name="_options_demo", options=(("mode", "c"),))
+    with pytest.raises(ValueError, match="'mode' must be one of"):  # and again when the task is built
+        mc.make_task(spec)
 
 
 # --- CSV loader and splits -------------------------------------------------------------------------------

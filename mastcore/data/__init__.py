@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 # The built-in tasks, registered explicitly (a user may add more with register_task).
-register_task("ising", ising_task)
-register_task("teacher_student", teacher_student_task)
-register_task("digits", digits_task)
-register_task("mnist", mnist_task)
+register_task("ising", ising_task, options={})
+register_task("teacher_student", teacher_student_task, options={})
+register_task("digits", digits_task, options={"binary": BINARY_TASKS})
+register_task("mnist", mnist_task, options={"binary": BINARY_TASKS, "path": None})

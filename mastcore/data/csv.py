@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .._validation import as_matrix, as_vector, positive_int
+from .._validation import MAX_ABS, as_matrix, as_vector, positive_int
 from .tasks import Task, TaskSpec
 from .tasks import standardize as standardize_features
 
@@ -74,11 +74,19 @@ def load_csv(source, label: str | int | None = None) -> tuple[np.ndarray, np.nda
         label = df.columns[label]
     if label not in df.columns:
         raise ValueError(f"'label' must name a column of the CSV {list(map(str, df.columns))}; got {label!r}")
+    for col in df.columns:  # inf, and values whose standardisation (mean, squares) would overflow
+        values = df[col].to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            row = int(np.argmax(~np.isfinite(values)))
+            raise ValueError(f"column {str(col)!r} must contain finite numbers only; got {float(values[row])!r} in "
+                             f"data row {row + 1}")
+        top = float(np.max(np.abs(values)))
+        if top > MAX_ABS:
+            raise ValueError(f"column {str(col)!r} has values up to {top:.3g} in magnitude; they must be at most "
+                             f"{MAX_ABS:.0e} (standardising squares them, which would overflow); rescale the column")
     y = df[label].to_numpy(dtype=np.float64)
     Xdf = df.drop(columns=[label])
     X = Xdf.to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-        raise ValueError("'source' must contain finite numbers only (no inf); got inf")
     return X, y, [str(c) for c in Xdf.columns]
 
 

@@ -7,6 +7,7 @@ ones: ising, teacher_student, digits, mnist).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .._validation import positive_float, positive_int
 
-__all__ = ["Task", "TaskSpec", "available_tasks", "make_task", "register_task", "standardize"]
+__all__ = ["Task", "TaskSpec", "available_tasks", "check_options", "make_task", "register_task", "standardize"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,9 @@ class TaskSpec:
         object.__setattr__(self, "p", p)
         object.__setattr__(self, "noise", positive_float("noise", self.noise, allow_zero=True))
         object.__setattr__(self, "seed", positive_int("seed", self.seed, minimum=0))
-        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "options", _check_pairs(self.options))
+        if self.name in _BUILDERS:
+            check_options(self.name, self.options)
 
     def replace(self, **changes) -> "TaskSpec":
         return dataclasses.replace(self, **changes)
@@ -83,13 +86,55 @@ class Task:
 
 
 _BUILDERS: dict[str, Callable[[TaskSpec], Task]] = {}
+#: The options each registered task accepts: {task: {option: allowed values, or None for any string}}.
+_OPTIONS: dict[str, dict | None] = {}
 
 
-def register_task(name: str, builder: Callable[[TaskSpec], Task]) -> None:
-    """Register ``builder(spec) -> Task`` under ``name`` (the built-in tasks are registered by mastcore.data)."""
+def _check_pairs(options) -> tuple:
+    """``options`` as a tuple of (name, value) pairs with string names; ValueError naming 'options' otherwise."""
+    if isinstance(options, dict):
+        options = tuple(options.items())
+    try:
+        pairs = tuple(tuple(p) if isinstance(p, (tuple, list)) else (p,) for p in options)
+    except TypeError:
+        pairs = None
+    if pairs is None or any(len(p) != 2 or not isinstance(p[0], str) for p in pairs):
+        raise ValueError(f"'options' must be a tuple of (name, value) pairs such as (('binary', 'even vs odd'),); "
+                         f"got {options!r}"[:300])
+    names = [p[0] for p in pairs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"'options' must name each option once; got {dup} more than once")
+    return pairs
+
+
+def check_options(name: str, options: tuple) -> None:
+    """ValueError naming the option when ``options`` do not fit the registered task ``name``."""
+    allowed = _OPTIONS.get(name)
+    if allowed is None:  # registered without a declaration: the builder checks its own options
+        return
+    for key, value in options:
+        if key not in allowed:
+            raise ValueError(f"'{key}' is not an option of task {name!r}; its options are "
+                             f"{tuple(allowed) or 'none'}")
+        choices = allowed[key]
+        if choices is None:
+            if not isinstance(value, (str, os.PathLike)):
+                raise ValueError(f"'{key}' must be a string or path; got {value!r}")
+        elif value not in choices:
+            raise ValueError(f"'{key}' must be one of {tuple(choices)}; got {value!r}")
+
+
+def register_task(name: str, builder: Callable[[TaskSpec], Task], options: dict | None = None) -> None:
+    """Register ``builder(spec) -> Task`` under ``name`` (the built-in tasks are registered by mastcore.data).
+
+    ``options`` declares the task's options, {option: allowed values or None (any string)}; TaskSpec then
+    rejects an unknown option or value naming it. None: the builder checks its own options.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"'name' must be a non-empty string; got {name!r}")
     _BUILDERS[name] = builder
+    _OPTIONS[name] = None if options is None else dict(options)
 
 
 def available_tasks() -> tuple[str, ...]:
@@ -103,6 +148,7 @@ def make_task(spec: TaskSpec) -> Task:
         raise ValueError(f"'spec' must be a mastcore.TaskSpec; got {type(spec).__name__}")
     if spec.name not in _BUILDERS:
         raise ValueError(f"'name' must be one of {tuple(_BUILDERS)}; got {spec.name!r}")
+    check_options(spec.name, spec.options)
     return _BUILDERS[spec.name](spec)
 
 

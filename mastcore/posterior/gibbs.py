@@ -228,7 +228,7 @@ def exact_posterior(
         f_test = chain_test.mean(axis=0)
         se_test = chain_test.std(axis=0, ddof=1) / np.sqrt(n_chains)
     kept = trace_chain[:, burn_in:]
-    r_hat = split_rhat(kept)
+    r_hat = split_rhat(kept, scale=float(y @ y) / P)  # mean(y·Δ) = mean(y²) − mean(y·f): rounding of that scale
     converged = bool(r_hat < RHAT_MAX)
     if not converged:
         warnings.warn(

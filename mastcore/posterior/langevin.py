@@ -20,9 +20,17 @@ Integrator ("lm", default)
     bias at all; what remains comes from the V–w coupling and is measured by the dt-halving bench
     (bench/langevin_vs_exact.py) to be below the reported standard error on the Fig.-2 setting.
 Step size
-    ``dt=None`` (default): h = DT_SAFETY / λ̂ with λ̂ = 1 + λ_max(K_V)/κ0 + (χ/κ0) σ_v² max_α Σ_i w_i² φ'(h_iα)²
-    λ_max(XXᵀ), a bound on the largest Gauss–Newton curvature in whitened coordinates, re-estimated at every
-    record during burn-in (features grow as χ → N) and frozen afterwards.
+    ``dt=None`` (default): h = DT_SAFETY / λ̂, λ̂ a bound on the largest curvature of Ũ in whitened coordinates
+    (docs/theory.md §13.3): prior, Gauss–Newton readout λ_max(K_V)/κ0 and hidden block (with the readout weights
+    it is about to reach, their conditional mean given V: at χ ≫ N they grow like √χ within a few steps), plus
+    the residual (non-Gauss–Newton) term, which grows like √(χ/N) while the network does not fit yet. Re-estimated
+    at every record during burn-in (features grow as χ → N) and frozen afterwards; a run that still diverges
+    restarts from its initial state with a 4× smaller step (at most MAX_RESTARTS times).
+Noise
+    The Gaussians of a step (E·N·(K + 1) of them) are drawn in one bulk float32 call into reused buffers; when the
+    thread policy (:mod:`mastcore._threads`) leaves a core for it, the trainer times drawing the next step's noise
+    on a thread of its own (while the current step computes its force) against drawing it in line, and keeps the
+    faster. One generator, one draw per step, in step order: the stream, and so the result, is the same either way.
 Linear networks
     f = X(Vᵀw) and only Z = V W (W: orthonormal basis of the row space of X, rank r ≤ min(P, D)) couples to the
     data; the components of V orthogonal to the row space follow an independent prior Ornstein–Uhlenbeck process,
@@ -39,19 +47,22 @@ import contextlib
 import dataclasses
 import math
 import time
+import types
 import warnings
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from .. import _threads
 from .._api import solver
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
 from ..metrics import split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
-from ..theory.kernels import nngp_kernel
+from ..theory.kernels import train_kernel_eigh
 
 __all__ = ["LangevinOptions", "LangevinResult", "train_langevin"]
 
@@ -63,8 +74,15 @@ DT_SAFETY = 0.5
 RECORD_TIME = 0.25
 #: Split-R̂ above this flags a run as not equilibrated (Gelman et al. 2013 recommend 1.01–1.1; 16 members).
 RHAT_MAX = 1.1
-#: Below this many flops per step the trainer runs torch on one CPU thread (``threads=None``).
-THREADS_MIN_FLOPS = 2e7
+#: A run whose automatic step still diverges during burn-in restarts with a 4× smaller step at most this often.
+MAX_RESTARTS = 3
+#: Post-burn-in records at least (``thin`` is capped so that split-R̂ has traces to work on).
+MIN_RECORDS = 20
+#: A post-burn-in trace of mean(y·Δ) whose whole spread is below CONSTANT_TRACE_ULPS rounding units of its scale
+#: mean(y²) is constant to the working precision (e.g. κ0 → 0: the networks interpolate): R̂ = 1, converged.
+CONSTANT_TRACE_ULPS = 64
+#: max |φ''| of the activation (erf: (4/√π) max h e^{−h²} = (4/√π)/√(2e); ReLU's kink has no curvature).
+_PHI_SECOND_MAX = {"linear": 0.0, "erf": 4.0 / math.sqrt(math.pi) / math.sqrt(2.0 * math.e), "relu": 0.0}
 INTEGRATORS = ("lm", "euler")
 DTYPES = ("float64", "float32")
 
@@ -82,9 +100,8 @@ class LangevinOptions:
     fast_linear : use the row-space path for linear networks (exact; False runs the generic O(P D N) step).
     chunks : split the ensemble into this many independently seeded chunks, run through joblib (so a
         ``joblib.parallel_config`` backend — loky, dask, ray — spreads them); 1 = one batched computation.
-    threads : torch CPU threads while training (restored afterwards); None: 1 for small steps (below
-        THREADS_MIN_FLOPS per step, where thread start-up costs more than it saves and an oversubscribed
-        machine makes OpenMP spin 100× slower), else torch's setting.
+    threads : CPU threads while training (restored afterwards), as with ``mc.threads(threads)``; None: the thread
+        policy of :mod:`mastcore._threads` (one thread for small steps, a spare core for the noise).
     """
 
     ensemble: int = 16
@@ -226,6 +243,92 @@ def _activation(name: str, H, need_grad: bool):
 _PHI_PRIME_MAX = {"linear": 1.0, "erf": 2.0 / math.sqrt(math.pi), "relu": 1.0}
 
 
+class _Noise:
+    """The standard Gaussians ξ_0, ξ_1, … of the steps, each one bulk float32 draw of all E·N·(K + 1) parameters
+    into one of three reused buffers (module docstring, "Noise").
+
+    With ``ahead`` on, ξ_{n+2} is drawn on a thread of its own while step n+1 computes its force; off, ξ_{n+1} is
+    drawn when step n+1 needs it. The mode may change at any step: one generator, draws in step order, so the
+    stream is the same whatever the mode.
+    """
+
+    def __init__(self, torch, gen, size: int, device: str):
+        self.gen = gen
+        self.bufs = [torch.empty(size, dtype=torch.float32, device=device) for _ in range(3)]
+        self.k = 0
+        self.bufs[0].normal_(generator=gen)  # ξ_0
+        self.ahead = False
+        self.pool = None
+        self.pending = None  # the draw of ξ_{k+1}, when one is running
+
+    def _draw(self, k: int):
+        return self.bufs[k % 3].normal_(generator=self.gen)
+
+    @property
+    def current(self):
+        """ξ_n, the draw of the last step (ξ_0 before the first)."""
+        return self.bufs[self.k % 3]
+
+    def advance(self):
+        """ξ_{n+1}, which becomes the current draw."""
+        k = self.k + 1
+        if self.pending is not None:
+            buf, self.pending = self.pending.result(), None
+        else:
+            buf = self._draw(k)
+        if self.ahead:  # ξ_{k+1} goes into the buffer of ξ_{k−2}, free by now; it overlaps the next step's force
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(1, thread_name_prefix="mastcore-noise")
+            self.pending = self.pool.submit(self._draw, k + 1)
+        self.k = k
+        return buf
+
+    def close(self):
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
+class _AheadTuner:
+    """Chooses, by measurement, whether drawing the noise ahead on a second thread pays on this machine now.
+
+    Every cycle times PROBE_STEPS steps with the noise drawn ahead and PROBE_STEPS without, then runs the faster
+    mode for PROBE_EVERY steps (about 5 % of the steps are spent probing). The result does not depend on it.
+    """
+
+    PROBE_STEPS = 8
+    PROBE_EVERY = 300
+
+    def __init__(self, noise: _Noise, allowed: bool):
+        self.noise, self.allowed = noise, allowed
+        self.t = {True: 0.0, False: 0.0}
+        self.n = 0
+        self.t0 = 0.0
+
+    def before(self):
+        if not self.allowed:
+            return
+        phase = self.n % (2 * self.PROBE_STEPS + self.PROBE_EVERY)
+        if phase == 0:
+            self.t = {True: 0.0, False: 0.0}
+        if phase < 2 * self.PROBE_STEPS:
+            self.noise.ahead = phase < self.PROBE_STEPS
+        elif phase == 2 * self.PROBE_STEPS:
+            self.noise.ahead = self.t[True] < self.t[False]
+        self.t0 = time.perf_counter()
+
+    def after(self):
+        if not self.allowed:
+            return
+        phase = self.n % (2 * self.PROBE_STEPS + self.PROBE_EVERY)
+        if 0 < phase < 2 * self.PROBE_STEPS and phase != self.PROBE_STEPS:  # the first step of a mode is not timed
+            self.t[self.noise.ahead] += time.perf_counter() - self.t0
+        self.n += 1
+
+
 class _Chunk:
     """State and one-step update of a batch of E networks (whitened coordinates; see the module docstring)."""
 
@@ -254,19 +357,24 @@ class _Chunk:
             self.yh = t(rs.U.T @ y)  # ŷ = Uᵀy
             self.yperp2 = float(y @ y - (rs.U.T @ y) @ (rs.U.T @ y))
             self.lam_xx = float(rs.S[0] ** 2)
-            shape_v = (E, self.N, rs.rank)
+            K = rs.rank
         else:
             self.Xs = t(self.sv * X)  # σ_v X, so that H = Ṽ (σ_v X)ᵀ
             self.Xs_test = None if X_test is None else t(self.sv * X_test)
-            self.lam_xx = float(np.linalg.eigvalsh(X @ X.T)[-1]) if P <= D else float(np.linalg.eigvalsh(X.T @ X)[-1])
-            shape_v = (E, self.N, D)
-        self.noise_dtype = torch.float32  # fp32 Gaussians (4× cheaper than fp64 on CPU); state stays in dtype
-        self.V = torch.randn(shape_v, generator=self.gen, device=device, dtype=self.noise_dtype).to(self.dtype)
-        self.w = torch.randn((E, self.N), generator=self.gen, device=device, dtype=self.noise_dtype).to(self.dtype)
-        self.xi_V = torch.randn(shape_v, generator=self.gen, device=device, dtype=self.noise_dtype)
-        self.xi_w = torch.randn((E, self.N), generator=self.gen, device=device, dtype=self.noise_dtype)
-        self.new_V, self.new_w = torch.empty_like(self.xi_V), torch.empty_like(self.xi_w)
+            self.lam_xx = float(row_space(X).S[0] ** 2)
+            K = D
+        noise_dtype = torch.float32  # fp32 Gaussians (4× cheaper than fp64 on CPU); the state stays in dtype
+        self.V = torch.randn((E, self.N, K), generator=self.gen, device=device, dtype=noise_dtype).to(self.dtype)
+        self.w = torch.randn((E, self.N), generator=self.gen, device=device, dtype=noise_dtype).to(self.dtype)
+        self.n_v = E * self.N * K
+        self.noise = _Noise(torch, self.gen, self.n_v + E * self.N, device)
+        self._buf = None  # (E, N, P) work buffers of the generic force
         self.phi_prime_max = _PHI_PRIME_MAX[spec.activation]
+        self.phi_second_max = _PHI_SECOND_MAX[spec.activation]
+
+    def _split(self, buf):
+        """(V part, w part) of a flat noise buffer, shaped like the state."""
+        return buf[: self.n_v].view(self.V.shape), buf[self.n_v :].view(self.w.shape)
 
     # --- forces -------------------------------------------------------------------------------------------
     def _data_force_linear(self):
@@ -280,19 +388,35 @@ class _Chunk:
         return gw, g
 
     def _data_force_generic(self):
-        """Generic path: returns (g_w_data (E,N), G (E·N,P)) with ∇_Ṽ = Ṽ + G (σ_v X) and ∇_w̃ = w̃ + g_w_data."""
+        """Generic path: returns (g_w_data (E,N), G (E·N,P)) with ∇_Ṽ = Ṽ + G (σ_v X) and ∇_w̃ = w̃ + g_w_data.
+
+        The (E, N, P) temporaries live in buffers reused from step to step (no allocation, no page faults)."""
         torch = self.torch
         E, N, D, P = self.E, self.N, self.D, self.P
-        H = torch.mm(self.V.view(E * N, D), self.Xs.T).view(E, N, P)  # h_iα = v_i·x_α
-        A, dA = _activation(self.spec.activation, H, True)
+        if self._buf is None:
+            self._buf = [torch.empty((E, N, P), dtype=self.dtype, device=self.device) for _ in range(3)]
+        H, A, G = self._buf
+        torch.mm(self.V.view(E * N, D), self.Xs.T, out=H.view(E * N, P))  # h_iα = v_i·x_α
+        act = self.spec.activation
+        k = self.c * self.sw  # χ/κ0 σ_w
+        if act == "linear":
+            A = H
+        elif act == "erf":
+            torch.erf(H, out=A)
+            torch.mul(H, H, out=G).neg_().exp_()  # φ'(h) = (2/√π) e^{−h²}: the constant goes into k below
+            k *= 2.0 / math.sqrt(math.pi)
+        else:  # relu: φ = max(h, 0), φ' = 1{h > 0} = sign(φ)
+            torch.clamp(H, min=0.0, out=A)
+            torch.sign(A, out=G)
         f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(self.sw)  # (E, P)
         self.f = f
         r = f - self.y
-        k = self.c * self.sw
-        gw = torch.bmm(A, r.unsqueeze(2)).squeeze(2).mul_(k)  # (χ/κ0) σ_w φ(H) r
-        G = torch.mul(self.w.unsqueeze(2), r.unsqueeze(1).mul(k))  # (E, N, P): (χ/κ0) σ_w w̃_i r_α
-        if dA is not None:
-            G.mul_(dA)
+        gw = (A * r.unsqueeze(1)).sum(2).mul_(self.c * self.sw)  # (χ/κ0) σ_w φ(H) r (faster than a (P, 1) bmm)
+        rk = r.mul_(k).unsqueeze(1)
+        if act == "linear":  # G = (χ/κ0) σ_w w̃_i r_α φ'(h_iα)  (E, N, P)
+            torch.mul(self.w.unsqueeze(2), rk, out=G)
+        else:
+            G.mul_(self.w.unsqueeze(2)).mul_(rk)
         return gw, G.view(E * N, P)
 
     # --- one step (sub-steps: force, drift, noise) ----------------------------------------------------------
@@ -309,42 +433,55 @@ class _Chunk:
         self._noise(h, integrator)
 
     def _noise(self, h: float, integrator: str):
-        """Add the noise: LM √(h/2)(ξ_n + ξ_{n+1}) (``xi`` holds ξ_n, ``xi_new`` receives ξ_{n+1}); EM √(2h) ξ."""
+        """Add the noise: LM √(h/2)(ξ_n + ξ_{n+1}), EM √(2h) ξ_{n+1} (docs/theory.md §13.2)."""
+        prev = self.noise.current
+        new = self.noise.advance()
+        new_V, new_w = self._split(new)
         if integrator == "lm":
             s = math.sqrt(h / 2.0)
-            if self.V.dtype == self.noise_dtype:  # same precision: two updates and a buffer swap, no copies
-                self.V.add_(self.xi_V, alpha=s).add_(self.new_V.normal_(generator=self.gen), alpha=s)
-                self.w.add_(self.xi_w, alpha=s).add_(self.new_w.normal_(generator=self.gen), alpha=s)
-                self.xi_V, self.new_V = self.new_V, self.xi_V
-                self.xi_w, self.new_w = self.new_w, self.xi_w
-                return
-            for x, xi, new in ((self.V, self.xi_V, self.new_V), (self.w, self.xi_w, self.new_w)):
-                new.normal_(generator=self.gen)
-                xi.add_(new)  # ξ_n + ξ_{n+1} in fp32, then one (mixed-precision) update of the state
-                x.add_(xi, alpha=s)
-                xi.copy_(new)
+            old_V, old_w = self._split(prev)
+            self.V.add_(old_V, alpha=s).add_(new_V, alpha=s)
+            self.w.add_(old_w, alpha=s).add_(new_w, alpha=s)
         else:
             s = math.sqrt(2.0 * h)
-            for x, xi in ((self.V, self.xi_V), (self.w, self.xi_w)):
-                xi.normal_(generator=self.gen)
-                x.add_(xi, alpha=s)
+            self.V.add_(new_V, alpha=s)
+            self.w.add_(new_w, alpha=s)
 
     # --- measurements ----------------------------------------------------------------------------------------
+    def _solve(self, K, b):
+        """(K + κ0)⁻¹ b for a batch of PSD K (E, n, n), b (n,): Cholesky, or an eigendecomposition for the members
+        where K + κ0 is numerically singular (κ0 ≪ the scale of K)."""
+        torch = self.torch
+        M = K + self.kappa0 * torch.eye(K.shape[-1], dtype=self.dtype, device=self.device)
+        L, info = torch.linalg.cholesky_ex(M)
+        rhs = b.expand(K.shape[0], -1).unsqueeze(2)
+        x = torch.cholesky_solve(rhs, L).squeeze(2)
+        # members where κ0 is below the rounding of K (n·eps·tr K): a Cholesky of K + κ0 is then meaningless
+        tr = torch.diagonal(K, dim1=1, dim2=2).sum(1)
+        bad = (info != 0) | (self.kappa0 < K.shape[-1] * torch.finfo(self.dtype).eps * tr)
+        if bool(bad.any()):
+            lam, Q = torch.linalg.eigh(K[bad])
+            # eigenvalues within rounding of 0 are 0: K is singular there (rank ≤ N), not of size ~ rounding ≫ κ0
+            floor = K.shape[-1] * torch.finfo(self.dtype).eps * lam[:, -1:].clamp_min(0.0)
+            lam = torch.where(lam > floor, lam, torch.zeros_like(lam))
+            x[bad] = (Q @ ((Q.transpose(1, 2) @ rhs[bad]) / (lam + self.kappa0).unsqueeze(2))).squeeze(2)
+        return x
+
     def measure(self, X_test_np, with_test: bool, with_lambda: bool) -> dict:
-        """Network outputs, the Rao–Blackwellised E[f|V], loss, mean(y·Δ) and (optionally) the curvature bound."""
+        """Network outputs, the Rao–Blackwellised E[f|V], loss, mean(y·Δ) and (optionally) the curvature bound λ̂
+        of docs/theory.md §13.3."""
         torch = self.torch
         if not (bool(torch.isfinite(self.V).all()) and bool(torch.isfinite(self.w).all())):
             return {"finite": False}
         out = {}
-        g_w, N, k0 = self.spec.g_w, self.N, self.kappa0
+        g_w, N, k0, c = self.spec.g_w, self.N, self.kappa0, self.c
+        sv, sw = self.sv, self.sw
         if self.linear:
-            a = self.sv * self.sw
+            a = sv * sw
             fh = torch.bmm(self.w.unsqueeze(1), self.V).squeeze(1).mul_(self.S * a)  # (E, r)
-            Kh = torch.bmm(self.V.transpose(1, 2), self.V).mul_(g_w * self.sv**2 / N)
+            Kh = torch.bmm(self.V.transpose(1, 2), self.V).mul_(g_w * sv**2 / N)
             Kh = Kh * self.S[:, None] * self.S[None, :]  # K̂ = (g_w/N) S Zᵀ Z S σ_v² (E, r, r)
-            M = Kh + k0 * torch.eye(Kh.shape[-1], dtype=self.dtype, device=self.device)
-            L = torch.linalg.cholesky(M)
-            x = torch.cholesky_solve(self.yh.expand(self.E, -1).unsqueeze(2), L).squeeze(2)
+            x = self._solve(Kh, self.yh)  # (K̂+κ0)⁻¹ŷ
             fh_rb = self.yh - k0 * x  # K̂(K̂+κ0)⁻¹ŷ
             out["f_raw"] = fh  # in the U basis; lifted at the end
             out["f_rb"] = fh_rb
@@ -355,18 +492,20 @@ class _Chunk:
             out["v_sq"] = self.V.square().mean()
             if with_lambda:
                 lam_k = torch.linalg.eigvalsh(Kh)[:, -1]
-                wsq = self.w.square().sum(1)
-                lam_v = self.c * self.sv**2 * self.sw**2 * wsq * self.lam_xx
-                out["lam"] = float((1.0 + lam_k / k0 + lam_v).max())
+                # readout weights about to be reached: their conditional mean m = χ σ_w σ_v Z̃ (S x̂) given Z̃
+                m = torch.bmm(self.V, (self.S * x).unsqueeze(2)).squeeze(2).mul_(self.spec.chi * a)
+                w2 = torch.maximum(self.w.square(), m.square())
+                lam_v = c * sv**2 * sw**2 * w2.sum(1) * self.lam_xx
+                lam_r = c * a * torch.linalg.vector_norm(self.S * (fh - self.yh), dim=1)  # ‖Xᵀ(f − y)‖ term
+                out["lam_gn"] = float((1.0 + lam_k / k0 + lam_v).max())
+                out["lam_res"] = float(lam_r.max())
         else:
             E, D = self.E, self.D
             H = torch.mm(self.V.view(E * N, D), self.Xs.T).view(E, N, self.P)
             A, dA = _activation(self.spec.activation, H, with_lambda)
-            f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(self.sw)
+            f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(sw)
             K = torch.bmm(A.transpose(1, 2), A).mul_(g_w / N)  # K_V (E, P, P)
-            M = K + k0 * torch.eye(self.P, dtype=self.dtype, device=self.device)
-            L = torch.linalg.cholesky(M)
-            alpha = torch.cholesky_solve(self.y.expand(E, -1).unsqueeze(2), L).squeeze(2)  # (K_V+κ0)⁻¹y
+            alpha = self._solve(K, self.y)  # (K_V+κ0)⁻¹y
             f_rb = self.y - k0 * alpha
             out["f_raw"], out["f_rb"] = f, f_rb
             out["loss"] = ((f - self.y) ** 2).mean(1)
@@ -375,20 +514,29 @@ class _Chunk:
             if with_test and self.Xs_test is not None:
                 Ht = torch.mm(self.V.view(E * N, D), self.Xs_test.T).view(E, N, -1)
                 At, _ = _activation(self.spec.activation, Ht, False)
-                out["f_test_raw"] = torch.bmm(self.w.unsqueeze(1), At).squeeze(1).mul_(self.sw)
+                out["f_test_raw"] = torch.bmm(self.w.unsqueeze(1), At).squeeze(1).mul_(sw)
                 # K_V(X*, X)(K_V+κ0)⁻¹y = (g_w/N) φ*ᵀ φ α
                 out["f_test_rb"] = torch.bmm(At.transpose(1, 2), torch.bmm(A, alpha.unsqueeze(2))).squeeze(2).mul_(
                     g_w / N
                 )
             if with_lambda:
                 lam_k = torch.linalg.eigvalsh(K)[:, -1]
-                w2 = self.w.square()  # (E, N)
+                # readout weights about to be reached: their conditional mean m = χ σ_w φ(H) α given V (§13.3)
+                m = torch.bmm(A, alpha.unsqueeze(2)).squeeze(2).mul_(self.spec.chi * sw)
+                w2 = torch.maximum(self.w.square(), m.square())  # (E, N)
                 if dA is None:
                     diag = w2.sum(1)
                 else:
                     diag = torch.bmm(w2.unsqueeze(1), dA.square()).squeeze(1).max(1).values
-                lam_v = self.c * self.sv**2 * self.sw**2 * diag * self.lam_xx
-                out["lam"] = float((1.0 + lam_k / k0 + lam_v).max())
+                lam_v = c * sv**2 * sw**2 * diag * self.lam_xx
+                r = f - self.y
+                # residual (non-Gauss–Newton) curvature: the w̃_i–ṽ_i blocks (φ') and the ṽ_i block (φ'')
+                lam_r = c * sw * sv * self.phi_prime_max * math.sqrt(self.lam_xx) * torch.linalg.vector_norm(r, dim=1)
+                if self.phi_second_max:
+                    lam_r = lam_r + (c * sw * sv**2 * self.phi_second_max * self.lam_xx) * (
+                        w2.max(1).values.sqrt() * r.abs().max(1).values)
+                out["lam_gn"] = float((1.0 + lam_k / k0 + lam_v).max())
+                out["lam_res"] = float(lam_r.max())
         out["w_sq"] = self.w.square().mean()
         out["finite"] = bool(torch.isfinite(out["f_rb"]).all())
         return out
@@ -402,81 +550,109 @@ def _lift(chunk: _Chunk, fh: np.ndarray, X_test) -> tuple[np.ndarray, np.ndarray
     return f, ft
 
 
-def _step_flops(P: int, D: int, N: int, E: int, r: int, generic: bool) -> float:
-    """Flops of one batched step: 4 P D N E for the generic path (two GEMMs), about 8 N r E for the row-space one."""
-    return 4.0 * P * D * N * E if generic else 8.0 * N * r * E
+class _Diverged(Exception):
+    """The state or the kernel stopped being finite at ``step`` with step size ``dt``."""
 
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    torch = _torch()
-    old = torch.get_num_threads()
-    if n is not None and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None and n != old:
-            torch.set_num_threads(old)
+    def __init__(self, step: int, dt: float):
+        super().__init__(step, dt)
+        self.step, self.dt = step, dt
 
 
 def _run_chunk(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: int, device: str, progress=None):
-    """Advance E networks; returns numpy per-member averages, traces and diagnostics."""
+    """Advance E networks under the thread policy; returns numpy per-member averages, traces and diagnostics.
+
+    With the automatic step a divergence restarts the chunk from the same initial state with a 4× smaller step
+    (at most MAX_RESTARTS times); with a given ``dt`` it raises FloatingPointError.
+    """
+    _torch()  # imported before the policy is entered again, so that it sets torch's threads too
     P, D = X.shape
-    generic = not (spec.activation == "linear" and opts.fast_linear)
-    threads = opts.threads
-    if threads is None and device == "cpu":
-        threads = 1 if _step_flops(P, D, spec.width, E, min(P, D), generic) < THREADS_MIN_FLOPS else None
-    with _threads(threads if device == "cpu" else None):
-        return _run_chunk_inner(X, y, X_test, spec, opts, E, seed, device, progress)
+    size = dict(P=P, D=D, width=spec.width, activation=spec.activation,
+                options={"options": types.SimpleNamespace(ensemble=E, fast_linear=opts.fast_linear)})
+    user = contextlib.nullcontext() if opts.threads is None else _threads.threads(opts.threads)
+    with user, _threads.policy("langevin", **size) as plan:
+        ahead = plan.noise_ahead and device == "cpu"
+        safety = DT_SAFETY
+        for restart in range(MAX_RESTARTS + 1):
+            try:
+                out = _run_chunk_inner(X, y, X_test, spec, opts, E, seed, device, progress, safety, ahead)
+                out["restarts"] = restart
+                return out
+            except _Diverged as exc:
+                if opts.dt is not None:
+                    raise FloatingPointError(
+                        f"Langevin dynamics diverged at step {exc.step} with the given dt = {exc.dt:.3g}; reduce "
+                        "'dt' (or leave it None for the automatic choice)"
+                    ) from None
+                if restart == MAX_RESTARTS:
+                    raise FloatingPointError(
+                        f"Langevin dynamics diverged at step {exc.step} with the automatic step size "
+                        f"(dt = {exc.dt:.3g}, {MAX_RESTARTS} restarts at 4x smaller steps): the curvature bound "
+                        f"of docs/theory.md §13.3 failed at chi = {spec.chi:g}, kappa0 = {spec.kappa0:g}; check "
+                        "the scale of X and y, or pass a smaller 'dt' explicitly"
+                    ) from None
+                safety /= 4.0
 
 
-def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: int, device: str, progress=None):
+def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: int, device: str, progress,
+                     safety: float, noise_ahead: bool):
     torch = _torch()
     ch = _Chunk(X, y, X_test, spec, opts, E, seed, device)
+    try:
+        with torch.no_grad():
+            return _advance(ch, X_test, opts, progress, safety, _AheadTuner(ch.noise, noise_ahead))
+    finally:
+        ch.noise.close()
+
+
+def _advance(ch: _Chunk, X_test, opts: LangevinOptions, progress, safety: float, tuner: _AheadTuner) -> dict:
     dt = opts.dt
     auto = dt is None
-    with torch.no_grad():
-        first = ch.measure(X_test, with_test=False, with_lambda=True)
-        lam = first["lam"]
-        if auto:
-            dt = DT_SAFETY / lam
-        thin = opts.thin or max(1, int(round(RECORD_TIME / dt)))
-        sums: dict = {}
-        n_avg = 0
-        rec_steps, loss_tr, myd_tr = [], [], []
-        v_sq = w_sq = 0.0
-        report_every = max(1, opts.steps // 100)
-        for n in range(1, opts.steps + 1):
-            ch.step(dt, opts.integrator)
-            if n % thin == 0 or n == opts.steps:
-                sampling = n > opts.burn_in
-                try:
-                    m = ch.measure(X_test, with_test=sampling, with_lambda=auto and not sampling)
-                except RuntimeError:  # torch.linalg errors (overflowed kernel): the dynamics blew up
-                    m = {"finite": False}
-                if not m["finite"]:
-                    raise FloatingPointError(
-                        f"Langevin dynamics diverged at step {n} (dt = {dt:.3g}); reduce 'dt' (or leave it None "
-                        "for the automatic choice)"
-                    )
-                if auto and not sampling:  # burn-in: follow the growing curvature (features), frozen afterwards
-                    lam = max(lam, m["lam"])
-                    dt = min(dt, DT_SAFETY / lam)
-                rec_steps.append(n)
-                loss_tr.append(m["loss"].cpu().numpy())
-                myd_tr.append(m["myd"].cpu().numpy())
-                if sampling:
-                    n_avg += 1
-                    for key in ("f_raw", "f_rb", "f_test_raw", "f_test_rb"):
-                        if key in m:
-                            sums[key] = sums.get(key, 0) + m[key]
-                    v_sq += float(m["v_sq"])
-                    w_sq += float(m["w_sq"])
-            if progress is not None and (n % report_every == 0 or n == opts.steps):
-                stage = "burn-in" if n <= opts.burn_in else "sampling"
-                current = float(np.mean(myd_tr[-1])) if myd_tr else None
-                progress(n, opts.steps, {"stage": stage, "mean_y_delta": current})
+    first = ch.measure(X_test, with_test=False, with_lambda=True)
+    if not first["finite"]:
+        raise FloatingPointError("Langevin: the initial kernel is not finite; check the scale of X, g_v and g_w")
+    # λ̂ = Gauss–Newton part (running maximum: features only grow) + residual part (the latest two records: it
+    # falls as the networks fit the data), docs/theory.md §13.3
+    lam_gn, lam_res = first["lam_gn"], first["lam_res"]
+    if auto:
+        dt = safety / (lam_gn + lam_res)
+    thin = opts.thin
+    if thin is None:  # about every RECORD_TIME time units, and at least MIN_RECORDS records after burn-in
+        thin = max(1, min(int(round(RECORD_TIME / dt)), (opts.steps - opts.burn_in) // MIN_RECORDS))
+    sums: dict = {}
+    n_avg = 0
+    rec_steps, loss_tr, myd_tr = [], [], []
+    v_sq = w_sq = 0.0
+    report_every = max(1, opts.steps // 100)
+    for n in range(1, opts.steps + 1):
+        tuner.before()
+        ch.step(dt, opts.integrator)
+        tuner.after()
+        if n % thin == 0 or n == opts.steps:
+            sampling = n > opts.burn_in
+            try:
+                m = ch.measure(X_test, with_test=sampling, with_lambda=auto and not sampling)
+            except RuntimeError:  # torch.linalg errors (overflowed kernel): the dynamics blew up
+                m = {"finite": False}
+            if not m["finite"]:
+                raise _Diverged(n, dt)
+            if auto and not sampling:  # burn-in: follow the curvature (features grow), frozen afterwards
+                lam_gn = max(lam_gn, m["lam_gn"])
+                dt = safety / (lam_gn + max(lam_res, m["lam_res"]))
+                lam_res = m["lam_res"]
+            rec_steps.append(n)
+            loss_tr.append(m["loss"].cpu().numpy())
+            myd_tr.append(m["myd"].cpu().numpy())
+            if sampling:
+                n_avg += 1
+                for key in ("f_raw", "f_rb", "f_test_raw", "f_test_rb"):
+                    if key in m:
+                        sums[key] = sums.get(key, 0) + m[key]
+                v_sq += float(m["v_sq"])
+                w_sq += float(m["w_sq"])
+        if progress is not None and (n % report_every == 0 or n == opts.steps):
+            stage = "burn-in" if n <= opts.burn_in else "sampling"
+            current = float(np.mean(myd_tr[-1])) if myd_tr else None
+            progress(n, opts.steps, {"stage": stage, "mean_y_delta": current})
     means = {k: (v / n_avg).cpu().numpy().astype(np.float64) for k, v in sums.items()}
     if ch.linear:
         f_raw, ft_raw = _lift(ch, means["f_raw"], X_test)
@@ -492,10 +668,19 @@ def _run_chunk_inner(X, y, X_test, spec, opts: LangevinOptions, E: int, seed: in
     )
 
 
-def _nngp_thin(X, spec: NetworkSpec) -> int:
+def _nngp_thin(X, spec: NetworkSpec, steps: int, burn_in: int) -> int:
     """Record interval from the curvature bound at the NNGP kernel, 1 + λ_max(C0)/κ0 (used to align chunks)."""
-    lam = 1.0 + float(np.linalg.eigvalsh(nngp_kernel(X, X, spec))[-1]) / spec.kappa0
-    return max(1, int(round(RECORD_TIME * lam / DT_SAFETY)))
+    lam = 1.0 + float(train_kernel_eigh(X, spec)[0][-1]) / spec.kappa0
+    return max(1, min(int(round(RECORD_TIME * lam / DT_SAFETY)), (steps - burn_in) // MIN_RECORDS))
+
+
+def _trace_rhat(myd: np.ndarray, y: np.ndarray, dtype: str) -> float:
+    """Split-R̂ of the post-burn-in mean(y·Δ) traces (n_records, E); 1 for a trace constant to the working precision
+    (its whole spread below CONSTANT_TRACE_ULPS rounding units of the scale mean(y²)), where R̂ is 0/0."""
+    scale = float(np.mean(y * y))
+    if myd.size and float(np.ptp(myd)) <= CONSTANT_TRACE_ULPS * float(np.finfo(dtype).eps) * scale:
+        return 1.0
+    return split_rhat(myd.T)
 
 
 def _se(members: np.ndarray | None) -> np.ndarray | None:
@@ -543,23 +728,30 @@ def train_langevin(
         from joblib import Parallel, delayed  # noqa: PLC0415
 
         if options.thin is None:  # all chunks must record at the same steps: thin from the (deterministic) NNGP kernel
-            options = options.replace(thin=_nngp_thin(X, spec))
+            options = options.replace(thin=_nngp_thin(X, spec, options.steps, options.burn_in))
         sizes = [E // options.chunks + (1 if k < E % options.chunks else 0) for k in range(options.chunks)]
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(options.seed).spawn(options.chunks)]
         jobs = (delayed(_run_chunk)(X, y, X_test, spec, options, n, s, device) for n, s in zip(sizes, seeds))
         parts = []
-        for k, part in enumerate(Parallel(n_jobs=options.chunks, return_as="generator")(jobs)):
-            parts.append(part)
-            if progress is not None:
-                progress(k + 1, options.chunks, {"stage": "chunks"})
+        # the chunks are the parallelism: one thread each where they share this process (threading, dask);
+        # process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
+        with _threads.threads(options.threads or 1):
+            for k, part in enumerate(Parallel(n_jobs=options.chunks, return_as="generator")(jobs)):
+                parts.append(part)
+                if progress is not None:
+                    progress(k + 1, options.chunks, {"stage": "chunks"})
     cat = lambda key: None if parts[0][key] is None else np.concatenate([p[key] for p in parts], axis=0)  # noqa: E731
     f_rb, f_raw, ft_rb, ft_raw = cat("f_rb"), cat("f_raw"), cat("ft_rb"), cat("ft_raw")
     loss = np.concatenate([p["loss"] for p in parts], axis=1)
     myd = np.concatenate([p["myd"] for p in parts], axis=1)
     rec = parts[0]["rec_steps"]
     post = rec > options.burn_in
-    r_hat = split_rhat(myd[post].T)
+    r_hat = _trace_rhat(myd[post], y, options.dtype)
     converged = bool(np.isfinite(r_hat) and r_hat < RHAT_MAX)
+    restarts = sum(p["restarts"] for p in parts)
+    if restarts:
+        warnings.warn(f"Langevin: the automatic step diverged and was reduced 4x ({restarts} restart(s)); the run "
+                      f"used dt = {max(p['dt'] for p in parts):.3g}", ConvergenceWarning, stacklevel=2)
     if not converged:
         warnings.warn(
             f"Langevin ensemble not equilibrated: split-R̂ of mean(y·Δ) = {r_hat:.3f} (>= {RHAT_MAX}); increase "
@@ -580,5 +772,5 @@ def train_langevin(
         dt=float(max(p["dt"] for p in parts)), thin=int(parts[0]["thin"]), steps=options.steps,
         burn_in=options.burn_in, ensemble=E, integrator=options.integrator, device=device, dtype=options.dtype,
         steps_per_second=options.steps / seconds, seconds=seconds, cpu_seconds=time.process_time() - c0, spec=spec,
-        options=options, n_inputs=X.shape[1],
+        options=options, n_inputs=X.shape[1], flags=("dt_restarted",) if restarts else (),
     )

@@ -16,7 +16,7 @@ from scipy import stats
 from .._api import solver
 from .._linalg import row_space
 from .._sigma import SigmaVMixin
-from .._validation import check_data, positive_int
+from .._validation import check_data, positive_float, positive_int
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 
@@ -26,6 +26,8 @@ __all__ = ["QuadratureResult", "posterior_quadrature"]
 U_HALF_WIDTH = 40.0
 #: The integral runs over the region where the log density is within LOG_CUT of its maximum (e^-60 ~ 1e-26).
 LOG_CUT = 60.0
+#: Lower end of any window in u: e^u stays a normal float64 (e^-700 ~ 1e-304), so |w|² > 0 at every node.
+U_MIN = -700.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,32 @@ class QuadratureResult(SigmaVMixin, Result):
 
     def _sigma_row(self) -> np.ndarray:
         return self.sigma_v_row
+
+
+def _support(log_density, centre: float, N: int) -> tuple[float, float]:
+    """[lo, hi] in u = log Q outside which the log density is more than LOG_CUT below its maximum.
+
+    The window starts at centre ± U_HALF_WIDTH and widens until the density has fallen by LOG_CUT at both ends. Its
+    left tail is the prior's, p(u) ∝ e^{(N/2)u} as u → −∞ (the likelihood tends to a constant as |w|² → 0), so it
+    falls by LOG_CUT only over 2·LOG_CUT/N: 120 for N = 1, beyond the fixed window (docs/theory.md §7.4).
+    """
+    left = right = U_HALF_WIDTH
+    for _ in range(12):
+        a, b = max(centre - left, U_MIN), centre + right
+        grid = np.linspace(a, b, 16001)
+        lp = log_density(grid)
+        top = float(np.max(lp))
+        inside = np.nonzero(lp > top - LOG_CUT)[0]
+        open_left = inside[0] == 0 and a > U_MIN
+        open_right = inside[-1] == grid.size - 1
+        if not (open_left or open_right):
+            # one grid step beyond the support on each side (the ends may sit exactly on the bounds)
+            return float(grid[max(inside[0] - 1, 0)]), float(grid[min(inside[-1] + 1, grid.size - 1)])
+        left = left * 2 if open_left else left
+        right = right * 2 if open_right else right
+    raise FloatingPointError(
+        f"the posterior of |w|² is not contained in the integration window u = log(|w|²/σ_w²) in [{a:.3g}, {b:.3g}]"
+    )
 
 
 @solver("quadrature")
@@ -80,6 +108,7 @@ def posterior_quadrature(
         raise ValueError(f"'activation' must be 'linear' for the exact posterior; got {spec.activation!r}")
     X, y, X_test = check_data(X, y, X_test)
     n_nodes = positive_int("n_nodes", n_nodes, minimum=101)
+    tol = positive_float("tol", tol)
     D = X.shape[1]
     rs = row_space(X)
     yh = rs.U.T @ y
@@ -91,13 +120,8 @@ def posterior_quadrature(
         lam = np.multiply.outer(var_w * np.exp(u), c) + k0 / chi
         return stats.chi2.logpdf(np.exp(u), N) + u - 0.5 * np.sum(yh**2 / lam + np.log(lam), axis=-1)
 
-    grid = np.linspace(np.log(N) - U_HALF_WIDTH, np.log(N) + U_HALF_WIDTH, 16001)
-    lp = log_density(grid)
-    top = float(np.max(lp))
-    inside = np.nonzero(lp > top - LOG_CUT)[0]
-    if inside[0] == 0 or inside[-1] == grid.size - 1:
-        raise FloatingPointError("the posterior of |w|² is not contained in the integration window")
-    lo, hi = grid[inside[0] - 1], grid[inside[-1] + 1]
+    lo, hi = _support(log_density, np.log(N), N)
+    top = float(np.max(log_density(np.linspace(lo, hi, 16001))))
 
     def integrate(n):
         u = np.linspace(lo, hi, n)

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._api import solver
-from .._linalg import gp_predict
+from .._api import check_spec, solver
+from .._linalg import MEMO, content_key, gp_predict
 from .._validation import check_data
 from ..results import Result
 from ..specs import NetworkSpec
 from .nonlinear_kernels import kernel
 
-__all__ = ["GPResult", "linear_kernel", "nngp", "nngp_kernel"]
+__all__ = ["GPResult", "cross_kernel", "linear_kernel", "nngp", "nngp_kernel", "train_kernel", "train_kernel_eigh"]
 
 
 def linear_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
@@ -27,10 +27,41 @@ def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
 
     X : (n, D), X2 : (m, D). Returns (n, m).
     """
+    check_spec(spec)
     if spec.activation == "linear":
         return linear_kernel(X, X2, spec)
     X = np.asarray(X, dtype=np.float64)
     return spec.g_w * kernel(X, X2, spec.g_v / X.shape[1], spec.activation, same=X2 is X)
+
+
+def _kernel_key(X, spec: NetworkSpec) -> tuple:
+    # C0 of the train set depends on X, the activation, g_v and g_w only (not on χ, N or κ0)
+    return content_key(X), spec.activation, float(spec.g_v), float(spec.g_w)
+
+
+def train_kernel(X, spec: NetworkSpec) -> np.ndarray:
+    """C0 = nngp_kernel(X, X, spec) (P, P), memoised on the content of X and (activation, g_v, g_w): computed once
+    per data set and reused across χ and methods (docs/theory.md §17). Read-only."""
+    X = np.asarray(X, dtype=np.float64)
+    return MEMO.get("nngp_kernel", _kernel_key(X, spec), lambda: nngp_kernel(X, X, spec))
+
+
+def train_kernel_eigh(X, spec: NetworkSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Eigendecomposition (λ (P,) ascending, Q (P, P)) of :func:`train_kernel`, memoised like it. Read-only."""
+    X = np.asarray(X, dtype=np.float64)
+
+    def compute():
+        C0 = train_kernel(X, spec)
+        return tuple(np.linalg.eigh(0.5 * (C0 + C0.T)))
+
+    return MEMO.get("nngp_kernel_eigh", _kernel_key(X, spec), compute)
+
+
+def cross_kernel(X_test, X, spec: NetworkSpec) -> np.ndarray:
+    """C0(X*, X) = nngp_kernel(X_test, X, spec) (P*, P), memoised like :func:`train_kernel`. Read-only."""
+    X_test, X = np.asarray(X_test, dtype=np.float64), np.asarray(X, dtype=np.float64)
+    key = (content_key(X_test), *_kernel_key(X, spec))
+    return MEMO.get("nngp_cross_kernel", key, lambda: nngp_kernel(X_test, X, spec))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +86,7 @@ def nngp(X, y, spec: NetworkSpec, X_test=None) -> GPResult:
     """
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
-    C0 = nngp_kernel(X, X, spec)
-    K_test = None if X_test is None else nngp_kernel(X_test, X, spec)
+    C0 = train_kernel(X, spec)
+    K_test = None if X_test is None else cross_kernel(X_test, X, spec)
     f, f_test = gp_predict(C0, y, spec.kappa0, K_test)
     return GPResult(f_train=f, f_test=f_test, C=C0, spec=spec, seconds=time.perf_counter() - t0)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
+from .._api import check_spec
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
@@ -36,9 +37,6 @@ from .nonlinear_kernels import gram_parts, kernel, kernel_gradient_matrix, pair_
 __all__ = [
     "ANSATZE",
     "DEFAULT_ANSATZ",
-    "ONE_LOOP_ACTIVATIONS",
-    "ONE_LOOP_NOTE",
-    "TREE_VALIDITY_NOTE",
     "NonlinearTreeResult",
     "nonlinear_tree_level",
     "tree_objective",
@@ -47,14 +45,6 @@ __all__ = [
 ANSATZE = ("gaussian", "gaussian_mean", "particles")
 #: Default ansatz per activation (docs/theory.md §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle).
 DEFAULT_ANSATZ = {"linear": "gaussian", "erf": "gaussian", "relu": "gaussian_mean"}
-#: The one loop exists for linear networks only (the nonlinear one loop needs 4th/6th feature cumulants, §9).
-ONE_LOOP_ACTIVATIONS = ("linear",)
-ONE_LOOP_NOTE = "one loop: linear networks only"
-#: Validity note for the app: every saddle-point theory gets the sign of the finite-width shift wrong at χ = 1.
-TREE_VALIDITY_NOTE = (
-    "tree level is not valid at small chi/N for nonlinear networks (wrong sign of the finite-width shift at "
-    "chi = 1); use the scalar rescaling there"
-)
 #: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (docs/theory.md §9).
 GAUSSIAN_TOL = 1e-9
 #: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
@@ -161,6 +151,7 @@ def _kl_gauss(cov, mean, lam0):
 
 def tree_objective(X, y, spec: NetworkSpec, Sigma) -> float:
     """J(Σ) = L(g_w k(XΣXᵀ)) − N·KL(N(0, Σ) ‖ N(0, (g_v/D) I)) for a (D, D) covariance Σ (docs/theory.md §9)."""
+    check_spec(spec)
     X, y, _ = check_data(X, y)
     Sigma = np.asarray(Sigma, dtype=np.float64)
     D = X.shape[1]

@@ -1,4 +1,4 @@
-"""One-loop MSA theory for linear networks: Gaussian fluctuations of the kernel (docs/theory.md §5–§6, §11).
+"""One-loop MSA theory: Gaussian fluctuations of the kernel (docs/theory.md §5–§6, §11; any activation: §12).
 
 The fluctuation precision of C on Sym(P) (Frobenius inner product) is
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -31,23 +30,23 @@ from scipy.optimize import brentq
 
 from .._api import solver
 from .._validation import check_data, positive_float, positive_int
-from ..results import Result
 from ..specs import ConvergenceWarning, LoopBreakdownWarning, NetworkSpec
+from .loop_result import LOOP_TO_TREE_MAX, OneLoopResult
 from .saddle import TreeResult, linear_tree_level, reduce_problem
+from . import loop_variants
 
 __all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
 
-VARIANTS = ("perturbative", "self_consistent")
+#: "auto" (default): linear networks "perturbative"; erf/ReLU the renormalised one loop (§12.5) or, where the neuron
+#: law is far from the prior, the one loop around the particle saddle (rule of docs/theory.md §12.4).
+#: "nngp" is the 1/N expansion around the NNGP (§12.3); "self_consistent" is linear only.
+VARIANTS = ("auto", "perturbative", "self_consistent", "nngp", "renormalised")
 #: Rows of the P×P kernel-variance matrix handled per block (bounds the O(P³) temporaries to ~CHUNK·P² floats).
 VAR_CHUNK = 32
 #: Kernel variance by the geometric series of 1/D (see Fluctuations.variance): used when ρ_max²/N is at most this
 #: (then ≤ 28 terms); SERIES_TOL is the truncation error relative to the leading term.
 SERIES_MAX_RATIO = 0.25
 SERIES_TOL = 1e-17
-#: Breakdown threshold (see `_breakdown`): one-loop correction larger than this fraction of the tree-level Δ (norms)
-#: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
-#: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
-LOOP_TO_TREE_MAX = 0.5
 #: Width below this multiple of the effective sample count r = rank(X): advisory flag (docs/theory.md §6: N ≳ 2P).
 WIDTH_ADVISORY = 2.0
 
@@ -314,56 +313,6 @@ def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class OneLoopResult(Result):
-    """One-loop prediction of a linear network (docs/theory.md §6).
-
-    Attributes
-    ----------
-    f_train : (P,) mean predictor y − ⟨Δ⟩.  f_test : (P*,) = X* X⁺ f_train, or None.
-    delta : (P,) ⟨Δ⟩ = delta_tree + delta_shift + delta_fluct.
-    delta_tree : (P,) κ0 a at the tree saddle.  delta_shift : (P,) saddle-shift part (perturbative: −κ0 R δC a;
-        self-consistent: κ0 (a_sc − a_tree)).  delta_fluct : (P,) fluctuation part κ0 R E_R a.
-    delta_shift_test, delta_fluct_test : (P*,) the same parts on the test set (X* X⁺ ·), or None.
-    delta_C : (P, P) mean shift of the kernel δC.  C : (P, P) one-loop mean kernel C_tree + δC.
-    kernel_variance : (P, P) Var(δC_ij) at Gaussian order (the kernel fluctuation), or None if not requested.
-    tree : the TreeResult it started from.
-    converged, n_iter, residual : diagnostics (tree level and, for self-consistent, the ∇Γ = 0 iteration).
-    positive_definite : whether 𝓜 was certified positive definite.  loop_ratio : |one-loop correction| /
-        |tree-level Δ| (Euclidean norms), the size of the loop term relative to what it corrects.
-    flags : tuple of str among "M_not_positive_definite", "width_below_rank", "loop_correction_large",
-        "width_below_2P", "tree_not_converged".  message : human-readable explanation ("" if no flag).
-    seconds : total wall time; timings : dict of parts (tree, fluctuations, variance).
-    """
-
-    delta: np.ndarray
-    delta_tree: np.ndarray
-    delta_shift: np.ndarray
-    delta_fluct: np.ndarray
-    delta_shift_test: np.ndarray | None
-    delta_fluct_test: np.ndarray | None
-    delta_C: np.ndarray
-    C: np.ndarray
-    kernel_variance: np.ndarray | None
-    tree: TreeResult
-    variant: str
-    positive_definite: bool
-    loop_ratio: float
-    message: str = ""
-    timings: dict = field(default_factory=dict)
-    method: str = "one_loop"
-
-    @property
-    def breakdown(self) -> bool:
-        """True when a flag says the loop expansion is not trustworthy (advisory "width_below_2P" excluded)."""
-        return any(f != "width_below_2P" for f in self.flags)
-
-    @property
-    def kernel_std(self) -> np.ndarray | None:
-        """(P, P) standard deviation of the kernel entries, √Var(δC_ij)."""
-        return None if self.kernel_variance is None else np.sqrt(np.clip(self.kernel_variance, 0, None))
-
-
 def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
     """Warning flags and message for regimes where the loop expansion is not trustworthy (docs/theory.md §6)."""
     flags, msgs, severe = [], [], False
@@ -398,22 +347,40 @@ def one_loop(
     y,
     spec: NetworkSpec,
     X_test=None,
-    variant: str = "perturbative",
+    variant: str = "auto",
     *,
     tree: TreeResult | None = None,
     kernel_variance: bool = True,
     tol: float = 1e-12,
     max_iter: int = 200,
     strict: bool = False,
+    ansatz: str | None = None,
+    n_samples: int | None = None,
+    max_samples: int | None = None,
+    mc_rtol: float | None = None,
+    seed: int = 0,
+    progress=None,
     cache: bool = False,
 ) -> OneLoopResult:
-    """One-loop mean predictor of a linear two-layer network (docs/theory.md §6), structured O(P³) form.
+    """One-loop mean predictor of a two-layer network (docs/theory.md §6, §12); any activation.
 
     Parameters
     ----------
-    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec with activation "linear".
-    variant : "perturbative" (default; expansion around the tree saddle) or "self_consistent" (solve ∇Γ = 0).
-    tree : TreeResult at the same spec to start from (e.g. from mc.anneal); solved if None.
+    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec ("linear", "erf" or "relu").
+    variant : "auto" (default; linear networks: "perturbative"; erf/ReLU: "renormalised", or "perturbative" around
+        the particle saddle where the neuron law is far from the prior — the rule of docs/theory.md §12.4),
+        "perturbative" (expansion around the tree saddle; linear: structured O(P³) form of §6.4; erf/ReLU: sampled
+        cumulants of the neuron law, §12.2), "self_consistent" (linear only: solve ∇Γ = 0, §6.3), "nngp" (the 1/N
+        expansion around the NNGP, §12.3) or "renormalised" (the one loop around the renormalised saddle u*·C0,
+        §12.5).
+    tree : TreeResult (linear) or NonlinearTreeResult (erf/ReLU) at the same spec to start from (e.g. from
+        mc.sweep); solved if None.
+    ansatz : erf/ReLU saddle: "gaussian", "gaussian_mean" or "particles" (default: the tree level's default; "auto"
+        uses "particles" where the neuron law is far from the prior).
+    n_samples, max_samples, mc_rtol, seed : Monte Carlo of the erf/ReLU cumulants (defaults of the variant's
+        module): samples are doubled until the standard error of train mean(y·Δ) is at most ``mc_rtol`` (5 %) of
+        the loop correction; ``se_train``/``se_test`` report it; same seed → same answer.
+    progress : callable(done, total, info) or None (erf/ReLU sampling).
     kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(P²r) time by the series of
         Fluctuations.variance, O(P²r²) for very small N; r = rank X).
     tol, max_iter : tolerance / iterations of the self-consistent iteration.
@@ -422,14 +389,26 @@ def one_loop(
 
     Returns
     -------
-    OneLoopResult. Bad regimes (𝓜 not positive definite, N < rank X, one-loop correction > ½ tree-level
+    OneLoopResult (erf/ReLU and the "nngp"/"renormalised" variants: its subclass NonlinearOneLoopResult, with the
+    Monte-Carlo error). Bad regimes (𝓜 not positive definite, N < rank X, one-loop correction > ½ tree-level
     discrepancy) set ``flags``/``message`` and issue a LoopBreakdownWarning.
     """
     t0 = time.perf_counter()
-    if spec.activation != "linear":
-        raise ValueError(f"one loop is implemented for activation 'linear' only (docs/theory.md §9); got {spec.activation!r}")
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
+    if variant == "auto" and spec.activation == "linear":
+        variant = "perturbative"  # linear networks: the saddle one loop, as before (docs/theory.md §12.4)
+    if variant == "auto" or variant in ("nngp", "renormalised") or spec.activation != "linear":
+        def linear(v, t):
+            return one_loop(X, y, spec, X_test, v, tree=t, kernel_variance=kernel_variance, tol=tol,
+                            max_iter=max_iter, strict=strict)
+
+        opts = dict(ansatz=ansatz, n_samples=n_samples, max_samples=max_samples, mc_rtol=mc_rtol, seed=seed,
+                    progress=progress, strict=strict)
+        if variant == "auto":
+            return loop_variants.choose(X, y, spec, X_test, tree=tree, linear_one_loop=linear, options=opts)
+        return loop_variants.run_variant(variant, X, y, spec, X_test, tree=tree, linear_one_loop=linear,
+                                         options=opts)
     tol = positive_float("tol", tol)
     max_iter = positive_int("max_iter", max_iter)
     X, y, X_test = check_data(X, y, X_test)

@@ -13,7 +13,7 @@ from .._api import solver
 from .._validation import check_data
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
-from .kernels import nngp_kernel
+from .kernels import cross_kernel, train_kernel, train_kernel_eigh
 
 __all__ = ["RescaledResult", "rescaled_kernel"]
 
@@ -60,9 +60,12 @@ def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
     N, chi, k0 = spec.width, spec.chi, spec.kappa0
-    C0 = nngp_kernel(X, X, spec)
-    lam, Q = np.linalg.eigh(0.5 * (C0 + C0.T))
+    C0 = train_kernel(X, spec)  # C0 and its eigendecomposition: once per data set (memoised, docs/theory.md §17)
+    lam, Q = train_kernel_eigh(X, spec)
     lam = np.clip(lam, 0.0, None)
+    if not lam[-1] > 0:  # Φ(u) would not depend on u: no scale to renormalise (docs/theory.md §9.5)
+        raise ValueError("'X' must not be all zeros: its NNGP kernel is identically 0, so the kernel scale u is "
+                         "undefined")
     yt2 = (Q.T @ y) ** 2
 
     def phi(u):
@@ -93,7 +96,7 @@ def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
     C = u * C0
     A = C + k0 * np.eye(X.shape[0])
     alpha = sla.cho_solve(sla.cho_factor(A, lower=True), y)
-    f_test = None if X_test is None else u * (nngp_kernel(X_test, X, spec) @ alpha)
+    f_test = None if X_test is None else u * (cross_kernel(X_test, X, spec) @ alpha)
     return RescaledResult(
         f_train=C @ alpha,
         f_test=f_test,

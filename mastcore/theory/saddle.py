@@ -26,7 +26,7 @@ from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
-from .kernels import linear_kernel
+from .kernels import train_kernel
 
 __all__ = ["TreeResult", "linear_tree_level", "solve_scalar_s"]
 
@@ -96,7 +96,8 @@ def reduce_problem(X, y, spec: NetworkSpec, rs: RowSpace | None = None) -> tuple
     """Return the row-space reduction of (X, y) for the linear kernel."""
     rs = row_space(X) if rs is None else rs
     if rs.full:
-        return _Reduced(B=None, C0=linear_kernel(X, X, spec), y=y, y_perp=np.zeros_like(y)), rs
+        # C0 = (g_w g_v/D) X Xᵀ, memoised per data set (docs/theory.md §17)
+        return _Reduced(B=None, C0=train_kernel(X, spec), y=y, y_perp=np.zeros_like(y)), rs
     c = spec.g_w * spec.g_v / X.shape[1]
     yr = rs.U.T @ y
     return _Reduced(B=rs.U, C0=np.diag(c * rs.S**2), y=yr, y_perp=y - rs.U @ yr), rs

@@ -1,0 +1,77 @@
+"""Library calls of the Theory map page (no streamlit): the map, its cost and the recommendation at the current
+setting (docs/theory.md §18)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from mastcore import validity
+
+from . import compute
+from .state import Settings
+
+__all__ = ["CHI_CHOICES", "cached_map", "estimate_seconds", "map_widths", "recommendation", "theory_map"]
+
+#: χ/N columns offered on the page (0 = χ = 1).
+CHI_CHOICES = (0.0, 0.01, 0.05, 0.25, 1.0)
+#: Langevin ensembles behind an erf/ReLU map: small enough for the app (the bench uses longer runs).
+NETWORK_OPTIONS = dict(ensemble=16, steps=6000, burn_in=1500, device="cpu", seed=0)
+
+
+def map_widths(settings: Settings) -> tuple:
+    """Default widths of the map around the sidebar's N."""
+    return validity.default_grid(settings.P, settings.width)[0]
+
+
+def theory_map(settings: Settings, widths, chi_fractions, *, data=None, cache: bool | str = True,
+               progress: Callable | None = None) -> validity.TheoryMap:
+    """validity.theory_map on the sidebar's task (linear: exact quadrature; erf/ReLU: Langevin networks)."""
+    task = compute.build_task(settings, data)
+    return validity.theory_map(task.X, task.y, settings.network_spec(1.0), widths=tuple(widths),
+                               chi_fractions=tuple(chi_fractions), network_options=NETWORK_OPTIONS, cache=cache,
+                               progress=progress)
+
+
+def cached_map(settings: Settings, widths, chi_fractions, *, data=None):
+    """The map from the disk cache alone (cache="only"), or None when some reference cell is missing."""
+    tmap = theory_map(settings, widths, chi_fractions, data=data, cache="only")
+    return tmap if not np.isnan(tmap.reference).any() else None
+
+
+#: Linear maps: seconds per (width, χ, method) cell, measured (5 widths × 4 χ × 7 methods: 1.4 s at P = 12,
+#: 3.0 s at P = 80 on the shared 2-core machine): a per-call overhead plus the O(P³) linear algebra.
+LINEAR_CELL_SECONDS = (0.008, 2.5e-8)
+
+
+def estimate_seconds(settings: Settings, widths, chi_fractions) -> float:
+    """Expected seconds of the map. Linear: the measured per-cell cost above. erf/ReLU: the Langevin reference
+    (mc.estimate through dashboard.compute) plus the sampled loop corrections (~5 s per cell at P ≈ 50)."""
+    n = len(chi_fractions)
+    if settings.activation == "linear":
+        a, b = LINEAR_CELL_SECONDS
+        return float(len(widths) * n * 7 * (a + b * settings.P**3))
+    total = 0.0
+    for N in widths:
+        s = settings.replace(width=int(N))
+        total += compute.estimate_seconds(s, ["nngp", "tree", "rescaled", "langevin"], n,
+                                          options={"langevin": NETWORK_OPTIONS}, calibrate=False)
+        total += 3 * 5.0 * n * (settings.P / 50.0) ** 2
+    return float(total)
+
+
+def recommendation(settings: Settings, chi: float, *, data=None) -> dict:
+    """validity.recommend at the sidebar's setting and this χ."""
+    task = compute.build_task(settings, data)
+    return validity.recommend(task.X, task.y, settings.network_spec(float(chi)))
+
+
+def best_counts(tmap: validity.TheoryMap) -> dict:
+    """How many cells each theory wins (for the page's summary line)."""
+    best = tmap.best
+    return {t: int(np.sum(best == t)) for t in tmap.theories if np.sum(best == t)}
+
+
+def labels() -> dict:
+    return dict(validity.THEORY_LABELS)
+

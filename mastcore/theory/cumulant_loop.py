@@ -1,0 +1,297 @@
+"""The one loop around a saddle for any activation, from cumulants of ψ = φφᵀ (docs/theory.md §12.1–§12.2).
+
+Work on Sym(P) in the orthonormal basis B_ii = e_i e_iᵀ, B_ij = (e_i e_jᵀ + e_j e_iᵀ)/√2 (i < j), m = P(P+1)/2:
+a symmetric A has coordinates vec(A)_p = ⟨B_p, A⟩ = c_p A_ij (c = 1 on the diagonal, √2 off it), operators are
+m×m matrices and ⟨A, B⟩ = vec(A)·vec(B). With W'' the second cumulant of the kernel (m×m, possibly singular) and
+L'' the likelihood's Hessian (docs/theory.md §5), the propagator G = (−S2)⁻¹ of the action S(C, C̃) needs no
+inverse of W'' (docs/theory.md §12.2):
+
+    G_CC = (I − W''L'')⁻¹ W'',   G_CC̃ = (I − W''L'')⁻¹,   G_C̃C̃ = (I − L''W'')⁻¹ L''.
+
+The gradients of Γ1 = −½ log det(−S2) are g_C = ½ L'''[G_CC] (the closed form of docs/theory.md §6.1) and
+g_C̃ = ½ W'''[G_C̃C̃], the third cumulant contracted with G_C̃C̃, so the perturbative one loop is
+
+    δC = G_CC g_C + G_CC̃ g_C̃,   ⟨Δ⟩ = κ0 [a − R δC a + R E_R a],   E_B = E[δC B δC] under G_CC.
+
+For φ = id and Gaussian h these are the operators of docs/theory.md §5 and the result is the linear one loop of §6
+(:class:`GaussianCumulants`; checked to round-off). For erf/ReLU the cumulants are those of the empirical measure
+of samples of the neuron law (:class:`SampleCumulants`), and the Monte-Carlo error is estimated by a delete-one-
+group jackknife over independent groups of samples. Test predictions carry the joint fluctuations of the
+test–train kernel block C* (docs/theory.md §12.2). Cost: O(S m²) per pass over S samples and O(m³) per solve.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+__all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "cumulant_core", "jackknife_core"]
+
+#: Samples per block when streaming over samples (bounds the (block, m) temporaries).
+BLOCK = 4096
+#: Per-group m×m Gram matrices are kept for the jackknife when they take at most this many bytes in all.
+GROUP_GRAM_BYTES = 600 * 2**20
+
+
+class SymBasis:
+    """Orthonormal coordinates of Sym(P) (module docstring)."""
+
+    def __init__(self, P: int):
+        self.P = int(P)
+        self.I, self.J = np.triu_indices(self.P)
+        self.c = np.where(self.I == self.J, 1.0, np.sqrt(2.0))
+        self.m = self.I.size
+        self.off = self.I != self.J
+
+    def vec(self, A):
+        """(…, P, P) symmetric → (…, m)."""
+        return self.c * A[..., self.I, self.J]
+
+    def mat(self, x):
+        """(…, m) → (…, P, P): the symmetric matrix with coordinates x (entries x_p / c_p)."""
+        x = np.asarray(x)
+        out = np.zeros(x.shape[:-1] + (self.P, self.P))
+        v = x / self.c
+        out[..., self.I, self.J] = v
+        out[..., self.J, self.I] = v
+        return out
+
+    def outer_vec(self, F):
+        """vec(φφᵀ) for the rows φ of F (S, P) → (S, m)."""
+        return self.c * F[:, self.I] * F[:, self.J]
+
+    def op(self, X, Y):
+        """m×m matrix of A ↦ (X A Y + Y A X)/2 for symmetric X, Y (P, P) (docs/theory.md §5):
+        ⟨B_p, X B_q Y⟩ = w_p w_q (X_ik Y_lj + X_il Y_kj + X_jk Y_li + X_jl Y_ki), w = 1/c off the diagonal, ½ on it."""
+        I, J = self.I, self.J
+        w = np.where(self.off, 1.0 / np.sqrt(2.0), 0.5)
+        out = np.zeros((self.m, self.m))
+        for A, B in ((X, Y), (Y, X)):
+            out += A[np.ix_(I, I)] * B[np.ix_(J, J)]  # X_ik Y_jl → with q = (k, l): X_ik Y_lj (Y symmetric)
+            out += A[np.ix_(I, J)] * B[np.ix_(J, I)]  # X_il Y_kj
+            out += A[np.ix_(J, I)] * B[np.ix_(I, J)]  # X_jk Y_li
+            out += A[np.ix_(J, J)] * B[np.ix_(I, I)]  # X_jl Y_ki
+        return 0.5 * w[:, None] * w[None, :] * out
+
+    def expect(self, G, B, chunk: int = 256):
+        """E_B = E[δC B δC] (P, P) for δC with covariance G (m×m, orthonormal coordinates) and symmetric B.
+
+        E_B = Σ_q M_q B B_q with M_q = mat(G[:, q]) = E[δC x_q]; B_q B's basis matrix, so only two columns of
+        M_q B are needed per q. O(m P³) time, O(chunk P²) memory.
+        """
+        P, I, J, c = self.P, self.I, self.J, self.c
+        outT = np.zeros((P, P))  # rows: column index l of E_B
+        for lo in range(0, self.m, chunk):
+            q = np.arange(lo, min(self.m, lo + chunk))
+            MB = self.mat(G[:, q].T) @ B  # (nq, P, P)
+            k, l = I[q], J[q]
+            colk = MB[np.arange(q.size), :, k]  # (nq, P): (M_q B)[:, k]
+            coll = MB[np.arange(q.size), :, l]
+            off = k != l
+            np.add.at(outT, l[off], colk[off] / c[q][off, None])
+            np.add.at(outT, k[off], coll[off] / c[q][off, None])
+            np.add.at(outT, k[~off], colk[~off])
+        out = outT.T
+        return 0.5 * (out + out.T)
+
+    def variance(self, G):
+        """Var(δC_ij) (P, P) for covariance G: G_pp / c_p²."""
+        v = np.diag(G) / self.c**2
+        out = np.zeros((self.P, self.P))
+        out[self.I, self.J] = v
+        out[self.J, self.I] = v
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cumulant providers
+# --------------------------------------------------------------------------------------------------------------
+
+
+class GaussianCumulants:
+    """Exact cumulants for φ = id and h = Xv Gaussian with g_w E[hhᵀ] = K (docs/theory.md §5, §12.1):
+    W''[A, A] = (2/N) tr(AKAK), W'''[A, A, A] = (8/N²) tr((AK)³). Train set only (the linear test set follows from
+    docs/theory.md §2.3)."""
+
+    def __init__(self, basis: SymBasis, K, N: int):
+        self.basis, self.K, self.N = basis, np.asarray(K, dtype=np.float64), N
+        self.W2 = (2.0 / N) * basis.op(self.K, self.K)
+
+    def w3(self, B):
+        """vec of W'''[B] = Σ_bc W'''_abc B_bc (m,): with B = Σ_k β_k u_k u_kᵀ, Σ_k β_k (8/N²) K U_k K U_k K."""
+        beta, U = np.linalg.eigh(0.5 * (B + B.T))
+        K = self.K
+        out = np.zeros((self.basis.P, self.basis.P))
+        for bk, u in zip(beta, U.T):
+            Uk = self.basis.mat(u)
+            KU = K @ Uk
+            out += bk * (KU @ KU @ K)
+        out = (8.0 / self.N**2) * 0.5 * (out + out.T)
+        return self.basis.vec(out)
+
+
+class SampleCumulants:
+    """Cumulants of ψ = φφᵀ under the empirical measure of samples φ_s (docs/theory.md §12.1):
+    W'' = (g_w²/N) mean_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) mean_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − mean ψ.
+
+    These are exactly the derivatives at C̃* of N log mean_s exp[(g_w/N)⟨C̃ − C̃*, ψ_s⟩], the cumulant generating
+    function estimated on the sample (tests/reference/brute_cgf_one_loop.py differentiates it). ``keep`` selects a
+    subset of samples (the jackknife); test features give the joint moments with the test–train block ψ* = φ*φᵀ.
+    """
+
+    def __init__(self, basis: SymBasis, phi, g_w: float, N: int, *, phi_test=None, keep=None, gram=None):
+        self.basis, self.g_w, self.N = basis, float(g_w), N
+        self.phi = phi if keep is None else phi[keep]
+        self.phi_test = None if phi_test is None else (phi_test if keep is None else phi_test[keep])
+        S = self.phi.shape[0]
+        self.S = S
+        self.mean_psi = (self.phi.T @ self.phi) / S  # (P, P)
+        self.mu = basis.vec(self.mean_psi)
+        self.mean_psi_test = None if self.phi_test is None else (self.phi_test.T @ self.phi) / S  # (P*, P)
+        if gram is None:
+            gram = self._raw_gram(self.phi)
+        # centred second moment from the raw one: mean ψψᵀ − μμᵀ
+        self.W2 = (self.g_w**2 / N) * (gram / S - np.outer(self.mu, self.mu))
+        self.W2 = 0.5 * (self.W2 + self.W2.T)
+
+    def _raw_gram(self, phi):
+        m = self.basis.m
+        out = np.zeros((m, m))
+        for lo in range(0, phi.shape[0], BLOCK):
+            Ps = self.basis.outer_vec(phi[lo:lo + BLOCK])
+            out += Ps.T @ Ps
+        return out
+
+    def _blocks(self):
+        for lo in range(0, self.S, BLOCK):
+            F = self.phi[lo:lo + BLOCK]
+            Ps = self.basis.outer_vec(F) - self.mu  # centred vec(δψ)
+            Fs = None if self.phi_test is None else self.phi_test[lo:lo + BLOCK]
+            yield F, Fs, Ps
+
+    def w3(self, B):
+        """vec of W'''[B] (m,)."""
+        out = np.zeros(self.basis.m)
+        for _, _, Ps in self._blocks():
+            q = np.einsum("sm,sm->s", Ps @ B, Ps)
+            out += q @ Ps
+        return (self.g_w**3 / self.N**2) * out / self.S
+
+    def test_terms(self, a, u, U, B):
+        """The test-set contractions of docs/theory.md §12.2, each (P*,):
+        t1 = (g_w²/N) E[(δψ* a) ⟨δψ, u⟩],  t2 = (g_w²/N) E[Σ_j (δψ*)_{·j} ⟨δψ, U_j⟩],
+        t3 = (g_w³/N²) E[(δψ* a) (δψᵀ B δψ)]   (u (m,), U (m, P), B (m, m))."""
+        Pt = self.phi_test.shape[1]
+        t1, t2, t3 = np.zeros(Pt), np.zeros(Pt), np.zeros(Pt)
+        psa = self.mean_psi_test @ a  # ψ̄* a
+        for F, Fs, Ps in self._blocks():
+            da = Fs * (F @ a)[:, None] - psa  # δψ* a per sample (k, P*)
+            t1 += (Ps @ u) @ da
+            T = Ps @ U  # (k, P): ⟨δψ, U_j⟩
+            # Σ_j (φ*_α φ_j − ψ̄*_αj) T_sj
+            t2 += np.einsum("sa,s->a", Fs, np.einsum("sj,sj->s", F, T)) - self.mean_psi_test @ T.sum(0)
+            q = np.einsum("sm,sm->s", Ps @ B, Ps)
+            t3 += q @ da
+        c2, c3 = self.g_w**2 / self.N, self.g_w**3 / self.N**2
+        return c2 * t1 / self.S, c2 * t2 / self.S, c3 * t3 / self.S
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The perturbative one loop
+# --------------------------------------------------------------------------------------------------------------
+
+
+def cumulant_core(basis: SymBasis, C, y, chi: float, kappa0: float, cum, *, C_test=None, check: bool = False) -> dict:
+    """Perturbative one loop at the saddle C (P, P) from the cumulants ``cum`` (docs/theory.md §12.2).
+
+    C_test : (P*, P) tree-level test–train kernel (needs ``cum.test_terms``) or None. check : also return
+    ``min_eig`` = λ_min/λ_max of G_CC (negative: the Gaussian integral over δC does not exist, docs/theory.md §6.6).
+    Returns dict(a, delta_tree, delta_shift, delta_fluct, dC (P, P), var (P, P) = Var(δC_ij), f_test or None,
+    delta_shift_test, delta_fluct_test).
+    """
+    P = C.shape[0]
+    R = np.linalg.inv(C + kappa0 * np.eye(P))
+    R = 0.5 * (R + R.T)
+    a = R @ y
+    aa = np.outer(a, a)
+    # L''[A] = −(χ/2)(R A aaᵀ + aaᵀ A R) + ½ R A R   (docs/theory.md §5)
+    Lpp = -chi * basis.op(R, aa) + 0.5 * basis.op(R, R)
+    W2 = cum.W2
+    Am = np.eye(basis.m) - W2 @ Lpp  # I − W''L''
+    lu = sla.lu_factor(Am)
+    G_CC = sla.lu_solve(lu, W2)
+    G_CC = 0.5 * (G_CC + G_CC.T)
+    G_TT = sla.lu_solve(lu, Lpp, trans=1)  # (I − L''W'')⁻¹ L'' (Aᵀ = I − L''W'')
+    G_TT = 0.5 * (G_TT + G_TT.T)
+    E_R = basis.expect(G_CC, R)
+    E_aa = basis.expect(G_CC, aa)
+    RER = R @ E_R
+    # g_C = ½ L'''[G_CC]  (docs/theory.md §6.1, closed form)
+    g_C = 0.5 * chi * (RER @ aa + aa @ RER.T + R @ E_aa @ R) - 0.5 * RER @ R
+    g_C = 0.5 * (g_C + g_C.T)
+    v_C = basis.vec(g_C)
+    g_T = 0.5 * cum.w3(G_TT)  # g_C̃ = ½ W'''[G_C̃C̃]
+    dC_vec = G_CC @ v_C + sla.lu_solve(lu, g_T)
+    dC = basis.mat(dC_vec)
+    ev = np.linalg.eigvalsh(G_CC) if check else None
+    out = dict(
+        min_eig=float(ev[0] / max(ev[-1], np.finfo(float).tiny)) if check else float("nan"),
+        a=a,
+        delta_tree=kappa0 * a,
+        delta_shift=-kappa0 * R @ dC @ a,
+        delta_fluct=kappa0 * R @ E_R @ a,
+        dC=dC,
+        var=basis.variance(G_CC),
+        f_test=None,
+        delta_shift_test=None,
+        delta_fluct_test=None,
+    )
+    if C_test is not None:
+        # ⟨δC*⟩a = W''_{*C}[(I − L''W'')⁻¹ v_C + L''(I − W''L'')⁻¹ g_C̃] a + ½ W'''_*[G_C̃C̃] a,
+        # E[δC* R δC]a = Σ_j [W''_{*C}(I − L''W'')⁻¹ vec(F_j)]_{·j},  F_j = sym(R[:, j] aᵀ)
+        u = sla.lu_solve(lu, v_C, trans=1) + Lpp @ sla.lu_solve(lu, g_T)
+        Fj = np.empty((basis.m, P))
+        for j in range(P):
+            Mj = np.outer(R[:, j], a)
+            Fj[:, j] = basis.vec(0.5 * (Mj + Mj.T))
+        U = sla.lu_solve(lu, Fj, trans=1)
+        t1, t2, t3 = cum.test_terms(a, u, U, G_TT)
+        mean_dCs_a = t1 + 0.5 * t3
+        cross = t2  # E[δC* R δC] a
+        shift_t = mean_dCs_a - C_test @ R @ dC @ a
+        fluct_t = -cross + C_test @ R @ E_R @ a
+        out["f_test"] = C_test @ a + shift_t + fluct_t
+        out["delta_shift_test"] = -shift_t  # as parts of Δ* = y* − f*: sign flipped
+        out["delta_fluct_test"] = -fluct_t
+    return out
+
+
+def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_test=None, n_groups: int = 8):
+    """cumulant_core on the whole sample and on every delete-one-group sample (docs/theory.md §12.2).
+
+    samples : neuron_law.FeatureSamples; its group labels are merged into ``n_groups`` independent groups.
+    Returns (full result dict, list of replicate dicts, group count G). The jackknife standard error of any output
+    θ is √((G − 1)/G Σ_g (θ_g − θ̄)²).
+    """
+    phi, phis = samples.phi, samples.phi_test
+    groups = np.asarray(samples.group) % n_groups if n_groups else np.asarray(samples.group)
+    labels = np.unique(groups)
+    m = basis.m
+    keep_grams = labels.size * m * m * 8 <= GROUP_GRAM_BYTES
+    grams = {}
+    if keep_grams:
+        tmp = SampleCumulants.__new__(SampleCumulants)
+        tmp.basis = basis
+        for g in labels:
+            grams[g] = tmp._raw_gram(phi[groups == g])
+        total = sum(grams.values())
+    else:
+        total = None
+    full = cumulant_core(basis, C, y, chi, kappa0,
+                         SampleCumulants(basis, phi, g_w, N, phi_test=phis, gram=total), C_test=C_test, check=True)
+    reps = []
+    for g in labels:
+        keep = groups != g
+        gram = None if total is None else total - grams[g]
+        cum = SampleCumulants(basis, phi, g_w, N, phi_test=phis, keep=keep, gram=gram)
+        reps.append(cumulant_core(basis, C, y, chi, kappa0, cum, C_test=C_test))
+    return full, reps, int(labels.size)

@@ -1,0 +1,92 @@
+"""The result of every one-loop variant (docs/theory.md §6, §12): the linear one loop's OneLoopResult and its
+subclass for sampled cumulants, NonlinearOneLoopResult (erf/ReLU, the NNGP expansion, the renormalised one loop)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..results import Result
+from .saddle import TreeResult
+
+__all__ = ["LOOP_TO_TREE_MAX", "NonlinearOneLoopResult", "OneLoopResult"]
+
+#: Breakdown threshold (see `_breakdown`): one-loop correction larger than this fraction of the tree-level Δ (norms)
+#: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
+#: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
+LOOP_TO_TREE_MAX = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class OneLoopResult(Result):
+    """One-loop prediction of a linear network (docs/theory.md §6).
+
+    Attributes
+    ----------
+    f_train : (P,) mean predictor y − ⟨Δ⟩.  f_test : (P*,) = X* X⁺ f_train, or None.
+    delta : (P,) ⟨Δ⟩ = delta_tree + delta_shift + delta_fluct.
+    delta_tree : (P,) κ0 a at the tree saddle.  delta_shift : (P,) saddle-shift part (perturbative: −κ0 R δC a;
+        self-consistent: κ0 (a_sc − a_tree)).  delta_fluct : (P,) fluctuation part κ0 R E_R a.
+    delta_shift_test, delta_fluct_test : (P*,) the same parts on the test set (X* X⁺ ·), or None.
+    delta_C : (P, P) mean shift of the kernel δC.  C : (P, P) one-loop mean kernel C_tree + δC.
+    kernel_variance : (P, P) Var(δC_ij) at Gaussian order (the kernel fluctuation), or None if not requested.
+    tree : the TreeResult it started from.
+    converged, n_iter, residual : diagnostics (tree level and, for self-consistent, the ∇Γ = 0 iteration).
+    positive_definite : whether 𝓜 was certified positive definite.  loop_ratio : |one-loop correction| /
+        |tree-level Δ| (Euclidean norms), the size of the loop term relative to what it corrects.
+    flags : tuple of str among "M_not_positive_definite", "width_below_rank", "loop_correction_large",
+        "width_below_2P", "tree_not_converged".  message : human-readable explanation ("" if no flag).
+    seconds : total wall time; timings : dict of parts (tree, fluctuations, variance).
+    """
+
+    delta: np.ndarray
+    delta_tree: np.ndarray
+    delta_shift: np.ndarray
+    delta_fluct: np.ndarray
+    delta_shift_test: np.ndarray | None
+    delta_fluct_test: np.ndarray | None
+    delta_C: np.ndarray
+    C: np.ndarray
+    kernel_variance: np.ndarray | None
+    tree: TreeResult
+    variant: str
+    positive_definite: bool
+    loop_ratio: float
+    message: str = ""
+    timings: dict = field(default_factory=dict)
+    method: str = "one_loop"
+
+    @property
+    def breakdown(self) -> bool:
+        """True when a flag says the loop expansion is not trustworthy (advisory "width_below_2P" excluded)."""
+        return any(f != "width_below_2P" for f in self.flags)
+
+    @property
+    def kernel_std(self) -> np.ndarray | None:
+        """(P, P) standard deviation of the kernel entries, √Var(δC_ij)."""
+        return None if self.kernel_variance is None else np.sqrt(np.clip(self.kernel_variance, 0, None))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonlinearOneLoopResult(OneLoopResult):
+    """One loop of an erf/ReLU (or, for checks, linear) network from sampled cumulants (docs/theory.md §12).
+
+    Beyond :class:`~mastcore.theory.one_loop.OneLoopResult`:
+    se_train (P,), se_test (P*,) : Monte-Carlo standard errors (jackknife over sample groups).
+    mc_se : s.e. of the train mean(y·Δ); mc_ratio : mc_se / |one-loop correction of train mean(y·Δ)|.
+    chain_f_train (G, P), chain_f_test (G, P*) : jackknife pseudo-values of f (their spread / √G is the s.e.; what
+        :func:`mastcore.metrics.summarize` reads for error bars).
+    ansatz : neuron law the cumulants come from; n_samples : samples used; seed.
+    delta_nongaussian (P,) or None : the renormalised one loop's non-Gaussian (Edgeworth) part of delta_fluct;
+    nongaussian_ratio : its norm relative to delta_tree (docs/theory.md §12.5).
+    """
+
+    ansatz: str = ""
+    delta_nongaussian: np.ndarray | None = None
+    nongaussian_ratio: float = 0.0
+    n_samples: int = 0
+    seed: int = 0
+    mc_se: float = float("nan")
+    mc_ratio: float = float("nan")
+    chain_f_train: np.ndarray | None = None
+    chain_f_test: np.ndarray | None = None

@@ -1,0 +1,157 @@
+"""Samples of the hidden features φ(h), h = X v, under a neuron law (docs/theory.md §12.2, §12.3).
+
+The loop corrections of erf/ReLU networks are cumulants of ψ = φ(h)φ(h)ᵀ under a per-neuron weight law, estimated
+from samples of that law. Three laws are offered, all drawn in the row space of X (outside it the law is the
+prior, which the train kernel does not see; test points add it back as independent prior noise, exactly as the
+tree level does, docs/theory.md §9.2):
+
+* ``prior``: v ~ N(0, (g_v/D) I), the law of the NNGP (the 1/N expansion around the NNGP, §12.3);
+* ``gaussian``: v ~ N(μ, Σ), the Gaussian ansätze of the tree level (§9.2, §9.3);
+* ``tilted``: the exact tilted law p_t(v) ∝ N(v; 0, (g_v/D) I) exp[(g_w/N) φᵀC̃φ] at the saddle's C̃ (§9.4),
+  sampled by independent MALA chains started from the Gaussian with the tree level's mean and covariance.
+
+Every sampler takes an explicit ``numpy.random.Generator`` and returns ``FeatureSamples``: φ on the train points
+(S, P), on the test points (S, P*) or None, and the chain (batch) label of each sample, so that error bars can
+be computed from independent groups.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._linalg import row_space
+from ._likelihood import dual
+from ._nonlinear_particles import _mala, _Tilt
+from .nonlinear_kernels import activation_fn
+
+__all__ = ["FeatureSamples", "LawProblem", "law_problem", "sample_gaussian", "sample_prior", "sample_tilted"]
+
+#: MALA settings of the tilted-law sampler: burn-in steps, steps between recorded samples.
+TILTED_BURN_IN = 60
+TILTED_THIN = 3
+
+
+@dataclass(frozen=True)
+class FeatureSamples:
+    """φ(h) samples. phi : (S, P) train features; phi_test : (S, P*) or None; group : (S,) int labels of
+    independent groups (chains or draws), used for batch error bars."""
+
+    phi: np.ndarray
+    phi_test: np.ndarray | None
+    group: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.phi.shape[0])
+
+
+@dataclass(frozen=True)
+class LawProblem:
+    """Row-space form of the inputs: Z = X W (P, r); Zs = X* W (P*, r) or None; qs_perp (P*,) prior variance of
+    the test pre-activations outside the row space; lam0 = D/g_v the prior precision."""
+
+    Z: np.ndarray
+    Zs: np.ndarray | None
+    qs_perp: np.ndarray | None
+    lam0: float
+    W: np.ndarray
+
+    @property
+    def r(self) -> int:
+        return int(self.Z.shape[1])
+
+
+def law_problem(X, spec, X_test=None) -> LawProblem:
+    """Row space of X and the test points' prior variance outside it (docs/theory.md §9.2)."""
+    rs = row_space(X)
+    Z = rs.U * rs.S
+    Zs = qs = None
+    if X_test is not None:
+        Zs = X_test @ rs.W
+        norm2 = np.einsum("ij,ij->i", X_test, X_test)
+        perp = norm2 - np.einsum("ij,ij->i", Zs, Zs)
+        perp[perp <= 1e-12 * norm2] = 0.0  # inside the row space up to rounding: no prior noise
+        qs = (spec.g_v / X.shape[1]) * perp
+    return LawProblem(Z=Z, Zs=Zs, qs_perp=qs, lam0=X.shape[1] / spec.g_v, W=rs.W)
+
+
+def _features(V, pb: LawProblem, phi, rng, with_test: bool):
+    F = phi(V @ pb.Z.T)
+    Fs = None
+    if with_test and pb.Zs is not None:
+        Hs = V @ pb.Zs.T + rng.standard_normal((V.shape[0], pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
+        Fs = phi(Hs)
+    return F, Fs
+
+
+def sample_gaussian(pb: LawProblem, activation: str, n: int, rng, *, mean=None, cov=None, n_groups: int = 16,
+                    with_test: bool = True, chunk: int = 20000) -> FeatureSamples:
+    """``n`` independent draws of φ(Xv), v ~ N(mean, cov) in the row space (prior if both are None).
+
+    mean : (r,) or None; cov : (r, r) or None (prior (g_v/D) I). Groups are consecutive blocks of draws.
+    """
+    phi, _ = activation_fn(activation)
+    r = pb.r
+    Lc = np.eye(r) / np.sqrt(pb.lam0) if cov is None else np.linalg.cholesky(0.5 * (cov + cov.T))
+    mu = np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)
+    F, Fs = [], []
+    for lo in range(0, n, chunk):
+        k = min(chunk, n - lo)
+        V = mu + rng.standard_normal((k, r)) @ Lc.T
+        f, fs = _features(V, pb, phi, rng, with_test)
+        F.append(f)
+        if fs is not None:
+            Fs.append(fs)
+    group = (np.arange(n) * n_groups) // n
+    return FeatureSamples(np.vstack(F), np.vstack(Fs) if Fs else None, group)
+
+
+def sample_prior(pb: LawProblem, activation: str, n: int, rng, **kw) -> FeatureSamples:
+    """Draws under the prior v ~ N(0, (g_v/D) I) (the NNGP law)."""
+    return sample_gaussian(pb, activation, n, rng, **kw)
+
+
+def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=None, n_chains: int = 2000,
+                  n_groups: int = 16, with_test: bool = True) -> FeatureSamples:
+    """Samples of the exact tilted neuron law at the saddle C (docs/theory.md §9.4): C̃ = (χ/2) a aᵀ − ½ R from C,
+    ``n_chains`` independent MALA chains started from N(mean, cov) (the tree level's law), TILTED_BURN_IN steps of
+    burn-in, then a record every TILTED_THIN steps until ``n`` samples are collected. Groups are sets of chains
+    (independent), so error bars from them are valid although records of one chain are correlated.
+    """
+    Ct, _ = dual(C, y, spec.chi, spec.kappa0)
+
+    class _P:  # the attributes _Tilt reads
+        Z = pb.Z
+        lam0 = pb.lam0
+
+    class _S:
+        g_w = spec.g_w
+        width = spec.width
+
+    _P.spec = _S
+    tilt = _Tilt(_P, spec.activation)
+    tilt.set(Ct)
+    phi, _ = activation_fn(spec.activation)
+    M = int(min(n_chains, n))
+    r = pb.r
+    Lc = np.eye(r) / np.sqrt(pb.lam0) if cov is None else np.linalg.cholesky(0.5 * (cov + cov.T))
+    mu = np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)
+    V = mu + rng.standard_normal((M, r)) @ Lc.T
+    state = tilt(V)
+    eps = 0.5 / np.sqrt(pb.lam0)
+    V, eps, state, _ = _mala(V, tilt, eps, TILTED_BURN_IN, rng, state)
+    n_rec = -(-n // M)
+    F, Fs = [], []
+    chain = np.arange(M)
+    for _ in range(n_rec):
+        V, eps, state, _ = _mala(V, tilt, eps, TILTED_THIN, rng, state)
+        F.append(state[2])
+        if with_test and pb.Zs is not None:
+            Hs = V @ pb.Zs.T + rng.standard_normal((M, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
+            Fs.append(phi(Hs))
+    Fa = np.vstack(F)[:n]
+    Fsa = np.vstack(Fs)[:n] if Fs else None
+    group = np.tile((chain * n_groups) // M, n_rec)[:n]
+    return FeatureSamples(Fa, Fsa, group)
+

@@ -1,0 +1,194 @@
+"""One loop around the nonlinear saddle: erf and ReLU networks (docs/theory.md §12.1–§12.2, §12.4).
+
+The kernel's cumulant generating function is estimated on samples of the neuron law at the tree-level saddle —
+the Gaussian ansätze of docs/theory.md §9.2–§9.3 (independent draws) or the exact tilted law of §9.4 (MALA
+chains started from the particle tree level's mean and covariance) — and the one loop is the perturbative
+expansion of :mod:`mastcore.theory.cumulant_loop`. The Monte-Carlo error is a delete-one-group jackknife over
+independent groups of samples (draws or chains); samples are doubled until the standard error of the train
+mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the one-loop correction of mean(y·Δ), or ``max_samples`` is
+reached (then the flag ``mc_error_large`` is set). Same seed → same answer.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from .._validation import check_data, positive_float, positive_int
+from ..specs import LoopBreakdownWarning, NetworkSpec
+from .cumulant_loop import SymBasis, jackknife_core
+from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
+from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
+from .loop_result import LOOP_TO_TREE_MAX, NonlinearOneLoopResult
+
+__all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
+
+#: The dense cumulant operators are m×m with m = P(P+1)/2: above this P the memory (≈ 15 m² floats) is too large.
+DENSE_MAX_P = 80
+#: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
+MC_RTOL = 0.05
+#: Default first sample size and cap (samples are doubled in between); jackknife groups.
+N_SAMPLES = 8000
+MAX_SAMPLES = 160000
+N_GROUPS = 8
+
+
+def jackknife_se(full, reps):
+    """Jackknife standard error (per entry) and pseudo-values (G, …) of an estimate from its replicates."""
+    reps = np.asarray(reps)
+    G = reps.shape[0]
+    se = np.sqrt((G - 1) / G * np.sum((reps - reps.mean(0)) ** 2, axis=0))
+    pseudo = G * np.asarray(full)[None] - (G - 1) * reps
+    return se, pseudo
+
+
+def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
+    mean, cov = tree._mean_row, tree._cov_row
+    if ansatz == "particles":
+        return sample_tilted(pb, spec, y, tree.C, n, rng, mean=mean, cov=cov, with_test=with_test)
+    return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
+
+
+def _concat(a, b):
+    if a is None:
+        return b
+    off = a.group.max() + 1
+    test = None if a.phi_test is None else np.vstack([a.phi_test, b.phi_test])
+    return FeatureSamples(np.vstack([a.phi, b.phi]), test,
+                          np.concatenate([a.group, b.group + off]))
+
+
+def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None = None, tree=None,
+                    n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
+                    seed: int = 0, strict: bool = False, progress=None) -> NonlinearOneLoopResult:
+    """Perturbative one loop around the erf/ReLU saddle from sampled cumulants (docs/theory.md §12.2).
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec (any activation; used for erf/ReLU).
+    ansatz : neuron law of the saddle, "gaussian", "gaussian_mean" or "particles" (default: the tree level's default
+        for the activation); tree : a NonlinearTreeResult at the same spec and data to start from (solved if None).
+    n_samples, max_samples : first and largest number of samples; mc_rtol : target of the Monte-Carlo error (module
+        docstring); seed : seed of the numpy Generator that draws the samples.
+    progress : callable(done, total, info) or None (called after each sample size).
+
+    Returns
+    -------
+    NonlinearOneLoopResult (method "one_loop", variant "perturbative").
+    """
+    t0 = time.perf_counter()
+    X, y, X_test = check_data(X, y, X_test)
+    P = X.shape[0]
+    if P > DENSE_MAX_P:
+        raise ValueError(f"the saddle one loop for erf/ReLU builds dense P(P+1)/2-dimensional cumulant operators; "
+                         f"'X' must have at most {DENSE_MAX_P} rows; got {P}: use variant='nngp' (χ = 1) or fewer "
+                         "train points")
+    n_samples = positive_int("n_samples", n_samples, minimum=4 * N_GROUPS)
+    max_samples = max(positive_int("max_samples", max_samples), n_samples)
+    mc_rtol = positive_float("mc_rtol", mc_rtol)
+    seed = positive_int("seed", seed, minimum=0)
+    ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
+    if tree is None:
+        tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=ansatz, strict=strict)
+    elif not isinstance(tree, NonlinearTreeResult) or tree.spec != spec or tree.C.shape != (P, P):
+        raise ValueError("'tree' must be a NonlinearTreeResult (mc.tree_level) at the same spec and data; got "
+                         f"{type(tree).__name__}")
+    else:
+        ansatz = tree.ansatz
+    t_tree = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    pb = law_problem(X, spec, X_test)
+    basis = SymBasis(P)
+    with_test = tree.f_test is not None
+    samples, n = None, n_samples
+    while True:
+        need = n - (0 if samples is None else samples.n)
+        samples = _concat(samples, _draw(ansatz, pb, spec, y, tree, need, rng, with_test))
+        # the test–train kernel of the law, estimated on the same samples; only its loop corrections are used
+        # (the tree part of f_test is the tree level's own), so its Monte-Carlo error enters at loop order
+        C_test = spec.g_w * samples.phi_test.T @ samples.phi / samples.n if with_test else None
+        full, reps, G = jackknife_core(basis, tree.C, y, spec.chi, spec.kappa0, samples, spec.g_w, spec.width,
+                                       C_test=C_test, n_groups=N_GROUPS)
+        corr = full["delta_shift"] + full["delta_fluct"]
+        f_full = y - (full["delta_tree"] + corr)
+        f_reps = np.array([y - (r["delta_tree"] + r["delta_shift"] + r["delta_fluct"]) for r in reps])
+        se_tr, pseudo_tr = jackknife_se(f_full, f_reps)
+        myd = lambda f: float(np.mean(y * (y - f)))  # noqa: E731
+        mc_se = float(jackknife_se(myd(f_full), [myd(f) for f in f_reps])[0])
+        corr_myd = float(np.mean(y * corr))
+        ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
+        if progress is not None:
+            progress(samples.n, max_samples, {"samples": samples.n, "mc_ratio": ratio})
+        if ratio <= mc_rtol or n >= max_samples:
+            break
+        n = min(2 * n, max_samples)
+    se_te = pseudo_te = f_test = None
+    if with_test:
+        base = C_test @ full["a"]
+        f_test = tree.f_test + (full["f_test"] - base)
+        ft_reps = np.array([tree.f_test + (r["f_test"] - C_test @ r["a"]) for r in reps])
+        se_te, pseudo_te = jackknife_se(f_test, ft_reps)
+    delta = full["delta_tree"] + corr
+    loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(full["delta_tree"]), np.finfo(float).tiny))
+    flags, msgs, severe = [], [], False
+    positive = bool(full["min_eig"] > -1e-10)
+    if not positive:
+        flags.append("M_not_positive_definite")
+        msgs.append(f"the kernel covariance G_CC has a negative eigenvalue ({full['min_eig']:.2e} of its largest): "
+                    "the Gaussian (one-loop) integral is undefined here")
+        severe = True
+    if spec.width < P:
+        flags.append("width_below_rank")
+        msgs.append(f"width N = {spec.width} is below the number of train points P = {P}: the loop expansion in "
+                    "P/N breaks down")
+        severe = True
+    if loop_ratio > LOOP_TO_TREE_MAX:
+        flags.append("loop_correction_large")
+        msgs.append(f"the one-loop correction is {loop_ratio:.2f}× the tree-level discrepancy (> {LOOP_TO_TREE_MAX})")
+        severe = True
+    if ratio > mc_rtol:
+        flags.append("mc_error_large")
+        msgs.append(f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop correction after "
+                    f"{samples.n} samples (target {100 * mc_rtol:.0f} %); raise 'max_samples'")
+    if not tree.converged:
+        flags.append("tree_not_converged")
+        msgs.append("the tree-level saddle it starts from did not converge")
+    message = "; ".join(msgs)
+    if severe:
+        warnings.warn(f"one loop at chi={spec.chi:g}, N={spec.width}: {message}", LoopBreakdownWarning, stacklevel=3)
+    return NonlinearOneLoopResult(
+        f_train=y - delta,
+        f_test=f_test,
+        se_train=se_tr,
+        se_test=se_te,
+        delta=delta,
+        delta_tree=full["delta_tree"],
+        delta_shift=full["delta_shift"],
+        delta_fluct=full["delta_fluct"],
+        delta_shift_test=full["delta_shift_test"],
+        delta_fluct_test=full["delta_fluct_test"],
+        delta_C=full["dC"],
+        C=tree.C + full["dC"],
+        kernel_variance=full["var"],
+        tree=tree,
+        spec=spec,
+        variant="perturbative",
+        converged=bool(tree.converged),
+        n_iter=int(tree.n_iter),
+        residual=float(tree.residual),
+        positive_definite=positive,
+        loop_ratio=loop_ratio,
+        flags=tuple(flags),
+        message=message,
+        seconds=time.perf_counter() - t0,
+        timings=dict(tree=t_tree - t0, fluctuations=time.perf_counter() - t_tree),
+        ansatz=ansatz,
+        n_samples=int(samples.n),
+        seed=seed,
+        mc_se=mc_se,
+        mc_ratio=float(ratio),
+        chain_f_train=pseudo_tr,
+        chain_f_test=pseudo_te,
+    )
+

@@ -1,0 +1,271 @@
+"""The renormalised one loop: the one loop around the renormalised saddle u·C0 (docs/theory.md §12.5).
+
+Readout-norm representation. Given the readout w, f(x) = Σ_i w_i φ(v_i·x) is a sum of N independent terms whose
+cumulants are the power sums p_n = Σ_i w_i^n times the cumulants of φ. The scale u = χ|w|²/g_w (prior χ²_N/N)
+carries the Gaussian part: f | w ≈ GP(0, u C0/χ), exactly so for linear networks (docs/theory.md §2.4). With
+t = ln u the posterior of t is ∝ e^{Φ(t)}, Φ(t) = (N/2)(t − e^t) + L(e^t C0), whose maximiser t* is the
+renormalised kernel of docs/theory.md §9.5. The one loop in t (Laplace to second order) gives, for any smooth
+g(t),
+    ⟨g⟩ = g(t*) + ½ σ² g''(t*) + ½ σ⁴ Φ'''(t*) g'(t*) + O(N⁻²),   σ² = −1/Φ''(t*),
+applied to g = Δ(u C0) = κ0 (u C0 + κ0)⁻¹ y on the train set and to the test predictor u C0* (u C0 + κ0)⁻¹ y.
+Φ is O(N) even when P ~ N, so this is an expansion in 1/N, not in P/N: for linear networks its error is O(N⁻²) in
+the proportional regime as well as at χ = N.
+
+erf/ReLU: the rest of the prior's fourth cumulant of f, κ4 = p4 [E φ⊗4 − (k⊗k)_3] with p4 = Σ w_i⁴ ≈ 3(g_w u/χ)²/N,
+k = C0/g_w (raw moments; the (k⊗k) pairings are the part the scale u already carries), enters at O(1/N) through
+the Edgeworth expansion of p(y | w): with A = (u C0 + κ0)/χ, z = A⁻¹y, H3 the Hermite tensor of A,
+    Δ_E = −(κ0/6) R T,  f*_E = (1/6)[T* − u C0* R T],  T = κ4(·, z, z, z) − 3 κ4(·, A⁻¹, z),
+evaluated at t* (docs/theory.md §12.5). Its prior moments are averages over samples of h = Xv (O(S P) work),
+with an error bar from batch means; samples are doubled until the s.e. of train mean(y·Δ) is at most ``mc_rtol``
+of the loop correction (or of a tenth of the predicted shift from the NNGP, when the loop correction is smaller).
+When |Δ_E| is not small against Δ(u*) the non-Gaussianity of the neuron law is O(1) (feature learning at χ ~ N)
+and the flag ``nongaussian_large`` is set.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from .._validation import check_data, positive_float, positive_int
+from ..specs import LoopBreakdownWarning, NetworkSpec
+from .kernels import nngp_kernel
+from .neuron_law import law_problem, sample_prior
+from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
+from .rescaled import rescaled_kernel
+
+__all__ = ["NONGAUSSIAN_MAX", "renormalised_one_loop"]
+
+#: Prior samples for the non-Gaussian term: first and largest number (doubled in between), batches, block size.
+N_SAMPLES = 100000
+MAX_SAMPLES = 800000
+N_BATCHES = 16
+BLOCK = 20000
+#: ‖Δ_E‖ / ‖Δ(u*)‖ above this: the non-Gaussian (Edgeworth) term is not a small correction (flag).
+NONGAUSSIAN_MAX = 0.25
+#: |loop correction| / |Δ(u*)| above this: the Laplace expansion in t is not small (flag "loop_correction_large").
+LOOP_MAX = 0.5
+
+
+def _laplace_parts(lam, yt, u, chi, kappa0, N):
+    """Φ''(t*), Φ'''(t*) and, in C0's eigenbasis, g, g', g'' of Δ (train) and the test filter's derivatives.
+
+    With d = uλ + κ0 and e = uλ/d (de/dt = e(1 − e)):
+      Φ'' = −(N/2)u + (χ/2) Σ ỹ²(e − 2e²)/d − ½ Σ e(1 − e),
+      Φ''' = −(N/2)u + (χ/2) Σ ỹ²(e − 6e² + 6e³)/d − ½ Σ e(1 − e)(1 − 2e),
+      Δ̃ = κ0 ỹ/d, Δ̃' = −κ0 ỹ e/d, Δ̃'' = −κ0 ỹ e(1 − 2e)/d;
+    the test predictor is C0* Q (s ∘ ỹ) with s = u/d, s' = uκ0/d², s'' = uκ0(κ0 − uλ)/d³.
+    """
+    d = u * lam + kappa0
+    e = u * lam / d
+    y2 = yt**2
+    p2 = -0.5 * N * u + 0.5 * chi * np.sum(y2 * (e - 2 * e**2) / d) - 0.5 * np.sum(e * (1 - e))
+    p3 = (-0.5 * N * u + 0.5 * chi * np.sum(y2 * (e - 6 * e**2 + 6 * e**3) / d)
+          - 0.5 * np.sum(e * (1 - e) * (1 - 2 * e)))
+    g = (kappa0 * yt / d, -kappa0 * yt * e / d, -kappa0 * yt * e * (1 - 2 * e) / d)
+    s = (u / d, u * kappa0 / d**2, u * kappa0 * (kappa0 - u * lam) / d**3)
+    return p2, p3, g, s
+
+
+def _edgeworth_sums(F, Fs, z, Ainv):
+    """Σ_s φ (φᵀz)³, Σ_s φ (φᵀA⁻¹φ)(φᵀz) over the block, and the test analogues with φ*."""
+    al = F @ z
+    qa = np.einsum("sp,pq,sq->s", F, Ainv, F)
+    out = [(al**3) @ F, (qa * al) @ F]
+    if Fs is not None:
+        out += [(al**3) @ Fs, (qa * al) @ Fs]
+    return out
+
+
+def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: bool | None = None,
+                          n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
+                          seed: int = 0, strict: bool = False, progress=None) -> NonlinearOneLoopResult:
+    """One loop around the renormalised saddle u*·C0, any activation (docs/theory.md §12.5).
+
+    Parameters
+    ----------
+    X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec.
+    nongaussian : include the O(1/N) non-Gaussian (Edgeworth) term of erf/ReLU features (default: True for
+        erf/ReLU; it vanishes identically for linear networks).
+    n_samples, max_samples, mc_rtol, seed : Monte Carlo of that term (module docstring).
+    strict : raise instead of warning when the saddle search did not converge.
+
+    Returns
+    -------
+    NonlinearOneLoopResult with variant "renormalised": delta_tree = Δ(u*C0), delta_shift = ½σ⁴Φ'''Δ' (the
+    shift of ⟨t⟩ from t*), delta_fluct = ½σ²Δ'' + Δ_E (the fluctuation of t and the non-Gaussian term, which is
+    also reported alone as ``delta_nongaussian``, with ``nongaussian_ratio`` = ‖Δ_E‖/‖Δ(u*)‖); ``tree`` is the
+    renormalised kernel (mc.rescaled_kernel) it expands around; kernel_variance = σ² u*² C0∘C0 (the variance of
+    the kernel entries along the scale mode).
+    """
+    t0 = time.perf_counter()
+    X, y, X_test = check_data(X, y, X_test)
+    P = X.shape[0]
+    N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
+    n_samples = positive_int("n_samples", n_samples, minimum=4 * N_BATCHES)
+    max_samples = max(positive_int("max_samples", max_samples), n_samples)
+    mc_rtol = positive_float("mc_rtol", mc_rtol)
+    seed = positive_int("seed", seed, minimum=0)
+    nongaussian = spec.activation != "linear" if nongaussian is None else bool(nongaussian)
+    with warnings.catch_warnings():
+        if not strict:
+            warnings.simplefilter("ignore", RuntimeWarning)
+        saddle = rescaled_kernel(X, y, spec, X_test)
+    u = saddle.u
+    C0 = saddle.C / u
+    C0s = None if X_test is None else nngp_kernel(X_test, X, spec)
+    lam, Q = np.linalg.eigh(0.5 * (C0 + C0.T))
+    lam = np.clip(lam, 0.0, None)
+    yt = Q.T @ y
+    p2, p3, g, s = _laplace_parts(lam, yt, u, chi, k0, N)
+    if not p2 < 0:
+        raise RuntimeError(f"renormalised one loop: Φ''(t*) = {p2:.3g} is not negative at u* = {u:.4g} "
+                           f"(chi={chi:g}, N={N}); the saddle is not a maximum")
+    s2 = -1.0 / p2
+    # ⟨g⟩ = g + ½σ²g'' + ½σ⁴Φ'''g'   (docs/theory.md §12.5)
+    d_tree = Q @ g[0]
+    d_shift = Q @ (0.5 * s2**2 * p3 * g[1])
+    d_fl = Q @ (0.5 * s2 * g[2])
+    f_test = dts = dtf = None
+    if C0s is not None:
+        f_tree_t = C0s @ (Q @ (s[0] * yt))
+        sh_t = C0s @ (Q @ (0.5 * s2**2 * p3 * s[1] * yt))
+        fl_t = C0s @ (Q @ (0.5 * s2 * s[2] * yt))
+        f_test, dts, dtf = f_tree_t + sh_t + fl_t, -sh_t, -fl_t
+    d_E = np.zeros(P)
+    se_tr = se_te = chain_tr = chain_te = None
+    n_used, mc_se, ratio = 0, 0.0, 0.0
+    fE_t = None
+    if nongaussian:
+        R = np.linalg.inv(u * C0 + k0 * np.eye(P))
+        R = 0.5 * (R + R.T)
+        a = R @ y
+        z, Ainv = chi * a, chi * R
+        k = C0 / gw
+        ks = None if C0s is None else C0s / gw
+        p4 = 3.0 * (gw * u / chi) ** 2 / N
+        kz = k @ z
+        zkz = float(z @ kz)
+        trAk = float(np.sum(Ainv * k))
+        kAkz = k @ (Ainv @ kz)
+        pb = law_problem(X, spec, X_test)
+        rng = np.random.default_rng(seed)
+        batches, counts = [], []
+        n = n_samples
+        corr_loop = float(np.mean(y * (d_shift + d_fl)))
+        nngp_myd = k0 * float(y @ np.linalg.solve(C0 + k0 * np.eye(P), y)) / P  # mean(y·Δ) of the NNGP
+        while True:
+            per = -(-(n - sum(counts)) // N_BATCHES)
+            for _ in range(N_BATCHES):
+                smp = sample_prior(pb, spec.activation, per, rng, with_test=X_test is not None, chunk=BLOCK)
+                acc = None
+                for lo in range(0, smp.n, BLOCK):
+                    Fs = None if smp.phi_test is None else smp.phi_test[lo:lo + BLOCK]
+                    part = _edgeworth_sums(smp.phi[lo:lo + BLOCK], Fs, z, Ainv)
+                    acc = part if acc is None else [p + q for p, q in zip(acc, part)]
+                batches.append(acc)
+                counts.append(smp.n)
+
+            def estimate(parts, cnt):
+                # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z); analytic Gaussian pairings, sampled fourth moments
+                T = p4 * ((parts[0] / cnt - 3 * zkz * kz) - 3 * (parts[1] / cnt - trAk * kz - 2 * kAkz))
+                dE = -(k0 / 6.0) * (R @ T)
+                if ks is None:
+                    return dE, None
+                Ts = p4 * ((parts[2] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[3] / cnt - trAk * (ks @ z)
+                                                                         - 2 * ks @ (Ainv @ kz)))
+                return dE, (Ts - u * C0s @ (R @ T)) / 6.0
+
+            G = N_BATCHES
+            grouped = [[batches[i] for i in range(b, len(batches), G)] for b in range(G)]
+            gcount = [sum(counts[i] for i in range(b, len(batches), G)) for b in range(G)]
+            gsum = [[sum(col) for col in zip(*grp)] for grp in grouped]
+            n_used = int(sum(gcount))
+            d_E, fE_t = estimate([sum(col) for col in zip(*gsum)], n_used)
+            per_b = [estimate(gs, gc) for gs, gc in zip(gsum, gcount)]
+            dE_b = np.array([b[0] for b in per_b])
+            mc_se = float(np.std(dE_b @ y / P, ddof=1) / np.sqrt(G))
+            # target: MC_RTOL of the loop correction, or of a tenth of the predicted finite-width shift when the
+            # loop correction is smaller still (then its Monte-Carlo error is irrelevant at that level)
+            corr = max(abs(corr_loop + float(np.mean(y * d_E))), 0.1 * abs(float(np.mean(y * (d_tree + d_shift
+                       + d_fl + d_E))) - nngp_myd))
+            ratio = mc_se / max(corr, np.finfo(float).tiny)
+            if progress is not None:
+                progress(n_used, max_samples, {"samples": n_used, "mc_ratio": ratio})
+            if ratio <= mc_rtol or n >= max_samples:
+                break
+            n = min(2 * n, max_samples)
+        base = d_tree + d_shift + d_fl
+        chain_tr = y[None] - (base[None] + dE_b)
+        se_tr = np.std(chain_tr, axis=0, ddof=1) / np.sqrt(G)
+        if fE_t is not None:
+            fEt_b = np.array([b[1] for b in per_b])
+            chain_te = f_test[None] + fEt_b
+            se_te = np.std(chain_te, axis=0, ddof=1) / np.sqrt(G)
+            f_test = f_test + fE_t
+            dtf = dtf - fE_t
+    d_fluct = d_fl + d_E
+    delta = d_tree + d_shift + d_fluct
+    corr_vec = d_shift + d_fluct
+    loop_ratio = float(np.linalg.norm(corr_vec) / max(np.linalg.norm(d_tree), np.finfo(float).tiny))
+    ng_ratio = float(np.linalg.norm(d_E) / max(np.linalg.norm(d_tree), np.finfo(float).tiny))
+    flags, msgs, severe = [], [], False
+    if saddle.n_roots > 1:
+        flags.append("several_maxima")
+        msgs.append(f"Φ(u) has {saddle.n_roots} stationary points: the scale posterior may be multimodal")
+    if loop_ratio > LOOP_MAX:
+        flags.append("loop_correction_large")
+        msgs.append(f"the loop correction is {loop_ratio:.2f}× Δ(u*) (> {LOOP_MAX})")
+        severe = True
+    if ng_ratio > NONGAUSSIAN_MAX:
+        flags.append("nongaussian_large")
+        msgs.append(f"the non-Gaussian term is {ng_ratio:.2f}× Δ(u*) (> {NONGAUSSIAN_MAX}): the neuron law is far "
+                    "from the prior (feature learning); use the one loop around the particle saddle")
+        severe = True
+    if nongaussian and ratio > mc_rtol:
+        flags.append("mc_error_large")
+        msgs.append(f"Monte-Carlo error is {100 * ratio:.0f} % of the loop correction; raise 'max_samples'")
+    if not saddle.converged:
+        flags.append("tree_not_converged")
+        msgs.append("the renormalised saddle did not converge")
+    message = "; ".join(msgs)
+    if severe:
+        warnings.warn(f"renormalised one loop at chi={chi:g}, N={N}: {message}", LoopBreakdownWarning,
+                      stacklevel=3)
+    return NonlinearOneLoopResult(
+        f_train=y - delta,
+        f_test=f_test,
+        se_train=se_tr,
+        se_test=se_te,
+        delta=delta,
+        delta_tree=d_tree,
+        delta_shift=d_shift,
+        delta_fluct=d_fluct,
+        delta_shift_test=dts,
+        delta_fluct_test=dtf,
+        delta_C=(s2 * (0.5 + 0.5 * s2 * p3)) * saddle.C,  # ⟨u⟩ − u* = u*(½σ² + ½σ⁴Φ''') to this order
+        C=saddle.C * (1.0 + s2 * (0.5 + 0.5 * s2 * p3)),
+        kernel_variance=s2 * saddle.C**2,
+        tree=saddle,
+        spec=spec,
+        variant="renormalised",
+        converged=bool(saddle.converged),
+        n_iter=int(saddle.n_iter),
+        residual=float(saddle.residual),
+        positive_definite=True,
+        loop_ratio=loop_ratio,
+        flags=tuple(flags),
+        message=message,
+        seconds=time.perf_counter() - t0,
+        timings=dict(total=time.perf_counter() - t0),
+        delta_nongaussian=d_E,
+        nongaussian_ratio=ng_ratio,
+        ansatz="prior",
+        n_samples=n_used,
+        seed=seed,
+        mc_se=mc_se,
+        mc_ratio=float(ratio),
+        chain_f_train=chain_tr,
+        chain_f_test=chain_te,
+    )

@@ -1,0 +1,95 @@
+"""Theory map: which theory is accurate where, over width N (P/N) and χ/N (docs/theory.md §18)."""
+import streamlit as st
+
+from dashboard import theory_map as tm
+from dashboard.widgets import current_settings, data_digest, digest, memo_get, memo_put, page_header, \
+    run_cancellable, show_error, take_cancelled, uploaded_data
+from dashboard.worker import Call
+from mastcore import plots
+
+settings = current_settings()
+page_header(
+    "Theory map", settings,
+    "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
+    "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of each cell.",
+)
+linear = settings.activation == "linear"
+st.markdown(
+    ("The reference is the **exact posterior** of the linear network (a one-dimensional quadrature, "
+     "docs/theory.md §7.4): the whole map takes seconds. " if linear else
+     "The reference is an ensemble of **trained networks** (Langevin dynamics, docs/theory.md §13), computed on "
+     "demand and kept in the disk cache; a map takes minutes, with progress and a Cancel button. ")
+    + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %."
+)
+data = uploaded_data() if settings.task == "csv" else None
+c1, c2 = st.columns(2)
+# linear: the whole default grid in seconds; erf/ReLU: each cell trains networks, so one width and both scalings
+widths = c1.multiselect("widths N", sorted({*tm.map_widths(settings), 10, 20, 40, 80, 160, 320}),
+                        default=list(tm.map_widths(settings)) if linear else [settings.width], key="tmap.widths",
+                        help="Rows of the map; P/N = P divided by the width.")
+fracs = c2.multiselect("χ/N", list(tm.CHI_CHOICES), default=[0.0, 0.05, 0.25, 1.0] if linear else [0.0, 1.0],
+                       key="tmap.chis",
+                       format_func=lambda f: "χ = 1" if f == 0 else f"{f:g}",
+                       help="Columns of the map: χ = 1 is standard scaling, χ/N = 1 mean-field scaling.")
+if not widths or not fracs:
+    st.error("Choose at least one width and one χ/N.")
+    st.stop()
+if any(w < 1 for w in widths):
+    st.error("Widths must be at least 1.")
+    st.stop()
+
+key = ("theory_map", settings, tuple(sorted(widths)), tuple(sorted(fracs)), data_digest(data))
+tmap = memo_get(key)
+if tmap is None:
+    if take_cancelled("tmap"):
+        st.info("Theory map: cancelled.", icon=":material/cancel:")
+    est = tm.estimate_seconds(settings, sorted(widths), sorted(fracs))
+    try:
+        tmap = run_cancellable(
+            "theory map", Call(tm.theory_map, settings, tuple(sorted(widths)), tuple(sorted(fracs)), data=data),
+            estimate_seconds=est, key=f"tmap.{digest(key)}",
+            lookup=None if linear else (lambda: tm.cached_map(settings, sorted(widths), sorted(fracs), data=data)),
+            remedy="Choose fewer widths or χ/N values")
+    except ValueError as exc:
+        show_error("The theory map could not be computed:", exc)
+        st.stop()
+    if tmap is not None and tmap.complete and not tmap.table["reference"].isna().any():
+        memo_put(key, tmap)
+
+
+
+def show(tmap):
+    """The figure, the summary, the recommendation and the table of a computed map."""
+    table = tmap.table
+    st.plotly_chart(plots.theory_map_figure(table), key="tmap.fig")
+    labels = tm.labels()
+    counts = tm.best_counts(tmap)
+    if counts:
+        st.markdown("**Most accurate**: " + "; ".join(f"{labels[t]} in {n} cell{'s' * (n != 1)}"
+                                                       for t, n in sorted(counts.items(), key=lambda kv: -kv[1])) + ".")
+    if table["reference"].isna().any():
+        st.caption("Empty cells: no reference there yet (networks are computed when you press the button above).")
+
+    with st.expander("What is recommended at the sidebar's setting?"):
+        cc1, cc2 = st.columns([1, 2])
+        chi = cc1.number_input("χ", min_value=1.0, value=1.0, key="tmap.chi",
+                               help="The recommendation is for the sidebar's N and this χ (docs/theory.md §18).")
+        if cc2.button("Recommend a theory", key="tmap.recommend"):
+            try:
+                st.session_state["tmap.rec"] = (key, float(chi), tm.recommendation(settings, chi, data=data))
+            except (ValueError, RuntimeError) as exc:
+                show_error("No recommendation:", exc)
+        saved = st.session_state.get("tmap.rec")
+        if saved is not None and saved[0] == key and saved[1] == float(chi):
+            rec = saved[2]
+            verdict = "trustworthy" if rec["trustworthy"] else "not trustworthy"
+            st.markdown(f"**{rec['label']}** ({verdict}).")
+            st.caption(rec["reason"])
+
+    with st.expander("Table"):
+        st.dataframe(table[["width", "P_over_N", "chi", "label", "mean_y_delta", "reference", "relative_error",
+                            "best"]], hide_index=True)
+
+
+if tmap is not None:  # (a page module re-imported by a worker process in bare mode computes nothing)
+    show(tmap)
