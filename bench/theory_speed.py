@@ -21,6 +21,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -89,7 +90,9 @@ def main():
     print("| measurement | target | wall s | CPU s | wall / baseline | detail |")
     print("|---|---|---|---|---|---|")
     for P, D, target in ((80, 200, 0.5), (400, 800, 10.0)):
-        wall, cpu, resid, iters = tree_sweep(P, D)
+        with warnings.catch_warnings():  # N = 100 < rank X = 400 is flagged (docs/theory.md §4.8); timed all the same
+            warnings.simplefilter("ignore", mc.LoopBreakdownWarning)
+            wall, cpu, resid, iters = tree_sweep(P, D)
         print(f"| tree level, anneal 30 χ, P={P}, D={D}, N=100 | < {target:g} s | {wall:.2f} | {cpu:.2f} | "
               f"{wall / base:.0f} | max residual {resid:.1e}, {iters} outer iterations |", flush=True)
     rows, wall, cpu = samplers()

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def format_table(table) -> str:
     """Plain-text table: χ, method, train/test mean(y·Δ) (± s.e. for sampled methods), converged."""
-    head = f"{'chi':>8}  {'method':<11} {'train mean(y·Δ)':>22} {'test mean(y·Δ)':>22}  conv"
+    head = f"{'chi':>8}  {'method':<17} {'train mean(y·Δ)':>22} {'test mean(y·Δ)':>22}  conv"
     lines = [head, "-" * len(head)]
 
     def cell(row, split):
@@ -150,7 +150,7 @@ def format_table(table) -> str:
     order = {m: k for k, m in enumerate(METHODS)}
     rank = table["method"].map(order)
     for _, row in table.assign(_rank=rank).sort_values(["chi", "_rank"]).iterrows():
-        lines.append(f"{row['chi']:>8.4g}  {row['method']:<11} {cell(row, 'train')} {cell(row, 'test')}  "
+        lines.append(f"{row['chi']:>8.4g}  {row['method']:<17} {cell(row, 'train')} {cell(row, 'test')}  "
                      f"{'yes' if row['converged'] else 'NO'}")
     return "\n".join(lines)
 

@@ -169,6 +169,8 @@ def _chis_of(m: str, opts: dict, chis: np.ndarray) -> np.ndarray:
 
 
 def _spec_at(spec: NetworkSpec, chi: float) -> NetworkSpec:
+    if chi <= spec.width:  # no warning to silence: catch_warnings would reset the registry, and the solvers'
+        return spec.replace(chi=float(chi))  # warnings (each once per place) would repeat at every χ
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScaleWarning)  # χ > N is allowed in a sweep (warned once by the caller)
         return spec.replace(chi=float(chi))

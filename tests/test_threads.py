@@ -234,6 +234,16 @@ def test_busy_cores_counts_other_processes(tmp_path):
     assert busy == round(3 * share)
 
 
+def test_busy_cores_ignores_a_process_that_ran_for_a_moment(tmp_path, monkeypatch):
+    """Readings 4, 1, 3 others running: a process in only some readings is transient; the smallest reading counts."""
+    readings = iter([4, 1, 3])
+    monkeypatch.setattr(_threads, "_others_running", lambda *_: next(readings))
+    share = min(1.0, len(os.sched_getaffinity(0)) / (os.cpu_count() or 1)) if hasattr(os, "sched_getaffinity") else 1
+    assert _threads.busy_cores(samples=3, gap=0.0) == round(1 * share)
+    monkeypatch.setattr(_threads, "_others_running", lambda *_: 2)
+    assert _threads.busy_cores(samples=3, gap=0.0) == round(2 * share)
+
+
 # --- repeated work ----------------------------------------------------------------------------------------------------
 
 def test_work_on_X_is_done_once_per_data_set_and_changes_nothing():

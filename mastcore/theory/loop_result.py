@@ -6,15 +6,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import positive_float, positive_int
 from ..results import Result
 from .saddle import TreeResult
 
-__all__ = ["LOOP_TO_TREE_MAX", "NonlinearOneLoopResult", "OneLoopResult"]
+__all__ = ["LOOP_TO_TREE_MAX", "NonlinearOneLoopResult", "OneLoopResult", "monte_carlo_settings"]
 
 #: Breakdown threshold (see `_breakdown`): one-loop correction larger than this fraction of the tree-level Δ (norms)
 #: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
 #: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
 LOOP_TO_TREE_MAX = 0.5
+
+
+def monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, *, groups: int) -> tuple[int, int, float, int]:
+    """The checked sampling options of a sampled one loop (docs/theory.md §12): at least 4 samples per group of the
+    jackknife/batch error estimate, max_samples ≥ n_samples, a positive tolerance, a seed ≥ 0."""
+    n_samples = positive_int("n_samples", n_samples, minimum=4 * groups)
+    max_samples = max(positive_int("max_samples", max_samples), n_samples)
+    return n_samples, max_samples, positive_float("mc_rtol", mc_rtol), positive_int("seed", seed, minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,11 +22,11 @@ import warnings
 import numpy as np
 
 from .._linalg import row_space
-from .._validation import check_data, positive_float, positive_int
+from .._validation import check_data
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .kernels import nngp, nngp_kernel
 from .neuron_law import law_problem, sample_prior
-from .loop_result import LOOP_TO_TREE_MAX
+from .loop_result import LOOP_TO_TREE_MAX, monte_carlo_settings
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 
 __all__ = ["N_SAMPLES", "nngp_expansion"]
@@ -89,10 +89,7 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
-    n_samples = positive_int("n_samples", n_samples, minimum=4 * N_BATCHES)
-    max_samples = max(positive_int("max_samples", max_samples), n_samples)
-    mc_rtol = positive_float("mc_rtol", mc_rtol)
-    seed = positive_int("seed", seed, minimum=0)
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
     base = nngp(X, y, spec, X_test)
     C0 = nngp_kernel(X, X, spec)
     C0s = None if X_test is None else nngp_kernel(X_test, X, spec)

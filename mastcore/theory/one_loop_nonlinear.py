@@ -15,12 +15,12 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_data, positive_float, positive_int
+from .._validation import check_data
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .cumulant_loop import SymBasis, jackknife_core
 from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
-from .loop_result import LOOP_TO_TREE_MAX, NonlinearOneLoopResult
+from .loop_result import LOOP_TO_TREE_MAX, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
 
@@ -84,10 +84,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         raise ValueError(f"the saddle one loop for erf/ReLU builds dense P(P+1)/2-dimensional cumulant operators; "
                          f"'X' must have at most {DENSE_MAX_P} rows; got {P}: use variant='nngp' (χ = 1) or fewer "
                          "train points")
-    n_samples = positive_int("n_samples", n_samples, minimum=4 * N_GROUPS)
-    max_samples = max(positive_int("max_samples", max_samples), n_samples)
-    mc_rtol = positive_float("mc_rtol", mc_rtol)
-    seed = positive_int("seed", seed, minimum=0)
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_GROUPS)
     ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
     if tree is None:
         tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=ansatz, strict=strict)

@@ -28,10 +28,11 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_data, positive_float, positive_int
+from .._validation import check_data
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .kernels import nngp_kernel
 from .neuron_law import law_problem, sample_prior
+from .loop_result import monte_carlo_settings
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 from .rescaled import rescaled_kernel
 
@@ -103,10 +104,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
-    n_samples = positive_int("n_samples", n_samples, minimum=4 * N_BATCHES)
-    max_samples = max(positive_int("max_samples", max_samples), n_samples)
-    mc_rtol = positive_float("mc_rtol", mc_rtol)
-    seed = positive_int("seed", seed, minimum=0)
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
     nongaussian = spec.activation != "linear" if nongaussian is None else bool(nongaussian)
     with warnings.catch_warnings():
         if not strict:
