@@ -333,8 +333,12 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
                 if issubclass(w.category, (mc.ConvergenceWarning, mc.LoopBreakdownWarning))]
     for _, r in table[~table["converged"].astype(bool)].iterrows():
         messages.append(f"{r['method']} not converged at χ = {r['chi']:g} (residual {r['residual']:.1e})")
-    for _, r in table[table["flags"].astype(bool)].iterrows():
-        messages.append(f"{r['method']} at χ = {r['chi']:g}: {r['flags']}")
+    flagged = table[table["flags"].astype(bool)]
+    for (method, flags), group in flagged.groupby(["method", "flags"], sort=False):  # one line per flag, not per χ
+        at = group["chi"].to_numpy(dtype=float)
+        where = (f"χ = {at[0]:g}" if at.size == 1
+                 else f"{at.size} of {len(chis)} χ values ({at.min():g} … {at.max():g})")
+        messages.append(f"{method} at {where}: {flags}")
     return TheoryCurves(table=table, sweep=res, messages=tuple(dict.fromkeys(messages)),
                         seconds=time.perf_counter() - t0)
 
