@@ -580,6 +580,8 @@ def theory_map_figure(table, *, title: str = ""):
             colorbar=dict(title=dict(text="log10 relative error", side="right"), thickness=12, len=0.9),
             hovertemplate=f"{labels[t]}<br>%{{y}}, %{{x}}<br>log10 relative error %{{z:.2f}}<extra></extra>"),
             row=k // ncols + 1, col=k % ncols + 1)
+    for c in range(2, ncols + 1):  # the rows' labels once, left of each row of panels (they would cover the next)
+        fig.update_yaxes(showticklabels=False, col=c)
     fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + 80,
                          "title": title or "Error of each theory (★ = most accurate in the cell)"})
     return fig
