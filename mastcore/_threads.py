@@ -82,7 +82,16 @@ NOISE_AHEAD_MIN_DRAWS = 100_000
 _lock = threading.RLock()
 _user: list[int | None] = [None]  # set_threads(n); the innermost threads(n) context is pushed on top
 _controller: list = [None, -1]  # a cached threadpoolctl.ThreadpoolController and len(sys.modules) when built
-_callers: list = []  # (BLAS, torch) thread counts of the outermost caller, one entry per policy in force
+#: Per thread: (BLAS, torch) thread counts of the outermost caller, one entry per policy in force (a worker thread
+#: of a parallel sweep starts its own stack; its outermost caller's count is what the parent set for the workers).
+_local = threading.local()
+
+
+def _callers() -> list:
+    stack = getattr(_local, "callers", None)
+    if stack is None:
+        stack = _local.callers = []
+    return stack
 _cores_cache: list = [None, 0.0]  # available_cores() and when it was read
 #: Seconds for which the available cores (affinity, cgroup quota) read from the system are reused.
 CORES_TTL = 10.0
@@ -350,12 +359,13 @@ def policy(method: str, *, P: int, **size):
     outermost caller, not by what an enclosing policy chose.
     """
     with _lock:
-        outer = _callers[-1] if _callers else None
+        callers = _callers()
+        outer = callers[-1] if callers else None
         blas = _blas_threads() if outer is None else outer[0]
         torch_n = (outer[1] if outer is not None and outer[1] is not None else None)
         if torch_n is None and (outer is None or "torch" in sys.modules):
             torch_n = _torch_threads()
-        _callers.append((blas, torch_n))
+        callers.append((blas, torch_n))
     try:
         caller = torch_n if method == "langevin" and torch_n is not None else blas
         chosen = plan(method, P=P, caller=caller, **size)
@@ -364,7 +374,7 @@ def policy(method: str, *, P: int, **size):
             yield chosen
     finally:
         with _lock:
-            _callers.pop()
+            callers.pop()
 
 
 # --- the user's setting ---------------------------------------------------------------------------------------------

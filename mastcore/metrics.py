@@ -67,12 +67,12 @@ def summarize(result, y, y_test=None) -> dict:
 CONSTANT_RTOL = 1e-10
 
 
-def split_rhat(chains: np.ndarray, scale: float | None = None) -> float:
+def split_rhat(chains: np.ndarray, scale: float | None = None, rtol: float = CONSTANT_RTOL) -> float:
     """Split-R̂ (Gelman et al.) of scalar traces ``chains`` (n_chains, n_samples); 1 when equilibrated.
 
     ``scale`` : the magnitude of the traced quantity's ingredients (e.g. mean(y²) for mean(y·Δ), which is a
-    difference of such terms); traces whose spread is at most CONSTANT_RTOL × max(scale, max|trace|) are constant
-    to rounding and give exactly 1. NaN for fewer than 2 records per half or non-finite traces (docs/theory.md §14.2).
+    difference of such terms); traces whose spread is at most ``rtol`` × max(scale, max|trace|) are constant
+    to rounding and give exactly 1 (``rtol`` larger than CONSTANT_RTOL for traces computed in float32). NaN for fewer than 2 records per half or non-finite traces (docs/theory.md §14.2).
     """
     chains = np.asarray(chains, dtype=np.float64)
     if chains.ndim != 2 or chains.size == 0 or not np.all(np.isfinite(chains)):
@@ -81,7 +81,7 @@ def split_rhat(chains: np.ndarray, scale: float | None = None) -> float:
     if n < 2:
         return float("nan")
     ref = max(float(np.max(np.abs(chains))), 0.0 if scale is None else abs(float(scale)))
-    if float(np.ptp(chains)) <= CONSTANT_RTOL * ref:  # constant up to rounding: no disagreement left to measure
+    if float(np.ptp(chains)) <= rtol * ref:  # constant up to rounding: no disagreement left to measure
         return 1.0
     halves = np.concatenate([chains[:, :n], chains[:, -n:]], axis=0)
     within = np.mean(np.var(halves, axis=1, ddof=1))

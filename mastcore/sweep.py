@@ -11,6 +11,7 @@ unknown option raises a ValueError naming it.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -22,7 +23,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from . import _budget, _threads, parallel
+from . import _budget, _linalg, _threads, parallel
 from ._api import check_spec
 from ._validation import check_data, check_scales, positive_float
 from .cache import cached_call
@@ -169,11 +170,18 @@ def _chis_of(m: str, opts: dict, chis: np.ndarray) -> np.ndarray:
 
 
 def _spec_at(spec: NetworkSpec, chi: float) -> NetworkSpec:
-    if chi <= spec.width:  # no warning to silence: catch_warnings would reset the registry, and the solvers'
-        return spec.replace(chi=float(chi))  # warnings (each once per place) would repeat at every χ
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScaleWarning)  # χ > N is allowed in a sweep (warned once by the caller)
-        return spec.replace(chi=float(chi))
+    """``spec`` at ``chi``; call inside :func:`_sweep_scope` (χ > N is allowed in a sweep, warned once by it)."""
+    return spec.replace(chi=float(chi))
+
+
+@contextlib.contextmanager
+def _sweep_scope():
+    """Context of a sweep's loop over χ: ScaleWarning (χ > N) silenced once for the whole loop — a catch_warnings
+    per point would reset the registry and repeat every solver warning at each χ — and one hashing scope for the
+    memo of work on X (docs/theory.md §17.3), so that X is hashed once, not once per solver call."""
+    with warnings.catch_warnings(), _linalg.call_scope():
+        warnings.simplefilter("ignore", ScaleWarning)
+        yield
 
 
 def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
@@ -185,38 +193,39 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
     done = 0
     previous: dict = {}
     nngp_result = None
-    for i, chi in enumerate(chis):
-        s = _spec_at(spec, chi)
-        current: dict = {}
-        for m in methods:
-            if not np.any(np.isclose(at[m], chi, rtol=1e-12)):
-                continue
-            opts = {**dict(METHODS[m].preset), **{k: v for k, v in options[m].items() if k != "chis"}}
-            t0 = time.perf_counter()
-            if m == "nngp":  # χ-independent (docs/theory.md §3): computed once
-                nngp_result = nngp_result or nngp(X, y, s, X_test)
-                r = nngp_result
-            elif m == "tree":
-                r = tree_level(X, y, s, X_test, init=previous.get("tree"), **opts)
-            elif METHODS[m].func is one_loop and s.activation != "linear":  # erf/ReLU (§12): the sweep's saddle
-                r = one_loop(X, y, s, X_test, tree=current.get("tree"), **opts)
-            elif METHODS[m].func is one_loop:
-                tree = current.get("tree")
-                if opts.get("variant") in ("nngp", "renormalised"):  # no saddle needed (docs/theory.md §12)
-                    tree = None
-                elif not (isinstance(tree, TreeResult) and tree.variant == "full"):
-                    prev = getattr(previous.get("one_loop"), "tree", None)
-                    tree = tree_level(X, y, s, X_test, init=prev if isinstance(prev, TreeResult) else None,
-                                      strict=opts.get("strict", False))
-                r = one_loop(X, y, s, X_test, tree=tree, **opts)
-            else:
-                r = METHODS[m].func(X, y, s, X_test, **opts)
-            seconds[m] += time.perf_counter() - t0
-            current[m] = results[m][i] = r
-            done += 1
-            if progress is not None:
-                progress(done, total, {"method": m, "chi": float(chi)})
-        previous = {**previous, **current}
+    with _sweep_scope():
+        for i, chi in enumerate(chis):
+            s = _spec_at(spec, chi)
+            current: dict = {}
+            for m in methods:
+                if not np.any(np.isclose(at[m], chi, rtol=1e-12)):
+                    continue
+                opts = {**dict(METHODS[m].preset), **{k: v for k, v in options[m].items() if k != "chis"}}
+                t0 = time.perf_counter()
+                if m == "nngp":  # χ-independent (docs/theory.md §3): computed once
+                    nngp_result = nngp_result or nngp(X, y, s, X_test)
+                    r = nngp_result
+                elif m == "tree":
+                    r = tree_level(X, y, s, X_test, init=previous.get("tree"), **opts)
+                elif METHODS[m].func is one_loop and s.activation != "linear":  # erf/ReLU (§12): the sweep's saddle
+                    r = one_loop(X, y, s, X_test, tree=current.get("tree"), **opts)
+                elif METHODS[m].func is one_loop:
+                    tree = current.get("tree")
+                    if opts.get("variant") in ("nngp", "renormalised"):  # no saddle needed (docs/theory.md §12)
+                        tree = None
+                    elif not (isinstance(tree, TreeResult) and tree.variant == "full"):
+                        prev = getattr(previous.get("one_loop"), "tree", None)
+                        tree = tree_level(X, y, s, X_test, init=prev if isinstance(prev, TreeResult) else None,
+                                          strict=opts.get("strict", False))
+                    r = one_loop(X, y, s, X_test, tree=tree, **opts)
+                else:
+                    r = METHODS[m].func(X, y, s, X_test, **opts)
+                seconds[m] += time.perf_counter() - t0
+                current[m] = results[m][i] = r
+                done += 1
+                if progress is not None:
+                    progress(done, total, {"method": m, "chi": float(chi)})
+            previous = {**previous, **current}
     return results, seconds
 
 
@@ -303,12 +312,14 @@ def sweep(
         if spec.activation not in METHODS[m].activations:
             raise ValueError(f"method {m!r} needs activation in {METHODS[m].activations}; got {spec.activation!r}")
     options = _check_options(methods, options, spec.activation)
-    # the whole sweep against the memory budget before anything is allocated (docs/theory.md §16)
-    _budget.check(_budget.estimate_sweep(P=X.shape[0], D=X.shape[1], width=spec.width,
-                                         P_test=0 if X_test is None else X_test.shape[0],
-                                         activation=spec.activation, chis=chis, methods=methods, options=options,
-                                         strict=False),
-                  remedy="reduce P, P*, D, the number of chi values or the samplers' options, or raise the limit")
+    # the whole sweep against the memory budget before anything is allocated (docs/theory.md §16); a sweep that
+    # only reads the cache computes nothing (what it returns was computed within the budget)
+    if not only:
+        cost = _budget.estimate_sweep(P=X.shape[0], D=X.shape[1], width=spec.width,
+                                      P_test=0 if X_test is None else X_test.shape[0], activation=spec.activation,
+                                      chis=chis, methods=methods, options=options, strict=False)
+        _budget.check(cost, remedy="reduce P, P*, D, the number of chi values or the samplers' options, or raise "
+                                   "the limit")
     if chis[-1] > spec.width:
         warnings.warn(f"'chis' go up to {chis[-1]:g} > width = {spec.width}; the meaningful range is 1 <= chi <= "
                       "width", ScaleWarning, stacklevel=2)
@@ -331,8 +342,9 @@ def sweep(
         if progress is not None and cache:
             progress(n_det, total, {"method": deterministic[-1], "chi": float(chis[-1])})
     if jobs:
-        payload = [(m, X, y, _spec_at(spec, chi), X_test, y_test,
-                    {k: v for k, v in options[m].items() if k != "chis"}, cache) for m, chi in jobs]
+        with _sweep_scope():
+            payload = [(m, X, y, _spec_at(spec, chi), X_test, y_test,
+                        {k: v for k, v in options[m].items() if k != "chis"}, cache) for m, chi in jobs]
         if only:
             backend = None
 
@@ -348,8 +360,9 @@ def sweep(
         else:
             conf = {"name": backend} if isinstance(backend, str) else dict(backend)
             # the points are the parallelism: one thread each where workers share this process (threading,
-            # dask); process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
-            with parallel.backend(**conf), _threads.threads(1):
+            # dask) — set here, in the parent, so that no worker restores the process-wide count while another
+            # runs; process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
+            with parallel.backend(**conf), _threads.threads(1), _threads.limit_threads(1):
                 out = parallel.parallel_map(_sampled_point, payload, on_done=on_done)
         for (m, chi), r in zip(jobs, out):
             results[m][int(np.flatnonzero(np.isclose(chis, chi, rtol=1e-12))[0])] = r

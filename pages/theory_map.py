@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import theory_map as tm
 from dashboard.widgets import current_settings, data_digest, digest, memo_get, memo_put, page_header, \
-    run_cancellable, show_error, take_cancelled, uploaded_data
+    run_cancellable, show_error, uploaded_data
 from dashboard.worker import Call
 from mastcore import plots
 
@@ -41,8 +41,6 @@ if any(w < 1 for w in widths):
 key = ("theory_map", settings, tuple(sorted(widths)), tuple(sorted(fracs)), data_digest(data))
 tmap = memo_get(key)
 if tmap is None:
-    if take_cancelled("tmap"):
-        st.info("Theory map: cancelled.", icon=":material/cancel:")
     est = tm.estimate_seconds(settings, sorted(widths), sorted(fracs))
     try:
         tmap = run_cancellable(

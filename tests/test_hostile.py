@@ -151,6 +151,15 @@ def test_work_beyond_the_time_budget_is_refused_with_the_command_line(monkeypatc
     assert not at.metric  # nothing computed
 
 
+def test_tight_memory_limit_gives_no_traceback(monkeypatch):
+    """Under a small MASTCORE_MAX_BYTES the tree curves fit but the one loop does not: looking the one loop up in
+    the cache must not raise the budget's error (it computes nothing); the page says what does not fit."""
+    monkeypatch.setenv("MASTCORE_MAX_BYTES", "60M")
+    at = _app({"P": "300"})
+    assert not at.exception
+    assert at.metric  # the theories that fit are shown
+
+
 def test_csv_with_link_column_names_is_escaped():
     content = ("[click me](https://evil.example),b,label\n" + "\n".join(
         f"{i % 3},{(i * 7) % 5},{1 if i % 2 else -1}" for i in range(30)) + "\n").encode()

@@ -256,3 +256,27 @@ def test_erf_loops_against_importance_sampled_posterior():
     assert err["renormalised"][1] < err["renormalised"][0] / 16 * 2  # ∝ 1/N² (observed 3.2e-3 … 2.7e-5, N = 8 … 64)
     assert err["nngp"][1] < err["nngp"][0] / 4
     assert err["perturbative"][1] > 0.3 * abs(shift[1])  # Gaussian-ansatz saddle: not consistent at O(1/N)
+
+
+def test_renormalised_loop_reports_a_saddle_that_did_not_converge(monkeypatch):
+    """A renormalised saddle that did not converge is flagged and warned about; strict=True raises."""
+    import dataclasses
+    import sys
+
+    module = sys.modules["mastcore.theory.renormalised"]
+    real = module.rescaled_kernel
+
+    def unconverged(*args, **kwargs):
+        r = real(*args, **kwargs)
+        warnings.warn("rescaled kernel: residual 1e-2", mc.ConvergenceWarning)  # what the real one says
+        return dataclasses.replace(r, converged=False, residual=1e-2)
+
+    monkeypatch.setattr(module, "rescaled_kernel", unconverged)
+    X, y = mc.ising(10, 12, 0.1, seed=0)
+    spec = _spec(20, 1.0)
+    with pytest.warns(mc.ConvergenceWarning):
+        r = renormalised_one_loop(X, y, spec)
+    assert "tree_not_converged" in r.flags and not r.converged
+    with pytest.raises(RuntimeError, match="did not converge"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", mc.ConvergenceWarning)
+        renormalised_one_loop(X, y, spec, strict=True)

@@ -151,7 +151,7 @@ def test_nested_policies_keep_the_outer_callers_cap():
             with _threads.policy("tree", P=80, D=200) as inner:
                 assert inner.threads == 1
             assert all(n == 1 for n in _blas_counts())
-            assert _threads._callers[-1][0] == 2
+            assert _threads._callers()[-1][0] == 2
         assert all(n == 2 for n in _blas_counts())
 
 
@@ -290,3 +290,41 @@ def test_memo_keys_on_content_and_is_bounded():
     big = _linalg._Memo(max_items=8, max_bytes=1000)
     big.get("k", (1,), lambda: np.zeros(1000))  # 8000 bytes: not kept
     assert not big._store and big.misses["k"] == 1
+
+
+@pytest.mark.skipif(max(_blas_counts() or [1]) < 2, reason="the BLAS runs one thread here: nothing to restore")
+def test_thread_workers_of_a_sweep_keep_one_thread_until_all_finish(monkeypatch):
+    """Workers of a threading-backend sweep share the process's BLAS setting: the first to finish must not restore
+    the caller's count while another still runs (the parent fixes one thread for all of them)."""
+    import threading
+    import time
+
+    sweep_module = sys.modules["mastcore.sweep"]
+
+    real = sweep_module._sampled_point
+    first_in, second_in = threading.Event(), threading.Event()
+    seen = []
+
+    def point(job):
+        result = real(job)
+        big = dict(P=5000, D=5000)  # big work: the policy would take every free core
+        if job[3].chi == 1:  # enters first, leaves while the other still runs
+            with _threads.policy("tree", **big):
+                first_in.set()
+                second_in.wait(30)
+        else:
+            first_in.wait(30)
+            with _threads.policy("tree", **big):
+                second_in.set()
+                time.sleep(0.2)
+                seen.append(_blas_counts())
+        return result
+
+    monkeypatch.setattr(sweep_module, "_sampled_point", point)
+    X, y = mc.ising(12, 10, 0.1, seed=0)
+    before = _blas_counts()
+    mc.sweep(X, y, mc.NetworkSpec(width=8), chis=[1.0, 4.0], methods=("exact",),
+             options={"exact": {"n_chains": 4, "n_sweeps": 40, "burn_in": 10}},
+             backend={"name": "threading", "n_jobs": 2})
+    assert seen and all(n == 1 for n in seen[0])
+    assert _blas_counts() == before  # the caller's setting is back

@@ -59,7 +59,7 @@ from .. import _threads
 from .._api import solver
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
-from ..metrics import split_rhat
+from ..metrics import CONSTANT_RTOL, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
 from ..theory.kernels import train_kernel_eigh
@@ -675,12 +675,10 @@ def _nngp_thin(X, spec: NetworkSpec, steps: int, burn_in: int) -> int:
 
 
 def _trace_rhat(myd: np.ndarray, y: np.ndarray, dtype: str) -> float:
-    """Split-R̂ of the post-burn-in mean(y·Δ) traces (n_records, E); 1 for a trace constant to the working precision
-    (its whole spread below CONSTANT_TRACE_ULPS rounding units of the scale mean(y²)), where R̂ is 0/0."""
-    scale = float(np.mean(y * y))
-    if myd.size and float(np.ptp(myd)) <= CONSTANT_TRACE_ULPS * float(np.finfo(dtype).eps) * scale:
-        return 1.0
-    return split_rhat(myd.T)
+    """Split-R̂ of the post-burn-in mean(y·Δ) traces (n_records, E) at the scale mean(y²); a trace constant to the
+    working precision (spread below CONSTANT_TRACE_ULPS rounding units of ``dtype``, or metrics.CONSTANT_RTOL) is 1."""
+    rtol = max(CONSTANT_RTOL, CONSTANT_TRACE_ULPS * float(np.finfo(dtype).eps))
+    return split_rhat(myd.T, scale=float(np.mean(y * y)), rtol=rtol)
 
 
 def _se(members: np.ndarray | None) -> np.ndarray | None:
@@ -733,9 +731,11 @@ def train_langevin(
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(options.seed).spawn(options.chunks)]
         jobs = (delayed(_run_chunk)(X, y, X_test, spec, options, n, s, device) for n, s in zip(sizes, seeds))
         parts = []
-        # the chunks are the parallelism: one thread each where they share this process (threading, dask);
-        # process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
-        with _threads.threads(options.threads or 1):
+        # the chunks are the parallelism: one thread each where they share this process (threading, dask) — set
+        # here, in the parent, so that no chunk restores the process-wide count while another runs; process
+        # workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
+        _torch()
+        with _threads.threads(options.threads or 1), _threads.limit_threads(options.threads or 1):
             for k, part in enumerate(Parallel(n_jobs=options.chunks, return_as="generator")(jobs)):
                 parts.append(part)
                 if progress is not None:

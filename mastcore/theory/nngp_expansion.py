@@ -24,7 +24,7 @@ import numpy as np
 from .._linalg import row_space
 from .._validation import check_data
 from ..specs import LoopBreakdownWarning, NetworkSpec
-from .kernels import nngp, nngp_kernel
+from .kernels import cross_kernel, nngp
 from .neuron_law import law_problem, sample_prior
 from .loop_result import LOOP_TO_TREE_MAX, monte_carlo_settings
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
@@ -91,8 +91,8 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
     n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
     base = nngp(X, y, spec, X_test)
-    C0 = nngp_kernel(X, X, spec)
-    C0s = None if X_test is None else nngp_kernel(X_test, X, spec)
+    C0 = base.C  # the memoised NNGP kernels (docs/theory.md §17.3)
+    C0s = None if X_test is None else cross_kernel(X_test, X, spec)
     R = np.linalg.inv(C0 + k0 * np.eye(P))
     R = 0.5 * (R + R.T)
     a = R @ y

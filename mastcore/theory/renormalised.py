@@ -30,23 +30,23 @@ import numpy as np
 
 from .._validation import check_data
 from ..specs import LoopBreakdownWarning, NetworkSpec
-from .kernels import nngp_kernel
+from .kernels import cross_kernel, train_kernel, train_kernel_eigh
 from .neuron_law import law_problem, sample_prior
-from .loop_result import monte_carlo_settings
+from .loop_result import LOOP_TO_TREE_MAX, monte_carlo_settings
+from .nngp_expansion import BLOCK, N_BATCHES
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 from .rescaled import rescaled_kernel
 
 __all__ = ["NONGAUSSIAN_MAX", "renormalised_one_loop"]
 
-#: Prior samples for the non-Gaussian term: first and largest number (doubled in between), batches, block size.
+#: Prior samples for the non-Gaussian term: first and largest number (doubled in between); batches and block size
+#: as the NNGP expansion's (nngp_expansion.N_BATCHES, BLOCK).
 N_SAMPLES = 100000
 MAX_SAMPLES = 800000
-N_BATCHES = 16
-BLOCK = 20000
 #: ‖Δ_E‖ / ‖Δ(u*)‖ above this: the non-Gaussian (Edgeworth) term is not a small correction (flag).
 NONGAUSSIAN_MAX = 0.25
 #: |loop correction| / |Δ(u*)| above this: the Laplace expansion in t is not small (flag "loop_correction_large").
-LOOP_MAX = 0.5
+LOOP_MAX = LOOP_TO_TREE_MAX
 
 
 def _laplace_parts(lam, yt, u, chi, kappa0, N):
@@ -106,14 +106,14 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
     n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
     nongaussian = spec.activation != "linear" if nongaussian is None else bool(nongaussian)
-    with warnings.catch_warnings():
-        if not strict:
-            warnings.simplefilter("ignore", RuntimeWarning)
-        saddle = rescaled_kernel(X, y, spec, X_test)
+    saddle = rescaled_kernel(X, y, spec, X_test)  # warns (ConvergenceWarning) itself when it does not converge
+    if strict and not saddle.converged:
+        raise RuntimeError(f"renormalised one loop: the renormalised saddle did not converge (residual "
+                           f"{saddle.residual:.2e} at u = {saddle.u:.6g})")
     u = saddle.u
-    C0 = saddle.C / u
-    C0s = None if X_test is None else nngp_kernel(X_test, X, spec)
-    lam, Q = np.linalg.eigh(0.5 * (C0 + C0.T))
+    C0 = train_kernel(X, spec)  # memoised with its eigendecomposition (docs/theory.md §17.3)
+    C0s = None if X_test is None else cross_kernel(X_test, X, spec)
+    lam, Q = train_kernel_eigh(X, spec)
     lam = np.clip(lam, 0.0, None)
     yt = Q.T @ y
     p2, p3, g, s = _laplace_parts(lam, yt, u, chi, k0, N)
@@ -136,8 +136,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     n_used, mc_se, ratio = 0, 0.0, 0.0
     fE_t = None
     if nongaussian:
-        R = np.linalg.inv(u * C0 + k0 * np.eye(P))
-        R = 0.5 * (R + R.T)
+        R = (Q / (u * lam + k0)) @ Q.T  # (u C0 + κ0)⁻¹ in C0's eigenbasis
         a = R @ y
         z, Ainv = chi * a, chi * R
         k = C0 / gw
@@ -152,7 +151,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
         batches, counts = [], []
         n = n_samples
         corr_loop = float(np.mean(y * (d_shift + d_fl)))
-        nngp_myd = k0 * float(y @ np.linalg.solve(C0 + k0 * np.eye(P), y)) / P  # mean(y·Δ) of the NNGP
+        nngp_myd = k0 * float(np.sum(yt**2 / (lam + k0))) / P  # mean(y·Δ) of the NNGP
         while True:
             per = -(-(n - sum(counts)) // N_BATCHES)
             for _ in range(N_BATCHES):
