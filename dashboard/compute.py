@@ -387,13 +387,32 @@ def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, opti
     return res.results[kind][0], res.table.iloc[0].to_dict(), messages
 
 
+#: data_key of recent tasks by the identity of their arrays (the memoised tasks are reused across reruns; hashing
+#: X, y, X*, y* again on every rerun of the Networks and Regimes pages costs up to ~0.1 s at the largest sizes).
+_DATA_KEYS: dict = {}
+_DATA_KEYS_MAX = 8
+
+
+def _task_data_key(task: mc.Task) -> str:
+    arrays = (task.X, task.y, task.X_test, task.y_test)
+    ident = tuple(id(a) for a in arrays)
+    hit = _DATA_KEYS.get(ident)
+    if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
+        return hit[1]
+    key = data_key(*arrays)
+    if len(_DATA_KEYS) >= _DATA_KEYS_MAX:
+        _DATA_KEYS.pop(next(iter(_DATA_KEYS)), None)
+    _DATA_KEYS[ident] = (arrays, key)  # the references keep the ids from being reused
+    return key
+
+
 def runs(task: mc.Task, settings: Settings) -> pd.DataFrame:
     """Reference runs stored in the disk cache for this data set and network (any χ, any options), newest last.
 
     Columns: method, chi, options, created, and the table row (train_mean_y_delta, ..._se, converged, ...).
     The list is read from the cache itself, so it always agrees with it (empty after ``cache clear``).
     """
-    key = data_key(task.X, task.y, task.X_test, task.y_test)
+    key = _task_data_key(task)
     network = {k: v for k, v in settings.network_spec(1.0).to_dict().items() if k != "chi"}
     rows = []
     for e in cache.entries():

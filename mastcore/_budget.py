@@ -17,6 +17,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from ._validation import positive_int
+
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
 
@@ -227,10 +229,7 @@ _OPTIONS = {
 
 
 def _int_opt(opts, name, minimum=1):
-    v = opts[name]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum:
-        raise ValueError(f"'{name}' must be an integer >= {minimum}; got {v!r}")
-    return int(v)
+    return positive_int(name, opts[name], minimum=minimum)
 
 
 def _options(method: str, options: dict, strict: bool) -> dict:
@@ -249,9 +248,7 @@ def _options(method: str, options: dict, strict: bool) -> dict:
 
 
 def _size(name, v, minimum=0):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum:
-        raise ValueError(f"'{name}' must be an integer >= {minimum}; got {v!r}")
-    return int(v)
+    return positive_int(name, v, minimum=minimum)
 
 
 # --- the models ------------------------------------------------------------------------------------------------

@@ -51,8 +51,9 @@ class QuadratureResult(SigmaVMixin, Result):
         return self.sigma_v_row
 
 
-def _support(log_density, centre: float, N: int) -> tuple[float, float]:
-    """[lo, hi] in u = log Q outside which the log density is more than LOG_CUT below its maximum.
+def _support(log_density, centre: float) -> tuple[float, float, float]:
+    """[lo, hi] in u = log Q outside which the log density is more than LOG_CUT below its maximum, and that maximum
+    (on the search grid: the normalisation the integrand is scaled by).
 
     The window starts at centre ± U_HALF_WIDTH and widens until the density has fallen by LOG_CUT at both ends. Its
     left tail is the prior's, p(u) ∝ e^{(N/2)u} as u → −∞ (the likelihood tends to a constant as |w|² → 0), so it
@@ -69,7 +70,7 @@ def _support(log_density, centre: float, N: int) -> tuple[float, float]:
         open_right = inside[-1] == grid.size - 1
         if not (open_left or open_right):
             # one grid step beyond the support on each side (the ends may sit exactly on the bounds)
-            return float(grid[max(inside[0] - 1, 0)]), float(grid[min(inside[-1] + 1, grid.size - 1)])
+            return float(grid[max(inside[0] - 1, 0)]), float(grid[min(inside[-1] + 1, grid.size - 1)]), top
         left = left * 2 if open_left else left
         right = right * 2 if open_right else right
     raise FloatingPointError(
@@ -120,8 +121,7 @@ def posterior_quadrature(
         lam = np.multiply.outer(var_w * np.exp(u), c) + k0 / chi
         return stats.chi2.logpdf(np.exp(u), N) + u - 0.5 * np.sum(yh**2 / lam + np.log(lam), axis=-1)
 
-    lo, hi = _support(log_density, np.log(N), N)
-    top = float(np.max(log_density(np.linspace(lo, hi, 16001))))
+    lo, hi, top = _support(log_density, np.log(N))
 
     def integrate(n):
         u = np.linspace(lo, hi, n)
