@@ -450,12 +450,12 @@ def _quadrature(P, D, Ps, N, act, o):
     sv_peak, sv_kept, sv_flops = _row_space(P, D)
     n = 2 * _int_opt(o, "n_nodes", 101) - 1
     grid = 16001
-    # log density on the locating grid: λ (grid, r), ŷ²/λ and log λ (posterior/quadrature.py);
-    # integrate(n): t⊗c, λ, g, p·g, the per-neuron precision and mean (n, r) each
+    # log density on the locating grid (one pass; its maximum normalises the integrand): λ (grid, r), ŷ²/λ and
+    # log λ (posterior/quadrature.py); integrate(n): t⊗c, λ, g, p·g, the per-neuron precision and mean (n, r) each
     peak = sv_kept + max(sv_peak - sv_kept, 3 * grid * r, 8 * n * r + n * r)
     result = sv_kept + P + Ps + 2 * r * r
     flops = sv_flops + 2.0 * Ps * D * r + 2.0 * n * r * r
-    elems = 8.0 * grid * r + 3 * 14.0 * n * r
+    elems = 4.0 * grid * r + 3 * 14.0 * n * r
     return peak, result, flops, elems, 80, {"row_space": sv_kept * F8}
 
 

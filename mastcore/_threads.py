@@ -59,7 +59,8 @@ ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: Measured by ``python bench/threads.py --crossover`` (2-core AMD EPYC VM, OpenBLAS 0.3.31, torch 2.13 CPU, quiet:
 #: run queue 1–2): time with two threads over one at P = 80 / 160 / 320 / 640 / 1280 (D = 2P):
 #: nngp 0.96 / 4.3 / 1.6 / 0.87 / 0.81, tree 9.8 / 2.6 / 1.5 / 1.2 / 0.90, one_loop 7.0 / 2.2 / 1.7 / 1.0 / 0.71,
-#: quadrature 1.1 / 1.1 / 0.89 / 0.91 / 0.69, exact 5.8 / 1.5 / 1.5 / 1.0 / 0.73, rescaled 0.97 / 1.0 / 1.1 / 0.86 /
+#: quadrature 0.93 / 0.95 / 0.88 / 0.43 / 0.80 (re-measured after its second grid pass was removed; before:
+#: 1.1 / 1.1 / 0.89 / 0.91 / 0.69), exact 5.8 / 1.5 / 1.5 / 1.0 / 0.73, rescaled 0.97 / 1.0 / 1.1 / 0.86 /
 #: 0.73, langevin (N = 100, 8 networks) 0.90 / 1.1 / 0.76 / 0.81 / 0.65. The crossover is the smallest size from
 #: which two threads won (ratio < 0.9) at every larger size. With other jobs running (run queue 3–16) two threads
 #: never won at any size (ratios 1.3–175), which is why the policy also subtracts busy cores (rule 4).
@@ -68,7 +69,7 @@ CROSSOVER = {
     "nngp": 640,
     "tree": 1280,
     "one_loop": 1280,
-    "quadrature": 1280,
+    "quadrature": 320,
     "exact": 1280,
     "rescaled": 640,
     "langevin": 3.3e8,  # 2·E·N·D·P at E = 8, N = 100, D = 2P, P = 320
