@@ -630,7 +630,11 @@ def chi_slider(grid, key: str, *, label: str = "χ  (log scale: 1 = standard sca
     """A log-scale χ slider over ``grid`` that shares the current χ across pages and the URL (keyboard-friendly;
     the charts also carry their own slider that moves in the browser, see :func:`live_chart`)."""
     grid = [float(g) for g in grid]
-    st.session_state[key] = current_chi(grid)
+    want = current_chi(grid)
+    # only when χ changed elsewhere (another page, the chart's slider, a link): writing a widget's state sends the
+    # value to the browser, which would overwrite a key press made while this run was going on
+    if st.session_state.get(key) != want:
+        st.session_state[key] = want
 
     def _sync():
         st.session_state[k("chi")] = float(st.session_state[key])
