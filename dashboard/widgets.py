@@ -25,7 +25,7 @@ from .worker import Call, Job
 
 __all__ = [
     "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chi_slider", "current_settings", "curves", "curves_key", "data_digest",
-    "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "page_header", "require_task", "run_cancellable",
+    "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "memo_run", "page_header", "require_task", "run_cancellable",
     "show_error", "sidebar", "take_cancelled", "sync_query_params", "theory_grid", "tree_curves", "v", "view_widget", "warning_badges",
 ]
 
@@ -333,6 +333,25 @@ def memo_put(key, value):
     return _memo().put(key, value)
 
 
+def memo_run(key, label: str, fn, *, estimate_seconds, prefix: str, keep=None, **run_options):
+    """The one path from a page to a computation: the process memo, else :func:`run_cancellable` (disk-cache
+    ``lookup``, budget, button, progress, Cancel), and the result into the memo.
+
+    ``key`` is the memo key (settings, data digest, ...); ``prefix`` names the run's widgets
+    (``run.<prefix>.<digest(key)>...``); ``estimate_seconds`` is a number or a function called only on a memo
+    miss; ``keep(result)`` says whether a result may be memoised (default: every result; e.g. not an
+    incomplete theory map). Other options go to :func:`run_cancellable`. Returns the result or None (waiting for
+    a button, refused, cancelled or failed)."""
+    hit = memo_get(key)
+    if hit is not None:
+        return hit
+    est = estimate_seconds() if callable(estimate_seconds) else estimate_seconds
+    result = run_cancellable(label, fn, estimate_seconds=est, key=f"{prefix}.{digest(key)}", **run_options)
+    if result is not None and (keep is None or keep(result)):
+        memo_put(key, result)
+    return result
+
+
 def digest(key) -> str:
     """A short stable hash of a memo key (for widget and request keys)."""
     return hashlib.sha1(repr(key).encode()).hexdigest()[:12]
@@ -571,19 +590,21 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
     :func:`run_cancellable`; None while they wait for a button, are refused or failed."""
     chis = tuple(float(c) for c in chis)
     methods = tuple(methods)
-    key = curves_key(settings, chis, methods)
-    hit = memo_get(key)
-    if hit is not None:
-        return hit
-    est = compute.estimate_seconds(settings, methods, len(chis), task=task) if estimate is None else estimate
+    seconds = {}
 
-    def lookup():  # computed before (this or another session): the disk cache gives it back instantly
+    def estimate_once():  # called on a memo miss only
+        seconds["est"] = (compute.estimate_seconds(settings, methods, len(chis), task=task)
+                          if estimate is None else estimate)
+        return seconds["est"]
+
+    def lookup():  # work that would not run at once may be in the disk cache (this or another session)
+        if seconds["est"] <= AUTO_SECONDS:
+            return None
         return compute.theory_curves(task, settings, chis, methods, cache_mode="only")
 
-    result = run_cancellable(label, Call(compute.theory_curves, task, settings, chis, methods), estimate_seconds=est,
-                             key=f"curves.{digest(key)}", cli=compute.cli_command(settings, chis, methods),
-                             lookup=lookup if est > AUTO_SECONDS else None)
-    return None if result is None else memo_put(key, result)
+    return memo_run(curves_key(settings, chis, methods), label,
+                    Call(compute.theory_curves, task, settings, chis, methods), estimate_seconds=estimate_once,
+                    prefix="curves", cli=compute.cli_command(settings, chis, methods), lookup=lookup)
 
 
 def theory_grid(settings: Settings):

@@ -5,8 +5,8 @@ import streamlit as st
 import mastcore as mc
 from dashboard import compute
 from dashboard.state import md_code
-from dashboard.widgets import current_settings, data_digest, digest, k, memo_get, memo_put, page_header, \
-    require_task, run_cancellable, show_error, uploaded_data
+from dashboard.widgets import current_settings, data_digest, k, memo_run, page_header, require_task, show_error, \
+    uploaded_data
 from dashboard.worker import Call
 from mastcore import plots
 
@@ -37,14 +37,10 @@ left.markdown("**Label balance**")
 left.plotly_chart(plots.label_balance(task.y, task.y_test), key="data.labels")
 right.markdown("**Spectrum of the NNGP kernel C0** (train set; docs/theory.md §3)")
 key = ("spectrum", settings, data_digest(uploaded_data() if settings.task == "csv" else None))
-eig = memo_get(key)
-if eig is None:
-    with right:
-        eig = run_cancellable("the kernel spectrum", Call(compute.kernel_spectrum, task, settings),
-                              estimate_seconds=compute.spectrum_seconds(settings, task), key=f"data.{digest(key)}",
-                              auto_seconds=SPECTRUM_AUTO_SECONDS, remedy="Lower P in the sidebar")
-    if eig is not None:
-        memo_put(key, eig)
+with right:
+    eig = memo_run(key, "the kernel spectrum", Call(compute.kernel_spectrum, task, settings),
+                   estimate_seconds=lambda: compute.spectrum_seconds(settings, task), prefix="data",
+                   auto_seconds=SPECTRUM_AUTO_SECONDS, remedy="Lower P in the sidebar")
 if eig is not None:
     right.plotly_chart(plots.kernel_spectrum(eig, kappa0=settings.kappa0), key="data.spec")
     right.caption("Eigenvalues above κ0 are directions the network fits; those below it are treated as noise.")

@@ -3,8 +3,8 @@ import streamlit as st
 
 from dashboard import compute
 from dashboard.state import VIEW_PARAMS
-from dashboard.widgets import chi_slider, current_settings, data_digest, digest, memo_get, memo_put, page_header, \
-    run_cancellable, show_error, theory_grid, uploaded_data, v, view_widget
+from dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
+    theory_grid, uploaded_data, v, view_widget
 from dashboard.worker import Call
 from mastcore import plots
 from mastcore.sweep import METHODS
@@ -70,20 +70,16 @@ if compute.task_problem(probe):
     st.stop()
 
 key = ("learning", settings, tuple(sorted(sizes)), float(chi), methods, data_digest(data))
-df = memo_get(key)
+try:
+    df = memo_run(key, "learning curves", Call(compute.learning_curves, settings, tuple(sorted(sizes)), chi,
+                                               methods=methods, data=data),
+                  estimate_seconds=lambda: compute.learning_seconds(settings, sizes, methods), prefix="lc",
+                  cli=compute.cli_command(probe, [chi], methods))
+except ValueError as exc:
+    show_error("The learning curves could not be computed:", exc)
+    st.stop()
 if df is None:
-    est = compute.learning_seconds(settings, sizes, methods)
-    try:
-        df = run_cancellable("learning curves", Call(compute.learning_curves, settings, tuple(sorted(sizes)), chi,
-                                                     methods=methods, data=data),
-                             estimate_seconds=est, key=f"lc.{digest(key)}",
-                             cli=compute.cli_command(probe, [chi], methods))
-    except ValueError as exc:
-        show_error("The learning curves could not be computed:", exc)
-        st.stop()
-    if df is None:
-        st.stop()
-    memo_put(key, df)
+    st.stop()
 st.plotly_chart(plots.learning_curves_figure(df, obs), key="lc.fig")
 st.caption("Both axes are logarithmic: a straight line means a power law, error ∝ P^(−slope). Lower is better.")
 with st.expander("Table"):

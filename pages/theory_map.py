@@ -2,8 +2,7 @@
 import streamlit as st
 
 from dashboard import theory_map as tm
-from dashboard.widgets import current_settings, data_digest, digest, memo_get, memo_put, page_header, \
-    run_cancellable, show_error, uploaded_data
+from dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
 from dashboard.worker import Call
 from mastcore import plots
 
@@ -39,21 +38,16 @@ if any(w < 1 for w in widths):
     st.stop()
 
 key = ("theory_map", settings, tuple(sorted(widths)), tuple(sorted(fracs)), data_digest(data))
-tmap = memo_get(key)
-if tmap is None:
-    est = tm.estimate_seconds(settings, sorted(widths), sorted(fracs))
-    try:
-        tmap = run_cancellable(
-            "theory map", Call(tm.theory_map, settings, tuple(sorted(widths)), tuple(sorted(fracs)), data=data),
-            estimate_seconds=est, key=f"tmap.{digest(key)}",
-            lookup=None if linear else (lambda: tm.cached_map(settings, sorted(widths), sorted(fracs), data=data)),
-            remedy="Choose fewer widths or χ/N values")
-    except ValueError as exc:
-        show_error("The theory map could not be computed:", exc)
-        st.stop()
-    if tmap is not None and tmap.complete and not tmap.table["reference"].isna().any():
-        memo_put(key, tmap)
-
+try:
+    tmap = memo_run(
+        key, "theory map", Call(tm.theory_map, settings, tuple(sorted(widths)), tuple(sorted(fracs)), data=data),
+        estimate_seconds=lambda: tm.estimate_seconds(settings, sorted(widths), sorted(fracs)), prefix="tmap",
+        lookup=None if linear else (lambda: tm.cached_map(settings, sorted(widths), sorted(fracs), data=data)),
+        remedy="Choose fewer widths or χ/N values",
+        keep=lambda t: t.complete and not t.table["reference"].isna().any())  # an unfinished map is not kept
+except ValueError as exc:
+    show_error("The theory map could not be computed:", exc)
+    st.stop()
 
 
 def show(tmap):
