@@ -38,10 +38,11 @@ import pickle
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import joblib
+
+from ._warn import warn
 
 try:
     import fcntl
@@ -413,7 +414,7 @@ def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
         source = source_hash(inspect.unwrap(func).__module__)
         key = joblib.hash((name, source, arguments))
     except (OSError, SyntaxError) as exc:  # source unreadable: run without the cache
-        warnings.warn(f"cache key for {name} unavailable ({exc}); running uncached", CacheWarning, stacklevel=2)
+        warn(f"cache key for {name} unavailable ({exc}); running uncached", CacheWarning)
         return func(*args, **kwargs)
     entry = _store() / name / key
     with _key_lock(key):
@@ -425,9 +426,9 @@ def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
                     os.utime(entry / MARKER)  # last use, for the LRU eviction
                 return result
             except Exception as exc:  # noqa: BLE001  (damaged or mistyped entry: drop it and recompute)
-                warnings.warn(
+                warn(
                     f"cache entry for {name} in {entry} is unusable ({type(exc).__name__}: {exc}); recomputing it",
-                    CacheWarning, stacklevel=2,
+                    CacheWarning,
                 )
                 _remove_entry(entry)
         if only_cached:
@@ -442,7 +443,7 @@ def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
             _prune_old(name, source)
             _write(entry, result, info)
         except (OSError, TypeError, ValueError, pickle.PicklingError) as exc:
-            warnings.warn(f"could not write the cache entry for {name}: {exc}", CacheWarning, stacklevel=2)
+            warn(f"could not write the cache entry for {name}: {exc}", CacheWarning)
         return result
 
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 
 from ._validation import positive_float, positive_int
+from ._warn import warn
 
 __all__ = ["ACTIVATIONS", "ConvergenceWarning", "LoopBreakdownWarning", "NetworkSpec", "ScaleWarning"]
 
@@ -56,10 +56,9 @@ class NetworkSpec:
         if chi < 1.0:
             raise ValueError(f"'chi' must be >= 1 (1 = standard scaling, width = mean-field); got {chi!r}")
         if chi > width:
-            warnings.warn(
+            warn(
                 f"'chi' = {chi:g} exceeds 'width' = {width}; the meaningful range is 1 <= chi <= width",
                 ScaleWarning,
-                stacklevel=3,
             )
         object.__setattr__(self, "width", width)
         object.__setattr__(self, "chi", chi)

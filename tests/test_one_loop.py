@@ -290,8 +290,8 @@ def test_advisory_flag_between_P_and_2P_does_not_warn():
 
 
 def test_large_loop_correction_is_flagged():
-    flags, msg, severe = ol_mod._breakdown(r=5, N=50, positive_definite=True, loop_ratio=0.8, tree_converged=True)
-    assert flags == ("loop_correction_large",) and severe and "0.80" in msg
+    b = ol_mod._breakdown(r=5, N=50, positive_definite=True, loop_ratio=0.8, tree_converged=True)
+    assert b.flags == ("loop_correction_large",) and b.severe and "0.80" in b.message
     # a real case: N < P at χ = 1 (loop ratio 0.65 on the Fig.-2 data at N = 5)
     task = mc.make_task(mc.TaskSpec())
     with pytest.warns(mc.LoopBreakdownWarning):
@@ -306,8 +306,8 @@ def test_non_positive_definite_precision_is_detected():
     assert not fl.positive_definite and fl.min_D < 0
     d = dense.DenseFluctuations(K, 5.0 * np.eye(3), np.ones(3), 1.0, 4)
     assert not d.positive_definite
-    flags, msg, severe = ol_mod._breakdown(r=3, N=4, positive_definite=False, loop_ratio=0.1, tree_converged=True)
-    assert "M_not_positive_definite" in flags and severe
+    b = ol_mod._breakdown(r=3, N=4, positive_definite=False, loop_ratio=0.1, tree_converged=True)
+    assert "M_not_positive_definite" in b.flags and b.severe
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,6 @@ The exact mean without sampling is :func:`mastcore.posterior_quadrature` (docs/t
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,6 +40,7 @@ from .._api import solver
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_int
+from .._warn import warn
 from ..metrics import split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
@@ -231,11 +231,10 @@ def exact_posterior(
     r_hat = split_rhat(kept, scale=float(y @ y) / P)  # mean(y·Δ) = mean(y²) − mean(y·f): rounding of that scale
     converged = bool(r_hat < RHAT_MAX)
     if not converged:
-        warnings.warn(
+        warn(
             f"exact posterior: split-R-hat = {r_hat:.3f} >= {RHAT_MAX} at chi={spec.chi:g}, N={spec.width}; the "
             "chains have not equilibrated, increase 'n_sweeps' and 'burn_in'",
             ConvergenceWarning,
-            stacklevel=2,
         )
     sigma_row = sum_M / (n_sigma * n_chains * spec.width) / np.outer(rs.S, rs.S)  # (1/N) Σ_i ⟨z_i z_iᵀ⟩
     return PosteriorResult(

@@ -48,7 +48,6 @@ import dataclasses
 import math
 import time
 import types
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -59,6 +58,7 @@ from .. import _threads
 from .._api import solver
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
+from .._warn import warn
 from ..metrics import CONSTANT_RTOL, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
@@ -750,14 +750,13 @@ def train_langevin(
     converged = bool(np.isfinite(r_hat) and r_hat < RHAT_MAX)
     restarts = sum(p["restarts"] for p in parts)
     if restarts:
-        warnings.warn(f"Langevin: the automatic step diverged and was reduced 4x ({restarts} restart(s)); the run "
-                      f"used dt = {max(p['dt'] for p in parts):.3g}", ConvergenceWarning, stacklevel=2)
+        warn(f"Langevin: the automatic step diverged and was reduced 4x ({restarts} restart(s)); the run "
+             f"used dt = {max(p['dt'] for p in parts):.3g}", ConvergenceWarning)
     if not converged:
-        warnings.warn(
+        warn(
             f"Langevin ensemble not equilibrated: split-R̂ of mean(y·Δ) = {r_hat:.3f} (>= {RHAT_MAX}); increase "
             "'steps' and 'burn_in'",
             ConvergenceWarning,
-            stacklevel=2,
         )
     seconds = time.perf_counter() - t0
     return LangevinResult(

@@ -7,7 +7,6 @@ over C (tests/test_quadrature.py) and takes ~0.1–0.3 s on the Fig.-2 setting, 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +16,7 @@ from .._api import solver
 from .._linalg import row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
+from .._warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 
@@ -149,11 +149,10 @@ def posterior_quadrature(
     err = float(np.max(np.abs(rs.U @ (f_r - f_r1))))
     converged = err < tol
     if not converged:
-        warnings.warn(
+        warn(
             f"posterior quadrature: doubling the nodes changed f_train by {err:.2e} > tol={tol:g}; increase "
             "'n_nodes'",
             ConvergenceWarning,
-            stacklevel=2,
         )
     f_train = rs.U @ f_r
     return QuadratureResult(

@@ -7,15 +7,78 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validation import positive_float, positive_int
+from .._warn import warn
 from ..results import Result
+from ..specs import LoopBreakdownWarning
 from .saddle import TreeResult
 
-__all__ = ["LOOP_TO_TREE_MAX", "NonlinearOneLoopResult", "OneLoopResult", "monte_carlo_settings"]
+__all__ = ["LOOP_TO_TREE_MAX", "LoopFlags", "NonlinearOneLoopResult", "OneLoopResult", "WIDTH_ADVISORY",
+           "monte_carlo_settings"]
 
-#: Breakdown threshold (see `_breakdown`): one-loop correction larger than this fraction of the tree-level Δ (norms)
+#: Breakdown threshold (LoopFlags.loop): one-loop correction larger than this fraction of the tree-level Δ (norms)
 #: means the loop series is not small. On the Fig.-2 data (P = 80) the ratio is 0.65 at N = 5, 0.41 at N = 10,
 #: 0.07 at N = 80 (χ = 1; smaller at larger χ), against the exact posterior mean.
 LOOP_TO_TREE_MAX = 0.5
+#: Below N = WIDTH_ADVISORY · r a loop result carries the advisory flag "width_below_2P" (docs/theory.md §6).
+WIDTH_ADVISORY = 2.0
+
+
+class LoopFlags:
+    """The warning flags of one loop result (docs/theory.md §6, §12), collected the same way by every variant.
+
+    Each check adds a flag name and a sentence; a severe one (the expansion is not trustworthy) makes
+    :meth:`close` warn with LoopBreakdownWarning. The variants differ only in their checks and wording."""
+
+    def __init__(self):
+        self._items: list[tuple[str, str, bool]] = []
+
+    def add(self, flag: str, message: str, *, severe: bool = False) -> None:
+        self._items.append((flag, message, bool(severe)))
+
+    def __contains__(self, flag: str) -> bool:
+        return any(f == flag for f, _, _ in self._items)
+
+    def width(self, N: int, r: int, *, unit: str, detail: str = "", advisory: str | None = None) -> None:
+        """``width_below_rank`` (severe) for N < r; else ``width_below_2P`` for N < 2r when ``advisory`` is given
+        (the sentence's tail). ``unit`` names r ("independent samples r", "train points P")."""
+        if N < r:
+            self.add("width_below_rank", f"width N = {N} is below the number of {unit} = {r}: "
+                     f"{detail or 'the loop expansion in r/N breaks down'}", severe=True)
+        elif advisory is not None and N < WIDTH_ADVISORY * r:
+            self.add("width_below_2P", f"N = {N} < 2r = {2 * r}: {advisory}")
+
+    def loop(self, ratio: float, limit: float, message: str) -> None:
+        """``loop_correction_large`` (severe) when ``ratio`` > ``limit``."""
+        if ratio > limit:
+            self.add("loop_correction_large", message, severe=True)
+
+    def monte_carlo(self, ratio: float, rtol: float, message: str) -> None:
+        """``mc_error_large`` (advisory) when the Monte-Carlo error is above ``rtol`` of the correction."""
+        if ratio > rtol:
+            self.add("mc_error_large", message)
+
+    def saddle(self, converged: bool, what: str = "the tree-level saddle it starts from") -> None:
+        """``tree_not_converged`` (advisory) for an unconverged saddle."""
+        if not converged:
+            self.add("tree_not_converged", f"{what} did not converge")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(f for f, _, _ in self._items)
+
+    @property
+    def message(self) -> str:
+        return "; ".join(m for _, m, _ in self._items)
+
+    @property
+    def severe(self) -> bool:
+        return any(sev for _, _, sev in self._items)
+
+    def close(self, where: str) -> tuple[tuple[str, ...], str]:
+        """(flags, message); warns ``"<where>: <message>"`` (at the user's call) if a severe check fired."""
+        if self.severe:
+            warn(f"{where}: {self.message}", LoopBreakdownWarning)
+        return self.flags, self.message
 
 
 def monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, *, groups: int) -> tuple[int, int, float, int]:

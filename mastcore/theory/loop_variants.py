@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 
+from .._warn import warn
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
 from .nonlinear import NonlinearTreeResult
@@ -63,5 +64,5 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
                                                  linear_one_loop=linear_one_loop, options=opts))
     for w in caught:
         if issubclass(w.category, (LoopBreakdownWarning, RuntimeWarning, UserWarning)):
-            warnings.warn(w.message, w.category, stacklevel=4)
+            warn(w.message, w.category)
     return out

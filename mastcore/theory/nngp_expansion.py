@@ -17,16 +17,15 @@ doubled until the s.e. of the train mean(y·Δ) is at most ``mc_rtol`` of the co
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
 from .._linalg import row_space
 from .._validation import check_data
-from ..specs import LoopBreakdownWarning, NetworkSpec
+from ..specs import NetworkSpec
 from .kernels import cross_kernel, nngp
 from .neuron_law import law_problem, sample_prior
-from .loop_result import LOOP_TO_TREE_MAX, monte_carlo_settings
+from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 
 __all__ = ["N_SAMPLES", "nngp_expansion"]
@@ -177,26 +176,14 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
     corr_vec = delta_shift + delta_fluct
     loop_ratio = float(np.linalg.norm(corr_vec) / max(np.linalg.norm(k0 * a), np.finfo(float).tiny))
     r = row_space(X).rank if spec.activation == "linear" else P  # dimension the kernel fluctuates in
-    flags, msgs, severe = [], [], False
-    if N < r:
-        flags.append("width_below_rank")
-        msgs.append(f"width N = {N} is below the number of independent samples r = {r}: the expansion in r/N "
-                    "breaks down")
-        severe = True
-    if loop_ratio > LOOP_TO_TREE_MAX:
-        flags.append("loop_correction_large")
-        msgs.append(f"the 1/N correction is {loop_ratio:.2f}× the NNGP discrepancy (> {LOOP_TO_TREE_MAX}): the "
-                    "tilt of the kernel posterior is not weak (χ too large or N too small)")
-        severe = True
-    if N < 2 * r and "width_below_rank" not in flags:
-        flags.append("width_below_2P")
-        msgs.append(f"N = {N} < 2r = {2 * r}: accuracy is expected only for N ≳ 2r")
-    if not closed and ratio > mc_rtol:
-        flags.append("mc_error_large")
-        msgs.append(f"Monte-Carlo error is {100 * ratio:.0f} % of the correction; raise 'max_samples'")
-    flags, message = tuple(flags), "; ".join(msgs)
-    if severe:
-        warnings.warn(f"NNGP expansion at chi={chi:g}, N={N}: {message}", LoopBreakdownWarning, stacklevel=3)
+    checks = LoopFlags()
+    checks.width(N, r, unit="independent samples r", advisory="accuracy is expected only for N ≳ 2r")
+    checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the 1/N correction is {loop_ratio:.2f}× the NNGP discrepancy "
+                f"(> {LOOP_TO_TREE_MAX}): the tilt of the kernel posterior is not weak (χ too large or N too small)")
+    if not closed:
+        checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error is {100 * ratio:.0f} % of the correction; raise "
+                           "'max_samples'")
+    flags, message = checks.close(f"NNGP expansion at chi={chi:g}, N={N}")
     return NonlinearOneLoopResult(
         f_train=f_train,
         f_test=f_test,

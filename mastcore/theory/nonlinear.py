@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +26,7 @@ from .._api import check_spec
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
+from .._warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 from ._likelihood import likelihood
@@ -347,7 +347,7 @@ def _report(result, strict):
     )
     if strict:
         raise RuntimeError(msg)
-    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    warn(msg, ConvergenceWarning)
 
 
 def nonlinear_tree_level(

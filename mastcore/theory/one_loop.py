@@ -22,7 +22,6 @@ positivity check matters for the self-consistent iteration, where K ≠ C.
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import scipy.linalg as sla
@@ -30,8 +29,9 @@ from scipy.optimize import brentq
 
 from .._api import solver
 from .._validation import check_data, positive_float, positive_int
-from ..specs import ConvergenceWarning, LoopBreakdownWarning, NetworkSpec
-from .loop_result import LOOP_TO_TREE_MAX, OneLoopResult
+from .._warn import warn
+from ..specs import ConvergenceWarning, NetworkSpec
+from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
 from .saddle import TreeResult, linear_tree_level, reduce_problem
 from . import loop_variants
 
@@ -47,8 +47,6 @@ VAR_CHUNK = 32
 #: (then ≤ 28 terms); SERIES_TOL is the truncation error relative to the leading term.
 SERIES_MAX_RATIO = 0.25
 SERIES_TOL = 1e-17
-#: Width below this multiple of the effective sample count r = rank(X): advisory flag (docs/theory.md §6: N ≳ 2P).
-WIDTH_ADVISORY = 2.0
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -313,32 +311,19 @@ def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _breakdown(r, N, positive_definite, loop_ratio, tree_converged):
-    """Warning flags and message for regimes where the loop expansion is not trustworthy (docs/theory.md §6)."""
-    flags, msgs, severe = [], [], False
+def _breakdown(r, N, positive_definite, loop_ratio, tree_converged) -> LoopFlags:
+    """Warning flags for regimes where the loop expansion is not trustworthy (docs/theory.md §6)."""
+    out = LoopFlags()
     if not positive_definite:
-        flags.append("M_not_positive_definite")
-        msgs.append("the fluctuation precision 𝓜 is not positive definite: the Gaussian (one-loop) integral is "
-                    "undefined here")
-        severe = True
-    if N < r:
-        flags.append("width_below_rank")
-        msgs.append(f"width N = {N} is below the number of independent samples r = {r}: the prior kernel is "
-                    "singular (Wishart with N < r) and the loop expansion in r/N breaks down")
-        severe = True
-    if loop_ratio > LOOP_TO_TREE_MAX:
-        flags.append("loop_correction_large")
-        msgs.append(f"the one-loop correction is {loop_ratio:.2f}× the tree-level discrepancy (> {LOOP_TO_TREE_MAX}):"
-                    " the loop expansion is not converging; increase N")
-        severe = True
-    if N < WIDTH_ADVISORY * r and "width_below_rank" not in flags:
-        flags.append("width_below_2P")
-        msgs.append(f"N = {N} < 2r = {2 * r}: one-loop accuracy is expected only for N ≳ 2r (docs/theory.md §6); "
-                    "compare with the exact posterior")
-    if not tree_converged:
-        flags.append("tree_not_converged")
-        msgs.append("the tree-level saddle it starts from did not converge")
-    return tuple(flags), "; ".join(msgs), severe
+        out.add("M_not_positive_definite", "the fluctuation precision 𝓜 is not positive definite: the Gaussian "
+                "(one-loop) integral is undefined here", severe=True)
+    out.width(N, r, unit="independent samples r", detail="the prior kernel is singular (Wishart with N < r) and "
+              "the loop expansion in r/N breaks down", advisory="one-loop accuracy is expected only for N ≳ 2r "
+              "(docs/theory.md §6); compare with the exact posterior")
+    out.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level discrepancy "
+             f"(> {LOOP_TO_TREE_MAX}): the loop expansion is not converging; increase N")
+    out.saddle(tree_converged)
+    return out
 
 
 @solver("one_loop")
@@ -450,7 +435,7 @@ def one_loop(
                        "increase N")
                 if strict:
                     raise RuntimeError(msg)
-                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+                warn(msg, ConvergenceWarning)
             converged = converged and sc_ok
     except (np.linalg.LinAlgError, FloatingPointError) as exc:
         raise RuntimeError(f"one loop failed at chi={chi:g}, N={N}: {exc}; increase N or kappa0") from None
@@ -466,9 +451,8 @@ def one_loop(
     f_test = rs.extend(X_test, f_train)
     corr = delta_shift + delta_fluct
     loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(delta_tree), np.finfo(float).tiny))
-    flags, message, severe = _breakdown(r, N, fl.positive_definite, loop_ratio, tree.converged)
-    if severe:
-        warnings.warn(f"one loop at chi={chi:g}, N={N}: {message}", LoopBreakdownWarning, stacklevel=2)
+    flags, message = _breakdown(r, N, fl.positive_definite, loop_ratio, tree.converged).close(
+        f"one loop at chi={chi:g}, N={N}")
     dC = red.lift_matrix(dCr)
     return OneLoopResult(
         f_train=f_train,

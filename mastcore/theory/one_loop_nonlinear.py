@@ -11,16 +11,15 @@ reached (then the flag ``mc_error_large`` is set). Same seed → same answer.
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
 from .._validation import check_data
-from ..specs import LoopBreakdownWarning, NetworkSpec
+from ..specs import NetworkSpec
 from .cumulant_loop import SymBasis, jackknife_core
 from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
-from .loop_result import LOOP_TO_TREE_MAX, NonlinearOneLoopResult, monte_carlo_settings
+from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
 
@@ -128,32 +127,19 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         se_te, pseudo_te = jackknife_se(f_test, ft_reps)
     delta = full["delta_tree"] + corr
     loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(full["delta_tree"]), np.finfo(float).tiny))
-    flags, msgs, severe = [], [], False
+    checks = LoopFlags()
     positive = bool(full["min_eig"] > -1e-10)
     if not positive:
-        flags.append("M_not_positive_definite")
-        msgs.append(f"the kernel covariance G_CC has a negative eigenvalue ({full['min_eig']:.2e} of its largest): "
-                    "the Gaussian (one-loop) integral is undefined here")
-        severe = True
-    if spec.width < P:
-        flags.append("width_below_rank")
-        msgs.append(f"width N = {spec.width} is below the number of train points P = {P}: the loop expansion in "
-                    "P/N breaks down")
-        severe = True
-    if loop_ratio > LOOP_TO_TREE_MAX:
-        flags.append("loop_correction_large")
-        msgs.append(f"the one-loop correction is {loop_ratio:.2f}× the tree-level discrepancy (> {LOOP_TO_TREE_MAX})")
-        severe = True
-    if ratio > mc_rtol:
-        flags.append("mc_error_large")
-        msgs.append(f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop correction after "
-                    f"{samples.n} samples (target {100 * mc_rtol:.0f} %); raise 'max_samples'")
-    if not tree.converged:
-        flags.append("tree_not_converged")
-        msgs.append("the tree-level saddle it starts from did not converge")
-    message = "; ".join(msgs)
-    if severe:
-        warnings.warn(f"one loop at chi={spec.chi:g}, N={spec.width}: {message}", LoopBreakdownWarning, stacklevel=3)
+        checks.add("M_not_positive_definite", f"the kernel covariance G_CC has a negative eigenvalue "
+                   f"({full['min_eig']:.2e} of its largest): the Gaussian (one-loop) integral is undefined here",
+                   severe=True)
+    checks.width(spec.width, P, unit="train points P", detail="the loop expansion in P/N breaks down")
+    checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level "
+                f"discrepancy (> {LOOP_TO_TREE_MAX})")
+    checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop "
+                       f"correction after {samples.n} samples (target {100 * mc_rtol:.0f} %); raise 'max_samples'")
+    checks.saddle(tree.converged)
+    flags, message = checks.close(f"one loop at chi={spec.chi:g}, N={spec.width}")
     return NonlinearOneLoopResult(
         f_train=y - delta,
         f_test=f_test,
@@ -176,7 +162,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         residual=float(tree.residual),
         positive_definite=positive,
         loop_ratio=loop_ratio,
-        flags=tuple(flags),
+        flags=flags,
         message=message,
         seconds=time.perf_counter() - t0,
         timings=dict(tree=t_tree - t0, fluctuations=time.perf_counter() - t_tree),

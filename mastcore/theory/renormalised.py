@@ -24,15 +24,14 @@ and the flag ``nongaussian_large`` is set.
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
 from .._validation import check_data
-from ..specs import LoopBreakdownWarning, NetworkSpec
+from ..specs import NetworkSpec
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh
 from .neuron_law import law_problem, sample_prior
-from .loop_result import LOOP_TO_TREE_MAX, monte_carlo_settings
+from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from .nngp_expansion import BLOCK, N_BATCHES
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 from .rescaled import rescaled_kernel
@@ -207,29 +206,20 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     corr_vec = d_shift + d_fluct
     loop_ratio = float(np.linalg.norm(corr_vec) / max(np.linalg.norm(d_tree), np.finfo(float).tiny))
     ng_ratio = float(np.linalg.norm(d_E) / max(np.linalg.norm(d_tree), np.finfo(float).tiny))
-    flags, msgs, severe = [], [], False
+    checks = LoopFlags()
     if saddle.n_roots > 1:
-        flags.append("several_maxima")
-        msgs.append(f"Φ(u) has {saddle.n_roots} stationary points: the scale posterior may be multimodal")
-    if loop_ratio > LOOP_MAX:
-        flags.append("loop_correction_large")
-        msgs.append(f"the loop correction is {loop_ratio:.2f}× Δ(u*) (> {LOOP_MAX})")
-        severe = True
+        checks.add("several_maxima", f"Φ(u) has {saddle.n_roots} stationary points: the scale posterior may be "
+                   "multimodal")
+    checks.loop(loop_ratio, LOOP_MAX, f"the loop correction is {loop_ratio:.2f}× Δ(u*) (> {LOOP_MAX})")
     if ng_ratio > NONGAUSSIAN_MAX:
-        flags.append("nongaussian_large")
-        msgs.append(f"the non-Gaussian term is {ng_ratio:.2f}× Δ(u*) (> {NONGAUSSIAN_MAX}): the neuron law is far "
-                    "from the prior (feature learning); use the one loop around the particle saddle")
-        severe = True
-    if nongaussian and ratio > mc_rtol:
-        flags.append("mc_error_large")
-        msgs.append(f"Monte-Carlo error is {100 * ratio:.0f} % of the loop correction; raise 'max_samples'")
-    if not saddle.converged:
-        flags.append("tree_not_converged")
-        msgs.append("the renormalised saddle did not converge")
-    message = "; ".join(msgs)
-    if severe:
-        warnings.warn(f"renormalised one loop at chi={chi:g}, N={N}: {message}", LoopBreakdownWarning,
-                      stacklevel=3)
+        checks.add("nongaussian_large", f"the non-Gaussian term is {ng_ratio:.2f}× Δ(u*) (> {NONGAUSSIAN_MAX}): "
+                   "the neuron law is far from the prior (feature learning); use the one loop around the particle "
+                   "saddle", severe=True)
+    if nongaussian:
+        checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error is {100 * ratio:.0f} % of the loop correction; "
+                           "raise 'max_samples'")
+    checks.saddle(saddle.converged, "the renormalised saddle")
+    flags, message = checks.close(f"renormalised one loop at chi={chi:g}, N={N}")
     return NonlinearOneLoopResult(
         f_train=y - delta,
         f_test=f_test,
@@ -252,7 +242,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
         residual=float(saddle.residual),
         positive_definite=True,
         loop_ratio=loop_ratio,
-        flags=tuple(flags),
+        flags=flags,
         message=message,
         seconds=time.perf_counter() - t0,
         timings=dict(total=time.perf_counter() - t0),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ from scipy.optimize import brentq
 
 from .._api import solver
 from .._validation import check_data
+from .._warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh
@@ -92,7 +92,7 @@ def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
     residual = float(abs(dphi_dlogu(u))) / N
     converged = residual < 1e-8
     if not converged:
-        warnings.warn(f"rescaled kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning, stacklevel=2)
+        warn(f"rescaled kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning)
     C = u * C0
     A = C + k0 * np.eye(X.shape[0])
     alpha = sla.cho_solve(sla.cho_factor(A, lower=True), y)

@@ -14,7 +14,6 @@ space of X (docs/theory.md §11): with X = U S Wᵀ, C = U Ĉ Uᵀ and only ŷ =
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +23,7 @@ from scipy.optimize import brentq
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
+from .._warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 from .kernels import train_kernel
@@ -275,7 +275,7 @@ def linear_tree_level(
         )
         if strict:
             raise RuntimeError(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        warn(msg, ConvergenceWarning)
     # back to the original P-dimensional basis
     a = red.lift_a(ar, k0)
     f_train = y - k0 * a  # docs/theory.md §4: f_tree(X) = y − κ0 a

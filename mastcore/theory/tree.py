@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 from .._api import solver
 from .._linalg import row_space
 from .._validation import positive_float, positive_int
+from .._warn import warn
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nonlinear import ANNEAL_STAGES, GAUSSIAN_TOL, NonlinearTreeResult, nonlinear_tree_level
 from .saddle import VARIANTS, TreeResult, linear_tree_level
@@ -93,10 +93,9 @@ def _flag_width(result, X):
     N = result.spec.width
     if N >= r:
         return result
-    warnings.warn(
+    warn(
         f"tree level at N = {N} < rank X = {r}: the saddle point is an expansion in rank(X)/N and may be far from "
         "the posterior here (docs/theory.md §4.8); compare with mc.posterior_quadrature (linear) or networks",
         LoopBreakdownWarning,
-        stacklevel=4,  # _flag_width, tree_level, the solver decorator, the caller
     )
     return dataclasses.replace(result, flags=(*result.flags, WIDTH_BELOW_RANK))
