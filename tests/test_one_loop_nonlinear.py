@@ -280,3 +280,28 @@ def test_renormalised_loop_reports_a_saddle_that_did_not_converge(monkeypatch):
     with pytest.raises(RuntimeError, match="did not converge"), warnings.catch_warnings():
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
         renormalised_one_loop(X, y, spec, strict=True)
+
+
+def test_prior_batches_estimate_the_analytic_nngp_kernel_with_an_honest_error_bar():
+    # E_prior φφᵀ = C0 / g_w (the arcsine kernel for erf, analytic): the batched sums must reproduce it within their
+    # own batch-means error, groups must add up to the total, and growing keeps the earlier draws
+    from mastcore.theory.kernels import train_kernel
+    from mastcore.theory.neuron_law import PriorBatches
+
+    X, _ = small_problem(5, 8, 3)
+    spec = mc.NetworkSpec(width=20, chi=1.0, activation="erf")
+    psi = train_kernel(X, spec) / spec.g_w
+    draws = PriorBatches(law_problem(X, spec), "erf", np.random.default_rng(0), lambda F, Fs: [F.T @ F],
+                         with_test=False, groups=16, block=3000)
+    draws.grow(20000)
+    first = draws.n
+    draws.grow(40000)
+    assert first >= 20000 and draws.n >= 40000 and draws.n - first >= 20000 - 16
+    (tot,), n = draws.total()
+    groups = draws.by_group()
+    assert n == sum(c for _, c in groups) and np.allclose(sum(g[0] for g, _ in groups), tot, rtol=1e-13)
+    est = tot / n
+    per = np.array([g[0] / c for g, c in groups])
+    se = per.std(axis=0, ddof=1) / np.sqrt(len(groups))
+    assert np.all(np.abs(est - psi) < 5 * se + 1e-12), np.max(np.abs(est - psi) / se)
+    assert np.max(se) < 0.02 * np.max(np.abs(psi))  # the error bar is small: the check has power

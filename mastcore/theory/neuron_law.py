@@ -112,6 +112,47 @@ def sample_prior(pb: LawProblem, activation: str, n: int, rng, **kw) -> FeatureS
     return sample_gaussian(pb, activation, n, rng, **kw)
 
 
+class PriorBatches:
+    """Sums over prior draws (docs/theory.md §12) kept in ``groups`` batch groups, for an estimate and its
+    batch-means error bar: ``fn(phi, phi_test)`` maps a block of at most ``block`` draws (rows) to a list of
+    arrays that add up over draws; :meth:`grow` draws until ``n`` samples in all (each round adds one batch to
+    every group, so the groups stay equal and independent)."""
+
+    def __init__(self, pb: LawProblem, activation: str, rng, fn, *, with_test: bool, groups: int, block: int):
+        self.pb, self.activation, self.rng, self.fn = pb, activation, rng, fn
+        self.with_test, self.groups, self.block = with_test, int(groups), int(block)
+        self._sums: list[list[np.ndarray]] = []
+        self._counts: list[int] = []
+
+    @property
+    def n(self) -> int:
+        return int(sum(self._counts))
+
+    def grow(self, n: int) -> None:
+        per = -(-(int(n) - self.n) // self.groups)
+        if per <= 0:
+            return
+        for _ in range(self.groups):
+            s = sample_prior(self.pb, self.activation, per, self.rng, with_test=self.with_test, chunk=self.block)
+            acc = None
+            for lo in range(0, s.n, self.block):
+                part = self.fn(s.phi[lo:lo + self.block],
+                               None if s.phi_test is None else s.phi_test[lo:lo + self.block])
+                acc = part if acc is None else [u + v for u, v in zip(acc, part)]
+            self._sums.append(acc)
+            self._counts.append(s.n)
+
+    def by_group(self) -> list[tuple[list[np.ndarray], int]]:
+        """(sums, number of draws) of each group; group b holds the b-th batch of every round."""
+        G, k = self.groups, len(self._sums)
+        return [([sum(col) for col in zip(*(self._sums[i] for i in range(b, k, G)))],
+                 sum(self._counts[i] for i in range(b, k, G))) for b in range(G)]
+
+    def total(self) -> tuple[list[np.ndarray], int]:
+        """(sums, number of draws) over all groups."""
+        return [sum(col) for col in zip(*self._sums)], self.n
+
+
 def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=None, n_chains: int = 2000,
                   n_groups: int = 16, with_test: bool = True) -> FeatureSamples:
     """Samples of the exact tilted neuron law at the saddle C (docs/theory.md §9.4): C̃ = (χ/2) a aᵀ − ½ R from C,

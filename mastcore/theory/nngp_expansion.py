@@ -24,7 +24,7 @@ from .._linalg import row_space
 from .._validation import check_data
 from ..specs import NetworkSpec
 from .kernels import cross_kernel, nngp
-from .neuron_law import law_problem, sample_prior
+from .neuron_law import PriorBatches, law_problem
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 
@@ -108,43 +108,30 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
         rng = np.random.default_rng(seed)
         psi = C0 / gw  # E φφᵀ (analytic)
         psis = None if C0s is None else C0s / gw
-        sums = []  # per batch: list of arrays
-        counts = []
+
+        def estimate(parts, cnt):  # (f_train parts, f_test parts), δC a, E_R a from summed draws
+            c2 = gw**2 / N
+            dCa = c2 * parts[0] / cnt
+            # E0[δψ R δψ] a = mean φ(φᵀRδψa) − ψ̄ R mean(δψa)
+            ERa = c2 * (parts[1] / cnt - psi @ (R @ (parts[2] / cnt)))
+            out = [k0 * (a - R @ dCa + R @ ERa)]
+            if psis is not None:
+                dCsa = c2 * parts[3] / cnt
+                ERsa = c2 * (parts[4] / cnt - psis @ (R @ (parts[2] / cnt)))
+                shift_t, fluct_t = dCsa - C0s @ R @ dCa, -ERsa + C0s @ R @ ERa
+                out += [C0s @ a + shift_t + fluct_t, -shift_t, -fluct_t]
+            return out, dCa, ERa
+
+        draws = PriorBatches(pb, spec.activation, rng,
+                             lambda F, Fs: _sample_sums(F, Fs, psi, psis, R, a, gL, chi),
+                             with_test=X_test is not None, groups=N_BATCHES, block=BLOCK)
+        G = N_BATCHES
         n = n_samples
         while True:
-            need = n - sum(counts)
-            per = -(-need // N_BATCHES)
-            for _ in range(N_BATCHES):
-                s = sample_prior(pb, spec.activation, per, rng, with_test=X_test is not None, chunk=BLOCK)
-                acc = None
-                for lo in range(0, s.n, BLOCK):
-                    Fs = None if s.phi_test is None else s.phi_test[lo:lo + BLOCK]
-                    part = _sample_sums(s.phi[lo:lo + BLOCK], Fs, psi, psis, R, a, gL, chi)
-                    acc = part if acc is None else [u + v for u, v in zip(acc, part)]
-                sums.append(acc)
-                counts.append(s.n)
-            # batch estimates (group b collects the b-th batch of every round)
-            G = N_BATCHES
-            grouped = [[sums[i] for i in range(b, len(sums), G)] for b in range(G)]
-            gcount = np.array([sum(counts[i] for i in range(b, len(sums), G)) for b in range(G)])
-            tot = [sum(x) for x in zip(*[[sum(col) for col in zip(*g)] for g in grouped])]
-            n_used = int(gcount.sum())
-
-            def estimate(parts, cnt):
-                c2 = gw**2 / N
-                dCa = c2 * parts[0] / cnt
-                # E0[δψ R δψ] a = mean φ(φᵀRδψa) − ψ̄ R mean(δψa)
-                ERa = c2 * (parts[1] / cnt - psi @ (R @ (parts[2] / cnt)))
-                out = [k0 * (a - R @ dCa + R @ ERa)]
-                if psis is not None:
-                    dCsa = c2 * parts[3] / cnt
-                    ERsa = c2 * (parts[4] / cnt - psis @ (R @ (parts[2] / cnt)))
-                    shift_t, fluct_t = dCsa - C0s @ R @ dCa, -ERsa + C0s @ R @ ERa
-                    out += [C0s @ a + shift_t + fluct_t, -shift_t, -fluct_t]
-                return out, dCa, ERa
-
+            draws.grow(n)
+            tot, n_used = draws.total()
             full, dCa, ERa = estimate(tot, n_used)
-            batch = [estimate([sum(col) for col in zip(*g)], gc)[0] for g, gc in zip(grouped, gcount)]
+            batch = [estimate(g, gc)[0] for g, gc in draws.by_group()]
             d_b = np.array([b[0] for b in batch])
             myd_b = np.mean(y * d_b, axis=1)
             mc_se = float(np.std(myd_b, ddof=1) / np.sqrt(G))

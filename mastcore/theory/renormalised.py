@@ -30,7 +30,7 @@ import numpy as np
 from .._validation import check_data
 from ..specs import NetworkSpec
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh
-from .neuron_law import law_problem, sample_prior
+from .neuron_law import PriorBatches, law_problem
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from .nngp_expansion import BLOCK, N_BATCHES
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
@@ -147,39 +147,28 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
         kAkz = k @ (Ainv @ kz)
         pb = law_problem(X, spec, X_test)
         rng = np.random.default_rng(seed)
-        batches, counts = [], []
+
+        def estimate(parts, cnt):  # (δE on the train set, on the test set) from summed draws
+            # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z); analytic Gaussian pairings, sampled fourth moments
+            T = p4 * ((parts[0] / cnt - 3 * zkz * kz) - 3 * (parts[1] / cnt - trAk * kz - 2 * kAkz))
+            dE = -(k0 / 6.0) * (R @ T)
+            if ks is None:
+                return dE, None
+            Ts = p4 * ((parts[2] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[3] / cnt - trAk * (ks @ z)
+                                                                     - 2 * ks @ (Ainv @ kz)))
+            return dE, (Ts - u * C0s @ (R @ T)) / 6.0
+
+        draws = PriorBatches(pb, spec.activation, rng, lambda F, Fs: _edgeworth_sums(F, Fs, z, Ainv),
+                             with_test=X_test is not None, groups=N_BATCHES, block=BLOCK)
         n = n_samples
         corr_loop = float(np.mean(y * (d_shift + d_fl)))
         nngp_myd = k0 * float(np.sum(yt**2 / (lam + k0))) / P  # mean(y·Δ) of the NNGP
         while True:
-            per = -(-(n - sum(counts)) // N_BATCHES)
-            for _ in range(N_BATCHES):
-                smp = sample_prior(pb, spec.activation, per, rng, with_test=X_test is not None, chunk=BLOCK)
-                acc = None
-                for lo in range(0, smp.n, BLOCK):
-                    Fs = None if smp.phi_test is None else smp.phi_test[lo:lo + BLOCK]
-                    part = _edgeworth_sums(smp.phi[lo:lo + BLOCK], Fs, z, Ainv)
-                    acc = part if acc is None else [p + q for p, q in zip(acc, part)]
-                batches.append(acc)
-                counts.append(smp.n)
-
-            def estimate(parts, cnt):
-                # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z); analytic Gaussian pairings, sampled fourth moments
-                T = p4 * ((parts[0] / cnt - 3 * zkz * kz) - 3 * (parts[1] / cnt - trAk * kz - 2 * kAkz))
-                dE = -(k0 / 6.0) * (R @ T)
-                if ks is None:
-                    return dE, None
-                Ts = p4 * ((parts[2] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[3] / cnt - trAk * (ks @ z)
-                                                                         - 2 * ks @ (Ainv @ kz)))
-                return dE, (Ts - u * C0s @ (R @ T)) / 6.0
-
+            draws.grow(n)
             G = N_BATCHES
-            grouped = [[batches[i] for i in range(b, len(batches), G)] for b in range(G)]
-            gcount = [sum(counts[i] for i in range(b, len(batches), G)) for b in range(G)]
-            gsum = [[sum(col) for col in zip(*grp)] for grp in grouped]
-            n_used = int(sum(gcount))
-            d_E, fE_t = estimate([sum(col) for col in zip(*gsum)], n_used)
-            per_b = [estimate(gs, gc) for gs, gc in zip(gsum, gcount)]
+            tot, n_used = draws.total()
+            d_E, fE_t = estimate(tot, n_used)
+            per_b = [estimate(gs, gc) for gs, gc in draws.by_group()]
             dE_b = np.array([b[0] for b in per_b])
             mc_se = float(np.std(dE_b @ y / P, ddof=1) / np.sqrt(G))
             # target: MC_RTOL of the loop correction, or of a tenth of the predicted finite-width shift when the
