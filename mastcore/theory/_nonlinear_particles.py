@@ -29,10 +29,11 @@ TARGET_ACCEPT = 0.57
 class _Tilt:
     """log p(v) and its gradient for the rows of V (M, r)."""
 
-    def __init__(self, pb, act):
-        self.Z = pb.Z
-        self.lam0 = pb.lam0
-        self.coef = pb.spec.g_w / pb.spec.width
+    def __init__(self, Z, lam0: float, coef: float, act: str):
+        """Z (P, r) the row-space inputs, lam0 the prior precision D/g_v, coef = g_w/N, act the activation."""
+        self.Z = Z
+        self.lam0 = lam0
+        self.coef = coef
         self.phi, self.dphi = activation_fn(act)
         self.Ct = None
 
@@ -86,7 +87,7 @@ def particle_tree(pb, *, init, progress, t0, finish, n_particles=N_PARTICLES, se
     else:
         V = rng.standard_normal((M, pb.r)) / np.sqrt(pb.lam0)
         chi0 = 1.0
-    tilt = _Tilt(pb, act)
+    tilt = _Tilt(pb.Z, pb.lam0, pb.spec.g_w / pb.spec.width, act)
     F = phi(V @ pb.Z.T)
     C = gw * (F.T @ F) / M
     if chi0 == spec.chi:

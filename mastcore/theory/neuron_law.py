@@ -162,16 +162,7 @@ def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=Non
     """
     Ct, _ = dual(C, y, spec.chi, spec.kappa0)
 
-    class _P:  # the attributes _Tilt reads
-        Z = pb.Z
-        lam0 = pb.lam0
-
-    class _S:
-        g_w = spec.g_w
-        width = spec.width
-
-    _P.spec = _S
-    tilt = _Tilt(_P, spec.activation)
+    tilt = _Tilt(pb.Z, pb.lam0, spec.g_w / spec.width, spec.activation)
     tilt.set(Ct)
     phi, _ = activation_fn(spec.activation)
     M = int(min(n_chains, n))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.linalg as sla
@@ -32,6 +32,7 @@ from ..specs import ConvergenceWarning, NetworkSpec
 from ._likelihood import likelihood
 from ._nonlinear_mean import gaussian_mean_tree
 from ._nonlinear_particles import particle_tree
+from .neuron_law import LawProblem, law_problem
 from .nonlinear_kernels import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
 
 __all__ = [
@@ -106,37 +107,23 @@ class NonlinearTreeResult(SigmaVMixin, Result):
 # --- the Gaussian (zero-mean) ansatz ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Problem:
-    """Row-space form of the data: Z = X W = U S (P, r); Zs = X* W (P*, r) and the test points' prior variance
-    outside the row space, qs_perp = (g_v/D)(|x*|² − |Wᵀx*|²)."""
+@dataclass(frozen=True)
+class _Problem(LawProblem):
+    """The neuron law's row-space form of the inputs (neuron_law.LawProblem: Z = X W = U S, Zs = X* W, qs_perp,
+    lam0 = D/g_v) with the labels, the row space and the network."""
 
-    Z: np.ndarray
     y: np.ndarray
     rs: RowSpace
     spec: NetworkSpec
-    D: int
-    Zs: np.ndarray | None = None
-    qs_perp: np.ndarray | None = None
 
     @property
-    def r(self) -> int:
-        return self.Z.shape[1]
-
-    @property
-    def lam0(self) -> float:  # prior precision D/g_v
-        return self.D / self.spec.g_v
+    def D(self) -> int:
+        return int(self.W.shape[0])
 
 
 def _problem(X, y, spec, X_test) -> _Problem:
-    rs = row_space(X)
-    Z = rs.U * rs.S
-    pb = _Problem(Z=Z, y=y, rs=rs, spec=spec, D=X.shape[1])
-    if X_test is not None:
-        pb.Zs = X_test @ rs.W
-        perp = np.einsum("ij,ij->i", X_test, X_test) - np.einsum("ij,ij->i", pb.Zs, pb.Zs)
-        pb.qs_perp = (spec.g_v / X.shape[1]) * np.maximum(perp, 0.0)
-    return pb
+    law = law_problem(X, spec, X_test)
+    return _Problem(**{f.name: getattr(law, f.name) for f in fields(law)}, y=y, rs=row_space(X), spec=spec)
 
 
 def _kl_gauss(cov, mean, lam0):
