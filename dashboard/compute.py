@@ -171,7 +171,8 @@ def calibration(method: str, activation: str = "linear", ansatz: str | None = No
         return factor
 
 
-def _data_D(settings: Settings, task: mc.Task | None) -> int:
+def input_dimension(settings: Settings, task: mc.Task | None = None) -> int:
+    """D of the task (digits: 64 pixels, MNIST: 784; otherwise the sidebar's D) without building it."""
     if task is not None:
         return int(task.D)
     return {"digits": 64, "mnist": 784}.get(settings.task, settings.D)
@@ -186,7 +187,7 @@ def estimate_seconds(settings: Settings, methods, n_chi: int, *, options: dict |
     """
     P = int(task.P) if task is not None else settings.P
     P_test = int(task.X_test.shape[0]) if task is not None else settings.P_test
-    D = _data_D(settings, task)
+    D = input_dimension(settings, task)
     total = 0.0
     for m in methods:
         opts = dict((options or {}).get(m) or {})
@@ -218,7 +219,7 @@ def spectrum_seconds(settings: Settings, task: mc.Task | None = None) -> float:
             np.linalg.eigvalsh(a)
             times.append(time.perf_counter() - t0)
         _eig_rate.append(max(float(np.median(times)), 1e-4))
-    kernel = mc.estimate("nngp", P=P, D=_data_D(settings, task), width=max(settings.width, 1),
+    kernel = mc.estimate("nngp", P=P, D=input_dimension(settings, task), width=max(settings.width, 1),
                          activation=settings.activation).seconds
     return float(kernel + _eig_rate[0] * (P / EIG_REFERENCE) ** 3)
 

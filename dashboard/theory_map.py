@@ -15,8 +15,6 @@ __all__ = ["CHI_CHOICES", "cached_map", "estimate_seconds", "map_widths", "recom
 
 #: χ/N columns offered on the page (0 = χ = 1).
 CHI_CHOICES = (0.0, 0.01, 0.05, 0.25, 1.0)
-#: Langevin ensembles behind an erf/ReLU map: small enough for the app (the bench uses longer runs).
-NETWORK_OPTIONS = dict(ensemble=16, steps=6000, burn_in=1500, device="cpu", seed=0)
 
 
 def map_widths(settings: Settings) -> tuple:
@@ -29,8 +27,7 @@ def theory_map(settings: Settings, widths, chi_fractions, *, data=None, cache: b
     """validity.theory_map on the sidebar's task (linear: exact quadrature; erf/ReLU: Langevin networks)."""
     task = compute.build_task(settings, data)
     return validity.theory_map(task.X, task.y, settings.network_spec(1.0), widths=tuple(widths),
-                               chi_fractions=tuple(chi_fractions), network_options=NETWORK_OPTIONS, cache=cache,
-                               progress=progress)
+                               chi_fractions=tuple(chi_fractions), cache=cache, progress=progress)
 
 
 def cached_map(settings: Settings, widths, chi_fractions, *, data=None):
@@ -39,25 +36,11 @@ def cached_map(settings: Settings, widths, chi_fractions, *, data=None):
     return tmap if not np.isnan(tmap.reference).any() else None
 
 
-#: Linear maps: seconds per (width, χ, method) cell, measured (5 widths × 4 χ × 7 methods: 1.4 s at P = 12,
-#: 3.0 s at P = 80 on the shared 2-core machine): a per-call overhead plus the O(P³) linear algebra.
-LINEAR_CELL_SECONDS = (0.008, 2.5e-8)
-
-
 def estimate_seconds(settings: Settings, widths, chi_fractions) -> float:
-    """Expected seconds of the map. Linear: the measured per-cell cost above. erf/ReLU: the Langevin reference
-    (mc.estimate through dashboard.compute) plus the sampled loop corrections (~5 s per cell at P ≈ 50)."""
-    n = len(chi_fractions)
-    if settings.activation == "linear":
-        a, b = LINEAR_CELL_SECONDS
-        return float(len(widths) * n * 7 * (a + b * settings.P**3))
-    total = 0.0
-    for N in widths:
-        s = settings.replace(width=int(N))
-        total += compute.estimate_seconds(s, ["nngp", "tree", "rescaled", "langevin"], n,
-                                          options={"langevin": NETWORK_OPTIONS}, calibrate=False)
-        total += 3 * 5.0 * n * (settings.P / 50.0) ** 2
-    return float(total)
+    """Expected seconds of the map: validity.estimate_map, i.e. mc.estimate_sweep of each sweep the map makes."""
+    return float(validity.estimate_map(P=settings.P, D=compute.input_dimension(settings),
+                                       spec=settings.network_spec(1.0), widths=tuple(widths),
+                                       chi_fractions=tuple(chi_fractions)).seconds)
 
 
 def recommendation(settings: Settings, chi: float, *, data=None) -> dict:

@@ -50,7 +50,7 @@ from .theory import (
     rescaled_kernel,
     tree_level,
 )
-from .validity import TheoryMap, recommend, theory_map
+from .validity import TheoryMap, estimate_map, recommend, theory_map
 from ._linalg import gp_predict
 from ._threads import set_threads, threads
 
@@ -85,6 +85,7 @@ __all__ = [
     "available_tasks",
     "discrepancies",
     "estimate",
+    "estimate_map",
     "estimate_sweep",
     "estimate_task",
     "exact_posterior",

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ._budget import Cost, estimate_sweep
 from ._validation import check_data
 from .cache import CacheMiss
 from .specs import NetworkSpec
@@ -25,7 +26,8 @@ from .sweep import sweep as _sweep
 from .theory.one_loop_nonlinear import DENSE_MAX_P
 from .theory.renormalised import NONGAUSSIAN_MAX, renormalised_one_loop
 
-__all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "default_grid", "recommend", "theory_map"]
+__all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "default_grid", "estimate_map", "map_jobs", "recommend",
+           "theory_map"]
 
 #: The theories of a map: key → (label, sweep method, sweep options).
 THEORIES = {
@@ -119,6 +121,73 @@ def _myd(y, f) -> float:
     return float(np.mean(y * (y - f)))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a map computes: its grid, its theories grouped by sweep call, and the jobs (one mc.sweep each)."""
+
+    widths: np.ndarray
+    fracs: np.ndarray
+    chis: np.ndarray  # (widths, fracs) χ of each cell
+    theories: tuple
+    groups: dict  # (method, options) → theory keys
+    reference: str  # "quadrature" (linear) or "langevin"
+    jobs: list  # (N, method, options key, row, χ values, sweep options)
+
+
+def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_options) -> _Plan:
+    d_widths, d_fracs = default_grid(P, spec.width)
+    widths = np.array(sorted(int(n) for n in (d_widths if widths is None else widths)))
+    fracs = np.array(sorted(float(f) for f in (d_fracs if chi_fractions is None else chi_fractions)))
+    if widths.size == 0 or fracs.size == 0 or widths[0] < 1 or fracs[0] < 0:
+        raise ValueError(f"'widths' must be positive integers and 'chi_fractions' ≥ 0; got {widths}, {fracs}")
+    theories = tuple(THEORIES) if theories is None else tuple(theories)
+    bad = [t for t in theories if t not in THEORIES]
+    if bad:
+        raise ValueError(f"'theories' must be among {tuple(THEORIES)}; got {bad}")
+    linear = spec.activation == "linear"
+    if not linear and P > DENSE_MAX_P:
+        theories = tuple(t for t in theories if t != "one_loop")
+    chis = np.array([[_chi(int(N), f) for f in fracs] for N in widths])
+    groups: dict = {}
+    for t in theories:
+        _, method, opts = THEORIES[t]
+        groups.setdefault((method, tuple(sorted(opts.items()))), []).append(t)
+    reference = "quadrature" if linear else "langevin"
+    net_opts = dict(NETWORK_OPTIONS if network_options is None else network_options)
+    jobs = []
+    for i, N in enumerate(widths):
+        for method, opts in [("nngp", ()), (reference, ())] + list(groups):
+            options = {method: dict(opts)} if opts else None
+            if method == "langevin":
+                options = {"langevin": net_opts}
+            elif method == "one_loop" and dict(opts).get("variant") == "perturbative" and linear:
+                options = {"one_loop": {**dict(opts), "kernel_variance": False}}
+            jobs.append((int(N), method, opts, i, sorted(set(chis[i])), options))
+    return _Plan(widths, fracs, chis, theories, groups, reference, jobs)
+
+
+def map_jobs(P: int, spec: NetworkSpec, *, widths=None, chi_fractions=None, theories=None,
+             network_options: dict | None = None) -> list[tuple[int, str, list[float], dict | None]]:
+    """The mc.sweep calls :func:`theory_map` makes, in order: (width, method, χ values, sweep options) — for
+    estimating its cost with mc.estimate_sweep (see :func:`estimate_map`)."""
+    plan = _plan(int(P), spec, widths, chi_fractions, theories, network_options)
+    return [(N, method, chis, options) for N, method, _, _, chis, options in plan.jobs]
+
+
+def estimate_map(*, P: int, D: int, spec: NetworkSpec, P_test: int = 0, widths=None, chi_fractions=None,
+                 theories=None, network_options: dict | None = None) -> Cost:
+    """Cost of :func:`theory_map` (mc.estimate_sweep of each of its sweeps; seconds add up, bytes are the
+    largest single sweep's: results of one sweep are reduced to numbers before the next)."""
+    seconds, peak, what = 0.0, 0, None
+    for N, method, chis, options in map_jobs(P, spec, widths=widths, chi_fractions=chi_fractions,
+                                             theories=theories, network_options=network_options):
+        c = estimate_sweep(P=P, D=D, width=N, P_test=P_test, activation=spec.activation, chis=chis,
+                           methods=(method,), options=options, strict=False)
+        seconds += c.seconds
+        peak = max(peak, c.bytes)
+    return Cost(bytes=peak, seconds=seconds, what=f"theory map (P={P}, D={D}, {spec.activation})")
+
+
 def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theories=None, X_test=None,
                network_options: dict | None = None, cache: bool | str = True, progress: Callable | None = None,
                cancel: Callable[[], bool] | None = None) -> TheoryMap:
@@ -142,44 +211,21 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
 
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
-    d_widths, d_fracs = default_grid(P, spec.width)
-    widths = np.array(sorted(int(n) for n in (d_widths if widths is None else widths)))
-    fracs = np.array(sorted(float(f) for f in (d_fracs if chi_fractions is None else chi_fractions)))
-    if widths.size == 0 or fracs.size == 0 or widths[0] < 1 or fracs[0] < 0:
-        raise ValueError(f"'widths' must be positive integers and 'chi_fractions' ≥ 0; got {widths}, {fracs}")
-    theories = tuple(THEORIES) if theories is None else tuple(theories)
-    bad = [t for t in theories if t not in THEORIES]
-    if bad:
-        raise ValueError(f"'theories' must be among {tuple(THEORIES)}; got {bad}")
+    plan = _plan(P, spec, widths, chi_fractions, theories, network_options)
+    widths, fracs, chis, theories, groups = plan.widths, plan.fracs, plan.chis, plan.theories, plan.groups
     linear = spec.activation == "linear"
-    if not linear and P > DENSE_MAX_P:
-        theories = tuple(t for t in theories if t != "one_loop")
     shape = (widths.size, fracs.size)
-    chis = np.array([[_chi(int(N), f) for f in fracs] for N in widths])
     value = {t: np.full(shape, np.nan) for t in theories}
     ref, ref_se, nngp0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     flags: dict = {}
-    groups = {}
-    for t in theories:
-        _, method, opts = THEORIES[t]
-        key = (method, tuple(sorted(opts.items())))
-        groups.setdefault(key, []).append(t)
-    ref_method = "quadrature" if linear else "langevin"
-    jobs = [(N, key) for N in widths for key in [("nngp", ()), (ref_method, ())] + list(groups)]
-    total, done, complete = len(jobs), 0, True
-    net_opts = dict(NETWORK_OPTIONS if network_options is None else network_options)
-    for N, (method, opts) in jobs:
+    ref_method = plan.reference
+    total, done, complete = len(plan.jobs), 0, True
+    for job in plan.jobs:
+        N, method, opts, i, cell_chis, options = job
         if cancel is not None and cancel():
             complete = False
             break
-        i = int(np.flatnonzero(widths == N)[0])
-        cell_chis = sorted(set(chis[i]))
         s = spec.replace(width=int(N), chi=1.0)
-        options = {method: dict(opts)} if opts else None
-        if method == "langevin":
-            options = {"langevin": net_opts}
-        elif method == "one_loop" and dict(opts).get("variant") == "perturbative" and linear:
-            options = {"one_loop": {**dict(opts), "kernel_variance": False}}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -135,3 +135,27 @@ def test_recommend_linear_and_nonlinear():
     far = validity.recommend(task.X, task.y, _spec(40, 40.0, "erf"))
     assert far["theory"] == "one_loop" and far["options"]["ansatz"] == "particles"
     assert far["diagnostics"]["nongaussian_ratio"] > near["diagnostics"]["nongaussian_ratio"]
+
+
+@pytest.mark.parametrize("act", ["linear", "erf"])
+def test_estimate_map_costs_exactly_the_sweeps_the_map_makes(act, monkeypatch):
+    # record every mc.sweep the map calls (without computing) and price them with mc.estimate_sweep: the map's
+    # estimate must list the same calls and add up to the same seconds
+    X, y = small_problem(10, 16, 0)
+    spec = _spec(20, 1.0, act)
+    calls = []
+
+    def fake_sweep(X, y, s, *, chis, methods, X_test=None, options=None, cache=True):
+        calls.append((s.width, methods[0], list(chis), options))
+        raise mc.cache.CacheMiss("recorded only")
+
+    monkeypatch.setattr(validity, "_sweep", fake_sweep)
+    kw = dict(widths=(5, 20), chi_fractions=(0.0, 0.25, 1.0))
+    tmap = validity.theory_map(X, y, spec, **kw)
+    assert np.isnan(tmap.reference).all()
+    assert calls == [tuple(j) for j in validity.map_jobs(10, spec, **kw)]
+    seconds = sum(mc.estimate_sweep(P=10, D=16, width=N, activation=act, chis=chis, methods=(m,), options=o,
+                                    strict=False).seconds for N, m, chis, o in calls)
+    assert validity.estimate_map(P=10, D=16, spec=spec, **kw).seconds == pytest.approx(seconds, rel=1e-12)
+    assert {m for _, m, _, _ in calls} == ({"nngp", "tree", "rescaled", "one_loop"}
+                                          | {"quadrature" if act == "linear" else "langevin"})
