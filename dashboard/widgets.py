@@ -24,9 +24,10 @@ from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS
 from .worker import Call, Job
 
 __all__ = [
-    "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chi_slider", "current_settings", "curves", "curves_key", "data_digest",
-    "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "memo_run", "page_header", "require_task", "run_cancellable",
-    "show_error", "sidebar", "take_cancelled", "sync_query_params", "theory_grid", "tree_curves", "v", "view_widget", "warning_badges",
+    "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chi_slider", "current_settings", "curves", "curves_key",
+    "data_digest", "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "memo_run", "page_header",
+    "require_task", "run_cancellable", "show_error", "sidebar", "take_cancelled", "sync_query_params", "theory_grid",
+    "tree_curves", "v", "view_widget", "warning_badges",
 ]
 
 CUSTOM = "Custom"

@@ -418,6 +418,12 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
         m = P * (P + 1) / 2
         peak = max(peak, DENSE_ARRAYS * m * m + blocks)
         seconds += DENSE_SECONDS_AT_P60 * (P / 60.0) ** 3.3
+        if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
+            ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
+            t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}
+            t_peak, _, t_flops, t_elems, t_units, _ = _tree_nonlinear(P, D, Ps, N, act, t_opts)
+            seconds += _seconds("tree", act, t_flops, t_elems, t_units)
+            peak = max(peak, t_peak)
     # express the seconds as elementwise work at the calibrated rate (elem) of the one loop
     return peak, result, 0.0, seconds / RATES["one_loop"]["elem"], 0, {}
 

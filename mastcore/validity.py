@@ -24,7 +24,7 @@ from .cache import CacheMiss
 from .specs import NetworkSpec
 from .sweep import sweep as _sweep
 from .theory.one_loop_nonlinear import DENSE_MAX_P
-from .theory.renormalised import NONGAUSSIAN_MAX, renormalised_one_loop
+from .theory.renormalised import LEAVE_FLAGS, NONGAUSSIAN_MAX, renormalised_one_loop
 
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "default_grid", "estimate_map", "map_jobs", "recommend",
            "theory_map"]
@@ -160,9 +160,12 @@ def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_op
             options = {method: dict(opts)} if opts else None
             if method == "langevin":
                 options = {"langevin": net_opts}
-            elif method == "one_loop" and dict(opts).get("variant") == "perturbative" and linear:
-                options = {"one_loop": {**dict(opts), "kernel_variance": False}}
-            jobs.append((int(N), method, opts, i, sorted(set(chis[i])), options))
+            elif method == "one_loop" and dict(opts).get("variant") == "perturbative":
+                # linear: the structured one loop (no kernel variance needed); erf/ReLU: around the particle saddle,
+                # the exact saddle, as variant="auto" and recommend() use it (docs/theory.md §12.4, §18.1)
+                extra = {"kernel_variance": False} if linear else {"ansatz": "particles"}
+                options = {"one_loop": {**dict(opts), **extra}}
+            jobs.append((int(N), method, opts, i, [float(c) for c in sorted(set(chis[i]))], options))
     return _Plan(widths, fracs, chis, theories, groups, reference, jobs)
 
 
@@ -292,14 +295,14 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
                 P_over_N=P / spec.width, chi_over_N=spec.chi / spec.width)
     ren_choice = dict(method="one_loop", options={"variant": "renormalised"}, label="renormalised one loop",
                       theory="renormalised_loop")
-    severe = [f for f in ren.flags if f in ("loop_correction_large", "several_maxima", "tree_not_converged")]
+    severe = [f for f in ren.flags if f in LEAVE_FLAGS and f != "nongaussian_large"]
     if spec.activation == "linear":
         ok = not severe
         reason = ("the one loop around the renormalised saddle u*·C0 is the Laplace expansion of the exact "
                   "one-dimensional posterior of the kernel scale: error O(1/N²) at every χ and P/N measured"
                   if ok else f"the renormalised one loop flags {', '.join(severe)}: use the exact quadrature")
         return dict(**ren_choice, trustworthy=ok, reason=reason, diagnostics=diag)
-    if ren.nongaussian_ratio <= NONGAUSSIAN_MAX and not severe:
+    if ren.nongaussian_ratio <= NONGAUSSIAN_MAX and not severe:  # i.e. no LEAVE_FLAGS: what variant="auto" keeps
         reason = (f"the neuron law is close to the prior (non-Gaussian term {ren.nongaussian_ratio:.2f} of the "
                   "discrepancy): the renormalised one loop captured 87–111 % of trained networks' shift at χ = 1 "
                   "(docs/theory.md §18)")

@@ -157,5 +157,9 @@ def test_estimate_map_costs_exactly_the_sweeps_the_map_makes(act, monkeypatch):
     seconds = sum(mc.estimate_sweep(P=10, D=16, width=N, activation=act, chis=chis, methods=(m,), options=o,
                                     strict=False).seconds for N, m, chis, o in calls)
     assert validity.estimate_map(P=10, D=16, spec=spec, **kw).seconds == pytest.approx(seconds, rel=1e-12)
+    saddle_loops = [o["one_loop"] for _, m, _, o in calls
+                    if m == "one_loop" and o["one_loop"]["variant"] == "perturbative"]
+    # the map's saddle one loop is the one variant="auto" and recommend() leave for: the particle saddle (erf/ReLU)
+    assert saddle_loops and all(o.get("ansatz") == ("particles" if act == "erf" else None) for o in saddle_loops)
     assert {m for _, m, _, _ in calls} == ({"nngp", "tree", "rescaled", "one_loop"}
                                           | {"quadrature" if act == "linear" else "langevin"})

@@ -19,7 +19,7 @@ from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
 from .nonlinear import NonlinearTreeResult
 from .one_loop_nonlinear import DENSE_MAX_P, saddle_one_loop
-from .renormalised import renormalised_one_loop
+from .renormalised import LEAVE_FLAGS, renormalised_one_loop
 
 __all__ = ["choose", "run_variant"]
 
@@ -55,7 +55,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None,
                                              linear_one_loop=linear_one_loop, options=options))
     out = ref
-    far = [f for f in ref.flags if f in ("nongaussian_large", "loop_correction_large", "several_maxima")]
+    far = [f for f in ref.flags if f in LEAVE_FLAGS]
     if far and X.shape[0] <= DENSE_MAX_P:
         opts = dict(options)
         if opts.get("ansatz") is None:

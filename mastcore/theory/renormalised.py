@@ -36,7 +36,7 @@ from .nngp_expansion import BLOCK, N_BATCHES
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 from .rescaled import rescaled_kernel
 
-__all__ = ["NONGAUSSIAN_MAX", "renormalised_one_loop"]
+__all__ = ["LEAVE_FLAGS", "NONGAUSSIAN_MAX", "renormalised_one_loop"]
 
 #: Prior samples for the non-Gaussian term: first and largest number (doubled in between); batches and block size
 #: as the NNGP expansion's (nngp_expansion.N_BATCHES, BLOCK).
@@ -46,6 +46,10 @@ MAX_SAMPLES = 800000
 NONGAUSSIAN_MAX = 0.25
 #: |loop correction| / |Δ(u*)| above this: the Laplace expansion in t is not small (flag "loop_correction_large").
 LOOP_MAX = LOOP_TO_TREE_MAX
+#: Flags of this one loop on which variant="auto" (loop_variants.choose) and mc.recommend leave it for the one loop
+#: around the particle saddle (docs/theory.md §12.4, §18.4): the neuron law is far from the prior, the expansion
+#: is not small, the scale posterior has several maxima, or its saddle did not converge.
+LEAVE_FLAGS = ("nongaussian_large", "loop_correction_large", "several_maxima", "tree_not_converged")
 
 
 def _laplace_parts(lam, yt, u, chi, kappa0, N):
