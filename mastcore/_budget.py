@@ -215,8 +215,9 @@ def check(cost: Cost, *, remedy: str = "") -> Cost:
 _COMMON = dict(chi=None)  # χ: only the annealed erf/ReLU tree level's cost depends on it (default: width)
 _OPTIONS = {
     "nngp": {},
-    "tree": dict(ansatz=None, variant="full", n_particles=4000, n_stages=None, outer_per_stage=6, outer_final=40,
-                 mcmc_steps=4, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
+    # None: the solver's own default (mastcore/theory/_defaults.py, see _solver_defaults)
+    "tree": dict(ansatz=None, variant="full", n_particles=None, n_stages=None, outer_per_stage=None, outer_final=None,
+                 mcmc_steps=None, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
                  C_init=None),
     "rescaled": {},
     "one_loop": dict(variant="auto", kernel_variance=True, tol=None, max_iter=None, strict=False,
@@ -318,6 +319,16 @@ GAUSS_ITERS_STAGE = 25
 LBFGS_EVALS = 45
 
 
+def _solver_defaults() -> dict:
+    """Defaults the estimates need, from mastcore/theory/_defaults.py, where the solvers take them from too
+    (imported here at call time: the package imports this module before the theory)."""
+    from .theory import _defaults as d
+
+    return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
+            "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
+                              outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
+
+
 def _stages(chi: float, N: int, n_stages: int) -> int:
     """χ stages of the annealed nonlinear tree level from the NNGP (nonlinear._chi_path)."""
     if chi <= 1.0 + 1e-12:
@@ -331,7 +342,8 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
     ansatz = o["ansatz"] or ("gaussian_mean" if act == "relu" else "gaussian")
     sv_peak, sv_kept, sv_flops = _row_space(P, D)
     warm = o["warm"] or o["init"] is not None
-    stages = 1 if warm else _stages(float(o["chi"] or N), N, int(o["n_stages"] or 20))
+    solver = _solver_defaults()
+    stages = 1 if warm else _stages(float(o["chi"] or N), N, int(o["n_stages"] or solver["gaussian_stages"]))
     iters = GAUSS_ITERS_FIRST + GAUSS_ITERS_STAGE * (stages - 1)
     # Gaussian map (nonlinear._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
     # δ, √δ, k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b and two temporaries, ~12 live P×P); per application M and ZᵀGZ
@@ -353,13 +365,15 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
         elems += evals * 40.0 * pairs * q
         units += evals * 300  # torch operations of one forward and backward pass
     elif ansatz == "particles":
-        M = _int_opt(o, "n_particles")
-        n_st = int(o["n_stages"] or 10)
-        n_outer = n_st * o["outer_per_stage"] + o["outer_final"]
-        steps = n_outer * (o["mcmc_steps"] + 1)
+        # particle options as the solver fills them (tree_level's n_stages is for the Gaussian ansätze only)
+        po = {**solver["particles"], **{k: o[k] for k in ("n_particles", "outer_per_stage", "outer_final",
+                                                          "mcmc_steps") if o[k] is not None}}
+        M = positive_int("n_particles", po["n_particles"])
+        n_outer = po["n_stages"] * po["outer_per_stage"] + po["outer_final"]
+        steps = n_outer * (po["mcmc_steps"] + 1)
         # MALA (theory/_nonlinear_particles.py): V, proposal, gradients (M×r) and H, F, FC, φ'(H) (M×P) twice;
         # the history of C over the averaging window (outer_final × P×P)
-        peak = sv_kept + max(sv_peak - sv_kept, 10 * M * P + 8 * M * r + o["outer_final"] * P * P + 6 * P * P
+        peak = sv_kept + max(sv_peak - sv_kept, 10 * M * P + 8 * M * r + po["outer_final"] * P * P + 6 * P * P
                              + (3 * M * Ps + Ps * P if Ps else 0))
         flops = sv_flops + steps * (4.0 * M * P * r + 2.0 * M * P * P) + n_outer * (2.0 * M * P * P + P**3)
         elems = steps * 20.0 * M * P
@@ -393,7 +407,6 @@ def _rescaled(P, D, Ps, N, act, o):
 #: (the Monte-Carlo error target stops the doubling; measured at P = 20…60, D = 30…64, N = 60: 1e5–8e5) and the
 #: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are folded into SAMPLE_SECONDS.
 LOOP_SAMPLES = 400_000
-LOOP_BLOCK = 20_000
 SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
 #: The one loop around the particle saddle builds dense operators on Sym(P) (m = P(P+1)/2): about 24 m×m arrays at
 #: the peak, and ~37 s at P = 60 (8000 tilted samples, jackknife over 8 groups; measured, scaled like P^3.3).
@@ -406,7 +419,7 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     variant, chi = o["variant"], float(o["chi"] or 1.0)
     if act == "linear":  # closed forms in C0's eigenbasis: a few P×P arrays, O(P³)
         return 8 * P * P, 2 * P * P + 4 * P + 2 * Ps, 10.0 * P**3 + 2.0 * P * P * D, 20.0 * P * P, 200, {}
-    blocks = 10 * LOOP_BLOCK * P + 6 * P * P + 2 * Ps * P
+    blocks = 10 * _solver_defaults()["loop_block"] * P + 6 * P * P + 2 * Ps * P
     result = 2 * P * P + 6 * P + 4 * Ps
     samples = _int_opt(o, "n_samples") if o["n_samples"] else LOOP_SAMPLES
     seconds = samples * P * SAMPLE_SECONDS[act]

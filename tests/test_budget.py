@@ -212,3 +212,20 @@ def test_cli_check_budget_counts_the_task(limit):
     small = mc.TaskSpec(name="ising", P=80, P_test=1000, D=200)
     assert check_budget(small, mc.NetworkSpec(width=100), [1.0, 10.0], ("nngp", "tree"), {}).bytes < 2**30
     assert np.isfinite(mc.estimate_task(mc.TaskSpec(name="digits", P=100, P_test=100)).seconds)
+
+
+def test_estimates_use_the_solvers_own_defaults():
+    # the cost model does not keep its own copy of solver defaults: what it assumes equals what the solvers use
+    import inspect
+
+    from mastcore.theory import _nonlinear_particles, cumulant_loop, nngp_expansion, tree
+
+    sig = inspect.signature(_nonlinear_particles.particle_tree).parameters
+    assumed = _budget._solver_defaults()
+    assert assumed["particles"] == {k: sig[k].default for k in assumed["particles"]}
+    assert assumed["gaussian_stages"] == inspect.signature(tree.tree_level).parameters["n_stages"].default
+    assert assumed["loop_block"] == max(nngp_expansion.BLOCK, cumulant_loop.BLOCK)
+    # and an explicit option changes the estimate the way the work changes: twice the particles, about twice the time
+    kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles")
+    one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)
+    assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _defaults
 from ._likelihood import dual
 from .nonlinear_kernels import activation_fn
 
-#: Defaults: particles, χ stages, outer iterations per stage / in the final averaging stage, MALA steps per outer
-#: iteration, damping of the C update.
-N_PARTICLES = 4000
-STAGES = 10
-OUTER_PER_STAGE = 6
-OUTER_FINAL = 40
-MCMC_STEPS = 4
+#: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
+#: the final averaging stage, MALA steps per outer iteration; and the damping of the C update.
+N_PARTICLES = _defaults.N_PARTICLES
+STAGES = _defaults.PARTICLE_STAGES
+OUTER_PER_STAGE = _defaults.OUTER_PER_STAGE
+OUTER_FINAL = _defaults.OUTER_FINAL
+MCMC_STEPS = _defaults.MCMC_STEPS
 DAMPING = 0.3
 #: MALA step adaptation toward this acceptance rate.
 TARGET_ACCEPT = 0.57

@@ -24,10 +24,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from . import _defaults
+
 __all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "cumulant_core", "jackknife_core"]
 
-#: Samples per block when streaming over samples (bounds the (block, m) temporaries).
-BLOCK = 4096
+#: Samples per block when streaming over samples (bounds the (block, m) temporaries; theory/_defaults.py).
+BLOCK = _defaults.CUMULANT_BLOCK
 #: Per-group m×m Gram matrices are kept for the jackknife when they take at most this many bytes in all.
 GROUP_GRAM_BYTES = 600 * 2**20
 

@@ -23,6 +23,7 @@ import numpy as np
 from .._linalg import row_space
 from .._validation import check_data
 from ..specs import NetworkSpec
+from . import _defaults
 from .kernels import cross_kernel, nngp
 from .neuron_law import PriorBatches, law_problem
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
@@ -34,8 +35,8 @@ __all__ = ["N_SAMPLES", "nngp_expansion"]
 N_SAMPLES = 100000
 MAX_SAMPLES = 1600000
 N_BATCHES = 16
-#: Samples per block (bounds the temporaries).
-BLOCK = 20000
+#: Samples per block (bounds the temporaries; theory/_defaults.py).
+BLOCK = _defaults.PRIOR_BLOCK
 
 
 def _terms_closed_form(C0, C0s, R, a, gL, N):

@@ -29,6 +29,7 @@ from .._validation import check_data, positive_float, positive_int
 from .._warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
+from . import _defaults
 from ._likelihood import likelihood
 from ._nonlinear_mean import gaussian_mean_tree
 from ._nonlinear_particles import particle_tree
@@ -50,8 +51,8 @@ DEFAULT_ANSATZ = {"linear": "gaussian", "erf": "gaussian", "relu": "gaussian_mea
 GAUSSIAN_TOL = 1e-9
 #: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
 STAGE_TOL = 1e-6
-#: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (docs/theory.md §9: ~20).
-ANNEAL_STAGES = 20
+#: Number of χ stages when annealing from the NNGP (χ = 1) to χ = N (docs/theory.md §9: ~20; theory/_defaults.py).
+ANNEAL_STAGES = _defaults.ANNEAL_STAGES
 #: Step-size bounds of the damped precision iteration; below ETA_STALL the damping has stalled on an unstable
 #: direction of the map and the stage switches to Newton–Krylov (at most NK_MAX_ITER Newton steps).
 ETA_MIN = 1e-10
@@ -365,7 +366,8 @@ def nonlinear_tree_level(
     tol, max_iter : tolerance on ‖Λ_new − Λ‖_F/‖Λ‖_F and iterations per stage (Gaussian ansätze).
     strict : raise RuntimeError instead of a ConvergenceWarning when not converged.
     progress : callable(done, total, info) or None.
-    particle_options : ``n_particles`` (4000), ``seed`` (0), ``n_outer`` (…) for ``ansatz="particles"``.
+    particle_options : for ``ansatz="particles"``: ``n_particles``, ``seed``, ``n_stages``, ``outer_per_stage``,
+        ``outer_final``, ``mcmc_steps``, ``damping`` (defaults: _nonlinear_particles.particle_tree, theory/_defaults.py).
 
     Returns
     -------

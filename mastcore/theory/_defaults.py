@@ -1,0 +1,19 @@
+"""Solver defaults that the cost model (mastcore/_budget.py) needs as well: defined once here, imported by the
+solvers and read by the estimates. This module imports nothing of the package (no import cycle through the
+solvers' decorator, which checks the budget)."""
+from __future__ import annotations
+
+#: Number of χ stages when annealing the erf/ReLU Gaussian tree level from the NNGP (χ = 1) to χ = N
+#: (docs/theory.md §9: ~20).
+ANNEAL_STAGES = 20
+#: Particle tree level (docs/theory.md §9.4): particles, χ stages, outer iterations per stage / in the final
+#: averaging stage, MALA steps per outer iteration.
+N_PARTICLES = 4000
+PARTICLE_STAGES = 10
+OUTER_PER_STAGE = 6
+OUTER_FINAL = 40
+MCMC_STEPS = 4
+#: Prior samples per block of the NNGP expansion and the renormalised one loop (bounds their temporaries), and per
+#: block of the sampled cumulants of the saddle one loop (bounds the (block, m) temporaries).
+PRIOR_BLOCK = 20000
+CUMULANT_BLOCK = 4096
