@@ -142,9 +142,42 @@ def _read_int(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _cgroup_free(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> list[int]:
+    """Limit minus usage of every memory cgroup this process is in, from its own group up to the root: cgroup v2
+    (memory.max / memory.current) and v1 (memory/…/memory.limit_in_bytes / memory.usage_in_bytes). A limit may be
+    set on any ancestor (a container's group, a systemd slice), so each level counts."""
+    paths = []  # (limit file, usage file)
+    try:
+        with open(proc, encoding="ascii") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        lines = []
+    groups = {"v2": "/", "v1": "/"}
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[0] == "0" and parts[1] == "":
+            groups["v2"] = parts[2] or "/"
+        elif len(parts) == 3 and "memory" in parts[1].split(","):
+            groups["v1"] = parts[2] or "/"
+    for kind, base, limit_name, usage_name in (("v2", root, "memory.max", "memory.current"),
+                                               ("v1", os.path.join(root, "memory"), "memory.limit_in_bytes",
+                                                "memory.usage_in_bytes")):
+        rel = groups[kind].strip("/")
+        levels = [rel.split("/")[:i] for i in range(len(rel.split("/")) if rel else 0, -1, -1)]
+        for level in levels:
+            d = os.path.join(base, *level)
+            paths.append((os.path.join(d, limit_name), os.path.join(d, usage_name)))
+    free = []
+    for limit_path, usage_path in paths:
+        limit = _read_int(limit_path)
+        if limit is not None and limit < 1 << 60:  # "max" or the v1 "unlimited" sentinel are not limits
+            free.append(max(0, limit - (_read_int(usage_path) or 0)))
+    return free
+
+
 def available_memory() -> int:
-    """Bytes available to this process: the smaller of /proc/meminfo's MemAvailable and the cgroup's limit minus
-    its usage (cgroup v2 memory.max / memory.current, or v1 memory.limit_in_bytes / memory.usage_in_bytes)."""
+    """Bytes available to this process: the smaller of /proc/meminfo's MemAvailable and, for every memory cgroup
+    from the process's own up to the root, its limit minus its usage (:func:`_cgroup_free`)."""
     candidates = []
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
@@ -154,12 +187,7 @@ def available_memory() -> int:
                     break
     except (OSError, ValueError, IndexError):
         pass
-    for limit_path, usage_path in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        limit = _read_int(limit_path)
-        if limit is not None and limit < 1 << 60:  # "max" or the v1 "unlimited" sentinel are not limits
-            candidates.append(max(0, limit - (_read_int(usage_path) or 0)))
+    candidates += _cgroup_free()
     if not candidates:  # not Linux: the physical memory, if the OS tells
         try:
             candidates.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

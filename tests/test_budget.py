@@ -229,3 +229,26 @@ def test_estimates_use_the_solvers_own_defaults():
     kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles")
     one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)
     assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_memory_limit_of_the_process_own_cgroup_and_its_ancestors(version, tmp_path):
+    # a fake /sys/fs/cgroup: no limit at the root, 3 GiB on the container's group, 1 GiB on the process's own group
+    GiB = 1024**3
+    base = tmp_path / "cgroup" if version == "v2" else tmp_path / "cgroup" / "memory"
+    limit_name, usage_name = (("memory.max", "memory.current") if version == "v2"
+                              else ("memory.limit_in_bytes", "memory.usage_in_bytes"))
+    unlimited = "max" if version == "v2" else str(9223372036854771712)
+    for rel, limit, used in (("", unlimited, 5 * GiB), ("box", str(3 * GiB), 2 * GiB),
+                             ("box/job", str(1 * GiB), GiB // 4)):
+        d = base / rel
+        d.mkdir(parents=True, exist_ok=True)
+        (d / limit_name).write_text(limit + "\n")
+        (d / usage_name).write_text(f"{used}\n")
+    proc = tmp_path / "cgroup.txt"
+    proc.write_text("0::/box/job\n" if version == "v2" else "4:memory:/box/job\n1:cpu:/\n0::/\n")
+    free = _budget._cgroup_free(root=str(tmp_path / "cgroup"), proc=str(proc))
+    assert sorted(free) == [GiB - GiB // 4, GiB]  # own group: 0.75 GiB free; container: 3 − 2 = 1 GiB free
+    # a process in the root group sees only the root's (here: none)
+    proc.write_text("0::/\n" if version == "v2" else "4:memory:/\n")
+    assert _budget._cgroup_free(root=str(tmp_path / "cgroup"), proc=str(proc)) == []
