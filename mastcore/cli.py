@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -176,7 +177,8 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
 
     Every text is rendered first (a failing figure writes nothing), then written to a temporary file in ``out``
     and synced; only then are the files renamed into place (``os.replace``). Should a rename fail half-way, the
-    files already replaced are restored from hard-link backups of the previous ones, so the three stay in step.
+    files already replaced are restored from backups of the previous ones (hard links, or copies where the file
+    system has none), so the three stay in step.
     """
     out.mkdir(parents=True, exist_ok=True)
     rows = table.to_dict(orient="records")
@@ -197,7 +199,10 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
         for path in contents:  # keep the previous files reachable until all new ones are in place
             if path.exists():
                 backup = f"{tmp}.previous-{path.suffix.lstrip('.')}"
-                os.link(path, backup)
+                try:
+                    os.link(path, backup)
+                except OSError:  # a file system without hard links (some network and FUSE mounts): a copy
+                    shutil.copy2(path, backup)
                 backups[path] = backup
         try:
             for tmp, path in zip(temps, contents):

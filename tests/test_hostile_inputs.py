@@ -340,6 +340,31 @@ def test_failing_rename_half_way_rolls_back(good_outputs, capsys, monkeypatch):
     assert set(after) == set(before) and all(after[k] != before[k] for k in ("sweep.csv", "sweep.json"))
 
 
+def test_rollback_without_hard_links(good_outputs, monkeypatch):
+    # a file system without hard links: the backups are copies, and a failing rename still rolls back
+    out, before = good_outputs
+
+    def no_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    real = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        if Path(dst).parent == out:
+            calls.append(dst)
+            if len(calls) == 3:  # csv and json replaced when the html fails
+                raise OSError(5, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(cli.os, "link", no_links)
+    monkeypatch.setattr(cli.os, "replace", flaky)
+    assert cli.main([*ARGS_NEW, "--out", str(out)]) == 2
+    assert _outputs(out) == before
+    monkeypatch.setattr(cli.os, "replace", real)
+    assert cli.main([*ARGS_NEW, "--out", str(out)]) == 0 and _outputs(out) != before
+
+
 def test_unwritable_output_directory_one_line(tmp_path, cache_dir, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
