@@ -353,6 +353,7 @@ def _solver_defaults() -> dict:
     from .theory import _defaults as d
 
     return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
+            "tilted_samples": d.TILTED_SAMPLES, "psi_vec_bytes": d.PSI_VEC_BYTES,
             "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
                               outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
 
@@ -437,9 +438,10 @@ def _rescaled(P, D, Ps, N, act, o):
 LOOP_SAMPLES = 400_000
 SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
 #: The one loop around the particle saddle builds dense operators on Sym(P) (m = P(P+1)/2): about 24 m×m arrays at
-#: the peak, and ~37 s at P = 60 (8000 tilted samples, jackknife over 8 groups; measured, scaled like P^3.3).
+#: the peak, and ~11 s at P = 60 (8000 tilted samples, jackknife over 8 groups sharing the saddle's setup and the
+#: samples' vec(φφᵀ); measured 10.9–11.6 s at χ = 1 and χ = N, 2.9–3.1 s at P = 40: scaled like P^3.3).
 DENSE_ARRAYS = 24
-DENSE_SECONDS_AT_P60 = 37.0
+DENSE_SECONDS_AT_P60 = 11.5
 
 
 def _one_loop_sampled(P, D, Ps, N, act, o):
@@ -457,7 +459,10 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     dense = variant == "perturbative" or (variant == "auto" and act == "relu" and chi >= 0.25 * N and P <= 80)
     if dense:
         m = P * (P + 1) / 2
-        peak = max(peak, DENSE_ARRAYS * m * m + blocks)
+        # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (cumulant_loop.jackknife_core)
+        n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else _solver_defaults()["tilted_samples"]
+        psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
+        peak = max(peak, DENSE_ARRAYS * m * m + blocks + psi_vec)
         seconds += DENSE_SECONDS_AT_P60 * (P / 60.0) ** 3.3
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
             ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle

@@ -305,3 +305,26 @@ def test_prior_batches_estimate_the_analytic_nngp_kernel_with_an_honest_error_ba
     se = per.std(axis=0, ddof=1) / np.sqrt(len(groups))
     assert np.all(np.abs(est - psi) < 5 * se + 1e-12), np.max(np.abs(est - psi) / se)
     assert np.max(se) < 0.02 * np.max(np.abs(psi))  # the error bar is small: the check has power
+
+
+def test_jackknife_shared_setup_equals_recomputing_every_replicate(monkeypatch):
+    # the jackknife shares the saddle's setup and the samples' vec(φφᵀ) across replicates; with both switched off
+    # (every replicate recomputes from the raw samples) the estimates and replicates must be the same numbers
+    from mastcore.theory import _defaults, cumulant_loop
+    from mastcore.theory.neuron_law import sample_gaussian
+
+    X, y = small_problem(6, 9, 2)
+    spec = mc.NetworkSpec(width=12, chi=3.0, activation="erf", kappa0=0.5)
+    tree = nonlinear_tree_level(X, y, spec)
+    pb = law_problem(X, spec, X)
+    smp = sample_gaussian(pb, "erf", 4000, np.random.default_rng(5), with_test=True)
+    basis = SymBasis(6)
+    args = (basis, tree.C, y, spec.chi, spec.kappa0, smp, spec.g_w, spec.width)
+    shared_full, shared_reps, G = cumulant_loop.jackknife_core(*args, C_test=tree.C)
+    monkeypatch.setattr(_defaults, "PSI_VEC_BYTES", 0)
+    monkeypatch.setattr(cumulant_loop, "GROUP_GRAM_BYTES", 0)
+    alone_full, alone_reps, G2 = cumulant_loop.jackknife_core(*args, C_test=tree.C)
+    assert G == G2 == 8
+    for a, b in [(shared_full, alone_full), *zip(shared_reps, alone_reps)]:
+        for key in ("delta_shift", "delta_fluct", "f_test", "dC"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-10, atol=1e-13)

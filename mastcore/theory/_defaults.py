@@ -17,3 +17,8 @@ MCMC_STEPS = 4
 #: block of the sampled cumulants of the saddle one loop (bounds the (block, m) temporaries).
 PRIOR_BLOCK = 20000
 CUMULANT_BLOCK = 4096
+#: The one loop around a saddle (erf/ReLU): first number of tilted samples (doubled up to its cap while the
+#: Monte-Carlo error is above target), and the largest (S, m) array of the samples' vec(φφᵀ) kept for its jackknife
+#: (above it they are recomputed per replicate).
+TILTED_SAMPLES = 8000
+PSI_VEC_BYTES = 256 * 2**20

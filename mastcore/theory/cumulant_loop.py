@@ -26,7 +26,7 @@ import scipy.linalg as sla
 
 from . import _defaults
 
-__all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "cumulant_core", "jackknife_core"]
+__all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "core_setup", "cumulant_core", "jackknife_core"]
 
 #: Samples per block when streaming over samples (bounds the (block, m) temporaries; theory/_defaults.py).
 BLOCK = _defaults.CUMULANT_BLOCK
@@ -140,8 +140,12 @@ class SampleCumulants:
     subset of samples (the jackknife); test features give the joint moments with the test–train block ψ* = φ*φᵀ.
     """
 
-    def __init__(self, basis: SymBasis, phi, g_w: float, N: int, *, phi_test=None, keep=None, gram=None):
+    def __init__(self, basis: SymBasis, phi, g_w: float, N: int, *, phi_test=None, keep=None, gram=None,
+                 psi_vec=None):
+        """``gram`` : Σ_s vec(ψ_s) vec(ψ_s)ᵀ of the kept samples, if known; ``psi_vec`` : (S, m) vec(ψ_s) of all
+        samples (before ``keep``), if known — both save recomputing them for each jackknife replicate."""
         self.basis, self.g_w, self.N = basis, float(g_w), N
+        self._psi_vec = None if psi_vec is None else (psi_vec if keep is None else psi_vec[keep])
         self.phi = phi if keep is None else phi[keep]
         self.phi_test = None if phi_test is None else (phi_test if keep is None else phi_test[keep])
         S = self.phi.shape[0]
@@ -166,7 +170,8 @@ class SampleCumulants:
     def _blocks(self):
         for lo in range(0, self.S, BLOCK):
             F = self.phi[lo:lo + BLOCK]
-            Ps = self.basis.outer_vec(F) - self.mu  # centred vec(δψ)
+            raw = self.basis.outer_vec(F) if self._psi_vec is None else self._psi_vec[lo:lo + BLOCK]
+            Ps = raw - self.mu  # centred vec(δψ)
             Fs = None if self.phi_test is None else self.phi_test[lo:lo + BLOCK]
             yield F, Fs, Ps
 
@@ -202,14 +207,9 @@ class SampleCumulants:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def cumulant_core(basis: SymBasis, C, y, chi: float, kappa0: float, cum, *, C_test=None, check: bool = False) -> dict:
-    """Perturbative one loop at the saddle C (P, P) from the cumulants ``cum`` (docs/theory.md §12.2).
-
-    C_test : (P*, P) tree-level test–train kernel (needs ``cum.test_terms``) or None. check : also return
-    ``min_eig`` = λ_min/λ_max of G_CC (negative: the Gaussian integral over δC does not exist, docs/theory.md §6.6).
-    Returns dict(a, delta_tree, delta_shift, delta_fluct, dC (P, P), var (P, P) = Var(δC_ij), f_test or None,
-    delta_shift_test, delta_fluct_test).
-    """
+def core_setup(basis: SymBasis, C, y, chi: float, kappa0: float) -> tuple:
+    """What :func:`cumulant_core` needs of the saddle alone (not of the cumulants): R = (C + κ0)⁻¹, a = R y, a aᵀ
+    and L'' in orthonormal coordinates — computed once for all jackknife replicates."""
     P = C.shape[0]
     R = np.linalg.inv(C + kappa0 * np.eye(P))
     R = 0.5 * (R + R.T)
@@ -217,6 +217,21 @@ def cumulant_core(basis: SymBasis, C, y, chi: float, kappa0: float, cum, *, C_te
     aa = np.outer(a, a)
     # L''[A] = −(χ/2)(R A aaᵀ + aaᵀ A R) + ½ R A R   (docs/theory.md §5)
     Lpp = -chi * basis.op(R, aa) + 0.5 * basis.op(R, R)
+    return R, a, aa, Lpp
+
+
+def cumulant_core(basis: SymBasis, C, y, chi: float, kappa0: float, cum, *, C_test=None, check: bool = False,
+                  setup: tuple | None = None) -> dict:
+    """Perturbative one loop at the saddle C (P, P) from the cumulants ``cum`` (docs/theory.md §12.2).
+
+    C_test : (P*, P) tree-level test–train kernel (needs ``cum.test_terms``) or None. setup : :func:`core_setup` of
+    the same saddle, if already computed. check : also return
+    ``min_eig`` = λ_min/λ_max of G_CC (negative: the Gaussian integral over δC does not exist, docs/theory.md §6.6).
+    Returns dict(a, delta_tree, delta_shift, delta_fluct, dC (P, P), var (P, P) = Var(δC_ij), f_test or None,
+    delta_shift_test, delta_fluct_test).
+    """
+    P = C.shape[0]
+    R, a, aa, Lpp = (setup or core_setup(basis, C, y, chi, kappa0))[:4]
     W2 = cum.W2
     Am = np.eye(basis.m) - W2 @ Lpp  # I − W''L''
     lu = sla.lu_factor(Am)
@@ -279,21 +294,30 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
     labels = np.unique(groups)
     m = basis.m
     keep_grams = labels.size * m * m * 8 <= GROUP_GRAM_BYTES
+    # vec(ψ_s) of every sample, formed once (not once per replicate) when it fits beside the grams
+    psi_vec = None
+    if phi.shape[0] * m * 8 <= _defaults.PSI_VEC_BYTES:
+        psi_vec = np.empty((phi.shape[0], m))
+        for lo in range(0, phi.shape[0], BLOCK):
+            psi_vec[lo:lo + BLOCK] = basis.outer_vec(phi[lo:lo + BLOCK])
     grams = {}
     if keep_grams:
         tmp = SampleCumulants.__new__(SampleCumulants)
         tmp.basis = basis
         for g in labels:
-            grams[g] = tmp._raw_gram(phi[groups == g])
+            rows = psi_vec[groups == g] if psi_vec is not None else None
+            grams[g] = rows.T @ rows if rows is not None else tmp._raw_gram(phi[groups == g])
         total = sum(grams.values())
     else:
         total = None
+    setup = core_setup(basis, C, y, chi, kappa0)  # the same saddle for every replicate
     full = cumulant_core(basis, C, y, chi, kappa0,
-                         SampleCumulants(basis, phi, g_w, N, phi_test=phis, gram=total), C_test=C_test, check=True)
+                         SampleCumulants(basis, phi, g_w, N, phi_test=phis, gram=total, psi_vec=psi_vec),
+                         C_test=C_test, check=True, setup=setup)
     reps = []
     for g in labels:
         keep = groups != g
         gram = None if total is None else total - grams[g]
-        cum = SampleCumulants(basis, phi, g_w, N, phi_test=phis, keep=keep, gram=gram)
-        reps.append(cumulant_core(basis, C, y, chi, kappa0, cum, C_test=C_test))
+        cum = SampleCumulants(basis, phi, g_w, N, phi_test=phis, keep=keep, gram=gram, psi_vec=psi_vec)
+        reps.append(cumulant_core(basis, C, y, chi, kappa0, cum, C_test=C_test, setup=setup))
     return full, reps, int(labels.size)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._validation import check_data
 from ..specs import NetworkSpec
+from . import _defaults
 from .cumulant_loop import SymBasis, jackknife_core
 from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
@@ -28,7 +29,7 @@ DENSE_MAX_P = 80
 #: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
 MC_RTOL = 0.05
 #: Default first sample size and cap (samples are doubled in between); jackknife groups.
-N_SAMPLES = 8000
+N_SAMPLES = _defaults.TILTED_SAMPLES
 MAX_SAMPLES = 160000
 N_GROUPS = 8
 
