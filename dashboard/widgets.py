@@ -414,16 +414,8 @@ def require_task(settings: Settings):
 # --- long computations: estimate, budget, progress, Cancel -----------------------------------------------
 
 def fmt_seconds(s: float) -> str:
-    """'0.4 s', '12 s', '3.5 min', '2.1 h'."""
-    if not np.isfinite(s):
-        return "an unknown time"
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
+    """Seconds for people, as the library writes them in its estimates and refusals (mastcore._budget)."""
+    return mc.format_seconds(s)
 
 
 def _request(key: str) -> None:

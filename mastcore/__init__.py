@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from ._budget import Cost, ResourceError, estimate, estimate_sweep, estimate_task
+from ._budget import Cost, ResourceError, estimate, estimate_sweep, estimate_task, format_bytes, format_seconds
 from .cache import CacheWarning
 from .data import (
     Task,
@@ -88,6 +88,8 @@ __all__ = [
     "estimate_map",
     "estimate_sweep",
     "estimate_task",
+    "format_bytes",
+    "format_seconds",
     "exact_posterior",
     "gp_predict",
     "ising",

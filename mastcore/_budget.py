@@ -121,6 +121,9 @@ def format_bytes(n: float) -> str:
 
 
 def format_seconds(s: float) -> str:
+    """'400 ms', '12 s', '3.5 min', '2.1 h' (three significant digits); 'an unknown time' when not finite."""
+    if not math.isfinite(s):
+        return "an unknown time"
     if s < 1:
         return f"{s * 1000:.3g} ms"
     if s < 120:
