@@ -37,10 +37,12 @@ def cached_map(settings: Settings, widths, chi_fractions, *, data=None):
 
 
 def estimate_seconds(settings: Settings, widths, chi_fractions) -> float:
-    """Expected seconds of the map: validity.estimate_map, i.e. mc.estimate_sweep of each sweep the map makes."""
-    return float(validity.estimate_map(P=settings.P, D=compute.input_dimension(settings),
-                                       spec=settings.network_spec(1.0), widths=tuple(widths),
-                                       chi_fractions=tuple(chi_fractions)).seconds)
+    """Expected seconds of the map: each sweep it makes (validity.map_jobs, as mc.estimate_map counts them) priced
+    by compute.estimate_seconds — mc.estimate_sweep, calibrated on this machine."""
+    jobs = validity.map_jobs(settings.P, settings.network_spec(1.0), widths=tuple(widths),
+                             chi_fractions=tuple(chi_fractions))
+    return float(sum(compute.estimate_seconds(settings.replace(width=int(N)), [method], len(chis), options=options)
+                     for N, method, chis, options in jobs))
 
 
 def recommendation(settings: Settings, chi: float, *, data=None) -> dict:

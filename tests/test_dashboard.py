@@ -1,6 +1,7 @@
 """dashboard.state and dashboard.compute (no Streamlit): settings, URL names, theory curves and reference runs,
 each checked against a direct library computation."""
 import re
+import time
 import warnings
 
 import numpy as np
@@ -277,6 +278,23 @@ def test_estimates_grow_with_the_problem_and_are_calibrated():
     f = compute.calibration("tree")
     assert compute.CALIBRATION_BOUNDS[0] <= f <= compute.CALIBRATION_BOUNDS[1]
     assert compute.calibration("tree") == f  # measured once per process
+
+
+def test_calibration_does_not_count_the_first_calls_set_up(monkeypatch):
+    # the first call of a method pays for imports (torch for Langevin) and set-up; the rate must come from later
+    # calls: a fake sweep that takes 2 s the first time and 2 ms afterwards gives a rate of 2 ms
+    calls = []
+
+    def fake_sweep(*args, **kwargs):
+        time.sleep(2.0 if not calls else 0.002)
+        calls.append(1)
+
+    monkeypatch.setattr(compute, "_calibration", {})
+    monkeypatch.setattr(compute.mc, "sweep", fake_sweep)
+    factor = compute.calibration("langevin")
+    est = compute._reference_estimate(compute.REFERENCE_SLOW, "langevin", "linear",
+                                      {"langevin": compute.REFERENCE_OPTIONS["langevin"]})
+    assert len(calls) >= 2 and factor * est < 0.5, (factor, est)
 
 
 def test_task_budget_refuses_huge_links_before_building():
