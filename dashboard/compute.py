@@ -107,6 +107,8 @@ REFERENCE = dict(P=40, P_test=100, D=80, width=40, chis=(1.0, 6.3, 40.0))
 REFERENCE_SLOW = dict(P=8, P_test=20, D=16, width=8, chis=(8.0,))
 REFERENCE_OPTIONS = {"exact": dict(n_chains=8, n_sweeps=60, burn_in=10, seed=0),
                      "langevin": dict(ensemble=4, steps=300, burn_in=50, seed=0)}
+#: Options of the erf/ReLU one loop's reference run.
+NONLINEAR_LOOP_REFERENCE = dict(variant="renormalised", n_samples=20000, max_samples=20000)
 #: The larger reference is timed only when the small one predicts it to take less than this (seconds).
 CALIBRATION_BUDGET = 0.5
 #: Timings of the reference (their median is used; one when it takes more than half a second).
@@ -142,7 +144,7 @@ def _time_reference(ref: dict, method: str, activation: str, options) -> float:
 
 def _reference_estimate(ref: dict, method: str, activation: str, options) -> float:
     return mc.estimate_sweep(P=ref["P"], D=ref["D"], width=ref["width"], P_test=ref["P_test"],
-                             activation=activation, chis=len(ref["chis"]), methods=(method,), options=options,
+                             activation=activation, chis=list(ref["chis"]), methods=(method,), options=options,
                              strict=False).seconds
 
 
@@ -159,6 +161,10 @@ def calibration(method: str, activation: str = "linear", ansatz: str | None = No
         if key in _calibration:
             return _calibration[key]
         opts = dict(REFERENCE_OPTIONS.get(method, {}))
+        if method == "one_loop" and activation != "linear":
+            # a fixed number of prior samples and no variant switch: the reference measures the machine, not where
+            # the data send "auto" or how often the Monte-Carlo target doubles the samples
+            opts = dict(NONLINEAR_LOOP_REFERENCE)
         if key[2] is not None:
             opts["ansatz"] = ansatz
         options = {method: opts} if opts else None
@@ -181,9 +187,10 @@ def input_dimension(settings: Settings, task: mc.Task | None = None) -> int:
     return {"digits": 64, "mnist": 784}.get(settings.task, settings.D)
 
 
-def estimate_seconds(settings: Settings, methods, n_chi: int, *, options: dict | None = None,
+def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None = None,
                      task: mc.Task | None = None, calibrate: bool = True) -> float:
-    """Expected seconds of mc.sweep of ``methods`` over ``n_chi`` χ values at these settings.
+    """Expected seconds of mc.sweep of ``methods`` over ``chis`` (the χ values, or their number: then each point
+    is priced at its most expensive χ) at these settings.
 
     mc.estimate_sweep (the library's measured rates) per method, times this machine's :func:`calibration`
     factor when the raw estimate is above CALIBRATE_ABOVE seconds.
@@ -197,7 +204,8 @@ def estimate_seconds(settings: Settings, methods, n_chi: int, *, options: dict |
         if m == "tree" and settings.activation != "linear":
             opts.setdefault("ansatz", settings.ansatz)
         raw = mc.estimate_sweep(P=P, D=D, width=settings.width, P_test=P_test, activation=settings.activation,
-                                chis=int(n_chi), methods=(m,), options={m: opts}, strict=False).seconds
+                                chis=chis if isinstance(chis, int) else [float(c) for c in chis], methods=(m,),
+                                options={m: opts}, strict=False).seconds
         if calibrate and raw > CALIBRATE_ABOVE:
             raw *= calibration(m, settings.activation, opts.get("ansatz"))
         total += raw
@@ -466,7 +474,7 @@ def width_scaling(task: mc.Task, settings: Settings, widths, *, methods=("nngp",
 
 def width_scaling_seconds(settings: Settings, widths, methods, exact_options: dict) -> float:
     """Expected seconds of :func:`width_scaling` (mc.estimate per width, calibrated)."""
-    return float(sum(estimate_seconds(settings.replace(width=int(N)), (*methods, "exact"), 2,
+    return float(sum(estimate_seconds(settings.replace(width=int(N)), (*methods, "exact"), (1.0, float(N)),
                                       options={"exact": exact_options}) for N in widths))
 
 
@@ -520,6 +528,8 @@ def learning_curves(settings: Settings, sizes, chi: float, *, methods=None, data
     return pd.concat(frames, ignore_index=True)
 
 
-def learning_seconds(settings: Settings, sizes, methods) -> float:
-    """Expected seconds of :func:`learning_curves` (mc.estimate per size, calibrated)."""
-    return float(sum(estimate_seconds(settings.replace(P=int(P)), methods, 1) for P in sizes))
+def learning_seconds(settings: Settings, sizes, methods, chi: float | None = None) -> float:
+    """Expected seconds of :func:`learning_curves` at ``chi`` (mc.estimate per size, calibrated; χ unknown: its
+    most expensive value)."""
+    chis = 1 if chi is None else [float(chi)]
+    return float(sum(estimate_seconds(settings.replace(P=int(P)), methods, chis) for P in sizes))

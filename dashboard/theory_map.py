@@ -41,7 +41,7 @@ def estimate_seconds(settings: Settings, widths, chi_fractions) -> float:
     by compute.estimate_seconds — mc.estimate_sweep, calibrated on this machine."""
     jobs = validity.map_jobs(settings.P, settings.network_spec(1.0), widths=tuple(widths),
                              chi_fractions=tuple(chi_fractions))
-    return float(sum(compute.estimate_seconds(settings.replace(width=int(N)), [method], len(chis), options=options)
+    return float(sum(compute.estimate_seconds(settings.replace(width=int(N)), [method], chis, options=options)
                      for N, method, chis, options in jobs))
 
 

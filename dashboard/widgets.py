@@ -586,7 +586,7 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
     seconds = {}
 
     def estimate_once():  # called on a memo miss only
-        seconds["est"] = (compute.estimate_seconds(settings, methods, len(chis), task=task)
+        seconds["est"] = (compute.estimate_seconds(settings, methods, chis, task=task)
                           if estimate is None else estimate)
         return seconds["est"]
 

@@ -243,7 +243,9 @@ def check(cost: Cost, *, remedy: str = "") -> Cost:
 
 # --- option parsing --------------------------------------------------------------------------------------------
 
-_COMMON = dict(chi=None)  # χ: only the annealed erf/ReLU tree level's cost depends on it (default: width)
+#: χ: the annealed erf/ReLU tree level's cost and whether the erf/ReLU one loop ("auto") goes to the particle saddle
+#: depend on it; unknown (None) counts as χ = width, the upper bound
+_COMMON = dict(chi=None)
 _OPTIONS = {
     "nngp": {},
     # None: the solver's own default (mastcore/theory/_defaults.py, see _solver_defaults)
@@ -344,6 +346,9 @@ TREE_ITERS_WARM = 4
 #: single stage at χ = 1, 20–40 per stage when annealing (measured at P = 120…400; up to ~100 at small P).
 GAUSS_ITERS_FIRST = 10
 GAUSS_ITERS_STAGE = 25
+#: ... and at a warm-started χ point of a sweep (the previous χ's law as start): 8–389, median about 50–60, on the
+#: Teaching and Fig.-2 presets (erf and ReLU, 9-point χ grids; 0.08–0.30 s per sweep).
+GAUSS_ITERS_WARM = 60
 #: L-BFGS function evaluations per start of the non-zero-mean Gaussian ansatz (docs/theory.md §9.3), 2 (erf) or 3
 #: (ReLU) starts. The cap is 400 iterations, but the runs stop far earlier: 500 overestimated ReLU at χ = N by
 #: 6–12× (P = 20…80, D = 30, N = 50: 1.7 s estimated 20.5 s at P = 80); 45 gives 0.55–1.1× there.
@@ -357,6 +362,7 @@ def _solver_defaults() -> dict:
 
     return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
             "tilted_samples": d.TILTED_SAMPLES, "psi_vec_bytes": d.PSI_VEC_BYTES,
+            "renormalised_doublings": d.RENORMALISED_MAX_SAMPLES / d.RENORMALISED_SAMPLES,
             "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
                               outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
 
@@ -376,7 +382,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
     warm = o["warm"] or o["init"] is not None
     solver = _solver_defaults()
     stages = 1 if warm else _stages(float(o["chi"] or N), N, int(o["n_stages"] or solver["gaussian_stages"]))
-    iters = GAUSS_ITERS_FIRST + GAUSS_ITERS_STAGE * (stages - 1)
+    iters = GAUSS_ITERS_WARM if warm else GAUSS_ITERS_FIRST + GAUSS_ITERS_STAGE * (stages - 1)
     # Gaussian map (nonlinear._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
     # δ, √δ, k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b and two temporaries, ~12 live P×P); per application M and ZᵀGZ
     # (4P²r + 4Pr²), a Cholesky and inverse of C + κ0 (P³) and of Λ (2r³), and ~40 elementwise passes over P×P
@@ -441,32 +447,42 @@ def _rescaled(P, D, Ps, N, act, o):
 LOOP_SAMPLES = 400_000
 SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
 #: The one loop around the particle saddle builds dense operators on Sym(P) (m = P(P+1)/2): about 24 m×m arrays at
-#: the peak, and ~11 s at P = 60 (8000 tilted samples, jackknife over 8 groups sharing the saddle's setup and the
-#: samples' vec(φφᵀ); measured 10.9–11.6 s at χ = 1 and χ = N, 2.9–3.1 s at P = 40: scaled like P^3.3).
+#: the peak. Its nine jackknife evaluations (S tilted samples) take DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus
+#: DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70, 80 (S = 8000, χ = N: 1.5, 2.7, 6.1, 10.9,
+#: 22.4, 44.0 s; the fit is within 0.94–1.07 of each), P* = 1000 at P = 80 (+4.5 s). The m³ part (LU solves and
+#: m×m products) takes over from P ≈ 50.
 DENSE_ARRAYS = 24
-DENSE_SECONDS_AT_P60 = 11.5
+DENSE_M3 = 9.9e-10
+DENSE_SP2 = 1.84e-7
+DENSE_TEST = 7e-9
 
 
 def _one_loop_sampled(P, D, Ps, N, act, o):
     """erf/ReLU one loops (and the "nngp"/"renormalised" variants of linear nets, which are closed forms)."""
-    variant, chi = o["variant"], float(o["chi"] or 1.0)
+    variant, chi = o["variant"], float(o["chi"] or N)
     if act == "linear":  # closed forms in C0's eigenbasis: a few P×P arrays, O(P³)
         return 8 * P * P, 2 * P * P + 4 * P + 2 * Ps, 10.0 * P**3 + 2.0 * P * P * D, 20.0 * P * P, 200, {}
     blocks = 10 * _solver_defaults()["loop_block"] * P + 6 * P * P + 2 * Ps * P
     result = 2 * P * P + 6 * P + 4 * Ps
     samples = _int_opt(o, "n_samples") if o["n_samples"] else LOOP_SAMPLES
-    seconds = samples * P * SAMPLE_SECONDS[act]
+    if not o["n_samples"] and act == "relu" and chi >= 0.25 * N and variant in ("auto", "renormalised"):
+        # measured: ReLU's renormalised loop doubles its samples to the cap at χ ≥ N/4 (4.3 s at P = 20, 21 s at
+        # P = 80 with 800000 samples), erf's stays at the first 100000
+        samples *= _solver_defaults()["renormalised_doublings"]
+    # prior samples: the NNGP expansion, the renormalised one loop, and "auto" (which tries the latter first)
+    seconds = 0.0 if variant == "perturbative" else samples * P * SAMPLE_SECONDS[act]
     peak = blocks
-    # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4): measured
-    # at χ ≥ N/4 for ReLU, rarely for erf (whose law stays closer to Gaussian); "perturbative" always does
-    dense = variant == "perturbative" or (variant == "auto" and act == "relu" and chi >= 0.25 * N and P <= 80)
+    # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
+    # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
+    # upper bound; "perturbative" always does
+    dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= 80)
     if dense:
         m = P * (P + 1) / 2
         # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (cumulant_loop.jackknife_core)
         n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else _solver_defaults()["tilted_samples"]
         psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
         peak = max(peak, DENSE_ARRAYS * m * m + blocks + psi_vec)
-        seconds += DENSE_SECONDS_AT_P60 * (P / 60.0) ** 3.3
+        seconds += DENSE_M3 * m**3 + n_tilted * (DENSE_SP2 * P * P + DENSE_TEST * P * Ps)
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
             ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
             t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}
@@ -679,7 +695,8 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     level after the first χ is warm-started. ``.bytes`` is the peak (all kept results plus the largest single
     call), ``.seconds`` the sum (sequential backend).
     """
-    n_all = chis if isinstance(chis, int) else len(list(chis))
+    values = None if isinstance(chis, int) else [float(c) for c in chis]  # each point's χ, when known
+    n_all = chis if values is None else len(values)
     options = options or {}
     if isinstance(methods, str):
         methods = (methods,)
@@ -692,10 +709,15 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
             n = min(n, 1)
         base, preset = SWEEP_ALIASES.get(m, (m, {}))
         opts = {**preset, **opts}
+        if sub is None:
+            at = values
+        else:  # the reserved option: this method at a subset of χ (a number or a list)
+            at = [float(sub)] if isinstance(sub, (int, float)) else [float(c) for c in sub]
         for k in range(n):
             if m == "tree" and k > 0:
                 opts = {**opts, "warm": True}
-            c = estimate(base, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, **opts)
+            point = opts if at is None or "chi" in opts else {**opts, "chi": at[k]}
+            c = estimate(base, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, **point)
             total = c if total is None else total + c
     if total is None:
         return Cost(bytes=0, seconds=0.0, what="empty sweep")

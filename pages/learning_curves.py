@@ -73,7 +73,7 @@ key = ("learning", settings, tuple(sorted(sizes)), float(chi), methods, data_dig
 try:
     df = memo_run(key, "learning curves", Call(compute.learning_curves, settings, tuple(sorted(sizes)), chi,
                                                methods=methods, data=data),
-                  estimate_seconds=lambda: compute.learning_seconds(settings, sizes, methods), prefix="lc",
+                  estimate_seconds=lambda: compute.learning_seconds(settings, sizes, methods, chi), prefix="lc",
                   cli=compute.cli_command(probe, [chi], methods))
 except ValueError as exc:
     show_error("The learning curves could not be computed:", exc)

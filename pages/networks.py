@@ -94,7 +94,7 @@ if submitted:
         st.error("The number of steps must be larger than the burn-in: increase 'training steps' or lower "
                  "'burn-in steps'.")
         st.stop()
-    est = compute.estimate_seconds(settings, (kind,), 1, options={kind: options}, task=task)
+    est = compute.estimate_seconds(settings, (kind,), [chi], options={kind: options}, task=task)
     label = f"{plots.METHOD_STYLE[kind][0]} at χ = {chi:g}"
     key = "net." + digest((task.spec, settings, chi, kind, tuple(sorted(options.items()))))
     with st.status(f"Running {label} …", expanded=True) as status:
@@ -151,7 +151,7 @@ if last is not None and last[0] == task.spec and last[1] == settings:
     warning_badges(messages, where="run")
     tr = {TRACE_NAMES.get(n, n): arr for n, arr in compute.traces(result).items()}
     methods = compute.theory_methods(settings.activation)
-    est = compute.estimate_seconds(settings, methods, 1, task=task)
+    est = compute.estimate_seconds(settings, methods, [run_chi], task=task)
     theory_here = curves(task, settings, (run_chi,), methods, label=f"theories at χ = {run_chi:g}",
                          estimate=est if est > AUTO_SECONDS else 0.0)
     theory = {}

@@ -44,7 +44,7 @@ if base is None:
 
 def _extra_grid(method: str):
     """The χ grid of a further theory: the full grid, or a coarser one when the full one would be slow."""
-    if compute.estimate_seconds(settings, (method,), len(grid), task=task) > AUTO_SECONDS:
+    if compute.estimate_seconds(settings, (method,), grid, task=task) > AUTO_SECONDS:
         return chi_grid(settings.width, N_CHI_SLOW)
     return grid
 

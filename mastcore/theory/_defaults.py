@@ -22,3 +22,7 @@ CUMULANT_BLOCK = 4096
 #: (above it they are recomputed per replicate).
 TILTED_SAMPLES = 8000
 PSI_VEC_BYTES = 256 * 2**20
+#: The renormalised one loop's prior samples for its non-Gaussian term: first and largest number (doubled in
+#: between while the Monte-Carlo error is above target).
+RENORMALISED_SAMPLES = 100000
+RENORMALISED_MAX_SAMPLES = 800000

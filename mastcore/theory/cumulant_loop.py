@@ -154,7 +154,7 @@ class SampleCumulants:
         self.mu = basis.vec(self.mean_psi)
         self.mean_psi_test = None if self.phi_test is None else (self.phi_test.T @ self.phi) / S  # (P*, P)
         if gram is None:
-            gram = self._raw_gram(self.phi)
+            gram = self._raw_gram(self.phi) if self._psi_vec is None else self._psi_vec.T @ self._psi_vec
         # centred second moment from the raw one: mean ψψᵀ − μμᵀ
         self.W2 = (self.g_w**2 / N) * (gram / S - np.outer(self.mu, self.mu))
         self.W2 = 0.5 * (self.W2 + self.W2.T)
@@ -176,12 +176,23 @@ class SampleCumulants:
             yield F, Fs, Ps
 
     def w3(self, B):
-        """vec of W'''[B] (m,)."""
+        """vec of W'''[B] (m,). The per-sample quadratic forms δψᵀBδψ are kept for :meth:`test_terms` with the
+        same B (they are the costly part, O(S m²), of both)."""
         out = np.zeros(self.basis.m)
+        qs = []
         for _, _, Ps in self._blocks():
             q = np.einsum("sm,sm->s", Ps @ B, Ps)
             out += q @ Ps
+            qs.append(q)
+        self._quad = (B, np.concatenate(qs) if qs else np.zeros(0))
         return (self.g_w**3 / self.N**2) * out / self.S
+
+    def _quadratic_forms(self, B, Ps, lo):
+        """δψᵀBδψ of the block of samples starting at ``lo``: from :meth:`w3` when it had this B, else computed."""
+        quad = getattr(self, "_quad", None)
+        if quad is not None and quad[0] is B:
+            return quad[1][lo:lo + Ps.shape[0]]
+        return np.einsum("sm,sm->s", Ps @ B, Ps)
 
     def test_terms(self, a, u, U, B):
         """The test-set contractions of docs/theory.md §12.2, each (P*,):
@@ -190,14 +201,13 @@ class SampleCumulants:
         Pt = self.phi_test.shape[1]
         t1, t2, t3 = np.zeros(Pt), np.zeros(Pt), np.zeros(Pt)
         psa = self.mean_psi_test @ a  # ψ̄* a
-        for F, Fs, Ps in self._blocks():
+        for lo, (F, Fs, Ps) in zip(range(0, self.S, BLOCK), self._blocks()):
             da = Fs * (F @ a)[:, None] - psa  # δψ* a per sample (k, P*)
             t1 += (Ps @ u) @ da
             T = Ps @ U  # (k, P): ⟨δψ, U_j⟩
             # Σ_j (φ*_α φ_j − ψ̄*_αj) T_sj
             t2 += np.einsum("sa,s->a", Fs, np.einsum("sj,sj->s", F, T)) - self.mean_psi_test @ T.sum(0)
-            q = np.einsum("sm,sm->s", Ps @ B, Ps)
-            t3 += q @ da
+            t3 += self._quadratic_forms(B, Ps, lo) @ da
         c2, c3 = self.g_w**2 / self.N, self.g_w**3 / self.N**2
         return c2 * t1 / self.S, c2 * t2 / self.S, c3 * t3 / self.S
 
@@ -300,14 +310,26 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
         psi_vec = np.empty((phi.shape[0], m))
         for lo in range(0, phi.shape[0], BLOCK):
             psi_vec[lo:lo + BLOCK] = basis.outer_vec(phi[lo:lo + BLOCK])
+    # Σ vec(ψ)vec(ψ)ᵀ of every group, so that a replicate's gram is the total minus its group's: kept when they fit;
+    # else, with the samples' vec(ψ) at hand, each group's is formed when its replicate needs it (S/G rows instead
+    # of the S − S/G of a fresh gram); else every replicate forms its own
     grams = {}
+    tmp = SampleCumulants.__new__(SampleCumulants)
+    tmp.basis = basis
+
+    def group_gram(g):
+        if g in grams:
+            return grams[g]
+        rows = psi_vec[groups == g]
+        return rows.T @ rows
+
     if keep_grams:
-        tmp = SampleCumulants.__new__(SampleCumulants)
-        tmp.basis = basis
         for g in labels:
-            rows = psi_vec[groups == g] if psi_vec is not None else None
-            grams[g] = rows.T @ rows if rows is not None else tmp._raw_gram(phi[groups == g])
+            rows = None if psi_vec is None else psi_vec[groups == g]
+            grams[g] = tmp._raw_gram(phi[groups == g]) if rows is None else rows.T @ rows
         total = sum(grams.values())
+    elif psi_vec is not None:
+        total = psi_vec.T @ psi_vec
     else:
         total = None
     setup = core_setup(basis, C, y, chi, kappa0)  # the same saddle for every replicate
@@ -317,7 +339,7 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
     reps = []
     for g in labels:
         keep = groups != g
-        gram = None if total is None else total - grams[g]
+        gram = None if total is None else total - group_gram(g)
         cum = SampleCumulants(basis, phi, g_w, N, phi_test=phis, keep=keep, gram=gram, psi_vec=psi_vec)
         reps.append(cumulant_core(basis, C, y, chi, kappa0, cum, C_test=C_test, setup=setup))
     return full, reps, int(labels.size)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._validation import check_data
 from ..specs import NetworkSpec
+from . import _defaults
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh
 from .neuron_law import PriorBatches, law_problem
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
@@ -40,8 +41,8 @@ __all__ = ["LEAVE_FLAGS", "NONGAUSSIAN_MAX", "renormalised_one_loop"]
 
 #: Prior samples for the non-Gaussian term: first and largest number (doubled in between); batches and block size
 #: as the NNGP expansion's (nngp_expansion.N_BATCHES, BLOCK).
-N_SAMPLES = 100000
-MAX_SAMPLES = 800000
+N_SAMPLES = _defaults.RENORMALISED_SAMPLES
+MAX_SAMPLES = _defaults.RENORMALISED_MAX_SAMPLES
 #: ‖Δ_E‖ / ‖Δ(u*)‖ above this: the non-Gaussian (Edgeworth) term is not a small correction (flag).
 NONGAUSSIAN_MAX = 0.25
 #: |loop correction| / |Δ(u*)| above this: the Laplace expansion in t is not small (flag "loop_correction_large").
