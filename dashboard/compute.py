@@ -203,6 +203,10 @@ def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None 
         opts = dict((options or {}).get(m) or {})
         if m == "tree" and settings.activation != "linear":
             opts.setdefault("ansatz", settings.ansatz)
+        if m == "langevin" and task is not None and opts.get("lambda_max") is None:
+            # the record interval follows from λ_max(C0)/κ0 (docs/theory.md §13.3); unknown, the estimate assumes a
+            # record per step: 6.7× the time of erf networks at the Fig.-2 sizes
+            opts["lambda_max"] = kernel_lambda_max(task, settings)
         raw = mc.estimate_sweep(P=P, D=D, width=settings.width, P_test=P_test, activation=settings.activation,
                                 chis=chis if isinstance(chis, int) else [float(c) for c in chis], methods=(m,),
                                 options={m: opts}, strict=False).seconds
@@ -403,6 +407,28 @@ def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, opti
 #: X, y, X*, y* again on every rerun of the Networks and Regimes pages costs up to ~0.1 s at the largest sizes).
 _DATA_KEYS: dict = {}
 _DATA_KEYS_MAX = 8
+
+
+_LAMBDA: dict = {}
+
+
+def kernel_lambda_max(task: mc.Task, settings: Settings) -> float:
+    """λ_max(C0)/κ0 of the task's NNGP kernel (for the Langevin estimate), by Lanczos; remembered per data set and
+    network (a few entries)."""
+    spec = settings.network_spec(1.0)
+    key = (_task_data_key(task), spec.activation, spec.g_v, spec.g_w, spec.kappa0)
+    if key not in _LAMBDA:
+        from scipy.sparse.linalg import eigsh  # noqa: PLC0415  (only when a Langevin run is priced)
+
+        C0 = mc.nngp_kernel(task.X, task.X, spec)
+        if C0.shape[0] > 2:
+            top = float(eigsh(C0, k=1, which="LA", tol=1e-3, return_eigenvectors=False)[0])
+        else:  # eigsh needs k < P
+            top = float(np.linalg.eigvalsh(C0)[-1])
+        if len(_LAMBDA) >= 16:
+            _LAMBDA.pop(next(iter(_LAMBDA)))
+        _LAMBDA[key] = top / spec.kappa0
+    return _LAMBDA[key]
 
 
 def _task_data_key(task: mc.Task) -> str:

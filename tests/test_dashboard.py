@@ -316,3 +316,16 @@ def test_worker_jobs_see_the_servers_mastcore_settings_of_their_own_time(monkeyp
     Job(Call(_sleepy, 1)).run()  # the fork server is running from here on
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
     assert Job(Call(_env, "MASTCORE_CACHE_DIR")).run() == str(tmp_path)
+
+
+def test_langevin_estimate_uses_the_kernels_top_eigenvalue():
+    # the record interval of the trainer follows from λ_max(C0)/κ0; the app computes it (Lanczos) for its estimate
+    s = Settings(P=40, D=60, width=30, kappa0=0.5, activation="erf")
+    task = compute.build_task(s)
+    lam = compute.kernel_lambda_max(task, s)
+    exact = np.linalg.eigvalsh(mc.nngp_kernel(task.X, task.X, s.network_spec(1.0)))[-1] / 0.5
+    assert lam == pytest.approx(exact, rel=1e-3)
+    opts = {"langevin": dict(ensemble=8, steps=1000, burn_in=100)}
+    with_task = compute.estimate_seconds(s, ("langevin",), [1.0], options=opts, task=task, calibrate=False)
+    without = compute.estimate_seconds(s, ("langevin",), [1.0], options=opts, calibrate=False)
+    assert with_task < without  # a record every few steps instead of every step (the upper bound)
