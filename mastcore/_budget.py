@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from ._validation import positive_int
+from ._validation import positive_float, positive_int
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
@@ -346,8 +346,8 @@ TREE_ITERS_WARM = 4
 #: single stage at χ = 1, 20–40 per stage when annealing (measured at P = 120…400; up to ~100 at small P).
 GAUSS_ITERS_FIRST = 10
 GAUSS_ITERS_STAGE = 25
-#: ... and at a warm-started χ point of a sweep (the previous χ's law as start): 8–389, median about 50–60, on the
-#: Teaching and Fig.-2 presets (erf and ReLU, 9-point χ grids; 0.08–0.30 s per sweep).
+#: ... and at a warm-started χ point of a sweep (docs/theory.md §16.3; the previous χ's law as start): 8–389,
+#: median about 50–60, on the Teaching and Fig.-2 presets (erf and ReLU, 9-point χ grids; 0.08–0.30 s per sweep).
 GAUSS_ITERS_WARM = 60
 #: L-BFGS function evaluations per start of the non-zero-mean Gaussian ansatz (docs/theory.md §9.3), 2 (erf) or 3
 #: (ReLU) starts. The cap is 400 iterations, but the runs stop far earlier: 500 overestimated ReLU at χ = N by
@@ -446,11 +446,11 @@ def _rescaled(P, D, Ps, N, act, o):
 #: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are folded into SAMPLE_SECONDS.
 LOOP_SAMPLES = 400_000
 SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
-#: The one loop around the particle saddle builds dense operators on Sym(P) (m = P(P+1)/2): about 24 m×m arrays at
-#: the peak. Its nine jackknife evaluations (S tilted samples) take DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus
-#: DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70, 80 (S = 8000, χ = N: 1.5, 2.7, 6.1, 10.9,
-#: 22.4, 44.0 s; the fit is within 0.94–1.07 of each), P* = 1000 at P = 80 (+4.5 s). The m³ part (LU solves and
-#: m×m products) takes over from P ≈ 50.
+#: The one loop around the particle saddle (docs/theory.md §16.3) builds dense operators on Sym(P)
+#: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
+#: DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70,
+#: 80 (S = 8000, χ = N: 1.5, 2.7, 6.1, 10.9, 22.4, 44.0 s; the fit is within 0.94–1.07 of each), P* = 1000 at
+#: P = 80 (+4.5 s). The m³ part (LU solves and m×m products) takes over from P ≈ 50.
 DENSE_ARRAYS = 24
 DENSE_M3 = 9.9e-10
 DENSE_SP2 = 1.84e-7
@@ -686,6 +686,13 @@ def estimate_task(spec) -> Cost:
                 what=f"task {spec.name!r} (P={P}, P*={Ps}, D={D})")
 
 
+def _chi_value(c) -> float:
+    chi = positive_float("chis", c, allow_zero=True)
+    if chi < 1.0:
+        raise ValueError(f"'chis' must be >= 1 (1 = standard scaling, width = mean-field); got {chi!r}")
+    return chi
+
+
 def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, methods, options=None,
                    strict: bool = True) -> Cost:
     """Cost of :func:`mastcore.sweep` with these sizes: every (method, χ) point in turn, each result kept.
@@ -695,7 +702,7 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     level after the first χ is warm-started. ``.bytes`` is the peak (all kept results plus the largest single
     call), ``.seconds`` the sum (sequential backend).
     """
-    values = None if isinstance(chis, int) else [float(c) for c in chis]  # each point's χ, when known
+    values = None if isinstance(chis, int) else [_chi_value(c) for c in chis]  # each point's χ, when known
     n_all = chis if values is None else len(values)
     options = options or {}
     if isinstance(methods, str):
@@ -712,7 +719,7 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
         if sub is None:
             at = values
         else:  # the reserved option: this method at a subset of χ (a number or a list)
-            at = [float(sub)] if isinstance(sub, (int, float)) else [float(c) for c in sub]
+            at = [_chi_value(sub)] if isinstance(sub, (int, float)) else [_chi_value(c) for c in sub]
         for k in range(n):
             if m == "tree" and k > 0:
                 opts = {**opts, "warm": True}

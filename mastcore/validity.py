@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._budget import Cost, estimate_sweep
-from ._validation import check_data
+from ._validation import check_data, positive_float, positive_int
 from .cache import CacheMiss
 from .specs import NetworkSpec
 from .sweep import sweep as _sweep
@@ -136,9 +136,10 @@ class _Plan:
 
 def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_options) -> _Plan:
     d_widths, d_fracs = default_grid(P, spec.width)
-    widths = np.array(sorted(int(n) for n in (d_widths if widths is None else widths)))
-    fracs = np.array(sorted(float(f) for f in (d_fracs if chi_fractions is None else chi_fractions)))
-    if widths.size == 0 or fracs.size == 0 or widths[0] < 1 or fracs[0] < 0:
+    widths = np.array(sorted(positive_int("widths", n) for n in (d_widths if widths is None else widths)), dtype=int)
+    fracs = np.array(sorted(positive_float("chi_fractions", f, allow_zero=True)
+                            for f in (d_fracs if chi_fractions is None else chi_fractions)), dtype=float)
+    if widths.size == 0 or fracs.size == 0:
         raise ValueError(f"'widths' must be positive integers and 'chi_fractions' ≥ 0; got {widths}, {fracs}")
     theories = tuple(THEORIES) if theories is None else tuple(theories)
     bad = [t for t in theories if t not in THEORIES]

@@ -252,3 +252,19 @@ def test_memory_limit_of_the_process_own_cgroup_and_its_ancestors(version, tmp_p
     # a process in the root group sees only the root's (here: none)
     proc.write_text("0::/\n" if version == "v2" else "4:memory:/\n")
     assert _budget._cgroup_free(root=str(tmp_path / "cgroup"), proc=str(proc)) == []
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: mc.estimate_sweep(P=10, D=5, width=10, chis=["abc"], methods=("tree",)), "'chis' must be a real number"),
+    (lambda: mc.estimate_sweep(P=10, D=5, width=10, chis=[float("nan")], methods=("tree",)), "'chis' must be finite"),
+    (lambda: mc.estimate_sweep(P=10, D=5, width=10, chis=[0.5], methods=("tree",)), "'chis' must be >= 1"),
+    (lambda: mc.estimate_sweep(P=10, D=5, width=10, chis=2, methods=("tree",), options={"tree": {"chis": [0.0]}}),
+     "'chis' must be >= 1"),
+    (lambda: mc.estimate_map(P=10, D=5, spec=mc.NetworkSpec(width=10), widths=["x"]), "'widths' must be an integer"),
+    (lambda: mc.estimate_map(P=10, D=5, spec=mc.NetworkSpec(width=10), widths=[0]), "'widths' must be an integer"),
+    (lambda: mc.estimate_map(P=10, D=5, spec=mc.NetworkSpec(width=10), chi_fractions=[-1.0]),
+     "'chi_fractions' must be >= 0"),
+])
+def test_estimates_of_sweeps_and_maps_name_a_bad_grid(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
