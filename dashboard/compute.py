@@ -208,8 +208,7 @@ def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None 
             # record per step: 6.7× the time of erf networks at the Fig.-2 sizes
             opts["lambda_max"] = kernel_lambda_max(task, settings)
         raw = mc.estimate_sweep(P=P, D=D, width=settings.width, P_test=P_test, activation=settings.activation,
-                                chis=chis if isinstance(chis, int) else [float(c) for c in chis], methods=(m,),
-                                options={m: opts}, strict=False).seconds
+                                chis=chis, methods=(m,), options={m: opts}, strict=False).seconds
         if calibrate and raw > CALIBRATE_ABOVE:
             raw *= calibration(m, settings.activation, opts.get("ansatz"))
         total += raw

@@ -454,8 +454,8 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     key : identifies this computation (include a digest of its inputs): the button, the request and the Cancel
         are keyed by it, so a changed input asks again.
     cli : the command line (e.g. ``python -m mastcore sweep ...``) shown when the work is refused.
-    lookup : optional ``lookup() -> result or None`` tried first (e.g. the disk cache with ``cache="only"``;
-        mastcore.cache.CacheMiss counts as None).
+    lookup : optional ``lookup() -> result or None`` tried first for work that would not run at once (e.g. the disk
+        cache with ``cache="only"``; mastcore.cache.CacheMiss counts as None).
     auto_seconds : above this estimate the work waits for a button (default AUTO_SECONDS, about 2 s).
     container : where to draw (default: the main area).
     confirmed : the caller's own button asked for it (e.g. a form's Run): no second button.
@@ -477,7 +477,8 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     The result, or None (waiting for the button, refused, cancelled or failed).
     """
     box = container or st
-    if lookup is not None:
+    auto = AUTO_SECONDS if auto_seconds is None else auto_seconds
+    if lookup is not None and estimate_seconds > auto:  # short work runs at once (and reads the cache itself)
         try:
             hit = lookup()
         except mc.cache.CacheMiss:
@@ -492,7 +493,6 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
         if cli:
             box.code(cli, language="bash")
         return None
-    auto = AUTO_SECONDS if auto_seconds is None else auto_seconds
     request, cancelled = f"run.{key}.request", f"run.{key}.cancelled"
     if confirmed:
         st.session_state[request] = True
@@ -583,20 +583,14 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
     :func:`run_cancellable`; None while they wait for a button, are refused or failed."""
     chis = tuple(float(c) for c in chis)
     methods = tuple(methods)
-    seconds = {}
 
-    def estimate_once():  # called on a memo miss only
-        seconds["est"] = (compute.estimate_seconds(settings, methods, chis, task=task)
-                          if estimate is None else estimate)
-        return seconds["est"]
-
-    def lookup():  # work that would not run at once may be in the disk cache (this or another session)
-        if seconds["est"] <= AUTO_SECONDS:
-            return None
+    def lookup():  # computed before (this or another session): the disk cache gives it back instantly
         return compute.theory_curves(task, settings, chis, methods, cache_mode="only")
 
     return memo_run(curves_key(settings, chis, methods), label,
-                    Call(compute.theory_curves, task, settings, chis, methods), estimate_seconds=estimate_once,
+                    Call(compute.theory_curves, task, settings, chis, methods),
+                    estimate_seconds=(lambda: compute.estimate_seconds(settings, methods, chis, task=task))
+                    if estimate is None else estimate,
                     prefix="curves", cli=compute.cli_command(settings, chis, methods), lookup=lookup)
 
 

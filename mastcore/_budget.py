@@ -165,10 +165,9 @@ def _cgroup_free(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") 
     for kind, base, limit_name, usage_name in (("v2", root, "memory.max", "memory.current"),
                                                ("v1", os.path.join(root, "memory"), "memory.limit_in_bytes",
                                                 "memory.usage_in_bytes")):
-        rel = groups[kind].strip("/")
-        levels = [rel.split("/")[:i] for i in range(len(rel.split("/")) if rel else 0, -1, -1)]
-        for level in levels:
-            d = os.path.join(base, *level)
+        parts = [p for p in groups[kind].split("/") if p]
+        for i in range(len(parts), -1, -1):  # own group first, then each ancestor, the root last
+            d = os.path.join(base, *parts[:i])
             paths.append((os.path.join(d, limit_name), os.path.join(d, usage_name)))
     free = []
     for limit_path, usage_path in paths:

@@ -322,8 +322,8 @@ def sweep(
         _budget.check(cost, remedy="reduce P, P*, D, the number of chi values or the samplers' options, or raise "
                                    "the limit")
     if chis[-1] > spec.width:
-        warn(f"'chis' go up to {chis[-1]:g} > width = {spec.width}; the meaningful range is 1 <= chi <= "
-                      "width", ScaleWarning)
+        warn(f"'chis' go up to {chis[-1]:g} > width = {spec.width}; the meaningful range is 1 <= chi <= width",
+             ScaleWarning)
     deterministic = tuple(m for m in methods if not METHODS[m].sampled)
     sampled = tuple(m for m in methods if METHODS[m].sampled)
     jobs = [(m, chi) for m in sampled for chi in _chis_of(m, options[m], chis)]

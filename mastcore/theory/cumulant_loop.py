@@ -131,6 +131,15 @@ class GaussianCumulants:
         return self.basis.vec(out)
 
 
+def raw_gram(basis: SymBasis, phi) -> np.ndarray:
+    """Σ_s vec(φ_sφ_sᵀ) vec(φ_sφ_sᵀ)ᵀ (m, m) over the rows of ``phi``, streamed in blocks."""
+    out = np.zeros((basis.m, basis.m))
+    for lo in range(0, phi.shape[0], BLOCK):
+        Ps = basis.outer_vec(phi[lo:lo + BLOCK])
+        out += Ps.T @ Ps
+    return out
+
+
 class SampleCumulants:
     """Cumulants of ψ = φφᵀ under the empirical measure of samples φ_s (docs/theory.md §12.1):
     W'' = (g_w²/N) mean_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) mean_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − mean ψ.
@@ -146,6 +155,7 @@ class SampleCumulants:
         samples (before ``keep``), if known — both save recomputing them for each jackknife replicate."""
         self.basis, self.g_w, self.N = basis, float(g_w), N
         self._psi_vec = None if psi_vec is None else (psi_vec if keep is None else psi_vec[keep])
+        self._quad = None  # (B, δψᵀBδψ per sample) of the last w3
         self.phi = phi if keep is None else phi[keep]
         self.phi_test = None if phi_test is None else (phi_test if keep is None else phi_test[keep])
         S = self.phi.shape[0]
@@ -154,18 +164,10 @@ class SampleCumulants:
         self.mu = basis.vec(self.mean_psi)
         self.mean_psi_test = None if self.phi_test is None else (self.phi_test.T @ self.phi) / S  # (P*, P)
         if gram is None:
-            gram = self._raw_gram(self.phi) if self._psi_vec is None else self._psi_vec.T @ self._psi_vec
+            gram = raw_gram(basis, self.phi) if self._psi_vec is None else self._psi_vec.T @ self._psi_vec
         # centred second moment from the raw one: mean ψψᵀ − μμᵀ
         self.W2 = (self.g_w**2 / N) * (gram / S - np.outer(self.mu, self.mu))
         self.W2 = 0.5 * (self.W2 + self.W2.T)
-
-    def _raw_gram(self, phi):
-        m = self.basis.m
-        out = np.zeros((m, m))
-        for lo in range(0, phi.shape[0], BLOCK):
-            Ps = self.basis.outer_vec(phi[lo:lo + BLOCK])
-            out += Ps.T @ Ps
-        return out
 
     def _blocks(self):
         for lo in range(0, self.S, BLOCK):
@@ -189,9 +191,8 @@ class SampleCumulants:
 
     def _quadratic_forms(self, B, Ps, lo):
         """δψᵀBδψ of the block of samples starting at ``lo``: from :meth:`w3` when it had this B, else computed."""
-        quad = getattr(self, "_quad", None)
-        if quad is not None and quad[0] is B:
-            return quad[1][lo:lo + Ps.shape[0]]
+        if self._quad is not None and self._quad[0] is B:
+            return self._quad[1][lo:lo + Ps.shape[0]]
         return np.einsum("sm,sm->s", Ps @ B, Ps)
 
     def test_terms(self, a, u, U, B):
@@ -241,7 +242,7 @@ def cumulant_core(basis: SymBasis, C, y, chi: float, kappa0: float, cum, *, C_te
     delta_shift_test, delta_fluct_test).
     """
     P = C.shape[0]
-    R, a, aa, Lpp = (setup or core_setup(basis, C, y, chi, kappa0))[:4]
+    R, a, aa, Lpp = setup or core_setup(basis, C, y, chi, kappa0)
     W2 = cum.W2
     Am = np.eye(basis.m) - W2 @ Lpp  # I − W''L''
     lu = sla.lu_factor(Am)
@@ -314,8 +315,6 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
     # else, with the samples' vec(ψ) at hand, each group's is formed when its replicate needs it (S/G rows instead
     # of the S − S/G of a fresh gram); else every replicate forms its own
     grams = {}
-    tmp = SampleCumulants.__new__(SampleCumulants)
-    tmp.basis = basis
 
     def group_gram(g):
         if g in grams:
@@ -326,7 +325,7 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
     if keep_grams:
         for g in labels:
             rows = None if psi_vec is None else psi_vec[groups == g]
-            grams[g] = tmp._raw_gram(phi[groups == g]) if rows is None else rows.T @ rows
+            grams[g] = raw_gram(basis, phi[groups == g]) if rows is None else rows.T @ rows
         total = sum(grams.values())
     elif psi_vec is not None:
         total = psi_vec.T @ psi_vec
