@@ -49,17 +49,10 @@ __all__ = [
     "width_scaling_seconds",
 ]
 
-#: Theory methods drawn against χ, in order of fidelity (docs/theory.md §0.1); each where its activation allows.
-THEORY_ORDER = ("nngp", "tree", "rescaled", "one_loop", "renormalised_loop")
-#: For erf/ReLU the one loop's default variant ("auto", docs/theory.md §12.4) already is the renormalised one loop
-#: wherever that is the better theory, so a second, sampled curve of it would only double the cost.
-SAME_AS_ONE_LOOP = {"erf": ("renormalised_loop",), "relu": ("renormalised_loop",)}
-
-
 def theory_methods(activation: str) -> tuple:
-    """The theory methods of mc.sweep that apply to ``activation`` (the sweep's own METHODS registry decides)."""
-    skip = SAME_AS_ONE_LOOP.get(activation, ())
-    return tuple(m for m in THEORY_ORDER if activation in METHODS[m].activations and m not in skip)
+    """The theory methods of mc.sweep drawn against χ for ``activation``, in order of fidelity (docs/theory.md
+    §0.1): the records of the registry mc.METHODS that draw a curve for it (a registered method included)."""
+    return tuple(m for m, record in METHODS.items() if record.draws_curve(activation))
 
 
 def task_problem(settings: Settings) -> str | None:
@@ -506,10 +499,10 @@ def width_scaling_seconds(settings: Settings, widths, methods, exact_options: di
 # --- learning curves ------------------------------------------------------------------------------------
 
 def learning_methods(activation: str) -> tuple:
-    """Methods of the learning curves: the theories, and the exact posterior by quadrature for linear networks
-    (exact and cheap: docs/theory.md §7.4)."""
-    ms = theory_methods(activation)
-    return (*ms, "quadrature") if activation in METHODS["quadrature"].activations else ms
+    """Methods of the learning curves: the theories, and the registry's deterministic references — the exact
+    posterior by quadrature for linear networks (exact and cheap: docs/theory.md §7.4)."""
+    refs = tuple(m for m, r in METHODS.items() if r.reference and not r.sampled and r.applies_to(activation))
+    return (*theory_methods(activation), *refs)
 
 
 def default_sizes(settings: Settings, n_rows: int | None = None) -> tuple:

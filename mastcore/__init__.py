@@ -2,7 +2,8 @@
 
 The public API (README.md): parameters (NetworkSpec, TaskSpec, LangevinOptions), solvers that all return the
 result protocol of :mod:`mastcore.results` (nngp, tree_level, one_loop, rescaled_kernel, exact_posterior,
-posterior_quadrature, train_langevin), the one sweep engine (sweep, alias anneal), tasks and metrics, and the
+posterior_quadrature, train_langevin), the one sweep engine (sweep, alias anneal) and its method registry (METHODS,
+Method, register_method), tasks and metrics, and the
 user's override of the thread policy (set_threads, threads).
 The maths is in docs/theory.md.
 """
@@ -36,6 +37,7 @@ from .posterior import (
 )
 from .results import Result, SampledResult, Trace
 from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
+from .methods import Method, register_method, unregister_method
 from .sweep import METHODS, SweepResult, anneal, sweep
 from .theory import (
     GPResult,
@@ -64,6 +66,7 @@ __all__ = [
     "LangevinResult",
     "LoopBreakdownWarning",
     "METHODS",
+    "Method",
     "NetworkSpec",
     "NonlinearOneLoopResult",
     "NonlinearTreeResult",
@@ -99,6 +102,7 @@ __all__ = [
     "nngp_kernel",
     "one_loop",
     "posterior_quadrature",
+    "register_method",
     "register_task",
     "recommend",
     "rescaled_kernel",
@@ -113,4 +117,5 @@ __all__ = [
     "train_test_split",
     "theory_map",
     "tree_level",
+    "unregister_method",
 ]

@@ -27,8 +27,9 @@ CACHE_NEUTRAL = True
 
 __all__ = ["check_budget", "check_spec", "problem_size", "solver"]
 
-#: The method names of the solvers (as in mastcore.sweep.METHODS), used by the thread policy and cost estimates.
-METHOD_NAMES = ("nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin")
+#: The built-in solvers' names (the keys of the budget's cost models); any registered method's name
+#: (mastcore.methods.METHODS) is accepted too: the budget and the thread policy read its record at call time.
+METHOD_NAMES = _budget.METHODS
 
 
 def check_spec(spec) -> NetworkSpec:
@@ -70,10 +71,12 @@ def check_budget(method: str, size: dict) -> "_budget.Cost | None":
 
 
 def solver(method: str):
-    """Decorator of the public solver of ``method`` (one of METHOD_NAMES): ``func(X, y, spec, X_test=None, *, ...,
-    cache=False)`` (see the module docstring)."""
-    if method not in METHOD_NAMES:
-        raise ValueError(f"'method' must be one of {METHOD_NAMES}; got {method!r}")
+    """Decorator of the public solver of ``method`` — the name of its record in :data:`mastcore.METHODS` (a user's
+    solver registered with :func:`mastcore.register_method` may use it too; its record gives the cost model and the
+    thread model, read when the solver is called): ``func(X, y, spec, X_test=None, *, ..., cache=False)`` (see the
+    module docstring)."""
+    if not isinstance(method, str) or not method.isidentifier():
+        raise ValueError(f"'method' must be a method's name (an identifier such as 'tree'); got {method!r}")
 
     def decorate(func):
         sig = inspect.signature(func)

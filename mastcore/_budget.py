@@ -16,15 +16,19 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ._validation import positive_float, positive_int
+from .activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
 
 __all__ = [
+    "COST_MODELS",
     "METHODS",
     "Cost",
+    "CostModel",
     "ResourceError",
     "check",
     "estimate",
@@ -34,10 +38,6 @@ __all__ = [
     "max_bytes",
 ]
 
-#: The methods :func:`estimate` knows: the solvers of :data:`mastcore.sweep.METHODS`.
-METHODS = ("nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin")
-#: Sweep methods that are a solver with preset options (mastcore.sweep.METHODS): name -> (solver method, options).
-SWEEP_ALIASES = {"renormalised_loop": ("one_loop", {"variant": "renormalised"})}
 #: Environment variable with the memory limit in bytes (suffixes K, M, G, T accepted: "8G").
 ENV_MAX_BYTES = "MASTCORE_MAX_BYTES"
 #: Without ``$MASTCORE_MAX_BYTES`` the limit is this fraction of the available memory.
@@ -265,8 +265,8 @@ def _int_opt(opts, name, minimum=1):
     return positive_int(name, opts[name], minimum=minimum)
 
 
-def _options(method: str, options: dict, strict: bool) -> dict:
-    known = {**_COMMON, **_OPTIONS[method]}
+def _options(model: "CostModel", options: dict, strict: bool, method: str = "") -> dict:
+    known = model.options()
     if "options" in options and hasattr(options["options"], "to_dict"):  # a LangevinOptions object: its fields
         fields = {k: v for k, v in options["options"].to_dict().items() if k in known}
         options = {**fields, **{k: v for k, v in options.items() if k != "options"}}
@@ -274,7 +274,7 @@ def _options(method: str, options: dict, strict: bool) -> dict:
         options = {k: v for k, v in options.items() if k != "options"}
     unknown = sorted(set(options) - set(known))
     if unknown and strict:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; known: {sorted(known)}")
+        raise ValueError(f"unknown option(s) {unknown} for method {method or model.name!r}; known: {sorted(known)}")
     out = dict(known)
     out.update({k: v for k, v in options.items() if k in known and v is not None})
     return out
@@ -298,16 +298,17 @@ def _row_space(P, D):
     return peak, kept, flops
 
 
-def _kernel_temps(activation):
-    """Live (n, m) arrays while a closed-form kernel of ``activation`` is formed (nonlinear_kernels.pair_kernel)."""
-    return {"linear": 2, "erf": 8, "relu": 11}[activation]
+def _kernel_temps(act):
+    """Live (n, m) arrays while a closed-form kernel of the activation ``act`` is formed (nonlinear_kernels.
+    pair_kernel): the activation record's relative cost (linear 2, erf 8, ReLU 11)."""
+    return act.cost
 
 
 def _nngp(P, D, Ps, N, act, o):
     t = _kernel_temps(act)
-    x_copy = 0 if act == "linear" else P * D  # σ²·X
+    x_copy = 0 if act.linear else P * D  # σ²·X
     # train kernel (t live P×P arrays), then the test kernel beside C0, then gp_predict: C0, κ0·I, A, its factor
-    peak = max(x_copy + t * P * P, P * P + (0 if act == "linear" else Ps * D) + t * Ps * P,
+    peak = max(x_copy + t * P * P, P * P + (0 if act.linear else Ps * D) + t * Ps * P,
                3 * P * P + Ps * P)
     result = P * P + P + Ps
     flops = 2.0 * P * P * D + 2.0 * Ps * P * D + P**3 / 3.0
@@ -376,7 +377,7 @@ def _stages(chi: float, N: int, n_stages: int) -> int:
 
 def _tree_nonlinear(P, D, Ps, N, act, o):
     r = min(P, D)
-    ansatz = o["ansatz"] or ("gaussian_mean" if act == "relu" else "gaussian")
+    ansatz = o["ansatz"] or act.default_ansatz
     sv_peak, sv_kept, sv_flops = _row_space(P, D)
     warm = o["warm"] or o["init"] is not None
     solver = _solver_defaults()
@@ -397,7 +398,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
         pairs = P * (P - 1) / 2
         q = 80
         peak = max(peak, sv_kept + int(12 * pairs * q) + 8 * P * P)
-        evals = LBFGS_EVALS * (3 if act == "relu" else 2)
+        evals = LBFGS_EVALS * (2 if act.odd else 3)  # an odd φ needs one sign of each shift
         flops += evals * (P**3 / 3.0 + 4.0 * P * P * r)
         elems += evals * 40.0 * pairs * q
         units += evals * 300  # torch operations of one forward and backward pass
@@ -420,7 +421,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
 
 
 def _tree(P, D, Ps, N, act, o):
-    if act == "linear":
+    if act.linear:
         return _tree_linear(P, D, Ps, N, o)
     return _tree_nonlinear(P, D, Ps, N, act, o)
 
@@ -430,10 +431,10 @@ def _rescaled(P, D, Ps, N, act, o):
     # C0 (kernel temporaries as in nngp), eigh (a copy, Q, workspace), the 1601-point grid of Φ' (3 live
     # (1601, P) arrays), then C = u·C0, A and its factor, the test kernel
     grid = 1601
-    peak = max((0 if act == "linear" else P * D) + t * P * P,
+    peak = max((0 if act.linear else P * D) + t * P * P,
                P * P + 4 * P * P,
                2 * P * P + 3 * grid * P,
-               5 * P * P + (t * Ps * P + (Ps * D if act != "linear" else 0) if Ps else 0))
+               5 * P * P + (t * Ps * P + (Ps * D if not act.linear else 0) if Ps else 0))
     result = P * P + P + Ps
     flops = 2.0 * P * P * D + 2.0 * Ps * P * D + 10.0 * P**3 + P**3 / 3.0
     elems = 3 * t * (P * P + Ps * P) + grid * P * 12 + 60 * P * 6
@@ -444,7 +445,11 @@ def _rescaled(P, D, Ps, N, act, o):
 #: (the Monte-Carlo error target stops the doubling; measured at P = 20…60, D = 30…64, N = 60: 1e5–8e5) and the
 #: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are folded into SAMPLE_SECONDS.
 LOOP_SAMPLES = 400_000
+#: The one per-activation table of the budget (numbers the activation record does not hold): seconds of one prior
+#: sample per train point in the sampled one loop, and whether its renormalised loop doubles the samples to the cap
+#: at χ ≥ N/4 (measured for ReLU). An activation not listed here is priced as erf.
 SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
+LOOP_DOUBLES = {"erf": False, "relu": True}
 #: The one loop around the particle saddle (docs/theory.md §16.3) builds dense operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
 #: DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70,
@@ -459,17 +464,18 @@ DENSE_TEST = 7e-9
 def _one_loop_sampled(P, D, Ps, N, act, o):
     """erf/ReLU one loops (and the "nngp"/"renormalised" variants of linear nets, which are closed forms)."""
     variant, chi = o["variant"], float(o["chi"] or N)
-    if act == "linear":  # closed forms in C0's eigenbasis: a few P×P arrays, O(P³)
+    if act.linear:  # closed forms in C0's eigenbasis: a few P×P arrays, O(P³)
         return 8 * P * P, 2 * P * P + 4 * P + 2 * Ps, 10.0 * P**3 + 2.0 * P * P * D, 20.0 * P * P, 200, {}
     blocks = 10 * _solver_defaults()["loop_block"] * P + 6 * P * P + 2 * Ps * P
     result = 2 * P * P + 6 * P + 4 * Ps
     samples = _int_opt(o, "n_samples") if o["n_samples"] else LOOP_SAMPLES
-    if not o["n_samples"] and act == "relu" and chi >= 0.25 * N and variant in ("auto", "renormalised"):
+    doubles = LOOP_DOUBLES.get(act.name, LOOP_DOUBLES["erf"])
+    if not o["n_samples"] and doubles and chi >= 0.25 * N and variant in ("auto", "renormalised"):
         # measured: ReLU's renormalised loop doubles its samples to the cap at χ ≥ N/4 (4.3 s at P = 20, 21 s at
         # P = 80 with 800000 samples), erf's stays at the first 100000
         samples *= _solver_defaults()["renormalised_doublings"]
     # prior samples: the NNGP expansion, the renormalised one loop, and "auto" (which tries the latter first)
-    seconds = 0.0 if variant == "perturbative" else samples * P * SAMPLE_SECONDS[act]
+    seconds = 0.0 if variant == "perturbative" else samples * P * SAMPLE_SECONDS.get(act.name, SAMPLE_SECONDS["erf"])
     peak = blocks
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
@@ -493,7 +499,7 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
 
 
 def _one_loop(P, D, Ps, N, act, o):
-    if act != "linear" or o["variant"] in ("nngp", "renormalised"):
+    if not act.linear or o["variant"] in ("nngp", "renormalised"):
         return _one_loop_sampled(P, D, Ps, N, act, o)
     r = min(P, D)
     t_peak, t_res, t_flops, t_elems, t_units, parts = _tree_linear(P, D, Ps, N, dict(o, warm=False,
@@ -556,7 +562,7 @@ def _langevin(P, D, Ps, N, act, o):
     burn = min(_int_opt(o, "burn_in", 0), steps - 1) if steps > 1 else 0
     size = 8 if o["dtype"] == "float64" else 4
     s = size / F8  # state and measurements in the chosen dtype; noise always fp32
-    linear = act == "linear" and bool(o["fast_linear"])
+    linear = act.linear and bool(o["fast_linear"])
     r = min(P, D)
     width = r if linear else D
     state = E * N * width
@@ -596,19 +602,72 @@ def _langevin(P, D, Ps, N, act, o):
     return peak, result, flops, elems, units, {"state": int(state * s * F8)}
 
 
-#: Bytes every call adds whatever its size: small arrays, page rounding, interpreter objects; for Langevin torch's
-#: per-call buffers and its noise thread (measured as the rise of the resident set of calls at P = 24).
-BASE_BYTES = {m: 2**20 for m in METHODS} | {"langevin": 6 * 2**20}
-
-_MODELS = {"nngp": _nngp, "tree": _tree, "rescaled": _rescaled, "one_loop": _one_loop, "quadrature": _quadrature,
-           "exact": _exact, "langevin": _langevin}
-_LABELS = {"nngp": "NNGP", "tree": "tree level", "rescaled": "renormalised kernel", "one_loop": "one loop",
-           "quadrature": "posterior quadrature", "exact": "exact posterior (Gibbs)", "langevin": "Langevin training"}
+#: Bytes every call adds whatever its size: small arrays, page rounding, interpreter objects.
+BASE_BYTES = 2**20
 
 
-def _seconds(method, activation, flops, elems, units) -> float:
-    k = RATES.get(f"{method}_nonlinear", RATES[method]) if activation != "linear" else RATES[method]
+@dataclass(frozen=True)
+class CostModel:
+    """How :func:`estimate` prices one call of a solver (docs/theory.md §16); a method's record
+    (:class:`mastcore.methods.Method`) holds one.
+
+    name : key of its option table (:data:`_OPTIONS`) and of its time rates (:data:`RATES`; ``<name>_nonlinear``
+    for a nonlinear activation where measured). model : ``model(P, D, P*, N, activation record, options)`` →
+    (peak floats, result floats, flops, elements, small calls, parts). label : what it is called in messages.
+    base_bytes : bytes every call adds whatever its size. detail : ``detail(options, activation record)`` → text
+    added to the description (e.g. "64 chains × 2000 sweeps"), or None.
+    """
+
+    name: str
+    model: Callable
+    label: str
+    base_bytes: int = BASE_BYTES
+    detail: Callable | None = None
+
+    def options(self) -> dict:
+        """The options the model reads, with their defaults."""
+        return {**_COMMON, **_OPTIONS.get(self.name, {})}
+
+
+#: The cost models of the built-in solvers (the records of mastcore.methods refer to them).
+COST_MODELS: dict[str, CostModel] = {
+    "nngp": CostModel("nngp", _nngp, "NNGP"),
+    "tree": CostModel("tree", _tree, "tree level",
+                      detail=lambda o, a: None if a.linear else f"ansatz {o['ansatz'] or a.default_ansatz}"),
+    "rescaled": CostModel("rescaled", _rescaled, "renormalised kernel"),
+    "one_loop": CostModel("one_loop", _one_loop, "one loop"),
+    "quadrature": CostModel("quadrature", _quadrature, "posterior quadrature"),
+    "exact": CostModel("exact", _exact, "exact posterior (Gibbs)",
+                       detail=lambda o, a: f"{o['n_chains']} chains × {o['n_sweeps']} sweeps"),
+    # torch's per-call buffers and its noise thread (measured as the rise of the resident set of calls at P = 24)
+    "langevin": CostModel("langevin", _langevin, "Langevin training", base_bytes=6 * 2**20,
+                          detail=lambda o, a: f"{o['ensemble']} networks × {o['steps']} steps"),
+}
+#: The solvers :func:`estimate` has a model of (the keys of :data:`COST_MODELS`).
+METHODS = tuple(COST_MODELS)
+#: The model of a registered method without one of its own (a user's method): a kernel, its test block and one GP
+#: prediction — the NNGP's formulas, an order of magnitude for any kernel method.
+GENERIC = CostModel("nngp", _nngp, "")
+
+
+def _seconds(rates: str, act, flops, elems, units) -> float:
+    k = RATES[rates] if act.linear else RATES.get(f"{rates}_nonlinear", RATES[rates])
     return k["s0"] + flops / k["flops"] + elems * k["elem"] + units * k["unit"]
+
+
+def _resolve(method) -> tuple:
+    """(cost model, preset options, label, registry record or None) of ``method``: a name of
+    :data:`mastcore.methods.METHODS` (whose record gives the model and the preset options of a variant) or of
+    :data:`COST_MODELS`."""
+    from .methods import METHODS as registry  # noqa: PLC0415 (the registry imports the solvers, which import this)
+
+    record = registry.get(method) if isinstance(method, str) else None
+    if record is not None:
+        model = record.cost or GENERIC
+        return model, dict(record.preset), model.label or record.label, record
+    if isinstance(method, str) and method in COST_MODELS:
+        return COST_MODELS[method], {}, COST_MODELS[method].label, None
+    raise ValueError(f"'method' must be one of {tuple(registry)}; got {method!r}")
 
 
 def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", strict: bool = True,
@@ -617,9 +676,11 @@ def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", 
 
     Parameters
     ----------
-    method : one of "nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin" (the sweep's names).
+    method : a name of :data:`mastcore.METHODS` (the sweep's names: "nngp", "tree", "rescaled", "one_loop",
+        "renormalised_loop", "quadrature", "exact", "langevin", and any registered with
+        :func:`mastcore.register_method`; one without a cost model of its own is priced as a kernel method).
     P, D, width : train points, input dimension, width N. P_test : test points (0: none).
-    activation : "linear", "erf" or "relu".
+    activation : a name of :data:`mastcore.ACTIVATIONS` ("linear", "erf", "relu", ...).
     options : the method's own keyword options, e.g. ``n_chains``/``n_sweeps`` (exact), ``ensemble``/``steps``/
         ``burn_in``/``dtype``/``thin`` or ``options=LangevinOptions(...)`` (langevin; ``lambda_max``, the largest
         eigenvalue of the NNGP kernel over κ0, sets how often it records — unknown: every step, the dearest case),
@@ -638,26 +699,20 @@ def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", 
     >>> c.bytes < 2**30
     True
     """
-    if method not in _MODELS:
-        raise ValueError(f"'method' must be one of {METHODS}; got {method!r}")
+    cm, preset, label, record = _resolve(method)
     P = _size("P", P, 1)
     D = _size("D", D, 1)
     N = _size("width", width, 1)
     Ps = _size("P_test", P_test, 0)
-    if activation not in ("linear", "erf", "relu"):
-        raise ValueError(f"'activation' must be one of ('linear', 'erf', 'relu'); got {activation!r}")
-    o = _options(method, options, strict)
-    peak, result, flops, elems, units, parts = _MODELS[method](P, D, Ps, N, activation, o)
-    peak += BASE_BYTES[method] / F8
-    what = f"{_LABELS[method]} ({activation}, P={P}, D={D}, N={N}" + (f", P*={Ps}" if Ps else "")
-    if method == "exact":
-        what += f", {o['n_chains']} chains × {o['n_sweeps']} sweeps"
-    elif method == "langevin":
-        what += f", {o['ensemble']} networks × {o['steps']} steps"
-    elif method == "tree" and activation != "linear":
-        what += f", ansatz {o['ansatz'] or ('gaussian_mean' if activation == 'relu' else 'gaussian')}"
-    what += ")"
-    return Cost(bytes=int(F8 * peak), seconds=float(_seconds(method, activation, flops, elems, units)),
+    act = get_activation(activation)
+    # a method priced by the generic model has options the model does not know: they cannot change its estimate
+    o = _options(cm, {**preset, **options}, strict and (record is None or record.cost is not None), method)
+    peak, result, flops, elems, units, parts = cm.model(P, D, Ps, N, act, o)
+    peak += cm.base_bytes / F8
+    what = f"{label} ({act.name}, P={P}, D={D}, N={N}" + (f", P*={Ps}" if Ps else "")
+    detail = cm.detail(o, act) if cm.detail is not None else None
+    what += (f", {detail}" if detail else "") + ")"
+    return Cost(bytes=int(F8 * peak), seconds=float(_seconds(cm.name, act, flops, elems, units)),
                 result_bytes=int(F8 * result), flops=float(flops), what=what, parts=parts)
 
 
@@ -697,8 +752,9 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     """Cost of :func:`mastcore.sweep` with these sizes: every (method, χ) point in turn, each result kept.
 
     ``chis`` : the χ values (or their number); ``methods`` : method names; ``options`` : {method: {option: value}}
-    as for the sweep (the reserved key ``"chis"`` runs a method at a subset). The NNGP is computed once; the tree
-    level after the first χ is warm-started. ``.bytes`` is the peak (all kept results plus the largest single
+    as for the sweep (the reserved key ``"chis"`` runs a method at a subset). A χ-independent method (the NNGP) is
+    computed once; a warm-started one (the tree level) is priced with its record's ``warm_cost`` options after the
+    first χ. ``.bytes`` is the peak (all kept results plus the largest single
     call), ``.seconds`` the sum (sequential backend).
     """
     values = None if isinstance(chis, int) else [_chi_value(c) for c in chis]  # each point's χ, when known
@@ -711,19 +767,18 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
         opts = dict(options.get(m) or {})
         sub = opts.pop("chis", None)
         n = n_all if sub is None else len(list(sub) if not isinstance(sub, (int, float)) else [sub])
-        if m == "nngp":
+        record = _resolve(m)[3]
+        if record is not None and record.chi_independent:  # computed once by the sweep
             n = min(n, 1)
-        base, preset = SWEEP_ALIASES.get(m, (m, {}))
-        opts = {**preset, **opts}
         if sub is None:
             at = values
         else:  # the reserved option: this method at a subset of χ (a number or a list)
             at = [_chi_value(sub)] if isinstance(sub, (int, float)) else [_chi_value(c) for c in sub]
         for k in range(n):
-            if m == "tree" and k > 0:
-                opts = {**opts, "warm": True}
+            if record is not None and k > 0:  # warm-started from the previous χ (the record says how it is priced)
+                opts = {**opts, **dict(record.warm_cost)}
             point = opts if at is None or "chi" in opts else {**opts, "chi": at[k]}
-            c = estimate(base, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, **point)
+            c = estimate(m, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, **point)
             total = c if total is None else total + c
     if total is None:
         return Cost(bytes=0, seconds=0.0, what="empty sweep")

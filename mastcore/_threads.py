@@ -6,8 +6,8 @@ once torch is imported, :func:`mastcore.sweep` around its parallel points). The 
 1. the count set by the user with :func:`set_threads` or inside :func:`threads` (BLAS and torch);
 2. nothing, when ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set in the environment
    (the user, or a joblib worker, decided: BLAS and torch are left as they are);
-3. one thread when the work is small — the matrices of ``method`` below its measured crossover
-   (:data:`CROSSOVER`): there a multi-threaded BLAS costs more in start-up and spinning than it saves;
+3. one thread when the work is small — the matrices of ``method`` below its measured crossover (the
+   :class:`ThreadModel` of its record in :data:`mastcore.methods.METHODS`; :data:`CROSSOVER` lists them): there a multi-threaded BLAS costs more in start-up and spinning than it saves;
 4. otherwise the cores actually free to the process: the CPUs it may run on (``os.sched_getaffinity``), capped by
    its cgroup CPU quota (``cpu.max``, or ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), less those kept busy by
    other processes at that moment (the run queue of ``/proc/loadavg`` less this process's own running threads),
@@ -24,9 +24,12 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Callable
 
 from . import _linalg
+from .activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
@@ -36,6 +39,8 @@ __all__ = [
     "ENV_VARS",
     "NOISE_AHEAD_MIN_DRAWS",
     "Plan",
+    "THREAD_MODELS",
+    "ThreadModel",
     "available_cores",
     "busy_cores",
     "choose",
@@ -65,15 +70,9 @@ ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: which two threads won (ratio < 0.9) at every larger size. With other jobs running (run queue 3–16) two threads
 #: never won at any size (ratios 1.3–175), which is why the policy also subtracts busy cores (rule 4).
 #: Re-measure on another machine with the same command.
-CROSSOVER = {
-    "nngp": 640,
-    "tree": 1280,
-    "one_loop": 1280,
-    "quadrature": 320,
-    "exact": 1280,
-    "rescaled": 640,
-    "langevin": 3.3e8,  # 2·E·N·D·P at E = 8, N = 100, D = 2P, P = 320
-}
+#: The numbers above are the ``crossover`` of the built-in solvers' :data:`THREAD_MODELS` (see below).
+_CROSSOVERS = dict(nngp=640, tree=1280, one_loop=1280, quadrature=320, exact=1280, rescaled=640,
+                   langevin=3.3e8)  # langevin: 2·E·N·D·P at E = 8, N = 100, D = 2P, P = 320
 
 #: The trainer draws its Gaussian noise ahead, on a spare core, from this many draws per step (about 0.25 ms of
 #: torch's generator; below it the hand-over between threads costs more than it hides). Measured by
@@ -238,20 +237,99 @@ class Plan:
     noise_ahead: bool = False
 
 
+def kernel_size(*, P: int, **_) -> float:
+    """Work of a method that factorises the P×P kernel (nngp, rescaled): P."""
+    return float(P)
+
+
+def rank_size(*, P: int, D: int = 0, activation: str = "linear", **_) -> float:
+    """Work of a theory or sampler: the rank r = min(P, D) of a linear network (its matrices are r×r), P for a
+    nonlinear one (P×P kernels)."""
+    D = D or P
+    return float(min(P, D)) if get_activation(activation).linear else float(P)
+
+
+def trainer_size(*, P: int, D: int = 0, width: int = 1, activation: str = "linear", options: dict | None = None,
+                 **_) -> float:
+    """Work of the Langevin trainer: the flops of one GEMM of a step, 2·E·N·D·P (2·E·N·r on the linear row-space
+    path: batched mat-vecs, no GEMM)."""
+    D = D or P
+    E, fast = _langevin_options(options)
+    if get_activation(activation).linear and fast:
+        return 2.0 * E * width * min(P, D)
+    return 2.0 * E * width * D * P
+
+
+@dataclass(frozen=True)
+class ThreadModel:
+    """How the policy treats a method (a field of its record, :class:`mastcore.methods.Method`).
+
+    crossover : the work (``size``) from which the free cores are used; below it one thread (inf: always one
+    thread unless the user sets a count). size : ``size(P=, D=, width=, activation=, options=)`` → the work, in
+    the units of ``crossover``. trainer : the Langevin trainer (torch's thread count caps it; its noise may be
+    drawn ahead on a spare core).
+    """
+
+    crossover: float = math.inf
+    size: Callable = rank_size
+    trainer: bool = False
+
+
+#: The thread models of the built-in solvers (the records of mastcore.methods refer to them).
+THREAD_MODELS = {
+    "nngp": ThreadModel(_CROSSOVERS["nngp"], kernel_size),
+    "rescaled": ThreadModel(_CROSSOVERS["rescaled"], kernel_size),
+    "tree": ThreadModel(_CROSSOVERS["tree"], rank_size),
+    "one_loop": ThreadModel(_CROSSOVERS["one_loop"], rank_size),
+    "quadrature": ThreadModel(_CROSSOVERS["quadrature"], rank_size),
+    "exact": ThreadModel(_CROSSOVERS["exact"], rank_size),
+    "langevin": ThreadModel(_CROSSOVERS["langevin"], trainer_size, trainer=True),
+}
+#: A method without a thread model of its own: one thread unless the user sets a count.
+DEFAULT_MODEL = ThreadModel()
+
+
+def thread_model(method: str) -> ThreadModel:
+    """The :class:`ThreadModel` of ``method`` (its record in :data:`mastcore.methods.METHODS`)."""
+    from .methods import METHODS  # noqa: PLC0415 (the registry imports the solvers, which import this module)
+
+    record = METHODS.get(method)
+    if record is not None:
+        return record.threads or DEFAULT_MODEL
+    return THREAD_MODELS.get(method, DEFAULT_MODEL)
+
+
+class _Crossovers(Mapping):
+    """method → crossover, read from the registry (a live view: registered methods appear in it)."""
+
+    def _items(self) -> dict:
+        from .methods import METHODS  # noqa: PLC0415
+
+        return {m: r.threads.crossover for m, r in METHODS.items() if r.threads is not None}
+
+    def __getitem__(self, method):
+        return self._items()[method]
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __len__(self):
+        return len(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
+#: Crossover per method (:class:`ThreadModel`), as the registry's records give it.
+CROSSOVER = _Crossovers()
+
+
 def work_size(method: str, *, P: int, D: int = 0, width: int = 1, activation: str = "linear",
               options: dict | None = None, **_) -> float:
-    """The size compared with :data:`CROSSOVER` [method] (units there): r = min(P, D) for the linear theories and
-    samplers, P for nngp, rescaled (they factorise the P×P kernel) and the erf/ReLU theories, flops of one GEMM of
-    a Langevin step for the trainer."""
-    D = D or P
-    if method == "langevin":
-        E, fast = _langevin_options(options)
-        if activation == "linear" and fast:  # row-space path: batched mat-vecs of O(E N r), no GEMM
-            return 2.0 * E * width * min(P, D)
-        return 2.0 * E * width * D * P
-    if method in ("nngp", "rescaled") or activation != "linear":
-        return float(P)
-    return float(min(P, D))
+    """The size compared with :data:`CROSSOVER` [method] (units there; the method's :class:`ThreadModel`): r =
+    min(P, D) for the linear theories and samplers, P for nngp, rescaled (they factorise the P×P kernel) and the
+    erf/ReLU theories, flops of one GEMM of a Langevin step for the trainer."""
+    return thread_model(method).size(P=P, D=D, width=width, activation=activation, options=options)
 
 
 def _langevin_options(options: dict | None) -> tuple[int, bool]:
@@ -264,7 +342,7 @@ def noise_draws(*, P: int, D: int = 0, width: int = 1, activation: str = "linear
     """Gaussian draws per Langevin step: E·N·(K + 1), K = r = min(P, D) on the linear row-space path, else D."""
     D = D or P
     E, fast = _langevin_options(options)
-    K = min(P, D) if activation == "linear" and fast else D
+    K = min(P, D) if get_activation(activation).linear and fast else D
     return E * width * (K + 1)
 
 
@@ -281,15 +359,16 @@ def plan(method: str, *, P: int, D: int = 0, cores: int | None = None, busy: int
     user = _user[-1]
     if user is None and _env_threads() is not None:
         return Plan(None)
-    big = work_size(method, P=P, D=D, **size) >= CROSSOVER.get(method, math.inf)
-    if user is None and not big and method != "langevin":
+    model = thread_model(method)
+    big = work_size(method, P=P, D=D, **size) >= model.crossover
+    if user is None and not big and not model.trainer:
         return Plan(1)  # small work: nothing to read from the system (a call at P = 80 takes ~0.3 ms)
     cores = _cores_now() if cores is None else cores
     if caller is not None:
         cores = max(1, min(cores, caller))
     if user is not None:
         cores = user
-    ahead = method == "langevin" and cores >= 2 and noise_draws(P=P, D=D, **size) >= NOISE_AHEAD_MIN_DRAWS
+    ahead = model.trainer and cores >= 2 and noise_draws(P=P, D=D, **size) >= NOISE_AHEAD_MIN_DRAWS
     if user is not None:
         return Plan(max(1, user - ahead), ahead)
     if not big or cores <= 1:
@@ -368,7 +447,7 @@ def policy(method: str, *, P: int, **size):
             torch_n = _torch_threads()
         callers.append((blas, torch_n))
     try:
-        caller = torch_n if method == "langevin" and torch_n is not None else blas
+        caller = torch_n if thread_model(method).trainer and torch_n is not None else blas
         chosen = plan(method, P=P, caller=caller, **size)
         # the call's arrays are hashed once for the memo of work on X (docs/theory.md §17.3)
         with limit_threads(chosen.threads), _linalg.call_scope():

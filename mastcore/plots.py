@@ -9,9 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .sweep import METHODS
+from collections.abc import Mapping
+
+from .methods import METHODS
 
 __all__ = [
+    "DEFAULT_STYLE",
     "METHOD_STYLE",
     "digit_samples",
     "features_figure",
@@ -21,6 +24,7 @@ __all__ = [
     "learning_curves_figure",
     "log_axis",
     "log_ticks",
+    "method_style",
     "predictions_figure",
     "regimes_figure",
     "sigma_v_spectrum",
@@ -30,18 +34,36 @@ __all__ = [
     "width_scaling_figure",
 ]
 
-_STYLE = {
-    "nngp": ("#999999", "dash"),
-    "tree": ("#0072B2", "solid"),
-    "one_loop": ("#D55E00", "solid"),
-    "renormalised_loop": ("#56B4E9", "solid"),
-    "rescaled": ("#009E73", "dot"),
-    "quadrature": ("#000000", "dashdot"),
-    "exact": ("#000000", None),
-    "langevin": ("#CC79A7", None),
-}
-#: method -> (label, colour, dash): the labels are the sweep's (mastcore.sweep.METHODS), colour-blind-safe colours.
-METHOD_STYLE = {m: (METHODS[m].label, *_STYLE[m]) for m in METHODS}
+#: The style of a method whose record gives none: (colour, dash, marker) — a user's method always has a line.
+DEFAULT_STYLE = ("#7F7F7F", "solid", "circle")
+
+
+def method_style(method: str) -> tuple:
+    """(label, colour, dash, marker) of ``method``: its record's label and style (:data:`mastcore.METHODS`),
+    :data:`DEFAULT_STYLE` where the record gives no style, and the name itself for a method not registered."""
+    record = METHODS.get(method)
+    if record is None:
+        return (method, *DEFAULT_STYLE)
+    return (record.label, *(record.style or DEFAULT_STYLE))
+
+
+class _MethodStyles(Mapping):
+    """method → (label, colour, dash), read from the registry when asked (registered methods appear in it)."""
+
+    def __getitem__(self, method):
+        if method not in METHODS:
+            raise KeyError(method)
+        return method_style(method)[:3]
+
+    def __iter__(self):
+        return iter(tuple(METHODS))
+
+    def __len__(self):
+        return len(METHODS)
+
+
+#: method -> (label, colour, dash): the labels and colour-blind-safe styles of the registry's records.
+METHOD_STYLE = _MethodStyles()
 
 # No template: the dashboard's st.plotly_chart applies Streamlit's theme (and drops a figure's template), and
 # validating a named template costs ~25 ms per figure, a tenth of the slider's latency budget.
@@ -364,14 +386,14 @@ def learning_curves_figure(df, observable: str = "mean_y_delta", *, title: str =
             if not np.isfinite(y).any():
                 continue
             vals.append(y)
-            name, color, dash = METHOD_STYLE.get(m, (m, None, "solid"))
-            sampled = m in ("exact", "langevin")
+            name, color, dash, symbol = method_style(m)
+            sampled = m in METHODS and METHODS[m].sampled
             se = d[f"{col}_se"].to_numpy(dtype=float) if f"{col}_se" in d else None
             fig.add_trace(go.Scatter(
                 x=d["P"], y=y, name=name, legendgroup=m, showlegend=j == 1,
                 mode="markers" if sampled else "lines+markers",
                 line=dict(color=color, dash=dash or "solid", width=2),
-                marker=dict(color=color, size=9 if sampled else 6, symbol="diamond" if sampled else "circle"),
+                marker=dict(color=color, size=9 if sampled else 6, symbol=symbol),
                 error_y=dict(type="data", array=se, visible=True) if sampled and se is not None else None,
                 hovertemplate="P=%{x}<br>%{y:.5f}<extra>" + name + "</extra>"), row=1, col=j)
     plo, phi = _span(df["P"]) if len(df) else (1.0, 10.0)

@@ -6,17 +6,19 @@ the one loop from the tree level at the same χ — and go through the disk cach
 methods (exact posterior, Langevin networks) are independent at each χ: they are cached per point (a killed
 sweep resumes where it stopped) and can run in parallel through a joblib backend (:mod:`mastcore.parallel`).
 
-The methods are listed in :data:`METHODS`; their keyword options come from the solver's own signature, and an
-unknown option raises a ValueError naming it.
+The methods are the records of the registry :data:`mastcore.methods.METHODS` (re-exported here); the loop has no
+branch per method: each record says whether it is sampled, computed once (χ-independent) or warm-started, and how.
+Their keyword options come from the solver's own signature, and an unknown option raises a ValueError naming it.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import math
 import time
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import joblib
@@ -27,71 +29,13 @@ from . import _budget, _linalg, _threads, parallel
 from ._api import check_spec
 from ._validation import check_data, check_scales, positive_float
 from ._warn import warn
+from .activations import get_activation
 from .cache import cached_call
+from .methods import METHODS, Method, SweepPoint, register_method
 from .metrics import SUMMARIES, summarize
-from .posterior.gibbs import exact_posterior
-from .posterior.langevin import LangevinOptions, train_langevin
-from .posterior.quadrature import posterior_quadrature
 from .specs import NetworkSpec, ScaleWarning
-from .theory.kernels import nngp
-from .theory.one_loop import one_loop
-from .theory.rescaled import rescaled_kernel
-from .theory.saddle import TreeResult
-from .theory.tree import tree_level
 
-__all__ = ["METHODS", "Method", "SweepResult", "anneal", "data_key", "sweep"]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A method of :func:`sweep`.
-
-    name : key in ``methods``; label : name for people; func : the solver; activations : where it applies;
-    sampled : independent per χ with error bars (cached per point, parallel); fixed : keyword arguments the sweep
-    sets itself (warm starts), which are therefore not user options; preset : (keyword, value) pairs the method
-    passes to its solver (a variant of a solver as a method of its own).
-    """
-
-    name: str
-    label: str
-    func: Callable
-    activations: tuple = ("linear", "erf", "relu")
-    sampled: bool = False
-    fixed: tuple = ()
-    preset: tuple = ()
-
-    def option_names(self) -> tuple:
-        """The keyword options a user may pass for this method in ``sweep(options={name: {...}})``."""
-        if self.func is train_langevin:
-            return tuple(f.name for f in fields(LangevinOptions))
-        skip = {"X", "y", "spec", "X_test", "progress", "cache", *self.fixed}
-        params = inspect.signature(self.func).parameters.values()
-        return tuple(p.name for p in params if p.name not in skip and p.kind is not p.VAR_KEYWORD)
-
-    def accepts_extra(self) -> bool:
-        """True when the solver takes further keyword options (**kwargs, e.g. the particle ansatz's)."""
-        if self.func is train_langevin:
-            return False
-        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.func).parameters.values())
-
-
-#: Every method of the sweep, in the order of fidelity used by tables and plots (docs/theory.md §0).
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in (
-        Method("nngp", "NNGP", nngp),
-        Method("tree", "tree level", tree_level, fixed=("init", "C_init")),
-        Method("rescaled", "renormalised kernel", rescaled_kernel),
-        Method("one_loop", "one loop", one_loop, fixed=("tree",)),
-        # the one loop around the renormalised saddle u*·C0 (docs/theory.md §12.5): the most accurate theory both in
-        # the proportional regime and at χ = N (§18); a method of its own so that tables and the app can show it
-        Method("renormalised_loop", "renormalised one loop", one_loop, fixed=("tree", "variant"),
-               preset=(("variant", "renormalised"),)),
-        Method("quadrature", "exact (quadrature)", posterior_quadrature, activations=("linear",)),
-        Method("exact", "exact posterior", exact_posterior, activations=("linear",), sampled=True),
-        Method("langevin", "Langevin networks", train_langevin, sampled=True),
-    )
-}
+__all__ = ["METHODS", "Method", "SweepResult", "anneal", "data_key", "register_method", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -152,7 +96,7 @@ def _check_options(methods, options, activation: str) -> dict:
         bad = sorted(set(opts) - allowed)
         if bad and not METHODS[m].accepts_extra():
             raise ValueError(f"unknown option(s) {bad} for method {m!r}; allowed: {sorted(allowed)}")
-        if bad and activation == "linear":  # extra options (particle ansatz) exist for erf/ReLU only
+        if bad and get_activation(activation).linear:  # extra options (particle ansatz) exist for erf/ReLU only
             raise ValueError(f"unknown option(s) {bad} for method {m!r} with a linear network; allowed: "
                              f"{sorted(allowed)}")
         out[m] = opts
@@ -185,15 +129,20 @@ def _sweep_scope():
         yield
 
 
-def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
-    """The deterministic methods over ``chis`` with warm starts (Algorithm 1). Returns (results, seconds)."""
+def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None, sources=()):
+    """The deterministic methods over ``chis`` with warm starts (Algorithm 1). Returns (results, seconds).
+
+    Each method's record says how: computed once (``chi_independent``), or at every χ with the keyword arguments
+    of its ``warm_start`` (from the previous χ's results and the other methods' at this χ). ``sources``: digests
+    of solvers from outside the package (registered by a user), so that the disk cache's key follows their code.
+    """
     results = {m: [None] * len(chis) for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
     at = {m: _chis_of(m, options[m], chis) for m in methods}
     total = sum(len(v) for v in at.values())
     done = 0
     previous: dict = {}
-    nngp_result = None
+    once: dict = {}  # χ-independent results, computed at the first χ
     with _sweep_scope():
         for i, chi in enumerate(chis):
             s = _spec_at(spec, chi)
@@ -201,26 +150,18 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
             for m in methods:
                 if not np.any(np.isclose(at[m], chi, rtol=1e-12)):
                     continue
-                opts = {**dict(METHODS[m].preset), **{k: v for k, v in options[m].items() if k != "chis"}}
+                record = METHODS[m]
+                opts = {**dict(record.preset), **{k: v for k, v in options[m].items() if k != "chis"}}
                 t0 = time.perf_counter()
-                if m == "nngp":  # χ-independent (docs/theory.md §3): computed once
-                    nngp_result = nngp_result or nngp(X, y, s, X_test)
-                    r = nngp_result
-                elif m == "tree":
-                    r = tree_level(X, y, s, X_test, init=previous.get("tree"), **opts)
-                elif METHODS[m].func is one_loop and s.activation != "linear":  # erf/ReLU (§12): the sweep's saddle
-                    r = one_loop(X, y, s, X_test, tree=current.get("tree"), **opts)
-                elif METHODS[m].func is one_loop:
-                    tree = current.get("tree")
-                    if opts.get("variant") in ("nngp", "renormalised"):  # no saddle needed (docs/theory.md §12)
-                        tree = None
-                    elif not (isinstance(tree, TreeResult) and tree.variant == "full"):
-                        prev = getattr(previous.get("one_loop"), "tree", None)
-                        tree = tree_level(X, y, s, X_test, init=prev if isinstance(prev, TreeResult) else None,
-                                          strict=opts.get("strict", False))
-                    r = one_loop(X, y, s, X_test, tree=tree, **opts)
+                if m in once:
+                    r = once[m]
                 else:
-                    r = METHODS[m].func(X, y, s, X_test, **opts)
+                    warm = {}
+                    if record.warm_start is not None:
+                        warm = record.warm_start(SweepPoint(m, X, y, s, X_test, opts, previous, current))
+                    r = record.func(X, y, s, X_test, **record.solver_kwargs(opts), **warm)
+                    if record.chi_independent:
+                        once[m] = r
                 seconds[m] += time.perf_counter() - t0
                 current[m] = results[m][i] = r
                 done += 1
@@ -228,6 +169,19 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
                     progress(done, total, {"method": m, "chi": float(chi)})
             previous = {**previous, **current}
     return results, seconds
+
+
+def _source_digest(record: Method) -> tuple:
+    """(name, digest of the solver's source) for a solver from outside mastcore (the package's own source is in
+    the cache's key already); () for the package's solvers."""
+    func = inspect.unwrap(record.func)
+    if (getattr(func, "__module__", "") or "").split(".")[0] == "mastcore":
+        return ()
+    try:
+        text = inspect.getsource(func)
+    except (OSError, TypeError):
+        text = repr(func)
+    return (record.name, hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
 def data_key(X, y, X_test=None, y_test=None) -> str:
@@ -242,8 +196,9 @@ def _sampled_point(job):
     the dashboard's list of runs — finds them with :func:`mastcore.cache.entries` without loading them.
     """
     m, X, y, s, X_test, y_test, opts, cache = job
-    func = METHODS[m].func
-    kwargs = {"options": LangevinOptions(**opts)} if m == "langevin" else dict(opts)
+    record = METHODS[m]
+    func = record.func
+    kwargs = record.solver_kwargs({**dict(record.preset), **opts})
     if not cache:
         return func(X, y, s, X_test, **kwargs)
     network = {k: v for k, v in s.to_dict().items() if k != "chi"}
@@ -273,8 +228,9 @@ def sweep(
     X : (P, D), y : (P,); X_test : (P*, D) or None, y_test : (P*,) or None (test columns of the table).
     spec : NetworkSpec; its χ is replaced by each value of ``chis``.
     chis : χ values ≥ 1 (sorted increasingly and de-duplicated; each warm-starts from the previous one).
-    methods : names from :data:`METHODS`: "nngp", "tree", "rescaled", "one_loop", "quadrature", "exact",
-        "langevin" (quadrature and exact need a linear network).
+    methods : names from :data:`METHODS`: "nngp", "tree", "rescaled", "one_loop", "renormalised_loop",
+        "quadrature", "exact", "langevin" (quadrature and exact need a linear network), and any added with
+        :func:`mastcore.register_method`.
     options : {method: {keyword: value}} passed to the method's solver (e.g. ``{"tree": {"ansatz": "particles"},
         "exact": {"n_chains": 32}, "langevin": {"steps": 8000}}``); the reserved key ``"chis"`` runs a method at
         a subset of ``chis`` only. Unknown methods or keys raise ValueError naming them.
@@ -310,7 +266,7 @@ def sweep(
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"'methods' entries must be among {tuple(METHODS)}; got {m!r}")
-        if spec.activation not in METHODS[m].activations:
+        if not METHODS[m].applies_to(spec.activation):
             raise ValueError(f"method {m!r} needs activation in {METHODS[m].activations}; got {spec.activation!r}")
     options = _check_options(methods, options, spec.activation)
     # the whole sweep against the memory budget before anything is allocated (docs/theory.md §16); a sweep that
@@ -335,7 +291,8 @@ def sweep(
     if deterministic:
         args = (X, y, spec, chis, deterministic, {m: options[m] for m in deterministic}, X_test)
         if cache:
-            det, sec = cached_call(_deterministic, *args, progress=progress, only_cached=only)
+            sources = tuple(d for d in (_source_digest(METHODS[m]) for m in deterministic) if d)
+            det, sec = cached_call(_deterministic, *args, progress=progress, only_cached=only, sources=sources)
         else:
             det, sec = _deterministic(*args, progress=progress)
         results.update(det)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,6 +22,7 @@ import pandas as pd
 from ._budget import Cost, estimate_sweep
 from ._validation import check_data, positive_float, positive_int
 from .cache import CacheMiss
+from .methods import METHODS
 from .specs import NetworkSpec
 from .sweep import sweep as _sweep
 from .theory.one_loop_nonlinear import DENSE_MAX_P
@@ -29,16 +31,43 @@ from .theory.renormalised import LEAVE_FLAGS, NONGAUSSIAN_MAX, renormalised_one_
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "default_grid", "estimate_map", "map_jobs", "recommend",
            "theory_map"]
 
-#: The theories of a map: key → (label, sweep method, sweep options).
-THEORIES = {
-    "nngp": ("NNGP", "nngp", {}),
-    "tree": ("tree level", "tree", {}),
-    "rescaled": ("renormalised kernel", "rescaled", {}),
-    "one_loop": ("one loop (saddle)", "one_loop", {"variant": "perturbative"}),
-    "nngp_loop": ("1/N around the NNGP", "one_loop", {"variant": "nngp"}),
-    "renormalised_loop": ("renormalised one loop", "one_loop", {"variant": "renormalised"}),
-}
-THEORY_LABELS = {k: v[0] for k, v in THEORIES.items()}
+class _Theories(Mapping):
+    """key → (label, sweep method, sweep options): the ``map_theories`` of the registry's records
+    (:data:`mastcore.METHODS`, in its order), read when asked, so that a registered method's theories appear."""
+
+    def _items(self) -> dict:
+        return {key: (label, name, dict(opts)) for name, record in METHODS.items()
+                for key, label, opts in record.map_theories}
+
+    def __getitem__(self, key):
+        return self._items()[key]
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __len__(self):
+        return len(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
+class _Labels(Mapping):
+    """key → label of :data:`THEORIES` (a live view)."""
+
+    def __getitem__(self, key):
+        return THEORIES[key][0]
+
+    def __iter__(self):
+        return iter(THEORIES)
+
+    def __len__(self):
+        return len(THEORIES)
+
+
+#: The theories of a map: key → (label, sweep method, sweep options), from the method registry.
+THEORIES = _Theories()
+THEORY_LABELS = _Labels()
 #: χ/N columns of the default map; 0 stands for χ = 1 (standard scaling).
 CHI_FRACTIONS = (0.0, 0.05, 0.25, 1.0)
 #: Langevin ensembles of an erf/ReLU map (the reference), unless the caller passes its own.
