@@ -7,7 +7,8 @@ once torch is imported, :func:`mastcore.sweep` around its parallel points). The 
 2. nothing, when ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set in the environment
    (the user, or a joblib worker, decided: BLAS and torch are left as they are);
 3. one thread when the work is small — the matrices of ``method`` below its measured crossover (the
-   :class:`ThreadModel` of its record in :data:`mastcore.methods.METHODS`; :data:`CROSSOVER` lists them): there a multi-threaded BLAS costs more in start-up and spinning than it saves;
+   :class:`ThreadModel` of its record in :data:`mastcore.methods.METHODS`; :data:`CROSSOVER` lists them): there a
+   multi-threaded BLAS costs more in start-up and spinning than it saves;
 4. otherwise the cores actually free to the process: the CPUs it may run on (``os.sched_getaffinity``), capped by
    its cgroup CPU quota (``cpu.max``, or ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), less those kept busy by
    other processes at that moment (the run queue of ``/proc/loadavg`` less this process's own running threads),

@@ -261,7 +261,8 @@ def _builtin():
         "one_loop", "one loop", one_loop, fixed=("tree",), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
         threads=THREAD_MODELS["one_loop"], style=("#D55E00", "solid", "circle"),
         map_theories=(("one_loop", "one loop (saddle)", {"variant": "perturbative"}),
-                      ("nngp_loop", "1/N around the NNGP", {"variant": "nngp"}))))
+                      ("nngp_loop", "1/N around the NNGP", {"variant": "nngp"}),
+                      ("renormalised_loop", "renormalised one loop", {"variant": "renormalised"}))))
     # the one loop around the renormalised saddle u*·C0 (docs/theory.md §12.5): the most accurate theory both in the
     # proportional regime and at χ = N (§18); a method of its own so that tables and the app can show it. For
     # erf/ReLU the one loop's default variant ("auto", §12.4) already is this loop wherever it is the better
@@ -269,14 +270,13 @@ def _builtin():
     register_method(Method(
         "renormalised_loop", "renormalised one loop", one_loop, fixed=("tree", "variant"),
         preset=(("variant", "renormalised"),), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
-        threads=THREAD_MODELS["one_loop"], style=("#56B4E9", "solid", "circle"), curve=lambda act: act.linear,
-        map_theories=(("renormalised_loop", "renormalised one loop", {}),)))
+        threads=THREAD_MODELS["one_loop"], style=("#56B4E9", "solid", "circle"), curve=lambda act: act.linear))
     register_method(Method(
         "quadrature", "exact (quadrature)", posterior_quadrature, linear_only=True, reference=True,
         cost=COST_MODELS["quadrature"], threads=THREAD_MODELS["quadrature"], style=("#000000", "dashdot", "circle")))
     register_method(Method(
-        "exact", "exact posterior", exact_posterior, linear_only=True, sampled=True, reference=True, cost=COST_MODELS["exact"],
-        threads=THREAD_MODELS["exact"], style=("#000000", None, "diamond")))
+        "exact", "exact posterior", exact_posterior, linear_only=True, sampled=True, reference=True,
+        cost=COST_MODELS["exact"], threads=THREAD_MODELS["exact"], style=("#000000", None, "diamond")))
     register_method(Method(
         "langevin", "Langevin networks", train_langevin, sampled=True, reference=True, options_type=LangevinOptions,
         cost=COST_MODELS["langevin"], threads=THREAD_MODELS["langevin"], style=("#CC79A7", None, "diamond")))
