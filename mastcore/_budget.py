@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._validation import positive_float, positive_int
+from ._registry import METHODS as registry
 from .activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
@@ -659,8 +660,6 @@ def _resolve(method) -> tuple:
     """(cost model, preset options, label, registry record or None) of ``method``: a name of
     :data:`mastcore.methods.METHODS` (whose record gives the model and the preset options of a variant) or of
     :data:`COST_MODELS`."""
-    from .methods import METHODS as registry  # noqa: PLC0415 (the registry imports the solvers, which import this)
-
     record = registry.get(method) if isinstance(method, str) else None
     if record is not None:
         model = record.cost or GENERIC

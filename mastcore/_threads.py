@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import _linalg
+from ._registry import METHODS
 from .activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
@@ -292,8 +293,6 @@ DEFAULT_MODEL = ThreadModel()
 
 def thread_model(method: str) -> ThreadModel:
     """The :class:`ThreadModel` of ``method`` (its record in :data:`mastcore.methods.METHODS`)."""
-    from .methods import METHODS  # noqa: PLC0415 (the registry imports the solvers, which import this module)
-
     record = METHODS.get(method)
     if record is not None:
         return record.threads or DEFAULT_MODEL
@@ -304,8 +303,6 @@ class _Crossovers(Mapping):
     """method → crossover, read from the registry (a live view: registered methods appear in it)."""
 
     def _items(self) -> dict:
-        from .methods import METHODS  # noqa: PLC0415
-
         return {m: r.threads.crossover for m, r in METHODS.items() if r.threads is not None}
 
     def __getitem__(self, method):

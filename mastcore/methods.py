@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Callable
 
 from ._budget import COST_MODELS, CostModel
+from ._registry import METHODS  # the live registry, name → Method (stored there for the budget and thread policy)
 from ._threads import THREAD_MODELS, ThreadModel
 from .activations import ACTIVATIONS, get_activation
 from .posterior.gibbs import exact_posterior
@@ -213,8 +214,6 @@ def _loop_warm(point: SweepPoint) -> dict:
     return {"tree": tree}
 
 
-#: The live registry: name → Method, in the order of fidelity used by tables and plots (docs/theory.md §0).
-METHODS: dict[str, Method] = {}
 
 
 def register_method(method: Method, *, replace: bool = False, before: str | None = None) -> Method:
