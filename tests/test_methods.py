@@ -70,6 +70,9 @@ def test_registered_method_runs_in_the_sweep(registered, data):
     # chi_independent: computed once and reused at every χ
     assert res.results["half_nngp"][0] is res.results["half_nngp"][2]
     assert "half_nngp" in mc.METHODS and mc.METHODS["half_nngp"].label == "half NNGP"
+    from mastcore.sweep import METHODS as sweep_methods, Method  # noqa: PLC0415 (the old home still works)
+
+    assert sweep_methods is mc.METHODS and Method is mc.Method
 
 
 def test_registered_method_is_priced(registered):
