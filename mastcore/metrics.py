@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_vector
+from ._validation import as_vector, is_pm1
 
 __all__ = ["SUMMARIES", "chain_se", "discrepancies", "split_rhat", "summarize"]
 
@@ -17,6 +17,9 @@ def discrepancies(y, f) -> dict:
     Parameters
     ----------
     y : (n,) targets, f : (n,) mean predictor.
+
+    The 0–1 error (fraction of points where sign(f) ≠ y) is defined for ±1 labels only; for any other labels
+    ({0, 1}, several classes, real-valued regression targets) it is NaN.
     """
     y = as_vector("y", y)
     f = as_vector("f", f, length=y.shape[0])
@@ -24,7 +27,7 @@ def discrepancies(y, f) -> dict:
     return dict(
         mean_y_delta=float(np.mean(y * delta)),
         mean_sq_delta=float(np.mean(delta**2)),
-        error01=float(np.mean(np.sign(f) != np.sign(y))),
+        error01=float(np.mean(np.sign(f) != y)) if is_pm1(y) else float("nan"),
     )
 
 
@@ -43,6 +46,9 @@ def summarize(result, y, y_test=None) -> dict:
     mean(y·Δ) and mean(Δ²) when the result carries per-chain means (``chain_f_train``; the s.e. is the spread of
     the summary over chains, :func:`chain_se`), NaN otherwise. Test keys are NaN without ``y_test`` or ``f_test``.
     """
+    if not hasattr(result, "f_train"):
+        raise ValueError(f"'result' must be a result of a mastcore solver (with f_train, f_test); got "
+                         f"{type(result).__name__}")
     out = {}
     for split, target, f, chains in (
         ("train", y, result.f_train, getattr(result, "chain_f_train", None)),
@@ -75,7 +81,10 @@ def split_rhat(chains: np.ndarray, scale: float | None = None, rtol: float = CON
     to rounding and give exactly 1 (``rtol`` larger than CONSTANT_RTOL for traces computed in float32). NaN for fewer than 2 records per half or non-finite traces (docs/theory.md §14.2).
     """
     chains = np.asarray(chains, dtype=np.float64)
-    if chains.ndim != 2 or chains.size == 0 or not np.all(np.isfinite(chains)):
+    if chains.ndim != 2:
+        raise ValueError(f"'chains' must be a 2-D array (n_chains, n_samples): one trace per row; got shape "
+                         f"{chains.shape} (a single chain is chains[None, :])")
+    if chains.size == 0 or not np.all(np.isfinite(chains)):
         return float("nan")
     n = chains.shape[1] // 2
     if n < 2:

@@ -1,0 +1,244 @@
+"""Misuse of the public API (issue 22): each case a user tried, and the plain error or documented behaviour it gets.
+
+Labels that are not ±1, labels too large for the theories, χ lists that are not lists of numbers, empty or
+malformed methods/options, test labels, kernels that are not symmetric, hooks that are not callable, objects of the
+wrong type, traces of the wrong shape, task options that cannot be hashed, and the R̂ rule for chains that agree.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mastcore as mc
+from mastcore.data import tasks as tasks_mod
+
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
+
+SPEC = mc.NetworkSpec(width=50, chi=5.0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = mc.ising(60, 30, 0.1, seed=0)
+    return X[:40], y[:40], X[40:], y[40:]
+
+
+def _sweep(X, y, **kw):
+    kw.setdefault("chis", [1.0])
+    kw.setdefault("methods", ("nngp",))
+    return mc.sweep(X, y, SPEC, **kw)
+
+
+# --- labels that are not ±1 -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encode, shown", [
+    (lambda y: (y > 0).astype(float), "{0, 1}"),
+    (lambda y: (y > 0) + 1.0, "{1, 2}"),
+    (lambda y: (np.arange(y.size) % 3).astype(float), "{0, 1, 2}"),
+])
+def test_class_labels_not_pm1_warn_and_have_no_error01(data, encode, shown):
+    X, y, _, _ = data
+    with pytest.warns(UserWarning, match=r"'y' has the class values " + shown.replace("{", r"\{").replace("}", r"\}")
+                      + r", not ±1.*0–1 error.*NaN"):
+        table = _sweep(X, encode(y)).table
+    assert np.isnan(table["train_error01"]).all()
+    assert np.isfinite(table["train_mean_sq_delta"]).all()  # the theories still fit them, as real targets
+
+
+def test_continuous_labels_are_regression_without_warning(data):
+    X, y, _, _ = data
+    yr = y * np.linspace(0.5, 1.5, y.size)  # real-valued targets: a regression, valid input
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        table = _sweep(X, yr).table
+    assert np.isnan(table["train_error01"]).all()
+
+
+def test_error01_counts_wrong_signs_for_pm1_labels():
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    f = np.array([0.3, 0.2, -0.1, -2.0])  # signs: right, wrong, wrong, right
+    assert mc.discrepancies(y, f)["error01"] == 0.5
+    assert np.isnan(mc.discrepancies(y + 1.0, f)["error01"])
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e12])
+@pytest.mark.parametrize("solver", [mc.tree_level, mc.one_loop, mc.rescaled_kernel])
+def test_huge_labels_named_with_the_reason(data, solver, scale):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=r"'y' is too large for the feature-learning theories.*not linear in y"):
+        solver(X, scale * y, SPEC)
+
+
+def test_large_labels_with_the_documented_rescaling_solve(data):
+    # (y, g_v, κ0) → (c·y, c²·g_v, c²·κ0) maps the posterior to itself with f → c·f: the remedy the error names
+    X, y, _, _ = data
+    c = 1e6
+    a = mc.tree_level(X, y, SPEC)
+    b = mc.tree_level(X, c * y, SPEC.replace(g_v=c * c * SPEC.g_v, kappa0=c * c * SPEC.kappa0))
+    np.testing.assert_allclose(b.f_train / c, a.f_train, rtol=1e-8, atol=1e-10)
+    # and labels 1000× the output scale still solve (no limit below the documented one)
+    assert mc.tree_level(X, 500 * y, SPEC).converged
+
+
+def test_nngp_is_linear_in_y_and_not_limited(data):
+    X, y, _, _ = data
+    np.testing.assert_allclose(mc.nngp(X, 1e12 * y, SPEC).f_train, 1e12 * mc.nngp(X, y, SPEC).f_train, rtol=1e-10)
+
+
+# --- chis, methods, options, y_test --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chis, match", [
+    ("1,2,5", r"'chis' must be a list of numbers >= 1.*got '1,2,5'"),
+    (np.ones((2, 2)), r"'chis' must be a 1-D list of numbers"),
+    (None, r"'chis' must be a list of numbers >= 1.*got None"),
+    ([1, "2"], r"'chis' must be .*got the entry '2' \(str\)"),
+    ([True, 2], r"'chis' must be .*got the entry True \(bool\)"),
+    ([1 + 1j, 2], r"'chis' must be .*\(complex\)"),
+    ([np.complex128(2)], r"'chis' must be .*\(complex128\)"),
+    ([], r"'chis' must contain at least one value"),
+    ([0.5, 2], r"'chis' must be >= 1"),
+    ([1, np.inf], r"'chis' must be finite"),
+])
+def test_bad_chis_named(data, chis, match):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=match):
+        _sweep(X, y, chis=chis)
+
+
+def test_chis_accepts_numbers_and_numpy_values(data):
+    X, y, _, _ = data
+    assert _sweep(X, y, chis=2).chis.tolist() == [2.0]
+    assert _sweep(X, y, chis=np.array([5, 1, 5], dtype=np.int64)).chis.tolist() == [1.0, 5.0]
+
+
+def test_estimate_sweep_and_sweep_agree_on_empty_chis(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError) as from_sweep:
+        _sweep(X, y, chis=[])
+    with pytest.raises(ValueError) as from_estimate:
+        mc.estimate_sweep(P=40, D=30, width=50, chis=[], methods=("nngp",))
+    assert str(from_sweep.value) == str(from_estimate.value)
+    with pytest.raises(ValueError, match="'chis' must be an integer >= 1"):
+        mc.estimate_sweep(P=40, D=30, width=50, chis=0, methods=("nngp",))
+    with pytest.raises(ValueError, match="'methods' must name at least one"):
+        mc.estimate_sweep(P=40, D=30, width=50, chis=[1], methods=())
+
+
+def test_chi_too_large_for_the_labels_names_chis(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=r"'chis' is too large: chi = 1e\+308"):
+        _sweep(X, y, chis=[1, 1e308])
+
+
+@pytest.mark.parametrize("methods, match", [
+    ((), "'methods' must name at least one method"),
+    ([], "'methods' must name at least one method"),
+    (None, "'methods' must be a list of names"),
+    (("nngp", 3), "'methods' entries must be among"),
+    ("trees", "'methods' entries must be among"),
+])
+def test_bad_methods_named(data, methods, match):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=match):
+        _sweep(X, y, methods=methods)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"exact": 5}, r"'options' entry for method 'exact' must be a dict of keyword options.*got 5"),
+    ({"exact": ["n_chains"]}, r"'options' entry for method 'exact' must be a dict"),
+    ({"exact": {1: 2}}, r"'options' entry for method 'exact' must have option names"),
+    ([("exact", {})], r"'options' must be a dict"),
+    ({"tree": {}}, r"'options' names methods that are not run"),
+])
+def test_bad_options_named(data, options, match):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=match):
+        _sweep(X, y, methods=("exact",), options=options)
+
+
+def test_bad_y_test_is_blamed_on_y_test(data):
+    X, y, Xs, ys = data
+    with pytest.raises(ValueError, match=r"'y_test' must have length 20 \(one label per row of X_test\)"):
+        _sweep(X, y, X_test=Xs, y_test=ys[:5])
+    with pytest.raises(ValueError, match=r"'y_test' must be finite"):
+        _sweep(X, y, X_test=Xs, y_test=np.full(20, np.nan))
+    with pytest.raises(ValueError, match=r"'y_test' needs 'X_test'"):
+        _sweep(X, y, y_test=ys)
+
+
+# --- gp_predict ---------------------------------------------------------------------------------------------------
+
+def test_gp_predict_validates_its_kernel():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((6, 6))
+    K = A @ A.T
+    y = rng.standard_normal(6)
+    f, _ = mc.gp_predict(K, y, 0.5)
+    np.testing.assert_allclose(f, K @ np.linalg.solve(K + 0.5 * np.eye(6), y), rtol=1e-10)  # independent solve
+    bad = K.copy()
+    bad[0, 1] += 1.0
+    with pytest.raises(ValueError, match=r"'K' must be symmetric"):
+        mc.gp_predict(bad, y, 0.5)
+    with pytest.raises(ValueError, match=r"'K' must be a square"):
+        mc.gp_predict(K[:, :5], y, 0.5)
+    with pytest.raises(ValueError, match=r"'y' must have length 6 \(one label per row of K\)"):
+        mc.gp_predict(K, y[:5], 0.5)
+    with pytest.raises(ValueError, match=r"'kappa0' must be > 0"):
+        mc.gp_predict(K, y, -1.0)
+    with pytest.raises(ValueError, match=r"'K_test' must have P = 6 columns"):
+        mc.gp_predict(K, y, 0.5, K_test=np.ones((3, 4)))
+    # rounding-level asymmetry is accepted
+    mc.gp_predict(K + 1e-13 * np.triu(np.ones((6, 6)), 1), y, 0.5)
+
+
+# --- hooks, wrong objects, traces -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda X, y: _sweep(X, y, progress=3),
+    lambda X, y: mc.tree_level(X, y, SPEC, progress="bar"),
+    lambda X, y: mc.exact_posterior(X, y, SPEC, n_chains=2, n_sweeps=10, burn_in=2, progress=1),
+    lambda X, y: mc.train_langevin(X, y, SPEC, options=mc.LangevinOptions(ensemble=2, steps=20, burn_in=2),
+                                   progress=3),
+])
+def test_non_callable_progress_refused_up_front(data, call):
+    X, y, _, _ = data
+    with pytest.raises(TypeError, match=r"'progress' must be a callable or None"):
+        call(X, y)
+
+
+def test_non_callable_cancel_refused_up_front(data):
+    X, y, _, _ = data
+    with pytest.raises(TypeError, match=r"'cancel' must be a callable or None"):
+        mc.theory_map(X, y, SPEC, widths=[10], cancel=True, cache=False)
+    with pytest.raises(TypeError, match=r"'progress' must be a callable or None"):
+        mc.theory_map(X, y, SPEC, widths=[10], progress=0, cache=False)
+
+
+def test_wrong_objects_named():
+    with pytest.raises(ValueError, match=r"'spec' must be a mastcore.TaskSpec \(e.g. mc.TaskSpec\(name='ising'"):
+        mc.estimate_task("ising")
+    with pytest.raises(ValueError, match=r"'result' must be a result of a mastcore solver"):
+        mc.summarize(None, np.ones(3))
+
+
+def test_split_rhat_of_one_chain_is_an_error_not_nan():
+    with pytest.raises(ValueError, match=r"'chains' must be a 2-D array \(n_chains, n_samples\)"):
+        mc.split_rhat(np.arange(10.0))
+
+
+# --- task options -----------------------------------------------------------------------------------------------
+
+def test_list_valued_task_option_refused_naming_it():
+    name = "misuse_no_options"
+    tasks_mod.register_task(name, lambda spec: None)  # declares no options: the builder would check them
+    try:
+        with pytest.raises(ValueError, match=r"option 'classes' of 'options' must be a plain hashable value.*"
+                                             r"use the tuple \(1, 2\)"):
+            mc.TaskSpec(name=name, options=(("classes", [1, 2]),))
+        spec = mc.TaskSpec(name=name, options=(("classes", (1, 2)),))
+        hash(spec)  # the cache keys on it
+    finally:
+        tasks_mod._BUILDERS.pop(name, None)
+        tasks_mod._OPTIONS.pop(name, None)
