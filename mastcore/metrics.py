@@ -5,7 +5,7 @@ import numpy as np
 
 from ._validation import as_vector, is_pm1
 
-__all__ = ["SUMMARIES", "chain_se", "discrepancies", "split_rhat", "summarize"]
+__all__ = ["AGREE_RTOL", "SUMMARIES", "chain_se", "chains_agree", "discrepancies", "split_rhat", "summarize"]
 
 #: The discrepancy summaries of :func:`discrepancies`, in table order.
 SUMMARIES = ("mean_y_delta", "mean_sq_delta", "error01")
@@ -98,3 +98,24 @@ def split_rhat(chains: np.ndarray, scale: float | None = None, rtol: float = CON
     if within <= 0:
         return 1.0 if between <= 0 else float("inf")
     return float(np.sqrt(((n - 1) / n * within + between / n) / within))
+
+
+#: Chains agree when every post-burn-in record of every chain lies within this fraction of the quantity's scale
+#: (e.g. mean(y²) for mean(y·Δ)) of every other: a disagreement 1000× below the smallest standard error the
+#: comparisons resolve (≳ 1e-3 of the scale, docs/theory.md §14). R̂ is a ratio of between- to within-chain
+#: variance, blind to their size: at κ0 → 0 the networks interpolate, the traces barely move, and a between-chain
+#: spread of 1e-8 over a within-chain one of 1e-9 gives R̂ ≈ 10 for chains that agree to 1e-7 of the scale.
+AGREE_RTOL = 1e-6
+
+
+def chains_agree(chains: np.ndarray, scale: float, rtol: float = AGREE_RTOL) -> bool:
+    """True when the traces ``chains`` (n_chains, n_samples) all lie within ``rtol`` × max(scale, max|trace|)
+    of each other: their disagreement is negligible against the quantity's scale whatever R̂ says
+    (docs/theory.md §14.2). False for non-finite or empty traces."""
+    chains = np.asarray(chains, dtype=np.float64)
+    if chains.ndim != 2:
+        raise ValueError(f"'chains' must be a 2-D array (n_chains, n_samples); got shape {chains.shape}")
+    if chains.size == 0 or not np.all(np.isfinite(chains)):
+        return False
+    ref = max(float(np.max(np.abs(chains))), abs(float(scale)))
+    return bool(float(np.ptp(chains)) <= rtol * ref)
