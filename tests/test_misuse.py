@@ -282,3 +282,58 @@ def test_langevin_truly_unconverged_is_still_flagged(data):
         r = mc.train_langevin(X, y, spec, options=mc.LangevinOptions(ensemble=8, steps=200, burn_in=1, dt=1e-4,
                                                                      seed=0))
     assert not r.converged
+
+
+# --- the dashboard's Data page ------------------------------------------------------------------------------------
+
+def _data_page(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    return at
+
+
+def test_data_page_parses_an_upload_once_and_names_bad_labels(monkeypatch, tmp_path):
+    calls = []
+    real = mc.load_csv
+    monkeypatch.setattr(mc, "load_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = _data_page(monkeypatch, tmp_path)
+    content = ("a,b,label\n" + "\n".join(f"{i % 3},{(i * 7) % 5},{i % 2}" for i in range(30)) + "\n").encode()
+    at.file_uploader(key="data.upload").upload("labels01.csv", content, "text/csv").run()
+    assert not at.exception and at.success
+    assert len(calls) == 1
+    assert any("class values {0, 1}, not ±1" in w.value for w in at.warning)
+    at.run()  # a rerun (any widget change) reuses the parse
+    at.run()
+    assert len(calls) == 1
+    at.file_uploader(key="data.upload").upload("other.csv", content + b"1,1,1\n", "text/csv").run()
+    assert len(calls) == 2  # a new upload is parsed
+
+
+def test_data_page_refuses_too_many_columns_from_the_header(monkeypatch, tmp_path):
+    from dashboard.state import MAX_UPLOAD_COLUMNS
+
+    at = _data_page(monkeypatch, tmp_path)
+    n = MAX_UPLOAD_COLUMNS + 1
+    content = (",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n").encode()
+    at.file_uploader(key="data.upload").upload("wide.csv", content, "text/csv").run()
+    assert not at.exception
+    assert at.error and "cannot be used" in at.error[0].value and f"at most {MAX_UPLOAD_COLUMNS:,} are read" in \
+        at.error[0].value
+
+
+def test_upload_limit_agrees_with_the_app_data_limit():
+    import tomllib
+    from pathlib import Path
+
+    from dashboard.state import MAX_TASK_BYTES, MAX_UPLOAD_MB
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
+    # a cell takes ≥ 2 bytes of text and 8 parsed: the largest upload parses to at most the app's data limit
+    assert MAX_UPLOAD_MB * 10**6 / 2 * 8 <= MAX_TASK_BYTES
