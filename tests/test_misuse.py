@@ -337,3 +337,31 @@ def test_upload_limit_agrees_with_the_app_data_limit():
     assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
     # a cell takes ≥ 2 bytes of text and 8 parsed: the largest upload parses to at most the app's data limit
     assert MAX_UPLOAD_MB * 10**6 / 2 * 8 <= MAX_TASK_BYTES
+
+
+# --- the disk cache is full ----------------------------------------------------------------------------------------
+
+def test_reference_run_says_when_it_was_not_stored(tmp_path, monkeypatch):
+    import errno
+
+    from dashboard import compute
+    from dashboard.state import Settings
+    from mastcore import cache
+
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))
+    settings = Settings(P=12, P_test=40, D=20, width=30)
+    task = compute.build_task(settings)
+    options = dict(n_chains=4, n_sweeps=40, burn_in=5)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(cache, "_write", full)
+        _, row, messages = compute.reference_run(task, settings, 5.0, "exact", options)
+    assert row["stored"] is False
+    assert any(msg.startswith("not stored on disk:") and "No space left" in msg for msg in messages)
+    assert compute.runs(task, settings).empty  # indeed nothing was stored
+    _, row, messages = compute.reference_run(task, settings, 5.0, "exact", options)  # disk has room again
+    assert row["stored"] is True and not any("not stored" in msg for msg in messages)
+    assert len(compute.runs(task, settings)) == 1
