@@ -234,6 +234,8 @@ def chi_values(value, *, name: str = "chis") -> np.ndarray:
     more than one dimension raise ValueError naming ``name``.
     """
     hint = "a list of numbers >= 1, e.g. [1, 10, 100]"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_)):
         items = [value]
     elif value is None or isinstance(value, (str, bytes, dict, set)) or not hasattr(value, "__iter__"):

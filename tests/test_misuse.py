@@ -10,8 +10,11 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mastcore as mc
+from mastcore._validation import chi_values
 from mastcore.data import tasks as tasks_mod
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
@@ -110,7 +113,22 @@ def test_bad_chis_named(data, chis, match):
 def test_chis_accepts_numbers_and_numpy_values(data):
     X, y, _, _ = data
     assert _sweep(X, y, chis=2).chis.tolist() == [2.0]
+    assert _sweep(X, y, chis=np.array(3.0)).chis.tolist() == [3.0]
     assert _sweep(X, y, chis=np.array([5, 1, 5], dtype=np.int64)).chis.tolist() == [1.0, 5.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**6), st.booleans(),
+                          st.text(max_size=3), st.complex_numbers(), st.none()), max_size=6))
+def test_chi_values_accepts_exactly_finite_reals_at_least_one(values):
+    ok = bool(values) and all(not isinstance(v, bool) and isinstance(v, (int, float)) and np.isfinite(v) and v >= 1
+                              for v in values)
+    if ok:
+        out = chi_values(values)
+        assert out.dtype == np.float64 and out.tolist() == sorted(set(float(v) for v in values))
+    else:
+        with pytest.raises(ValueError, match="'chis'"):
+            chi_values(values)
 
 
 def test_estimate_sweep_and_sweep_agree_on_empty_chis(data):
