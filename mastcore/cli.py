@@ -306,7 +306,8 @@ def _run(args, task_spec, spec, chis, methods, options) -> tuple:
         with warnings.catch_warnings():
             # the library's warnings (χ > N, not converged, labels not ±1, cache not written) on stderr, one line
             # each, once per message
-            warnings.simplefilter("default")
+            warnings.simplefilter("default", UserWarning)
+            warnings.simplefilter("default", RuntimeWarning)
             warnings.showwarning = show
             res = sweep(task.X, task.y, spec, chis=chis, methods=methods, X_test=task.X_test, y_test=task.y_test,
                         options=options, cache=not args.no_cache, progress=progress, backend=backend)
