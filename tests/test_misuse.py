@@ -347,6 +347,31 @@ def test_data_page_refuses_too_many_columns_from_the_header(monkeypatch, tmp_pat
         at.error[0].value
 
 
+def test_data_page_reads_a_utf16_upload(monkeypatch, tmp_path):
+    at = _data_page(monkeypatch, tmp_path)
+    content = ("alpha,beta,label\n" + "\n".join(f"{i % 3},{(i * 7) % 5},{1 if i % 2 else -1}" for i in range(30))
+               + "\n").encode("utf-16")  # Excel's "Unicode text": a BOM and two bytes per character
+    at.file_uploader(key="data.upload").upload("u16.csv", content, "text/csv").run()
+    assert not at.exception and not at.error
+    assert "`alpha`" in at.success[0].value and not at.warning
+
+
+def test_learning_curves_explain_a_missing_error01(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
+    at.query_params = {"task": "teacher_student", "P": "10", "Ptest": "30", "D": "20", "lcP": "5,10",
+                       "lcobs": "error01"}  # real-valued teacher labels: no 0–1 error
+    at.run()
+    at.switch_page("pages/learning_curves.py").run()
+    assert not at.exception
+    assert any("defined for ±1 labels only" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
 def test_upload_limit_agrees_with_the_app_data_limit():
     import tomllib
     from pathlib import Path
