@@ -113,7 +113,7 @@ def test_cache_info_clear_via_main(cache_dir, capsys):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_output_files_follow_the_umask(cache_dir, tmp_path, capsys, umask, mode):
-    # issue 22: the atomic write went through mkstemp, whose files are 0600 whatever the umask
+    # the atomic write goes through mkstemp, whose files are 0600 whatever the umask
     out = tmp_path / "out"
     old = os.umask(umask)
     try:
@@ -125,7 +125,7 @@ def test_output_files_follow_the_umask(cache_dir, tmp_path, capsys, umask, mode)
 
 
 def test_library_warnings_shown_on_stderr_in_one_line(cache_dir, capsys):
-    # issue 22: the CLI hid every UserWarning, so χ > N went unmentioned
+    # a CLI that hid every UserWarning would leave χ > N unmentioned
     assert main(["sweep", *SMALL, "--chis", "1,1000", "--methods", "nngp", "--no-cache"]) == 0
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if "warning:" in ln]

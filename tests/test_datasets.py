@@ -146,7 +146,7 @@ def test_erf_teacher():
         synthetic.erf_teacher(-1.0)
 
 
-# --- CSV files (issue 22): encodings, wide files, the column limit -------------------------------------------------
+# --- CSV files: encodings, wide files, the column limit -------------------------------------------------
 
 CSV_TEXT = "alpha,beta,label\n1,2,1\n3,4,-1\n5.5,6,1\n"
 #: The load must not spend Python per cell: at most this many seconds per 10⁶ cells (measured ~0.3-0.7 s on a
@@ -194,7 +194,7 @@ def test_csv_column_limit_refused_from_the_header():
     wide = ",".join(f"c{i}" for i in range(11)) + "\n" + "x," * 10 + "1\n"  # the bad data row is never parsed
     with pytest.raises(ValueError, match=r"'source' has 11 columns; at most 10 are read"):
         mc.load_csv(wide, max_columns=10)
-    assert mc.data.csv.MAX_COLUMNS >= 100_000  # the 40 × 10⁵ file of the issue loads
+    assert mc.data.csv.MAX_COLUMNS >= 100_000  # a 40 × 10⁵ file loads
 
 
 @pytest.mark.parametrize("text, match", [

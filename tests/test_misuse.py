@@ -1,4 +1,4 @@
-"""Misuse of the public API (issue 22): each case a user tried, and the plain error or documented behaviour it gets.
+"""Misuse of the public API: each case a user tried, and the plain error or documented behaviour it gets.
 
 Labels that are not ±1, labels too large for the theories, χ lists that are not lists of numbers, empty or
 malformed methods/options, test labels, kernels that are not symmetric, hooks that are not callable, objects of the
@@ -278,7 +278,7 @@ def test_chains_agree_is_measured_against_the_scale():
 
 
 LANGEVIN_FAST = dict(ensemble=8, steps=3000, burn_in=300, seed=0)
-#: Langevin at κ0 = 1e-8 against the quadrature: the agreement the issue measured (1e-7 on mean(y·Δ)), with room.
+#: Langevin at κ0 = 1e-8 against the quadrature: a run agreeing to 1e-7 on mean(y·Δ) was flagged, with room.
 KAPPA_SMALL_ATOL = 1e-6
 
 
