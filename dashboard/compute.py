@@ -330,6 +330,7 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mc.ConvergenceWarning)
         warnings.simplefilter("always", mc.LoopBreakdownWarning)
+        warnings.simplefilter("always", mc.CacheWarning)  # "could not write": the curves are not stored
         warnings.simplefilter("ignore", mc.ScaleWarning)
         res = mc.sweep(task.X, task.y, settings.network_spec(1.0), chis=chis, methods=tuple(methods),
                        X_test=task.X_test, y_test=task.y_test, options=options, cache=cache_mode,
@@ -338,7 +339,7 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
     if "tree" in methods:
         table = table.merge(_tree_columns(res, task.direction, settings.g_v), on=["method", "chi"], how="left")
     messages = [f"{w.category.__name__}: {w.message}" for w in caught
-                if issubclass(w.category, (mc.ConvergenceWarning, mc.LoopBreakdownWarning))]
+                if issubclass(w.category, (mc.ConvergenceWarning, mc.LoopBreakdownWarning, mc.CacheWarning))]
     for _, r in table[~table["converged"].astype(bool)].iterrows():
         messages.append(f"{r['method']} not converged at χ = {r['chi']:g} (residual {r['residual']:.1e})")
     flagged = table[table["flags"].astype(bool)]
@@ -382,17 +383,24 @@ def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, opti
     """Run the exact posterior (``kind="exact"``) or a Langevin ensemble (``"langevin"``) at χ through mc.sweep
     (cached on disk). Returns (result, row, messages): the result, its table row and any solver warnings.
 
+    ``row["stored"]`` says whether the run is in the disk cache now: False when the cache could not write it (disk
+    full, read-only: mastcore.cache.CacheWarning, whose message is then among the messages) or was bypassed.
+
     ``cache_mode="only"`` loads a stored run and raises mastcore.cache.CacheMiss instead of computing it.
     """
     if kind not in ("exact", "langevin"):
         raise ValueError(f"'kind' must be 'exact' or 'langevin'; got {kind!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mc.ConvergenceWarning)
+        warnings.simplefilter("always", mc.CacheWarning)
         warnings.simplefilter("ignore", mc.ScaleWarning)
         res = mc.sweep(task.X, task.y, settings.network_spec(1.0), chis=[chi], methods=(kind,), X_test=task.X_test,
                        y_test=task.y_test, options={kind: dict(options)}, cache=cache_mode, progress=progress)
     messages = [str(w.message) for w in caught if issubclass(w.category, mc.ConvergenceWarning)]
-    return res.results[kind][0], res.table.iloc[0].to_dict(), messages
+    not_stored = [f"not stored on disk: {w.message}" for w in caught if issubclass(w.category, mc.CacheWarning)
+                  and ("could not write" in str(w.message) or "running uncached" in str(w.message))]
+    row = {**res.table.iloc[0].to_dict(), "stored": bool(cache_mode) and not not_stored}
+    return res.results[kind][0], row, messages + not_stored
 
 
 #: data_key of recent tasks by the identity of their arrays (the memoised tasks are reused across reruns; hashing

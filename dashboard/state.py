@@ -30,6 +30,8 @@ __all__ = [
     "DEFAULT_PRESET",
     "DIGIT_TASKS",
     "MAX_TASK_BYTES",
+    "MAX_UPLOAD_COLUMNS",
+    "MAX_UPLOAD_MB",
     "N_CHI",
     "N_CHI_SLOW",
     "OBSERVABLES",
@@ -78,6 +80,12 @@ BOUNDS = {"P": (0, 5000), "P_test": (0, 20000), "D": (0, 5000), "p": (0.0, 0.5),
 #: The largest data set (train + test inputs, bytes) the app builds: a link cannot make the server allocate more.
 #: P = 5000, P* = 20000, D = 5000 would be 1 GB; run such sizes from the command line.
 MAX_TASK_BYTES = 256 * 2**20
+#: Most columns of an uploaded CSV (features up to the sidebar's largest D, and the label): a wider file is refused
+#: from its header line, before its data are parsed (mc.load_csv's max_columns).
+MAX_UPLOAD_COLUMNS = BOUNDS["D"][1] + 1
+#: Largest upload in MB (.streamlit/config.toml server.maxUploadSize, checked by a test): a CSV cell takes at least
+#: 2 bytes of text ("1,") and 8 bytes parsed, so no upload parses to more than MAX_TASK_BYTES.
+MAX_UPLOAD_MB = MAX_TASK_BYTES // 4 // 10**6
 
 #: Widths offered by the Width-scaling page.
 WIDTH_CHOICES = (4, 8, 16, 32, 64, 128, 256, 512)

@@ -19,7 +19,8 @@ import mastcore as mc
 
 from . import compute
 from .memo import ByteMemo
-from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, N_CHI, N_CHI_SLOW, PRESETS,
+from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, MAX_UPLOAD_COLUMNS, N_CHI,
+                    N_CHI_SLOW, PRESETS,
                     VIEW_PARAMS, Settings, chi_grid, md_code, parse_query)
 from .worker import Call, Job
 
@@ -365,6 +366,32 @@ def show_error(headline: str, exc: BaseException | str, *, cli: str | None = Non
     if cli:
         st.caption("Run it from the command line instead:")
         st.code(cli, language="bash")
+
+
+def read_upload(content: bytes):
+    """``mc.load_csv`` of an uploaded file's bytes, parsed once per upload: the result (X, y, names) — or the
+    ValueError it raised — is kept in this session under the SHA-1 of the bytes, so reruns of the page (every
+    widget change) reuse it instead of parsing the file again. At most MAX_UPLOAD_COLUMNS columns are read."""
+    digest = hashlib.sha1(content).hexdigest()
+    kept = st.session_state.get("data.parsed")
+    if kept is None or kept[0] != digest:
+        try:
+            kept = (digest, mc.load_csv(content, max_columns=MAX_UPLOAD_COLUMNS), None)
+        except (ValueError, MemoryError) as exc:
+            kept = (digest, None, exc)
+        st.session_state["data.parsed"] = kept
+    if kept[2] is not None:
+        raise kept[2]
+    return kept[1]
+
+
+def label_warning(y) -> str | None:
+    """Why labels that are not ±1 class labels deserve a look ({0, 1}, several classes), or None (library text: numbers
+    and fixed words only, safe as markdown)."""
+    from mastcore._validation import check_labels  # noqa: PLC0415
+
+    text = check_labels(y)
+    return None if text is None else text.replace("'y'", "The label column")
 
 
 def uploaded_data():

@@ -18,7 +18,7 @@ import inspect
 import numpy as np
 
 from . import _budget, _threads
-from ._validation import check_data, check_scales
+from ._validation import check_callable, check_data, check_label_size, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 
@@ -30,6 +30,8 @@ __all__ = ["check_budget", "check_spec", "problem_size", "solver"]
 #: The built-in solvers' names (the keys of the budget's cost models); any registered method's name
 #: (mastcore.methods.METHODS) is accepted too: the budget and the thread policy read its record at call time.
 METHOD_NAMES = _budget.METHODS
+#: The methods that solve the tree-level saddle, whose scalar s grows with the labels (check_label_size).
+SADDLE_METHODS = ("tree", "rescaled", "one_loop")
 
 
 def check_spec(spec) -> NetworkSpec:
@@ -89,6 +91,8 @@ def solver(method: str):
             except TypeError as exc:
                 raise TypeError(f"{func.__name__}(): {exc}") from None
             spec = check_spec(bound.arguments.get("spec"))
+            for hook in ("progress", "cancel"):  # before any work (a Langevin run would fail only at its 1st record)
+                check_callable(hook, bound.arguments.get(hook))
             if has_cache and bound.arguments.get("cache", False):  # a hit computes nothing; a miss comes back here
                 return cached_call(wrapper, *args, **kwargs)
             size = problem_size(bound.arguments)
@@ -96,6 +100,8 @@ def solver(method: str):
             X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
                                       bound.arguments.get("X_test"))
             check_scales(X, y, spec, X_test)
+            if method in SADDLE_METHODS:
+                check_label_size(X, y, spec)
             with _threads.policy(method, **size):
                 return func(*args, **kwargs)
 

@@ -14,11 +14,12 @@ by rates measured on this machine (:data:`RATES`, re-measured by ``python bench/
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._validation import positive_float, positive_int
+from ._validation import chi_values, method_names, positive_float, positive_int
 from ._registry import METHODS as registry
 from .activations import get_activation
 
@@ -721,6 +722,12 @@ def estimate_task(spec) -> Cost:
     Synthetic tasks draw P + P* rows of D numbers (the Ising generator holds the uniform draws, the flips and the
     inputs at once); digits are a fixed 1797×64 set; MNIST loads its files (≤ 70000×784 bytes) as float64.
     """
+    from .data.tasks import TaskSpec  # noqa: PLC0415 (the data package imports this module)
+
+    if not isinstance(spec, TaskSpec):
+        raise ValueError(f"'spec' must be a mastcore.TaskSpec (e.g. mc.TaskSpec(name={spec!r}, P=100, D=50) for a "
+                         f"task name); got {type(spec).__name__}" if isinstance(spec, str) else
+                         f"'spec' must be a mastcore.TaskSpec; got {type(spec).__name__}")
     P, Ps, D = int(spec.P), int(spec.P_test), int(spec.D)
     n = P + Ps
     if spec.name == "ising":
@@ -739,13 +746,6 @@ def estimate_task(spec) -> Cost:
                 what=f"task {spec.name!r} (P={P}, P*={Ps}, D={D})")
 
 
-def _chi_value(c) -> float:
-    chi = positive_float("chis", c, allow_zero=True)
-    if chi < 1.0:
-        raise ValueError(f"'chis' must be >= 1 (1 = standard scaling, width = mean-field); got {chi!r}")
-    return chi
-
-
 def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, methods, options=None,
                    strict: bool = True) -> Cost:
     """Cost of :func:`mastcore.sweep` with these sizes: every (method, χ) point in turn, each result kept.
@@ -756,23 +756,27 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     first χ. ``.bytes`` is the peak (all kept results plus the largest single
     call), ``.seconds`` the sum (sequential backend).
     """
-    values = None if isinstance(chis, int) else [_chi_value(c) for c in chis]  # each point's χ, when known
+    # each point's χ, when known; the same check (and the same ValueError for an empty list) as sweep()
+    if isinstance(chis, numbers.Integral) and not isinstance(chis, bool):
+        values = None
+        chis = positive_int("chis", chis)
+    else:
+        values = list(chi_values(chis))
     n_all = chis if values is None else len(values)
     options = options or {}
-    if isinstance(methods, str):
-        methods = (methods,)
+    methods = method_names(methods, tuple(dict.fromkeys((*registry, *COST_MODELS))))
     total = None
     for m in methods:
         opts = dict(options.get(m) or {})
         sub = opts.pop("chis", None)
-        n = n_all if sub is None else len(list(sub) if not isinstance(sub, (int, float)) else [sub])
+        n = n_all if sub is None else len(chi_values(sub))
         record = _resolve(m)[3]
         if record is not None and record.chi_independent:  # computed once by the sweep
             n = min(n, 1)
         if sub is None:
             at = values
         else:  # the reserved option: this method at a subset of χ (a number or a list)
-            at = [_chi_value(sub)] if isinstance(sub, (int, float)) else [_chi_value(c) for c in sub]
+            at = list(chi_values(sub))
         for k in range(n):
             if record is not None and k > 0:  # warm-started from the previous χ (the record says how it is priced)
                 opts = {**opts, **dict(record.warm_cost)}

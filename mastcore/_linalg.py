@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
+from ._validation import as_matrix, as_vector, positive_float
+
 __all__ = ["MEMO", "RANK_RTOL", "RowSpace", "call_scope", "content_key", "gp_predict", "no_memo", "row_space"]
 
 #: Singular values below RANK_RTOL * max singular value are treated as zero (X rank-deficient).
@@ -161,11 +163,39 @@ def _row_space(X: np.ndarray) -> RowSpace:
     return RowSpace(U=U[:, keep], S=S[keep], W=Wt[keep].T)
 
 
+#: Relative asymmetry max|K − Kᵀ| / max|K| that a kernel passed to :func:`gp_predict` may have (rounding of a
+#: kernel formed as a product, far above float64 rounding, far below any real asymmetry).
+SYMMETRY_RTOL = 1e-8
+
+
 def gp_predict(K, y, kappa0: float, K_test=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Posterior mean of a GP with kernel K (P, P) and noise κ0: K (K + κ0)⁻¹ y (docs/theory.md §3).
 
-    ``K_test`` (P*, P) is the test–train kernel. Raises ValueError with a remedy if K + κ0 is not positive definite.
+    ``K_test`` (P*, P) is the test–train kernel. Validates its arguments (ValueError naming them: K square and
+    symmetric, y of length P, κ0 > 0, K_test with P columns). Raises ValueError with a remedy if K + κ0 is not
+    positive definite.
     """
+    K = as_matrix("K", K)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"'K' must be a square (P, P) kernel matrix; got shape {K.shape}")
+    top = float(np.max(np.abs(K)))
+    for i in range(0, K.shape[0], 1024):  # blocks: no second (P, P) temporary
+        gap = float(np.max(np.abs(K[i:i + 1024] - K[:, i:i + 1024].T)))
+        if gap > SYMMETRY_RTOL * top:
+            raise ValueError(f"'K' must be symmetric (a kernel matrix); got max|K − Kᵀ| = {gap:.3g} "
+                             f"(max|K| = {top:.3g}); symmetrise it with (K + K.T) / 2 if the asymmetry is rounding")
+    y = as_vector("y", y, length=K.shape[0], rows_of="K")
+    kappa0 = positive_float("kappa0", kappa0)
+    if K_test is not None:
+        K_test = as_matrix("K_test", K_test, allow_empty=True)
+        if K_test.shape[1] != K.shape[0]:
+            raise ValueError(f"'K_test' must have P = {K.shape[0]} columns (test–train kernel); got shape "
+                             f"{K_test.shape}")
+    return _gp_predict(K, y, kappa0, K_test)
+
+
+def _gp_predict(K, y, kappa0: float, K_test=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`gp_predict` without the validation (the solvers' inputs are validated once, at their entry)."""
     A = K + kappa0 * np.eye(K.shape[0])
     try:
         cf = sla.cho_factor(A, lower=True)

@@ -192,6 +192,7 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
         for path, text in contents.items():  # every file is complete on disk before any is renamed into place
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
             temps.append(tmp)
+            os.fchmod(fd, FILE_MODE & ~_umask())  # mkstemp makes 0600; an output file follows the umask like open()
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
                 fh.flush()
@@ -221,6 +222,17 @@ def write_outputs(out: Path, stem: str, table, meta: dict) -> list[Path]:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return list(contents)
+
+
+#: Mode of an output file before the umask (what ``open(path, "w")`` would give).
+FILE_MODE = 0o666
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(o):
@@ -282,10 +294,21 @@ def _run(args, task_spec, spec, chis, methods, options) -> tuple:
             bar.set_postfix_str(f"{info.get('method')} χ={info.get('chi', float('nan')):.3g}")
             bar.refresh()
 
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = f"python -m mastcore {args.command}: warning: {category.__name__}: {' '.join(str(message).split())}"
+        if bar is not None:
+            bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+            # the library's warnings (χ > N, not converged, labels not ±1, cache not written) on stderr, one line
+            # each, once per message
+            warnings.simplefilter("default", UserWarning)
+            warnings.simplefilter("default", RuntimeWarning)
+            warnings.showwarning = show
             res = sweep(task.X, task.y, spec, chis=chis, methods=methods, X_test=task.X_test, y_test=task.y_test,
                         options=options, cache=not args.no_cache, progress=progress, backend=backend)
     finally:

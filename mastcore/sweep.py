@@ -27,7 +27,8 @@ import pandas as pd
 
 from . import _budget, _linalg, _threads, parallel
 from ._api import check_spec
-from ._validation import check_data, check_scales, positive_float
+from ._validation import (check_callable, check_chi_scale, check_data, check_labels, check_method_options,
+                          check_scales, check_test_labels, chi_values, method_names)
 from ._warn import warn
 from .activations import get_activation
 from .cache import cached_call
@@ -82,13 +83,8 @@ def _row(result, method: str, chi: float, y, y_test) -> dict:
 
 
 def _check_options(methods, options, activation: str) -> dict:
-    """{method: validated options}; ValueError naming unknown methods or keys."""
-    options = {} if options is None else options
-    if not isinstance(options, dict):
-        raise ValueError(f"'options' must be a dict mapping a method to its keyword options; got {options!r}")
-    unknown = sorted(set(options) - set(methods))
-    if unknown:
-        raise ValueError(f"'options' names methods that are not run: {unknown} (methods: {list(methods)})")
+    """{method: validated options} from the shape-checked ``options`` of check_method_options; ValueError naming
+    unknown keys."""
     out = {}
     for m in methods:
         opts = dict(options.get(m) or {})
@@ -107,7 +103,7 @@ def _chis_of(m: str, opts: dict, chis: np.ndarray) -> np.ndarray:
     """The χ values at which ``m`` runs: all of ``chis``, or the subset given as option ``chis``."""
     if "chis" not in opts:
         return chis
-    sub = np.unique(np.asarray([positive_float("chis", float(c)) for c in np.atleast_1d(opts["chis"])]))
+    sub = chi_values(opts["chis"])
     missing = [c for c in sub if not np.any(np.isclose(chis, c, rtol=1e-12))]
     if missing:
         raise ValueError(f"option 'chis' of method {m!r} must be a subset of the sweep's chis; {missing} are not")
@@ -249,25 +245,20 @@ def sweep(
     if cache not in (True, False, "only"):
         raise ValueError(f"'cache' must be True, False or 'only'; got {cache!r}")
     only = cache == "only"
+    check_callable("progress", progress)
     X, y, X_test = check_data(X, y, X_test)
     check_scales(X, y, spec, X_test)
-    if y_test is not None:
-        if X_test is None:
-            raise ValueError("'y_test' needs 'X_test'")
-        y_test = check_data(X_test, y_test)[1]
-    chis = np.unique(np.asarray([positive_float("chis", float(c)) for c in np.atleast_1d(chis)], dtype=np.float64))
-    if chis.size == 0:
-        raise ValueError("'chis' must contain at least one value; got an empty list")
-    if chis[0] < 1.0:
-        raise ValueError(f"'chis' must be >= 1 (1 = standard scaling, width = mean-field); got {chis[0]!r}")
-    if isinstance(methods, str):
-        methods = (methods,)
-    methods = tuple(dict.fromkeys(methods))
+    y_test = check_test_labels(X_test, y_test)
+    chis = chi_values(chis)
+    check_chi_scale(float(chis[-1]), y, spec.kappa0)
+    methods = method_names(methods, METHODS)
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"'methods' entries must be among {tuple(METHODS)}; got {m!r}")
         if not METHODS[m].applies_to(spec.activation):
             raise ValueError(f"method {m!r} needs activation in {METHODS[m].activations}; got {spec.activation!r}")
+    options = check_method_options(options, methods)
+    labels = check_labels(y) or (check_labels(y_test, name="y_test") if y_test is not None else None)
+    if labels:
+        warn(labels, UserWarning)
     options = _check_options(methods, options, spec.activation)
     # the whole sweep against the memory budget before anything is allocated (docs/theory.md §16); a sweep that
     # only reads the cache computes nothing (what it returns was computed within the budget)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._budget import Cost, estimate_sweep
-from ._validation import check_data, positive_float, positive_int
+from ._validation import check_callable, check_data, positive_float, positive_int
 from .cache import CacheMiss
 from .methods import METHODS
 from .specs import NetworkSpec
@@ -242,6 +242,8 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
     TheoryMap.
     """
 
+    check_callable("progress", progress)
+    check_callable("cancel", cancel)
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     plan = _plan(P, spec, widths, chi_fractions, theories, network_options)

@@ -2,11 +2,10 @@
 import numpy as np
 import streamlit as st
 
-import mastcore as mc
 from dashboard import compute
-from dashboard.state import md_code
-from dashboard.widgets import current_settings, data_digest, k, memo_run, page_header, require_task, show_error, \
-    uploaded_data
+from dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
+from dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
+    require_task, show_error, uploaded_data
 from dashboard.worker import Call
 from mastcore import plots
 
@@ -53,15 +52,20 @@ st.markdown(
     "standardised."
 )
 up = st.file_uploader("CSV file", type=["csv", "txt"], key="data.upload",
-                      help="Numbers only; the label in the last column. The file stays in this session's memory.")
+                      help=f"Numbers only; the label in the last column; UTF-8 or UTF-16 text; at most "
+                           f"{MAX_UPLOAD_COLUMNS - 1:,} features and {MAX_UPLOAD_MB} MB. The file stays in this "
+                           "session's memory.")
 if up is not None:
     try:
-        X, y, names = mc.load_csv(up.getvalue())
-    except (ValueError, UnicodeDecodeError, MemoryError) as exc:
+        X, y, names = read_upload(up.getvalue())  # parsed once per upload, not on every rerun
+    except (ValueError, MemoryError) as exc:
         show_error("This file cannot be used. Fix the file and upload it again:", exc)
         st.stop()
     shown = ", ".join(md_code(n, limit=40) for n in names[:6]) + (" …" if len(names) > 6 else "")
     st.success(f"Read {X.shape[0]} rows, {X.shape[1]} features ({shown}).")
+    labels = label_warning(y)
+    if labels:
+        st.warning(labels, icon=":material/warning:")
     if settings.P >= X.shape[0]:
         st.error(
             f"P = {settings.P} is larger than the data allows: the file has {X.shape[0]} rows and at least one must "

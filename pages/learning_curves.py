@@ -80,6 +80,11 @@ except ValueError as exc:
     st.stop()
 if df is None:
     st.stop()
+if obs == "error01" and not df.filter(like="error01").notna().to_numpy().any():
+    st.info("The 0–1 error (share of wrong signs) is defined for ±1 labels only, and this task's labels are not "
+            "±1 (e.g. {0, 1}, several classes or real values): choose mean(y·Δ) or mean(Δ²), or encode two "
+            "classes as −1/+1.", icon=":material/info:")
+    st.stop()
 st.plotly_chart(plots.learning_curves_figure(df, obs), key="lc.fig")
 st.caption("Both axes are logarithmic: a straight line means a power law, error ∝ P^(−slope). Lower is better.")
 with st.expander("Table"):

@@ -104,7 +104,8 @@ if submitted:
         if out is None:
             status.update(label=f"{label}: not run", state="error")
         else:
-            status.update(label=f"Done in {out[1]['seconds']:.1f} s (cached on disk)", state="complete",
+            where = "cached on disk" if out[1].get("stored") else "not stored on disk: see the warning below"
+            status.update(label=f"Done in {out[1]['seconds']:.1f} s ({where})", state="complete",
                           expanded=False)
     if out is not None:
         _show_run(chi, kind, options, *out)

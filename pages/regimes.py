@@ -7,8 +7,8 @@ from dashboard import compute
 from dashboard import theory_map as tmap
 from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
 from dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
-    live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, view_widget, \
-    warning_badges
+    label_warning, live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, \
+    view_widget, warning_badges
 from mastcore import plots
 from mastcore.cache import CacheMiss
 from mastcore.sweep import METHODS
@@ -35,6 +35,8 @@ with st.expander("What am I looking at?"):
         "lower is better (docs/theory.md §0.2). Every symbol is explained on the **Glossary** page."
     )
 task = require_task(settings)
+if label_warning(task.y):  # e.g. an upload with {0, 1} labels: the theories fit them as real numbers
+    st.warning(label_warning(task.y), icon=":material/warning:")
 
 # --- theory curves: NNGP and tree level first, the other theories fill in progressively -------------------
 grid, base = tree_curves(task, settings)

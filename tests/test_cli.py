@@ -109,3 +109,33 @@ def test_cache_info_clear_via_main(cache_dir, capsys):
     assert "entries: 1" in capsys.readouterr().out
     assert main(["cache", "clear", "--yes"]) == 0
     assert "0 entries left" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_output_files_follow_the_umask(cache_dir, tmp_path, capsys, umask, mode):
+    # the atomic write goes through mkstemp, whose files are 0600 whatever the umask
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        assert main(["sweep", *SMALL, "--chis", "1", "--methods", "nngp", "--no-cache", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    for name in ("sweep.csv", "sweep.json", "sweep.html"):
+        assert (out / name).stat().st_mode & 0o777 == mode, name
+
+
+def test_library_warnings_shown_on_stderr_in_one_line(cache_dir, capsys):
+    # a CLI that hid every UserWarning would leave χ > N unmentioned
+    assert main(["sweep", *SMALL, "--chis", "1,1000", "--methods", "nngp", "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "warning:" in ln]
+    assert lines and lines[0].startswith("python -m mastcore sweep: warning: ScaleWarning: 'chis' go up to 1000 > "
+                                         "width = 10")
+    assert len(lines) == len(set(lines))  # each message once
+
+
+def test_huge_chi_is_blamed_on_chis_not_y(cache_dir, capsys):
+    assert main(["sweep", *SMALL, "--chis", "1,1e308", "--methods", "nngp", "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m mastcore sweep: error: 'chis' is too large: chi = 1e+308") and "\n" not in err
+    assert "'y'" not in err

@@ -105,6 +105,13 @@ def _check_pairs(options) -> tuple:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"'options' must name each option once; got {dup} more than once")
+    for key, value in pairs:  # a TaskSpec is a cache key: every value must be hashable (a list is not)
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(f"option '{key}' of 'options' must be a plain hashable value (a number, string or "
+                             f"tuple); got {type(value).__name__} {value!r}"[:300]
+                             + (f"; use the tuple {tuple(value)!r}" if isinstance(value, list) else "")) from None
     return pairs
 
 

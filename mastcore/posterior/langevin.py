@@ -59,7 +59,7 @@ from .._api import solver
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
 from .._warn import warn
-from ..metrics import CONSTANT_RTOL, split_rhat
+from ..metrics import CONSTANT_RTOL, chains_agree, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
 from ..theory.kernels import train_kernel_eigh
@@ -170,7 +170,8 @@ class LangevinResult(SampledResult):
     chain_f_test : (E, P*) or None.
     trace : Trace with "loss" (mean squared training error ‖y − f‖²/P) and "mean_y_delta" (of the RB estimate)
         of every network at each record (burn-in included); ``trace.steps`` are step numbers.
-    r_hat : split-R̂ of the post-burn-in mean(y·Δ) traces; converged : r_hat < RHAT_MAX; residual : r_hat − 1.
+    r_hat : split-R̂ of the post-burn-in mean(y·Δ) traces; converged : r_hat < RHAT_MAX, or the traces agree to
+        metrics.AGREE_RTOL of mean(y²) (metrics.chains_agree); residual : r_hat − 1.
     v_var, w_var : mean squared hidden / readout weight after burn-in (original units; for the linear row-space
     path v_var is over the row-space components, the others being exactly prior). Prior values: v_prior, w_prior.
     dt : step size used after burn-in; thin; steps; burn_in; ensemble; integrator; device; dtype.
@@ -747,7 +748,9 @@ def train_langevin(
     rec = parts[0]["rec_steps"]
     post = rec > options.burn_in
     r_hat = _trace_rhat(myd[post], y, options.dtype)
-    converged = bool(np.isfinite(r_hat) and r_hat < RHAT_MAX)
+    # R̂ measures disagreement relative to the within-chain noise: chains that agree to a negligible fraction of
+    # mean(y²) are converged even when that ratio is large (κ0 → 0, metrics.AGREE_RTOL)
+    converged = bool(np.isfinite(r_hat) and (r_hat < RHAT_MAX or chains_agree(myd[post].T, float(np.mean(y * y)))))
     restarts = sum(p["restarts"] for p in parts)
     if restarts:
         warn(f"Langevin: the automatic step diverged and was reduced 4x ({restarts} restart(s)); the run "

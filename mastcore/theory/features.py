@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .._linalg import gp_predict
+from .._linalg import _gp_predict
 from .kernels import nngp_kernel
 
 __all__ = ["feature_summary"]
@@ -30,7 +30,7 @@ def feature_summary(tree, X, y, direction=None) -> dict:
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     C0 = nngp_kernel(X, X, spec)
-    f_nngp, _ = gp_predict(C0, y, spec.kappa0)
+    f_nngp, _ = _gp_predict(C0, y, spec.kappa0)
     prior = spec.g_v / X.shape[1]
     eig, vec = tree.sigma_v_eigh()
     out = dict(C0=C0, C=np.asarray(tree.C), order=np.argsort(y, kind="stable"), s=float(tree.s), eig=eig / prior)
@@ -38,7 +38,7 @@ def feature_summary(tree, X, y, direction=None) -> dict:
     shift = float(np.max(np.abs(tree.f_train - f_nngp)))
 
     def miss(log_s):
-        f, _ = gp_predict(np.exp(log_s) * C0, y, spec.kappa0)
+        f, _ = _gp_predict(np.exp(log_s) * C0, y, spec.kappa0)
         return float(np.max(np.abs(tree.f_train - f)))
 
     lo, hi = np.log(S_FIT_BOUNDS)

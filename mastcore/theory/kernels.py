@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._api import check_spec, solver
-from .._linalg import MEMO, content_key, gp_predict
+from .._linalg import MEMO, _gp_predict, content_key
 from .._validation import check_data
 from ..results import Result
 from ..specs import NetworkSpec
@@ -88,5 +88,5 @@ def nngp(X, y, spec: NetworkSpec, X_test=None) -> GPResult:
     X, y, X_test = check_data(X, y, X_test)
     C0 = train_kernel(X, spec)
     K_test = None if X_test is None else cross_kernel(X_test, X, spec)
-    f, f_test = gp_predict(C0, y, spec.kappa0, K_test)
+    f, f_test = _gp_predict(C0, y, spec.kappa0, K_test)
     return GPResult(f_train=f, f_test=f_test, C=C0, spec=spec, seconds=time.perf_counter() - t0)
