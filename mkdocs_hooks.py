@@ -1,10 +1,17 @@
-"""mkdocs hooks of the documentation site (mkdocs.yml `hooks:`)."""
+"""mkdocs hooks of the documentation site (mkdocs.yml `hooks:`).
+
+- The home page is the README (one text, not two): docs/index.md is a placeholder filled with README.md at build
+  time, its repository links (``docs/x.md``, ``notebooks/``) rewritten to the site's.
+- Pages the navigation names that another part of the project writes get a stub until they exist, so that a strict
+  build of this checkout does not fail on a page that is merely not written yet.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 from mkdocs.structure.files import File
 
-#: Pages the navigation names that another part of the project writes: until they exist the site shows a stub, so a
-#: strict build of this checkout does not fail on a page that is merely not written yet.
+ROOT = Path(__file__).resolve().parent
 STUBS = {"cluster.md": "# Running on a cluster\n\nThis guide is not written yet.\n"}
 
 
@@ -13,3 +20,10 @@ def on_files(files, config):
         if files.get_file_from_path(name) is None:
             files.append(File.generated(config, name, content=text))
     return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri != "index.md":
+        return markdown
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.replace("](docs/", "](").replace("](notebooks/)", "](notebooks/01_quickstart.ipynb)")
