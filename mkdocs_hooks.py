@@ -2,11 +2,14 @@
 
 - The home page is the README (one text, not two): docs/index.md is a placeholder filled with README.md at build
   time, its repository links (``docs/x.md``, ``notebooks/``) rewritten to the site's.
+- The theory's numbered display equations (a line "  formula   (N.k)") render as blocks with the number at the right.
 - Pages the navigation names that another part of the project writes get a stub until they exist, so that a strict
   build of this checkout does not fail on a page that is merely not written yet.
 """
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -23,7 +26,29 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri == "theory.md":
+        return display_equations(markdown)
     if page.file.src_uri != "index.md":
         return markdown
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     return text.replace("](docs/", "](").replace("](notebooks/)", "](notebooks/01_quickstart.ipynb)")
+
+
+#: A numbered display line of docs/theory.md: two spaces, the formula, then "(N.k)" at the end of the line.
+EQUATION = re.compile(r"^  (\S.*?)\s+\((\d+\.\d+)\)$")
+
+
+def display_equations(markdown: str) -> str:
+    """Each numbered display line as its own block with its number at the right (outside code fences)."""
+    out, fence = [], False
+    for line in markdown.split("\n"):
+        if line.startswith("```"):
+            fence = not fence
+        m = None if fence else EQUATION.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        formula = html.escape(m.group(1).strip())
+        out += ["", f'<div class="equation" id="eq-{m.group(2)}"><span>{formula}</span>'
+                    f'<span class="eqno">({m.group(2)})</span></div>', ""]
+    return "\n".join(out)
