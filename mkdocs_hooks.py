@@ -26,12 +26,33 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri == "index.md":
+        markdown = (ROOT / "README.md").read_text(encoding="utf-8")
+        markdown = markdown.replace("](docs/", "](").replace("](notebooks/)", "](notebooks/01_quickstart.ipynb)")
     if page.file.src_uri == "theory.md":
-        return display_equations(markdown)
-    if page.file.src_uri != "index.md":
-        return markdown
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text.replace("](docs/", "](").replace("](notebooks/)", "](notebooks/01_quickstart.ipynb)")
+        markdown = display_equations(markdown)
+    return literal_stars(markdown)
+
+
+#: A star that is maths, not emphasis, and not part of "**": after a capital, a Greek letter, a digit, a bracket or a one-letter
+#: lower-case symbol (X*, P*, C(X*, X), f*_tree, y*); the closing star of an emphasised word (*test*) stays.
+STAR = re.compile(r"(?:(?<=[A-Z0-9)\]\u0370-\u03ff])|(?<=(?<![A-Za-z])[a-z]))(?<!\*)\*(?!\*)")
+
+
+def literal_stars(markdown: str) -> str:
+    """Escape the stars of X*, P*, C* (test-set symbols) outside code, so that two of them on a line are not read
+    as emphasis; GitHub shows the same text, where the stars only look odd."""
+    out, fence = [], False
+    for line in markdown.split("\n"):
+        if line.startswith("```"):
+            fence = not fence
+        if fence or line.startswith("<div"):
+            out.append(line)
+            continue
+        parts = line.split("`")
+        parts[::2] = [STAR.sub(r"\\*", part) for part in parts[::2]]
+        out.append("`".join(parts))
+    return "\n".join(out)
 
 
 #: A numbered display line of docs/theory.md: two spaces, the formula, then "(N.k)" at the end of the line.
