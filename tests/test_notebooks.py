@@ -22,9 +22,9 @@ def _git_status() -> str:
                           text=True, check=False).stdout
 
 
-def test_there_are_three_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_theory_vs_networks.ipynb",
-                                           "03_your_data.ipynb"]
+def test_the_documented_notebooks_exist():
+    """The three the docs site and the README name (more may be added; each then runs below)."""
+    assert {"01_quickstart.ipynb", "02_theory_vs_networks.ipynb", "03_your_data.ipynb"} <= {p.name for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
