@@ -309,6 +309,8 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     ``theory`` (a key of THEORIES, or "particle_tree"), ``trustworthy`` (bool), ``reason`` (one sentence, plain
     text) and ``diagnostics`` (numbers behind the choice).
 
+    Notes
+    -----
     The rule (measured on the maps of docs/theory.md §18):
     * linear networks: the renormalised one loop (its error against the exact posterior is O(1/N²) with a small
       coefficient at every χ and P/N measured); not trustworthy when its own flags fire (loop correction larger
