@@ -14,12 +14,12 @@ SUMMARIES = ("mean_y_delta", "mean_sq_delta", "error01")
 def discrepancies(y, f) -> dict:
     """mean(y·Δ), mean(Δ²) and the 0-1 error of sign(f) for Δ = y − f (docs/theory.md §0).
 
+    The 0–1 error (fraction of points where sign(f) ≠ y) is defined for ±1 labels only; for any other labels
+    ({0, 1}, several classes, real-valued regression targets) it is NaN.
+
     Parameters
     ----------
     y : (n,) targets, f : (n,) mean predictor.
-
-    The 0–1 error (fraction of points where sign(f) ≠ y) is defined for ±1 labels only; for any other labels
-    ({0, 1}, several classes, real-valued regression targets) it is NaN.
     """
     y = as_vector("y", y)
     f = as_vector("f", f, length=y.shape[0])

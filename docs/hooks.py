@@ -1,4 +1,4 @@
-"""mkdocs hooks of the documentation site (mkdocs.yml `hooks:`).
+"""mkdocs hooks of the documentation site (mkdocs.yml `hooks:`; this file is left out of the site by `exclude_docs`).
 
 - The home page is the README (one text, not two): docs/index.md is a placeholder filled with README.md at build
   time, its repository links (``docs/x.md``, ``notebooks/``) rewritten to the site's.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mkdocs.structure.files import File
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository root (this file is docs/hooks.py)
 STUBS = {"cluster.md": "# Running on a cluster\n\nThis guide is not written yet.\n"}
 
 
