@@ -32,6 +32,7 @@ __all__ = [
     "cli_command",
     "default_sizes",
     "estimate_seconds",
+    "exact_methods",
     "features_at",
     "kernel_spectrum",
     "learning_curves",
@@ -510,6 +511,12 @@ def learning_methods(activation: str) -> tuple:
     (exact and cheap: docs/theory.md §7.4)."""
     ms = theory_methods(activation)
     return (*ms, "quadrature") if activation in METHODS["quadrature"].activations else ms
+
+
+def exact_methods(activation: str) -> tuple:
+    """The exact posterior drawn as a curve against χ: ("quadrature",) where the sweep has it for ``activation``
+    (linear networks: exact and cheap, docs/theory.md §7.4), else ()."""
+    return ("quadrature",) if activation in METHODS["quadrature"].activations else ()
 
 
 def default_sizes(settings: Settings, n_rows: int | None = None) -> tuple:

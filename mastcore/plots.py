@@ -12,7 +12,9 @@ from plotly.subplots import make_subplots
 from .sweep import METHODS
 
 __all__ = [
+    "METHOD_MARKER",
     "METHOD_STYLE",
+    "METHOD_WIDTH",
     "digit_samples",
     "features_figure",
     "kernel_heatmaps",
@@ -33,7 +35,7 @@ __all__ = [
 _STYLE = {
     "nngp": ("#999999", "dash"),
     "tree": ("#0072B2", "solid"),
-    "one_loop": ("#D55E00", "solid"),
+    "one_loop": ("#D55E00", "longdash"),
     "renormalised_loop": ("#56B4E9", "solid"),
     "rescaled": ("#009E73", "dot"),
     "quadrature": ("#000000", "dashdot"),
@@ -42,6 +44,13 @@ _STYLE = {
 }
 #: method -> (label, colour, dash): the labels are the sweep's (mastcore.sweep.METHODS), colour-blind-safe colours.
 METHOD_STYLE = {m: (METHODS[m].label, *_STYLE[m]) for m in METHODS}
+#: method -> marker symbol: curves that coincide (the one loops and the exact posterior often lie within a line's
+#: width of each other) stay distinguishable by their dash pattern and their markers.
+METHOD_MARKER = {"nngp": "square", "tree": "circle", "rescaled": "triangle-up", "one_loop": "diamond",
+                 "renormalised_loop": "x-thin-open", "quadrature": "circle-open", "exact": "diamond",
+                 "langevin": "diamond"}
+#: Line width per method: the exact posterior is drawn thinner and on top, so a theory on it shows around it.
+METHOD_WIDTH = {"quadrature": 1.6}
 
 # No template: the dashboard's st.plotly_chart applies Streamlit's theme (and drops a figure's template), and
 # validating a named template costs ~25 ms per figure, a tenth of the slider's latency budget.
@@ -103,8 +112,19 @@ def _nearest_row(t, chi):
     return int(np.argmin(np.abs(np.log(c) - np.log(chi))))
 
 
-#: Marker of the current χ: open circles, large enough that reference points drawn over them stay visible.
-_MARKER = dict(color="#E69F00", size=17, symbol="circle-open", line=dict(width=2))
+#: Marker of the current χ: translucent open circles, drawn beneath the curves and large enough to ring the points.
+_MARKER = dict(color="#E69F00", size=18, symbol="circle-open", opacity=0.7, line=dict(width=1.5))
+
+
+def _curve(method: str, x, y, hover_x: str, **kw) -> dict:
+    """A theory's curve as a plain trace dict: its colour, dash pattern, marker symbol and line width
+    (METHOD_STYLE, METHOD_MARKER, METHOD_WIDTH), so that curves that coincide stay distinguishable."""
+    name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
+    exact = method == "quadrature"
+    return dict(type="scatter", x=x, y=y, name=name, mode="lines+markers",
+                line=dict(color=color, dash=dash or "solid", width=METHOD_WIDTH.get(method, 2.5)),
+                marker=dict(color=color, size=9 if exact else 6, symbol=METHOD_MARKER.get(method, "circle")),
+                hovertemplate=hover_x + "<br>%{y:.5f}<extra>" + name + "</extra>", **kw)
 _READOUT = dict(xref="paper", yref="paper", x=1.02, y=1.0, xanchor="left", yanchor="top", align="left",
                 showarrow=False, font=dict(size=12), bordercolor="#cccccc", borderwidth=1, borderpad=6,
                 bgcolor="rgba(255,255,255,0.85)")
@@ -125,21 +145,18 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
     ``live=True`` (needs ``chi``): the figure carries the computed sweep and a χ slider under the axis; dragging
     it moves the marker and the readout box (the value of every method, and of a reference run at that χ) in the
     browser, without a server round trip. ``meta`` names the figure (layout.meta) for a listener.
-    Traces: the curves, then the marker (name "χ = …"), then the reference points (drawn over the marker).
+    Traces: the marker (name "χ = …", drawn first: beneath everything), the curves, then the reference points.
     """
     # traces are built as plain dicts and validated once by go.Figure (add_trace per curve costs ~5 ms each)
     traces, curves = [], []
-    for method, t in table.groupby("method", sort=False):
+    # the exact posterior last: on top of any theory that coincides with it (it is drawn thinner)
+    groups = sorted(table.groupby("method", sort=False), key=lambda g: g[0] == "quadrature")
+    for method, t in groups:
         if column not in t or not np.isfinite(t[column].to_numpy(dtype=float)).any():
             continue
         t = t.sort_values("chi")
         curves.append((method, t))
-        name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
-        traces.append(dict(
-            type="scatter", x=t["chi"].to_numpy(), y=t[column].to_numpy(), name=name,
-            mode="lines+markers" if len(t) < 12 else "lines", line=dict(color=color, dash=dash, width=2.5),
-            marker=dict(size=5), hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
-        ))
+        traces.append(_curve(method, t["chi"].to_numpy(), t[column].to_numpy(), "χ=%{x:.3g}"))
     ref_groups = []
     if refs is not None and len(refs):
         for kind, r in refs.groupby("kind", sort=False):
@@ -147,12 +164,12 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
                 ref_groups.append((kind, r.sort_values("chi")))
     shapes, annotations, sliders = [], [], []
     marker_index = None
-    if chi is not None:
-        shapes.append(_vline(chi, color="#E69F00", width=2, dash="dot"))
+    if chi is not None:  # drawn first, i.e. beneath the curves and the points: it rings them, never hides them
+        shapes.append(_vline(chi, color="#E69F00", width=1.5, dash="dot"))
         xs, ys = _marker_at(curves, column, chi)
-        marker_index = len(traces)
-        traces.append(dict(type="scatter", x=xs or [chi], y=ys or [None], mode="markers", name=f"χ = {chi:g}",
-                           marker=_MARKER, hoverinfo="skip", meta="chi-marker"))
+        marker_index = 0
+        traces.insert(0, dict(type="scatter", x=xs or [chi], y=ys or [None], mode="markers", name=f"χ = {chi:g}",
+                              marker=_MARKER, hoverinfo="skip", meta="chi-marker"))
     for kind, r in ref_groups:
         name, color, _ = METHOD_STYLE.get(kind, (kind, None, None))
         se = r[f"{column}_se"].to_numpy() if f"{column}_se" in r else None
@@ -370,8 +387,9 @@ def learning_curves_figure(df, observable: str = "mean_y_delta", *, title: str =
             fig.add_trace(go.Scatter(
                 x=d["P"], y=y, name=name, legendgroup=m, showlegend=j == 1,
                 mode="markers" if sampled else "lines+markers",
-                line=dict(color=color, dash=dash or "solid", width=2),
-                marker=dict(color=color, size=9 if sampled else 6, symbol="diamond" if sampled else "circle"),
+                line=dict(color=color, dash=dash or "solid", width=METHOD_WIDTH.get(m, 2)),
+                marker=dict(color=color, size=9 if sampled or m == "quadrature" else 6,
+                            symbol="diamond" if sampled else METHOD_MARKER.get(m, "circle")),
                 error_y=dict(type="data", array=se, visible=True) if sampled and se is not None else None,
                 hovertemplate="P=%{x}<br>%{y:.5f}<extra>" + name + "</extra>"), row=1, col=j)
     plo, phi = _span(df["P"]) if len(df) else (1.0, 10.0)
@@ -436,7 +454,9 @@ def width_scaling_figure(df):
             t = d[d["method"] == method].sort_values("width")
             name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
             fig.add_trace(go.Scatter(x=t["width"], y=t["error"], mode="lines+markers", name=name,
-                                     line=dict(color=color, dash=dash), legendgroup=method, showlegend=j == 1),
+                                     line=dict(color=color, dash=dash),
+                                     marker=dict(color=color, size=7, symbol=METHOD_MARKER.get(method, "circle")),
+                                     legendgroup=method, showlegend=j == 1),
                           row=1, col=j)
         se = d.drop_duplicates("width").sort_values("width")
         fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",

@@ -87,7 +87,7 @@ METHODS: dict[str, Method] = {
         # the proportional regime and at χ = N (§18); a method of its own so that tables and the app can show it
         Method("renormalised_loop", "renormalised one loop", one_loop, fixed=("tree", "variant"),
                preset=(("variant", "renormalised"),)),
-        Method("quadrature", "exact (quadrature)", posterior_quadrature, activations=("linear",)),
+        Method("quadrature", "exact posterior (quadrature)", posterior_quadrature, activations=("linear",)),
         Method("exact", "exact posterior", exact_posterior, activations=("linear",), sampled=True),
         Method("langevin", "Langevin networks", train_langevin, sampled=True),
     )

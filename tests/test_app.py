@@ -339,10 +339,10 @@ def test_learning_curves_page():
     assert at.title[0].value == "Learning curves"
     spec = _plotly(at)[0]
     names = {t.get("name") for t in spec["data"]}
-    assert {"NNGP", "tree level", "one loop", "exact (quadrature)"} <= names
+    assert {"NNGP", "tree level", "one loop", "exact posterior (quadrature)"} <= names
     assert spec["layout"]["xaxis"]["type"] == "log" and spec["layout"]["yaxis"]["type"] == "log"
     assert spec["layout"]["xaxis"]["tickvals"][:3] == [5, 10, 20]
-    exact = [t for t in spec["data"] if t.get("name") == "exact (quadrature)"]
+    exact = [t for t in spec["data"] if t.get("name") == "exact posterior (quadrature)"]
     assert len(exact) == 2 and _values(exact[0]["x"]) == at.multiselect(key="lc.sizes").value  # train and test
     at.radio(key="lc.obs").set_value("mean_sq_delta").run()
     _ok(at)

@@ -21,14 +21,28 @@ def test_regimes_figure_curves_refs_and_marker():
     fig = plots.regimes_figure(_table(), "train_mean_y_delta", 3.0, refs, ylabel="train")
     assert isinstance(fig, go.Figure)
     names = [t.name for t in fig.data]
-    assert names[:3] == ["NNGP", "tree level", "one loop"] and "exact posterior" in names
+    assert names[1:4] == ["NNGP", "tree level", "one loop"] and "exact posterior" in names
     exact = fig.data[names.index("exact posterior")]
     assert list(exact.error_y.array) == [0.002]
     marker = next(t for t in fig.data if t.meta == "chi-marker")
     assert list(marker.x) == [3.0, 3.0, 3.0] and sorted(marker.y) == [0.2, 0.21, 0.3]
     assert fig.layout.xaxis.type == "log"
-    # the reference points are drawn after (over) the marker, so the marker cannot hide them
-    assert names.index("exact posterior") > list(fig.data).index(marker)
+    # the marker is drawn first (beneath the curves and the reference points) and translucent: it cannot hide them
+    assert list(fig.data).index(marker) == 0 and marker.marker.opacity < 1
+
+
+def test_regimes_figure_curves_that_coincide_stay_distinguishable():
+    t = _table()
+    same = t[t["method"] == "one_loop"].assign(method="quadrature")  # the exact curve on top of the one loop
+    both = pd.concat([t, same, t[t["method"] == "one_loop"].assign(method="renormalised_loop")], ignore_index=True)
+    fig = plots.regimes_figure(both, "train_mean_y_delta", 3.0)
+    curves = [c for c in fig.data if c.meta != "chi-marker"]
+    styles = [(c.line.dash, c.marker.symbol) for c in curves]
+    assert len(curves) == 5 and len(set(styles)) == 5, styles  # no two curves share dash and marker
+    assert all(c.mode == "lines+markers" for c in curves)
+    exact = next(c for c in curves if c.name == plots.METHOD_STYLE["quadrature"][0])
+    assert "exact posterior" in exact.name and curves[-1] is exact  # drawn last: on top of a coinciding theory
+    assert exact.line.width < min(c.line.width for c in curves if c is not exact)
 
 
 def test_regimes_figure_marker_between_grid_points_has_no_values():
