@@ -30,6 +30,7 @@ __all__ = [
     "traces_figure",
     "vs_chi_figure",
     "width_scaling_figure",
+    "width_scaling_table",
 ]
 
 _STYLE = {
@@ -428,18 +429,48 @@ def sigma_v_spectrum(eig, *, n_show: int = 40, title: str = ""):
     return fig
 
 
-def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, reference: dict | None = None):
-    """Equilibration traces (name -> 1-D array against ``steps``), a burn-in line and theory reference lines."""
-    fig = go.Figure()
-    for name, arr in traces.items():
-        fig.add_trace(go.Scatter(x=None if steps is None else np.asarray(steps), y=np.asarray(arr), mode="lines",
-                                 name=name))
-    if burn_in:
-        fig.add_vline(x=burn_in, line=dict(color="#999999", dash="dash"), annotation_text="burn-in")
-    for name, val in (reference or {}).items():
-        fig.add_hline(y=val, line=dict(dash="dot"), annotation_text=name)
-    fig.update_layout(**{**_LAYOUT, "height": 320}, xaxis_title="sweep / step", yaxis_title="value")
+def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, reference: dict | None = None,
+                  reference_on: str | None = None):
+    """Equilibration traces (name -> 1-D array against ``steps``), one panel per quantity (one quantity per y axis,
+    sharing the x axis), a burn-in line and theory reference lines (name -> value) on the panel ``reference_on``
+    (default: the first)."""
+    names = list(traces)
+    n = max(1, len(names))
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    on = reference_on if reference_on in names else (names[0] if names else None)
+    for i, name in enumerate(names, start=1):
+        y = np.asarray(traces[name])
+        x = np.arange(y.shape[0]) if steps is None else np.asarray(steps)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color="#000000", width=1.5),
+                                 showlegend=False), row=i, col=1)
+        fig.update_yaxes(title_text=name, row=i, col=1)
+        if burn_in:
+            fig.add_vline(x=burn_in, line=dict(color="#999999", dash="dash"), row=i, col=1,
+                          annotation_text="burn-in" if i == 1 else None)
+        if name == on:
+            for ref_name, val in (reference or {}).items():
+                method = next((m for m, st in METHOD_STYLE.items() if st[0] == ref_name), None)
+                color, dash = METHOD_STYLE[method][1:] if method else (None, "dot")
+                fig.add_trace(go.Scatter(x=[x[0], x[-1]] if x.size else [0, 1], y=[val, val], mode="lines",
+                                         name=ref_name, line=dict(color=color, dash=dash or "dot", width=1.5),
+                                         hovertemplate="%{y:.5f}<extra>" + ref_name + "</extra>"), row=i, col=1)
+    fig.update_xaxes(title_text="sweep / step", row=n, col=1)
+    fig.update_layout(**{**_LAYOUT, "height": 240 * n + 100})
     return fig
+
+
+#: Words of the width-scaling chart, also the column names of its table (:func:`width_scaling_table`).
+WIDTH_WORDS = dict(width="width N", regime="χ", method="theory", value="mean(y·Δ) (train)",
+                   exact="exact posterior", exact_se="± s.e. (Gibbs)", error="|mean(y·Δ) − exact|")
+
+
+def width_scaling_table(df):
+    """The table behind :func:`width_scaling_figure` in the chart's words: width N, χ (the panel: "χ = 1" /
+    "χ = N"), theory (the legend's names), mean(y·Δ) (train), exact posterior, |mean(y·Δ) − exact| (the y axis),
+    and ± s.e. (Gibbs) when the reference was sampled."""
+    out = df.assign(method=[_name(m) for m in df["method"]])
+    cols = [c for c in WIDTH_WORDS if c in out and not (c == "exact_se" and not (out[c] > 0).any())]
+    return out[cols].rename(columns=WIDTH_WORDS)
 
 
 def width_scaling_figure(df):
@@ -459,9 +490,10 @@ def width_scaling_figure(df):
                                      legendgroup=method, showlegend=j == 1),
                           row=1, col=j)
         se = d.drop_duplicates("width").sort_values("width")
-        fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",
-                                 line=dict(color="#000000", dash="dot", width=1), legendgroup="se",
-                                 showlegend=j == 1), row=1, col=j)
+        if (se["exact_se"] > 0).any():  # a sampled reference (the quadrature is exact: no floor)
+            fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",
+                                     line=dict(color="#000000", dash="dot", width=1), legendgroup="se",
+                                     showlegend=j == 1), row=1, col=j)
         for method, power, label in (("tree", 1, "∝ 1/N"), ("one_loop", 2, "∝ 1/N²")):
             t = d[(d["method"] == method) & (d["error"] > 0)].sort_values("width")
             if t.empty:
@@ -476,9 +508,9 @@ def width_scaling_figure(df):
     wlo, whi = _span(df["width"]) if len(df) else (1.0, 10.0)
     ylo, yhi = _span(np.r_[df["error"].to_numpy(dtype=float), df["exact_se"].to_numpy(dtype=float)]) if len(df) \
         else (1e-4, 1.0)
-    fig.update_xaxes(log_axis(wlo, whi, title="width N"))
+    fig.update_xaxes(log_axis(wlo, whi, title=WIDTH_WORDS["width"]))
     fig.update_yaxes(log_axis(ylo, yhi))
-    fig.update_yaxes(title_text="|mean(y·Δ) − exact|", row=1, col=1)
+    fig.update_yaxes(title_text=WIDTH_WORDS["error"], row=1, col=1)
     fig.update_layout(**{**_LAYOUT, "margin": dict(l=60, r=20, t=50, b=110),
                          "legend": dict(orientation="h", yanchor="top", y=-0.2, x=0)})
     return fig
@@ -557,9 +589,9 @@ def digit_samples(X, y, *, n: int = 12, side: int | None = None, zmax: float = 2
 
 # --- theory map (docs/theory.md §18) ----------------------------------------------------------------------------
 
-def theory_map_figure(table, *, title: str = ""):
+def theory_map_figure(table, *, title: str = "", accuracy: float = 0.15):
     """Heatmaps of each theory's error over width N (rows, with P/N) and χ/N (columns), the most accurate theory of
-    each cell marked ★ (docs/theory.md §18).
+    each cell marked ★ where it meets ``accuracy`` (relative error at most that share; docs/theory.md §18).
 
     table : ``mastcore.validity.TheoryMap.table`` (columns width, P_over_N, chi_fraction (0 = χ = 1), theory,
     label, relative_error, best). Colour: log10 of the relative error |theory − reference| / |reference − NNGP|
@@ -593,7 +625,7 @@ def theory_map_figure(table, *, title: str = ""):
             i, j = widths.index(r["width"]), cols.index(r["chi_fraction"])
             rel = float(r["relative_error"])
             z[i, j] = np.log10(max(rel, 1e-6)) if np.isfinite(rel) else np.nan
-            mark[i, j] = "★" if bool(r["best"]) else ""
+            mark[i, j] = "★" if bool(r["best"]) and np.isfinite(rel) and rel <= accuracy else ""
         fig.add_trace(go.Heatmap(
             z=z, x=col_text, y=row_text, zmin=zmin, zmax=zmax, colorscale="RdYlGn_r", showscale=k == 0,
             text=mark, texttemplate="%{text}", textfont=dict(size=18),
@@ -602,8 +634,10 @@ def theory_map_figure(table, *, title: str = ""):
             row=k // ncols + 1, col=k % ncols + 1)
     for c in range(2, ncols + 1):  # the rows' labels once, left of each row of panels (they would cover the next)
         fig.update_yaxes(showticklabels=False, col=c)
-    fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + 80,
-                         "title": title or "Error of each theory (★ = most accurate in the cell)"})
+    # the title (if any) above the subplot titles, with room between them
+    fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + (130 if title else 80),
+                         "margin": dict(l=60, r=20, t=110 if title else 50, b=50),
+                         "title": dict(text=title, y=0.99, yanchor="top") if title else None})
     return fig
 
 

@@ -134,8 +134,8 @@ def _recommend(chi: float, col: str, slot) -> None:
                 "mean prediction of infinitely long-trained networks.")
         if close is not None:
             gap = close[1] / max(abs(float(exact[col])), 1e-300)
-            text += (f" Closest theory here: **{_name(close[0])}**, off by {close[1]:.2g} ({gap:.2%} of the exact "
-                     "value).")
+            text += (f" Closest theory here: **{_name(close[0])}**, off by {close[1]:.2g} ({100 * gap:.2g} % of the "
+                     "exact value).")
         slot.success(text + " The **Theory map** page shows where each theory holds.", icon=":material/verified:")
         return
     data = uploaded_data() if settings.task == "csv" else None
@@ -174,7 +174,7 @@ def live_view():
     col = f"{split}_{obs}"
     view = compute.TheoryCurves(table, base.sweep, (), 0.0)
     ref_name, ref_val, ref_run = _ref_at(chi, col)
-    shown = list(dict.fromkeys(table["method"]))
+    shown = sorted(dict.fromkeys(table["method"]), key=lambda m: m == ref_rule.EXACT_METHOD)  # the reference last
     cards = st.columns(len(shown) + (1 if ref_run else 0))
     for card, m in zip(cards, shown):
         row = view.at(m, chi)

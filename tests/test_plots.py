@@ -146,3 +146,35 @@ def test_predictions_and_learning_curves_figures():
                        for m in ("nngp", "quadrature")])
     fig = plots.learning_curves_figure(lc, "mean_y_delta")
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log" and len(fig.data) == 4
+
+
+def test_traces_figure_puts_one_quantity_per_axis():
+    fig = plots.traces_figure({"loss": np.linspace(3.0, 1.0, 6), "mean(y·Δ)": np.full(6, 0.2)}, burn_in=2,
+                              steps=np.arange(6), reference={"NNGP": 0.3, "one loop": 0.21}, reference_on="mean(y·Δ)")
+    axis = {t.name: t.yaxis for t in fig.data}
+    assert axis["loss"] != axis["mean(y·Δ)"]  # two quantities, two y axes
+    assert axis["NNGP"] == axis["one loop"] == axis["mean(y·Δ)"]  # the theory lines on the quantity they predict
+    assert fig.layout.yaxis.title.text == "loss" and fig.layout.yaxis2.title.text == "mean(y·Δ)"
+
+
+def test_theory_map_stars_only_cells_that_meet_the_accuracy():
+    rows = []
+    for w in (10, 20):
+        for th, rel in (("tree", 0.05 if w == 10 else 0.3), ("nngp", 0.9)):
+            rows.append(dict(width=w, P_over_N=20 / w, chi_fraction=0.0, theory=th, label=th, relative_error=rel,
+                             best=th == "tree"))
+    fig = plots.theory_map_figure(pd.DataFrame(rows), accuracy=0.15)
+    tree = next(t for t in fig.data if "tree" in t.hovertemplate)
+    assert [list(r) for r in tree.text] == [["★"], [""]]  # best in both rows, accurate only in the first
+    assert not fig.layout.title.text  # no figure title to collide with the panels' titles
+
+
+def test_width_scaling_table_speaks_the_charts_words():
+    df = pd.DataFrame([dict(width=n, regime=r, chi=1.0, method=m, value=0.2, exact=0.21, exact_se=0.0,
+                            error=0.01) for n in (8, 16) for r in ("χ = 1", "χ = N") for m in ("nngp", "tree")])
+    fig, table = plots.width_scaling_figure(df), plots.width_scaling_table(df)
+    assert fig.layout.xaxis.title.text in table.columns and fig.layout.yaxis.title.text in table.columns
+    assert {a.text for a in fig.layout.annotations} == set(table["χ"])  # the panels' titles
+    assert {t.name for t in fig.data if t.legendgroup in ("nngp", "tree")} == set(table["theory"])
+    assert "± s.e. (Gibbs)" not in table.columns  # the quadrature is exact: no error column, no noise floor
+    assert not any("noise floor" in (t.name or "") for t in fig.data)
