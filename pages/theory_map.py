@@ -12,7 +12,7 @@ page_header(
     "Theory map", settings,
     "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
     "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
-    f"accurate: within {tm.ACCURACY:.0%} of the exact answer's finite-width shift.",
+    f"accurate: within {100 * tm.ACCURACY:g} % of the exact answer's finite-width shift.",
 )
 linear = settings.activation == "linear"
 st.markdown(
@@ -21,7 +21,7 @@ st.markdown(
      "The reference is an ensemble of **trained networks** (Langevin dynamics, docs/theory.md §13), computed on "
      "demand and kept in the disk cache; a map takes minutes, with progress and a Cancel button. ")
     + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %. "
-    f"**★: the most accurate theory of the cell, where it misses at most {tm.ACCURACY:.0%} of the shift** "
+    f"**★: the most accurate theory of the cell, where it misses at most {100 * tm.ACCURACY:g} % of the shift** "
     f"(|theory − exact| ≤ {tm.ACCURACY:g}·|exact − NNGP|, log10 ≤ {np.log10(tm.ACCURACY):.2f}: the accuracy the "
     "recommendation calls trustworthy, docs/theory.md §18); a cell without ★ has no theory that accurate."
 )
@@ -66,7 +66,7 @@ def show(tmap):
         met = int((best["relative_error"] <= tm.ACCURACY).sum())
         st.markdown("**Most accurate**: " + "; ".join(f"{labels[t]} in {n} cell{'s' * (n != 1)}"
                                                        for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-                    + f". The best theory meets the {tm.ACCURACY:.0%} accuracy (★) in {met} of {len(best)} cells.")
+                    + f". The best theory meets the {100 * tm.ACCURACY:g} % accuracy (★) in {met} of {len(best)} cells.")
     if table["reference"].isna().any():
         st.caption("Empty cells: no reference there yet (networks are computed when you press the button above).")
 
