@@ -622,7 +622,8 @@ def test_theory_map_stars_only_accurate_cells_and_states_the_threshold():
     assert stars >= 1
 
 
-def test_networks_shows_the_run_it_names_without_none():
+def test_networks_shows_the_run_it_names_without_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "own_cache"))  # only this test's runs
     at = _app({"P": "12", "N": "16", "D": "20", "Ptest": "30", "chains": "4", "sweeps": "40", "burn": "5"},
               page="pages/networks.py")
     at.button(key="net.run").click().run()
