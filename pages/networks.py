@@ -102,7 +102,10 @@ if submitted:
     with st.status(f"Running {label} …", expanded=True) as status:
         out = run_cancellable(label, Call(compute.reference_run, task, settings, chi, kind, options),
                               estimate_seconds=est, key=key, confirmed=True, container=status,
-                              cli=compute.cli_command(settings, [chi], (kind,), {kind: options}))
+                              cli=compute.cli_command(settings, [chi], (kind,), {kind: options}),
+                              remedy="Lower the " + ("chains or sweeps" if kind == "exact" else
+                                                     "networks in the ensemble or training steps")
+                                     + " in the form above, or P, N or D in the sidebar")
         if out is None:
             status.update(label=f"{label}: not run", state="error")
         else:
