@@ -232,8 +232,9 @@ TOUR = (
      "has stretched along the task. The left heatmap is the NNGP kernel, the right one the adapted kernel."),
     ("4 · Finite width matters", "pages/width_scaling.py", 0.0,
      "Each theory's distance from the **exact posterior** as the width N grows (log–log axes; the widths bracket "
-     "P). Left, **χ = 1**: the tree level stays off while the one loop's error falls fastest, like 1/N². Right, "
-     "**χ = N**: the tree level's error falls like 1/N. Grey lines show these two slopes."),
+     "P). Left, **χ = 1**: the tree level is further off than even the NNGP, and the one loop's error falls "
+     "fastest, roughly like 1/N². Right, **χ = N**: the NNGP stays far off, the tree level's error halves with "
+     "each doubling of N (1/N), and the one loop is closer still. Grey lines show the slopes 1/N and 1/N²."),
 )
 
 

@@ -611,7 +611,7 @@ def theory_map_figure(table, *, title: str = "", accuracy: float = 0.15):
     ncols = min(3, n)
     nrows = int(np.ceil(n / ncols))
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[labels[t] for t in theories],
-                        horizontal_spacing=0.09, vertical_spacing=0.16)
+                        horizontal_spacing=0.09, vertical_spacing=0.22)  # room for the tilted ticks above a title
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log10(df["relative_error"].astype(float).clip(lower=1e-6))
     finite = logs[np.isfinite(logs)]
@@ -635,7 +635,7 @@ def theory_map_figure(table, *, title: str = "", accuracy: float = 0.15):
     for c in range(2, ncols + 1):  # the rows' labels once, left of each row of panels (they would cover the next)
         fig.update_yaxes(showticklabels=False, col=c)
     # the title (if any) above the subplot titles, with room between them
-    fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + (130 if title else 80),
+    fig.update_layout(**{**_LAYOUT, "height": 290 * nrows + (130 if title else 80),
                          "margin": dict(l=60, r=20, t=110 if title else 50, b=50),
                          "title": dict(text=title, y=0.99, yanchor="top") if title else None})
     return fig

@@ -197,11 +197,11 @@ if theory_here is not None:
 st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
                                     reference={k: val[0] for k, val in theory.items()},
                                     reference_on=TRACE_NAMES["mean_y_delta"]), key="net.traces")
-rows = [{"method": name, "train mean(y·Δ) ± s.e.": _fmt(val[0]), "test mean(y·Δ)": _fmt(val[1])}
+rows = [{"method": name, "train mean(y·Δ) ± s.e.": _fmt(val[0]), "test mean(y·Δ) ± s.e.": _fmt(val[1])}
         for name, val in theory.items()]
 rows.append({"method": f"{plots.METHOD_STYLE[kind][0]} (this run)",
              "train mean(y·Δ) ± s.e.": _fmt(_num(row, "train_mean_y_delta"), _num(row, "train_mean_y_delta_se")),
-             "test mean(y·Δ)": _fmt(_num(row, "test_mean_y_delta"), _num(row, "test_mean_y_delta_se"))})
+             "test mean(y·Δ) ± s.e.": _fmt(_num(row, "test_mean_y_delta"), _num(row, "test_mean_y_delta_se"))})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
 st.caption("Lower mean(y·Δ) = the prediction explains more of the labels. Theories have no error bar (they are "
            "computed, not sampled). The run also appears as a point with an error bar on the **Regimes** page.")

@@ -115,6 +115,11 @@ def _ref_at(chi: float, col: str):
     return None, None, False
 
 
+#: Names of the references in the cards' "± vs …" line (the card is narrow).
+SHORT = {plots.METHOD_STYLE["quadrature"][0]: "exact", plots.METHOD_STYLE["exact"][0]: "Gibbs",
+         plots.METHOD_STYLE["langevin"][0]: "Langevin"}
+
+
 def _name(method: str) -> str:
     return plots.METHOD_STYLE.get(method, (method,))[0]
 
@@ -185,7 +190,8 @@ def live_view():
         at = "" if np.isclose(row["chi"], chi) else f" (χ = {row['chi']:g})"
         delta = None
         if ref_val is not None and name != ref_name:
-            delta = f"{row[col] - ref_val:+.5f} vs {ref_name}"
+            gap = row[col] - ref_val
+            delta = (f"{gap:+.1e}" if 0 < abs(gap) < 1e-4 else f"{gap:+.5f}") + f" vs {SHORT.get(ref_name, ref_name)}"
         card.metric(f"{name}{at}", f"{row[col]:.5f}", delta=delta, delta_color="off",
                     help=f"{OBSERVABLES[obs]} on the {split} set at χ = {chi:g}; lower is better")
         if not row.get("converged", True):
