@@ -15,7 +15,7 @@ __all__ = ["FLAG_WORDS", "flag_sentence", "md_text"]
 FLAG_WORDS = {
     "width_below_2P": "the width N = {N} is below twice the number of independent training examples (2r, with "
                       "r ≤ P = {P}): the one loop is only approximate here — compare it with the exact posterior "
-                      "(docs/theory.md §6)",
+                      "(docs/theory.md §6.6)",
     "width_below_rank": "the width N = {N} is below the number of independent training examples (r ≤ P = {P}): the "
                         "one loop's 1/N expansion breaks down here — increase N",
     "loop_correction_large": "the one-loop correction is more than half of the tree-level discrepancy: the 1/N "
