@@ -143,6 +143,10 @@ def _recommend(chi: float, col: str, slot) -> None:
                      "exact value).")
         slot.success(text + " The **Theory map** page shows where each theory holds.", icon=":material/verified:")
         return
+    pending = [m for m in extras if ready[m] is None]  # drawn once computed (after this run)
+    if ref_rule.EXACT_METHOD in pending:
+        slot.caption(f"The {_name(ref_rule.EXACT_METHOD)}, the reference of this chart, is being computed …")
+        return
     data = uploaded_data() if settings.task == "csv" else None
     key = ("recommend", settings, float(chi), data_digest(data))
     rec = memo_get(key)
@@ -154,6 +158,13 @@ def _recommend(chi: float, col: str, slot) -> None:
             return
     method = ref_rule.drawn_method(rec, drawn, settings.activation)
     reason = f"{rec['reason'][:1].upper()}{rec['reason'][1:]}."
+    coming = ref_rule.drawn_method(rec, drawn + pending, settings.activation) if method is None else None
+    if coming is not None:
+        g = _extra_grid(coming)
+        runs_now = compute.estimate_seconds(settings, (coming,), g, task=task) <= AUTO_SECONDS
+        slot.caption(f"The most accurate curve at this χ, the {_name(coming)}, "
+                     + ("is being computed …" if runs_now else "waits for its **Compute** button below."))
+        return
     if method is None:  # the most accurate theory has no curve here: name none of the drawn ones
         slot.warning(f"**No curve on this chart is known to be accurate at χ = {chi:g}.** {reason} The **Theory "
                      "map** page shows where each theory holds.", icon=":material/report:")
