@@ -169,7 +169,8 @@ def _recommend(chi: float, col: str, slot) -> None:
         slot.warning(f"**No curve on this chart is known to be accurate at χ = {chi:g}.** {reason} The **Theory "
                      "map** page shows where each theory holds.", icon=":material/report:")
         return
-    text = (f"**Most accurate curve at χ = {chi:g}: {_name(method)}** — "
+    same = f" (here: the {rec['label']})" if rec.get("label") and rec["label"] != _name(method) else ""
+    text = (f"**Most accurate curve at χ = {chi:g}: {_name(method)}**{same} — "
             + ("trustworthy here. " if rec["trustworthy"] else "**no theory is trustworthy here.** ")
             + f"{reason} The **Theory map** page shows where each theory holds.")
     (slot.success if rec["trustworthy"] else slot.warning)(text, icon=":material/verified:" if rec["trustworthy"]
