@@ -3,7 +3,7 @@
 Starts ``streamlit run app.py`` (its own empty cache), opens each view in headless Chromium (Debian's
 /usr/bin/chromium through Playwright) and saves a PNG of the page. The views are links, like a user's:
 Regimes at the Paper Fig.-2 preset with an exact-posterior run (a reference point), Feature learning, Learning
-curves, Width scaling (after pressing Compute) and the Theory map.
+curves, Width scaling (the exact posterior by quadrature, drawn at once) and the Theory map.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ SHOTS = (
     ("regimes", f"?{FIG2}&chi=10", None),
     ("feature_learning", f"feature_learning?{FIG2}&chi=100", None),
     ("learning_curves", "learning_curves?P=40&Ptest=500&D=100&N=100&chi=100", None),
-    ("width_scaling", "width_scaling?P=12&D=30&widths=8,16,32,64,128", "compute"),
+    ("width_scaling", "width_scaling?P=12&D=30&widths=8,16,32,64,128", None),  # the quadrature: drawn at once
     ("theory_map", f"theory_map?{FIG2}", "compute"),
 )
 WIDTH = 1400

@@ -24,6 +24,7 @@ from mastcore.sweep import METHODS, data_key
 from mastcore.theory.features import feature_summary
 
 from .state import DIGIT_TASKS, MAX_TASK_BYTES, Settings
+from .words import flag_sentence
 
 __all__ = [
     "TheoryCurves",
@@ -32,6 +33,7 @@ __all__ = [
     "cli_command",
     "default_sizes",
     "estimate_seconds",
+    "exact_methods",
     "features_at",
     "kernel_spectrum",
     "learning_curves",
@@ -39,6 +41,7 @@ __all__ = [
     "learning_seconds",
     "predictions",
     "reference_run",
+    "remedy",
     "runs",
     "spectrum_seconds",
     "task_problem",
@@ -208,6 +211,36 @@ def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None 
     return float(total)
 
 
+#: Sidebar settings a refusal may ask to lower, with their names for people.
+LOWER = (("P", "P (training points)"), ("width", "N (width)"), ("D", "D (inputs)"), ("P_test", "P* (test points)"))
+
+
+def remedy(settings: Settings, methods, chis, limit: float) -> str:
+    """Which sidebar setting to lower, and to what, so that mc.sweep of ``methods`` over ``chis`` (the χ values,
+    or their number) fits in ``limit`` seconds: each of P, N, D, P* is halved until the estimate
+    (:func:`estimate_seconds`) fits; the setting that needs the fewest halvings is named."""
+    best = None
+    for name, label in LOWER:
+        if name == "D" and settings.task in (*DIGIT_TASKS, "csv"):
+            continue
+        value = int(getattr(settings, name))
+        for halvings in range(1, 8):
+            value = max(1, value // 2)
+            trial = settings.replace(**{name: value})
+            grid = chis
+            if name == "width" and not isinstance(chis, (int, float)):  # χ runs up to N
+                grid = [c for c in chis if c <= value] or [1.0]
+            if estimate_seconds(trial, methods, grid) <= limit:
+                if best is None or halvings < best[0]:
+                    best = (halvings, label, value)
+                break
+            if value == 1:
+                break
+    if best is None:
+        return "Lower P, N and D in the sidebar"
+    return f"Lower {best[1]} in the sidebar, to about {best[2]} or less"
+
+
 _eig_rate: list = []
 #: Size of the matrix whose eigendecomposition is timed to calibrate :func:`spectrum_seconds`.
 EIG_REFERENCE = 400
@@ -345,9 +378,10 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
     flagged = table[table["flags"].astype(bool)]
     for (method, flags), group in flagged.groupby(["method", "flags"], sort=False):  # one line per flag, not per χ
         at = group["chi"].to_numpy(dtype=float)
-        where = (f"χ = {at[0]:g}" if at.size == 1
+        where = (f"χ = {at[0]:g}" if at.size == 1 else f"all {at.size} χ values" if at.size == len(chis)
                  else f"{at.size} of {len(chis)} χ values ({at.min():g} … {at.max():g})")
-        messages.append(f"{method} at {where}: {flags}")
+        messages.append(f"{METHODS[method].label if method in METHODS else method} at {where}: "
+                        f"{flag_sentence(flags, N=settings.width, P=int(task.P))}.")
     return TheoryCurves(table=table, sweep=res, messages=tuple(dict.fromkeys(messages)),
                         seconds=time.perf_counter() - t0)
 
@@ -470,38 +504,51 @@ def traces(result) -> dict[str, np.ndarray]:
 
 # --- width scaling --------------------------------------------------------------------------------------
 
+#: References of the width scan: the exact posterior by quadrature (exact, no noise floor) or the Gibbs sampler.
+WIDTH_REFERENCES = ("quadrature", "exact")
+
+
 def width_scaling(task: mc.Task, settings: Settings, widths, *, methods=("nngp", "tree", "one_loop"),
-                  exact_options: dict | None = None, progress: Callable | None = None) -> pd.DataFrame:
+                  exact_options: dict | None = None, reference: str = "exact",
+                  progress: Callable | None = None) -> pd.DataFrame:
     """Error of each theory against the exact posterior as the width N grows, at χ = 1 and χ = N.
 
-    One mc.sweep per width over χ ∈ {1, N} with the theories and the exact sampler (cached). Returns a DataFrame
-    with columns width, regime ("χ = 1" / "χ = N"), chi, method, value (train mean(y·Δ)), exact, exact_se, error.
+    One mc.sweep per width over χ ∈ {1, N} with the theories and the reference (cached): ``reference`` "exact"
+    (the Gibbs sampler, options ``exact_options``) or "quadrature" (the exact posterior mean by quadrature,
+    docs/theory.md §7.4: exact_se is 0). Returns a DataFrame with columns width, regime ("χ = 1" / "χ = N"), chi,
+    method, value (train mean(y·Δ)), exact, exact_se, error.
     """
+    if reference not in WIDTH_REFERENCES:
+        raise ValueError(f"'reference' must be one of {WIDTH_REFERENCES}; got {reference!r}")
     rows = []
     widths = sorted(int(w) for w in widths)
+    options = {"exact": dict(exact_options or {})} if reference == "exact" else None
     for k, N in enumerate(widths):
         spec = settings.replace(width=N).network_spec(1.0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = mc.sweep(task.X, task.y, spec, chis=[1.0, float(N)], methods=(*methods, "exact"),
-                           options={"exact": dict(exact_options or {})}, cache=True)
+            res = mc.sweep(task.X, task.y, spec, chis=[1.0, float(N)], methods=(*methods, reference),
+                           options=options, cache=True)
         t = res.table.set_index(["method", "chi"])
         for regime, chi in (("χ = 1", 1.0), ("χ = N", float(N))):
-            ex = t.loc[("exact", chi)]
+            ex = t.loc[(reference, chi)]
             for m in methods:
                 v = float(t.loc[(m, chi), "train_mean_y_delta"])
+                se = float(ex["train_mean_y_delta_se"]) if reference == "exact" else 0.0
                 rows.append(dict(width=N, regime=regime, chi=chi, method=m, value=v,
-                                 exact=float(ex["train_mean_y_delta"]), exact_se=float(ex["train_mean_y_delta_se"]),
+                                 exact=float(ex["train_mean_y_delta"]), exact_se=se,
                                  error=abs(v - float(ex["train_mean_y_delta"]))))
         if progress is not None:
             progress(k + 1, len(widths), {"width": N})
     return pd.DataFrame(rows)
 
 
-def width_scaling_seconds(settings: Settings, widths, methods, exact_options: dict) -> float:
+def width_scaling_seconds(settings: Settings, widths, methods, exact_options: dict, *,
+                          reference: str = "exact") -> float:
     """Expected seconds of :func:`width_scaling` (mc.estimate per width, calibrated)."""
-    return float(sum(estimate_seconds(settings.replace(width=int(N)), (*methods, "exact"), (1.0, float(N)),
-                                      options={"exact": exact_options}) for N in widths))
+    options = {"exact": exact_options} if reference == "exact" else None
+    return float(sum(estimate_seconds(settings.replace(width=int(N)), (*methods, reference), (1.0, float(N)),
+                                      options=options) for N in widths))
 
 
 # --- learning curves ------------------------------------------------------------------------------------
@@ -511,6 +558,12 @@ def learning_methods(activation: str) -> tuple:
     posterior by quadrature for linear networks (exact and cheap: docs/theory.md §7.4)."""
     refs = tuple(m for m, r in METHODS.items() if r.reference and not r.sampled and r.applies_to(activation))
     return (*theory_methods(activation), *refs)
+
+
+def exact_methods(activation: str) -> tuple:
+    """The exact posterior drawn as a curve against χ: ("quadrature",) where the sweep has it for ``activation``
+    (linear networks: exact and cheap, docs/theory.md §7.4), else ()."""
+    return ("quadrature",) if activation in METHODS["quadrature"].activations else ()
 
 
 def default_sizes(settings: Settings, n_rows: int | None = None) -> tuple:

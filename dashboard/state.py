@@ -42,6 +42,7 @@ __all__ = [
     "VIEW_PARAMS",
     "WIDTH_CHOICES",
     "chi_grid",
+    "default_widths",
     "md_code",
     "parse_chi",
     "parse_query",
@@ -89,6 +90,16 @@ MAX_UPLOAD_MB = MAX_TASK_BYTES // 4 // 10**6
 
 #: Widths offered by the Width-scaling page.
 WIDTH_CHOICES = (4, 8, 16, 32, 64, 128, 256, 512)
+
+
+def default_widths(P: int) -> tuple:
+    """Default widths of the Width-scaling page: those of WIDTH_CHOICES from P/4 to 4P, so that they bracket P
+    (the one loop's expansion is in P/N, docs/theory.md §6); at least the four choices nearest P."""
+    inside = tuple(c for c in WIDTH_CHOICES if P / 4 <= c <= 4 * P)
+    if len(inside) >= 4:
+        return inside
+    near = sorted(WIDTH_CHOICES, key=lambda c: abs(np.log(c) - np.log(max(P, 1))))[:4]
+    return tuple(sorted(near))
 
 #: URL parameters Streamlit itself uses (not ours, never reported).
 STREAMLIT_PARAMS = ("embed", "embed_options")
@@ -373,7 +384,8 @@ VIEW_PARAMS = {p.name: p for p in (
     Param("lseed", "int", 0, 0, 2**31 - 1, label="Networks: Langevin seed"),
     Param("wsP", "int", None, 1, 5000, label="Width scaling: P"),
     Param("wsD", "int", None, 1, 5000, label="Width scaling: D"),
-    Param("widths", "ints", (8, 16, 32, 64), choices=WIDTH_CHOICES, label="Width scaling: widths"),
+    Param("widths", "ints", None, choices=WIDTH_CHOICES, label="Width scaling: widths (default: bracketing P)"),
+    Param("wsref", "choice", "quadrature", choices=("quadrature", "exact"), label="Width scaling: reference"),
     Param("wssweeps", "int", 600, 50, 100000, label="Width scaling: Gibbs sweeps"),
     Param("wschains", "int", 32, 2, 1024, label="Width scaling: chains"),
     Param("lcP", "ints", None, 1, 5000, label="Learning curves: training-set sizes"),

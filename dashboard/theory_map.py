@@ -15,6 +15,9 @@ __all__ = ["CHI_CHOICES", "cached_map", "estimate_seconds", "map_widths", "recom
 
 #: χ/N columns offered on the page (0 = χ = 1).
 CHI_CHOICES = (0.0, 0.01, 0.05, 0.25, 1.0)
+#: A map's ★ marks the best theory of a cell only where its relative error is at most this share of the
+#: finite-width shift: the accuracy validity.recommend calls trustworthy (docs/theory.md §18).
+ACCURACY = validity.TRUST_SHARE
 
 
 def map_widths(settings: Settings) -> tuple:

@@ -22,6 +22,7 @@ from .memo import ByteMemo
 from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, MAX_UPLOAD_COLUMNS, N_CHI,
                     N_CHI_SLOW, PRESETS,
                     VIEW_PARAMS, Settings, chi_grid, md_code, parse_query)
+from .words import md_text
 from .worker import Call, Job
 
 __all__ = [
@@ -166,7 +167,20 @@ def view_widget(widget, label: str, name: str, *, key: str, container=None, **kw
     def _store():
         st.session_state[v(name)] = st.session_state[key]
 
-    return getattr(container or st, widget)(label, key=key, on_change=_store, **kw)
+    value = getattr(container or st, widget)(label, key=key, on_change=_store, **kw)
+    _sync_view(name)  # in this run: a fragment's rerun does not reach the sidebar's sync_query_params
+    return value
+
+
+def _sync_view(name: str) -> None:
+    """Write the view value ``v(name)`` into the URL (removed while it is the default), as sync_query_params does."""
+    param = VIEW_PARAMS[name]
+    val = st.session_state.get(v(name), param.default)
+    if val is None or val == param.default:
+        if name in st.query_params:
+            del st.query_params[name]
+    elif st.query_params.get(name) != param.to_url(val):
+        st.query_params[name] = param.to_url(val)
 
 
 def _number(container, label: str, name: str, step, help: str, **kw) -> None:
@@ -199,20 +213,29 @@ HELP = {
               "(fast) or a Gaussian with a mean (slower). Linear networks are solved exactly.",
 }
 
-#: The guided tour: (title, page file, χ as a share of N on a log scale (0 = χ of 1, 1 = χ of N), text).
+#: The guided tour: (title, page file, χ as a share of N on a log scale (0 = χ of 1, 1 = χ of N), text). Each text
+#: says what the step's view shows (the Teaching preset, linear network) — the step has already set χ.
 TOUR = (
     ("1 · The kernel regime", "pages/regimes.py", 0.0,
-     "At χ = 1 (standard scaling) a wide network behaves like a fixed kernel machine, the NNGP: look at the "
-     "flat grey line. Every theory starts at the same place."),
+     "**χ = 1, standard scaling** (the slider is at its left end). The network is close to a fixed kernel "
+     "machine, the **NNGP** (grey dashed line, flat in χ). The cards above the chart are not all equal: the "
+     "**exact posterior** (black dash-dot) sits just above the NNGP, and the **one loop** and **renormalised one "
+     "loop** agree with it to a few parts in 10⁴, while the **tree level** lies below — at χ = 1 it misses the "
+     "finite-width effects that the one loop captures."),
     ("2 · Slide χ", "pages/regimes.py", 1.0,
-     "Drag the slider under the chart towards χ = N (mean field): the tree level and the one loop fall below the "
-     "NNGP — the network now learns features, and its training error shrinks."),
+     "**χ = N, mean-field scaling** (the slider is now at its right end). Every curve except the flat NNGP has "
+     "fallen: the network learns features, and the part of the labels it misses, mean(y·Δ), is about half the "
+     "NNGP's. Here the tree level, the one loops and the exact posterior nearly coincide (each keeps its own line "
+     "style and markers). Drag the slider under the chart back towards χ = 1 to watch them rise."),
     ("3 · The kernel adapts", "pages/feature_learning.py", 1.0,
-     "At χ = N the kernel is no longer the NNGP's: it has stretched along the task direction (a large 'outlier' "
-     "in Σ_v whose direction overlaps the task)."),
+     "**χ = N.** The cards show a neuron's weight covariance Σ_v with one large **outlier** eigenvalue (many "
+     "times its prior value g_v/D), whose direction has a large **overlap** with the task direction: the kernel "
+     "has stretched along the task. The left heatmap is the NNGP kernel, the right one the adapted kernel."),
     ("4 · Finite width matters", "pages/width_scaling.py", 0.0,
-     "Compare each theory with the exact posterior as N grows: at χ = 1 only the one loop keeps up; the tree level "
-     "needs χ = N. Press Compute."),
+     "Each theory's distance from the **exact posterior** as the width N grows (log–log axes; the widths bracket "
+     "P). Left, **χ = 1**: the tree level is further off than even the NNGP, and the one loop's error falls "
+     "fastest, roughly like 1/N². Right, **χ = N**: the NNGP stays far off, the tree level's error halves with "
+     "each doubling of N (1/N), and the one loop is closer still. Grey lines show the slopes 1/N and 1/N²."),
 )
 
 
@@ -229,15 +252,32 @@ def _tour(step: int) -> None:
     st.session_state["tour.goto"] = page
 
 
+def _end_tour() -> None:
+    st.session_state.pop("tour.step", None)
+
+
 def _guided_tour(sb) -> None:
     with sb.expander("Guided tour (for teaching)", expanded="tour.step" in st.session_state):
-        st.caption("Four steps from kernels to features; each sets the view for you.")
+        st.caption("Four steps from kernels to features; each sets the view for you and explains it above the "
+                   "page.")
         for i, (title, _, _, _) in enumerate(TOUR):
             st.button(title, key=f"tour.b{i}", on_click=_tour, args=(i,), width="stretch",
                       help="Sets the Teaching preset, χ and the page of this step")
-        step = st.session_state.get("tour.step")
-        if step is not None:
-            st.info(TOUR[step][3], icon=":material/school:")
+
+
+def _tour_banner() -> None:
+    """The current tour step's text at the top of the main area (where it can be read beside the chart), with
+    the next step and the way out."""
+    step = st.session_state.get("tour.step")
+    if step is None:
+        return
+    title, page, _, text = TOUR[step]
+    box = st.container(border=True)
+    box.info(f"**Guided tour — step {title}** ({len(TOUR)} steps). {text}", icon=":material/school:")
+    c1, c2, _ = box.columns([1, 1, 4])
+    if step + 1 < len(TOUR):
+        c1.button(f"Next: {TOUR[step + 1][0]}", key="tour.next", on_click=_tour, args=(step + 1,))
+    c2.button("End the tour", key="tour.end", on_click=_end_tour)
 
 
 def sidebar() -> Settings:
@@ -291,6 +331,7 @@ def sidebar() -> Settings:
                    + "\n".join(f"- {m}" for m in bad), icon=":material/link_off:")
     sb.caption("Settings are in the URL: copy it to share this view. Words: see the **Glossary** page.")
     _guided_tour(sb)
+    _tour_banner()
     settings = _settings_now()
     st.session_state["cfg._via_app"] = True
     sync_query_params()
@@ -486,7 +527,7 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     auto_seconds : above this estimate the work waits for a button (default AUTO_SECONDS, about 2 s).
     container : where to draw (default: the main area).
     confirmed : the caller's own button asked for it (e.g. a form's Run): no second button.
-    remedy : what to change when the work is refused.
+    remedy : what to change when the work is refused (text, or a function that returns it: called only then).
 
     What happens
     ------------
@@ -515,7 +556,8 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     limit = app_max_seconds()
     if estimate_seconds > limit:
         box.warning(f"**{label}** would take about {fmt_seconds(estimate_seconds)} on this machine (mc.estimate), "
-                    f"more than this app runs ({fmt_seconds(limit)}; MASTCORE_APP_MAX_SECONDS). {remedy}"
+                    f"more than this app runs ({fmt_seconds(limit)}; MASTCORE_APP_MAX_SECONDS). "
+                    f"{remedy() if callable(remedy) else remedy}"
                     + (", or run it from the command line:" if cli else "."), icon=":material/hourglass_disabled:")
         if cli:
             box.code(cli, language="bash")
@@ -618,7 +660,8 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
                     Call(compute.theory_curves, task, settings, chis, methods),
                     estimate_seconds=(lambda: compute.estimate_seconds(settings, methods, chis, task=task))
                     if estimate is None else estimate,
-                    prefix="curves", cli=compute.cli_command(settings, chis, methods), lookup=lookup)
+                    prefix="curves", cli=compute.cli_command(settings, chis, methods), lookup=lookup,
+                    remedy=lambda: compute.remedy(settings, methods, chis, app_max_seconds()))
 
 
 def theory_grid(settings: Settings):
@@ -632,19 +675,35 @@ def tree_curves(task, settings: Settings):
     return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level")
 
 
+#: Advisory solver notes shown as captions (more go into an expander).
+ADVISORY_SHOWN = 2
+
+
+def _plain(message: str) -> str:
+    """A solver message for people: the warning class's name dropped, markdown characters escaped."""
+    for prefix in ("ConvergenceWarning: ", "LoopBreakdownWarning: "):
+        message = message.replace(prefix, "")
+    text = message if len(message) <= 400 else message[:400] + "…"
+    return md_text(text[:1].upper() + text[1:])
+
+
 def warning_badges(messages, *, where: str = "") -> None:
-    """A visible badge for non-converged / loop-breakdown results, with the messages in an expander."""
+    """A visible badge for non-converged / loop-breakdown results, with the messages in words: in an expander, or
+    as captions when they are a few advisory notes (e.g. the one loop's width below 2P)."""
     if not messages:
         return
     if any("not converged" in m or "ConvergenceWarning" in m for m in messages):
         st.badge("not converged", icon=":material/warning:", color="orange")
     elif any("LoopBreakdown" in m for m in messages):
         st.badge("loop breakdown", icon=":material/warning:", color="orange")
-    else:  # advisory flags only (e.g. the one loop's width_below_2P)
-        st.badge("solver notes", icon=":material/info:", color="blue")
+    else:  # advisory notes only: short enough to be read where they are
+        for m in messages[:ADVISORY_SHOWN]:
+            st.caption(f":material/info: **Note{(' on the ' + where) if where else ''}:** {_plain(m)}")
+        if len(messages) <= ADVISORY_SHOWN:
+            return
     with st.expander(f"Solver warnings{(' — ' + where) if where else ''} ({len(messages)})"):
         for m in messages:
-            st.markdown(f"- {md_code(m, limit=400)}")
+            st.markdown(f"- {_plain(m)}")
 
 
 # --- χ: the server's slider and the chart's own (client-side) slider --------------------------------------

@@ -96,8 +96,9 @@ class Method:
         Options the cost model gets at the warm-started points of a sweep (after the first χ).
     threads : mastcore._threads.ThreadModel, optional
         Crossover and work size of the thread policy. Default: one thread unless the user sets a count.
-    style : (colour, dash, marker), optional
-        Plot style (plotly colour, line dash or None for points, marker symbol). Default: the plots' default.
+    style : (colour, dash, marker) or (colour, dash, marker, width), optional
+        Plot style (plotly colour, line dash or None for points, marker symbol, line width). Default: the plots'
+        default.
     curve : bool or callable, optional
         The dashboard draws the method as a theory curve against χ: True, False, or a predicate on the
         activation record (``lambda act: act.linear``). Default: True for a theory (neither sampled nor a
@@ -139,8 +140,8 @@ class Method:
         if self.threads is not None and not isinstance(self.threads, ThreadModel):
             raise TypeError(f"'threads' must be a mastcore._threads.ThreadModel or None; got "
                             f"{type(self.threads).__name__}")
-        if self.style is not None and (not isinstance(self.style, tuple) or len(self.style) != 3):
-            raise ValueError(f"'style' must be a (colour, dash, marker) tuple or None; got {self.style!r}")
+        if self.style is not None and (not isinstance(self.style, tuple) or len(self.style) not in (3, 4)):
+            raise ValueError(f"'style' must be a (colour, dash, marker[, width]) tuple or None; got {self.style!r}")
         for arg in ("fixed", "preset", "warm_cost", "map_theories"):
             object.__setattr__(self, arg, tuple(getattr(self, arg)))
         for entry in self.map_theories:
@@ -247,18 +248,18 @@ def unregister_method(name: str) -> Method:
 def _builtin():
     register_method(Method(
         "nngp", "NNGP", nngp, chi_independent=True, cost=COST_MODELS["nngp"], threads=THREAD_MODELS["nngp"],
-        style=("#999999", "dash", "circle"), map_theories=(("nngp", "NNGP", {}),)))
+        style=("#999999", "dash", "square"), map_theories=(("nngp", "NNGP", {}),)))
     register_method(Method(
         "tree", "tree level", tree_level, fixed=("init", "C_init"), warm_start=_tree_warm,
         cost=COST_MODELS["tree"], warm_cost=(("warm", True),), threads=THREAD_MODELS["tree"],
         style=("#0072B2", "solid", "circle"), map_theories=(("tree", "tree level", {}),)))
     register_method(Method(
         "rescaled", "renormalised kernel", rescaled_kernel, cost=COST_MODELS["rescaled"],
-        threads=THREAD_MODELS["rescaled"], style=("#009E73", "dot", "circle"),
+        threads=THREAD_MODELS["rescaled"], style=("#009E73", "dot", "triangle-up"),
         map_theories=(("rescaled", "renormalised kernel", {}),)))
     register_method(Method(
         "one_loop", "one loop", one_loop, fixed=("tree",), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
-        threads=THREAD_MODELS["one_loop"], style=("#D55E00", "solid", "circle"),
+        threads=THREAD_MODELS["one_loop"], style=("#D55E00", "longdash", "diamond"),
         map_theories=(("one_loop", "one loop (saddle)", {"variant": "perturbative"}),
                       ("nngp_loop", "1/N around the NNGP", {"variant": "nngp"}),
                       ("renormalised_loop", "renormalised one loop", {"variant": "renormalised"}))))
@@ -269,10 +270,10 @@ def _builtin():
     register_method(Method(
         "renormalised_loop", "renormalised one loop", one_loop, fixed=("tree", "variant"),
         preset=(("variant", "renormalised"),), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
-        threads=THREAD_MODELS["one_loop"], style=("#56B4E9", "solid", "circle"), curve=lambda act: act.linear))
+        threads=THREAD_MODELS["one_loop"], style=("#56B4E9", "solid", "x-thin-open"), curve=lambda act: act.linear))
     register_method(Method(
-        "quadrature", "exact (quadrature)", posterior_quadrature, linear_only=True, reference=True,
-        cost=COST_MODELS["quadrature"], threads=THREAD_MODELS["quadrature"], style=("#000000", "dashdot", "circle")))
+        "quadrature", "exact posterior (quadrature)", posterior_quadrature, linear_only=True, reference=True,
+        cost=COST_MODELS["quadrature"], threads=THREAD_MODELS["quadrature"], style=("#000000", "dashdot", "circle-open", 1.6)))
     register_method(Method(
         "exact", "exact posterior", exact_posterior, linear_only=True, sampled=True, reference=True,
         cost=COST_MODELS["exact"], threads=THREAD_MODELS["exact"], style=("#000000", None, "diamond")))

@@ -15,7 +15,9 @@ from .methods import METHODS
 
 __all__ = [
     "DEFAULT_STYLE",
+    "METHOD_MARKER",
     "METHOD_STYLE",
+    "METHOD_WIDTH",
     "digit_samples",
     "features_figure",
     "kernel_heatmaps",
@@ -32,6 +34,7 @@ __all__ = [
     "traces_figure",
     "vs_chi_figure",
     "width_scaling_figure",
+    "width_scaling_table",
 ]
 
 #: The style of a method whose record gives none: (colour, dash, marker) — a user's method always has a line.
@@ -44,7 +47,7 @@ def method_style(method: str) -> tuple:
     record = METHODS.get(method)
     if record is None:
         return (method, *DEFAULT_STYLE)
-    return (record.label, *(record.style or DEFAULT_STYLE))
+    return (record.label, *(record.style or DEFAULT_STYLE)[:3])
 
 
 class _MethodStyles(Mapping):
@@ -64,6 +67,42 @@ class _MethodStyles(Mapping):
 
 #: method -> (label, colour, dash): the labels and colour-blind-safe styles of the registry's records.
 METHOD_STYLE = _MethodStyles()
+
+
+class _StyleView(Mapping):
+    """method → one element of its style, read from the registry when asked; a method whose record gives none
+    is missing (so ``.get(method, default)`` gives the default)."""
+
+    def __init__(self, pick):
+        self._pick = pick
+
+    def __getitem__(self, method):
+        record = METHODS.get(method)
+        value = None if record is None else self._pick(tuple(record.style or DEFAULT_STYLE))
+        if value is None:
+            raise KeyError(method)
+        return value
+
+    def __iter__(self):
+        return iter([m for m in tuple(METHODS) if m in self])
+
+    def __contains__(self, method):
+        try:
+            self[method]
+        except KeyError:
+            return False
+        return True
+
+    def __len__(self):
+        return len(list(iter(self)))
+
+
+#: method -> marker symbol (the record's style): curves that coincide (the one loops and the exact posterior often
+#: lie within a line's width of each other) stay distinguishable by their dash pattern and their markers.
+METHOD_MARKER = _StyleView(lambda style: style[2])
+#: method -> line width, where the record's style gives one (a 4th element): the exact posterior is drawn thinner
+#: and on top, so a theory on it shows around it.
+METHOD_WIDTH = _StyleView(lambda style: style[3] if len(style) > 3 else None)
 
 # No template: the dashboard's st.plotly_chart applies Streamlit's theme (and drops a figure's template), and
 # validating a named template costs ~25 ms per figure, a tenth of the slider's latency budget.
@@ -125,8 +164,19 @@ def _nearest_row(t, chi):
     return int(np.argmin(np.abs(np.log(c) - np.log(chi))))
 
 
-#: Marker of the current χ: open circles, large enough that reference points drawn over them stay visible.
-_MARKER = dict(color="#E69F00", size=17, symbol="circle-open", line=dict(width=2))
+#: Marker of the current χ: translucent open circles, drawn beneath the curves and large enough to ring the points.
+_MARKER = dict(color="#E69F00", size=18, symbol="circle-open", opacity=0.7, line=dict(width=1.5))
+
+
+def _curve(method: str, x, y, hover_x: str, **kw) -> dict:
+    """A theory's curve as a plain trace dict: its colour, dash pattern, marker symbol and line width
+    (METHOD_STYLE, METHOD_MARKER, METHOD_WIDTH), so that curves that coincide stay distinguishable."""
+    name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
+    exact = method == "quadrature"
+    return dict(type="scatter", x=x, y=y, name=name, mode="lines+markers",
+                line=dict(color=color, dash=dash or "solid", width=METHOD_WIDTH.get(method, 2.5)),
+                marker=dict(color=color, size=9 if exact else 6, symbol=METHOD_MARKER.get(method, "circle")),
+                hovertemplate=hover_x + "<br>%{y:.5f}<extra>" + name + "</extra>", **kw)
 _READOUT = dict(xref="paper", yref="paper", x=1.02, y=1.0, xanchor="left", yanchor="top", align="left",
                 showarrow=False, font=dict(size=12), bordercolor="#cccccc", borderwidth=1, borderpad=6,
                 bgcolor="rgba(255,255,255,0.85)")
@@ -147,21 +197,18 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
     ``live=True`` (needs ``chi``): the figure carries the computed sweep and a χ slider under the axis; dragging
     it moves the marker and the readout box (the value of every method, and of a reference run at that χ) in the
     browser, without a server round trip. ``meta`` names the figure (layout.meta) for a listener.
-    Traces: the curves, then the marker (name "χ = …"), then the reference points (drawn over the marker).
+    Traces: the marker (name "χ = …", drawn first: beneath everything), the curves, then the reference points.
     """
     # traces are built as plain dicts and validated once by go.Figure (add_trace per curve costs ~5 ms each)
     traces, curves = [], []
-    for method, t in table.groupby("method", sort=False):
+    # the exact posterior last: on top of any theory that coincides with it (it is drawn thinner)
+    groups = sorted(table.groupby("method", sort=False), key=lambda g: g[0] == "quadrature")
+    for method, t in groups:
         if column not in t or not np.isfinite(t[column].to_numpy(dtype=float)).any():
             continue
         t = t.sort_values("chi")
         curves.append((method, t))
-        name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
-        traces.append(dict(
-            type="scatter", x=t["chi"].to_numpy(), y=t[column].to_numpy(), name=name,
-            mode="lines+markers" if len(t) < 12 else "lines", line=dict(color=color, dash=dash, width=2.5),
-            marker=dict(size=5), hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
-        ))
+        traces.append(_curve(method, t["chi"].to_numpy(), t[column].to_numpy(), "χ=%{x:.3g}"))
     ref_groups = []
     if refs is not None and len(refs):
         for kind, r in refs.groupby("kind", sort=False):
@@ -169,12 +216,12 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
                 ref_groups.append((kind, r.sort_values("chi")))
     shapes, annotations, sliders = [], [], []
     marker_index = None
-    if chi is not None:
-        shapes.append(_vline(chi, color="#E69F00", width=2, dash="dot"))
+    if chi is not None:  # drawn first, i.e. beneath the curves and the points: it rings them, never hides them
+        shapes.append(_vline(chi, color="#E69F00", width=1.5, dash="dot"))
         xs, ys = _marker_at(curves, column, chi)
-        marker_index = len(traces)
-        traces.append(dict(type="scatter", x=xs or [chi], y=ys or [None], mode="markers", name=f"χ = {chi:g}",
-                           marker=_MARKER, hoverinfo="skip", meta="chi-marker"))
+        marker_index = 0
+        traces.insert(0, dict(type="scatter", x=xs or [chi], y=ys or [None], mode="markers", name=f"χ = {chi:g}",
+                              marker=_MARKER, hoverinfo="skip", meta="chi-marker"))
     for kind, r in ref_groups:
         name, color, _ = METHOD_STYLE.get(kind, (kind, None, None))
         se = r[f"{column}_se"].to_numpy() if f"{column}_se" in r else None
@@ -392,8 +439,8 @@ def learning_curves_figure(df, observable: str = "mean_y_delta", *, title: str =
             fig.add_trace(go.Scatter(
                 x=d["P"], y=y, name=name, legendgroup=m, showlegend=j == 1,
                 mode="markers" if sampled else "lines+markers",
-                line=dict(color=color, dash=dash or "solid", width=2),
-                marker=dict(color=color, size=9 if sampled else 6, symbol=symbol),
+                line=dict(color=color, dash=dash or "solid", width=METHOD_WIDTH.get(m, 2)),
+                marker=dict(color=color, size=9 if sampled or m == "quadrature" else 6, symbol=symbol),
                 error_y=dict(type="data", array=se, visible=True) if sampled and se is not None else None,
                 hovertemplate="P=%{x}<br>%{y:.5f}<extra>" + name + "</extra>"), row=1, col=j)
     plo, phi = _span(df["P"]) if len(df) else (1.0, 10.0)
@@ -432,18 +479,48 @@ def sigma_v_spectrum(eig, *, n_show: int = 40, title: str = ""):
     return fig
 
 
-def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, reference: dict | None = None):
-    """Equilibration traces (name -> 1-D array against ``steps``), a burn-in line and theory reference lines."""
-    fig = go.Figure()
-    for name, arr in traces.items():
-        fig.add_trace(go.Scatter(x=None if steps is None else np.asarray(steps), y=np.asarray(arr), mode="lines",
-                                 name=name))
-    if burn_in:
-        fig.add_vline(x=burn_in, line=dict(color="#999999", dash="dash"), annotation_text="burn-in")
-    for name, val in (reference or {}).items():
-        fig.add_hline(y=val, line=dict(dash="dot"), annotation_text=name)
-    fig.update_layout(**{**_LAYOUT, "height": 320}, xaxis_title="sweep / step", yaxis_title="value")
+def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, reference: dict | None = None,
+                  reference_on: str | None = None):
+    """Equilibration traces (name -> 1-D array against ``steps``), one panel per quantity (one quantity per y axis,
+    sharing the x axis), a burn-in line and theory reference lines (name -> value) on the panel ``reference_on``
+    (default: the first)."""
+    names = list(traces)
+    n = max(1, len(names))
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    on = reference_on if reference_on in names else (names[0] if names else None)
+    for i, name in enumerate(names, start=1):
+        y = np.asarray(traces[name])
+        x = np.arange(y.shape[0]) if steps is None else np.asarray(steps)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color="#000000", width=1.5),
+                                 showlegend=False), row=i, col=1)
+        fig.update_yaxes(title_text=name, row=i, col=1)
+        if burn_in:
+            fig.add_vline(x=burn_in, line=dict(color="#999999", dash="dash"), row=i, col=1,
+                          annotation_text="burn-in" if i == 1 else None)
+        if name == on:
+            for ref_name, val in (reference or {}).items():
+                method = next((m for m, st in METHOD_STYLE.items() if st[0] == ref_name), None)
+                color, dash = METHOD_STYLE[method][1:] if method else (None, "dot")
+                fig.add_trace(go.Scatter(x=[x[0], x[-1]] if x.size else [0, 1], y=[val, val], mode="lines",
+                                         name=ref_name, line=dict(color=color, dash=dash or "dot", width=1.5),
+                                         hovertemplate="%{y:.5f}<extra>" + ref_name + "</extra>"), row=i, col=1)
+    fig.update_xaxes(title_text="sweep / step", row=n, col=1)
+    fig.update_layout(**{**_LAYOUT, "height": 240 * n + 100})
     return fig
+
+
+#: Words of the width-scaling chart, also the column names of its table (:func:`width_scaling_table`).
+WIDTH_WORDS = dict(width="width N", regime="χ", method="theory", value="mean(y·Δ) (train)",
+                   exact="exact posterior", exact_se="± s.e. (Gibbs)", error="|mean(y·Δ) − exact|")
+
+
+def width_scaling_table(df):
+    """The table behind :func:`width_scaling_figure` in the chart's words: width N, χ (the panel: "χ = 1" /
+    "χ = N"), theory (the legend's names), mean(y·Δ) (train), exact posterior, |mean(y·Δ) − exact| (the y axis),
+    and ± s.e. (Gibbs) when the reference was sampled."""
+    out = df.assign(method=[_name(m) for m in df["method"]])
+    cols = [c for c in WIDTH_WORDS if c in out and not (c == "exact_se" and not (out[c] > 0).any())]
+    return out[cols].rename(columns=WIDTH_WORDS)
 
 
 def width_scaling_figure(df):
@@ -458,12 +535,15 @@ def width_scaling_figure(df):
             t = d[d["method"] == method].sort_values("width")
             name, color, dash = METHOD_STYLE.get(method, (method, None, "solid"))
             fig.add_trace(go.Scatter(x=t["width"], y=t["error"], mode="lines+markers", name=name,
-                                     line=dict(color=color, dash=dash), legendgroup=method, showlegend=j == 1),
+                                     line=dict(color=color, dash=dash),
+                                     marker=dict(color=color, size=7, symbol=METHOD_MARKER.get(method, "circle")),
+                                     legendgroup=method, showlegend=j == 1),
                           row=1, col=j)
         se = d.drop_duplicates("width").sort_values("width")
-        fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",
-                                 line=dict(color="#000000", dash="dot", width=1), legendgroup="se",
-                                 showlegend=j == 1), row=1, col=j)
+        if (se["exact_se"] > 0).any():  # a sampled reference (the quadrature is exact: no floor)
+            fig.add_trace(go.Scatter(x=se["width"], y=se["exact_se"], mode="lines", name="exact s.e. (noise floor)",
+                                     line=dict(color="#000000", dash="dot", width=1), legendgroup="se",
+                                     showlegend=j == 1), row=1, col=j)
         for method, power, label in (("tree", 1, "∝ 1/N"), ("one_loop", 2, "∝ 1/N²")):
             t = d[(d["method"] == method) & (d["error"] > 0)].sort_values("width")
             if t.empty:
@@ -478,9 +558,9 @@ def width_scaling_figure(df):
     wlo, whi = _span(df["width"]) if len(df) else (1.0, 10.0)
     ylo, yhi = _span(np.r_[df["error"].to_numpy(dtype=float), df["exact_se"].to_numpy(dtype=float)]) if len(df) \
         else (1e-4, 1.0)
-    fig.update_xaxes(log_axis(wlo, whi, title="width N"))
+    fig.update_xaxes(log_axis(wlo, whi, title=WIDTH_WORDS["width"]))
     fig.update_yaxes(log_axis(ylo, yhi))
-    fig.update_yaxes(title_text="|mean(y·Δ) − exact|", row=1, col=1)
+    fig.update_yaxes(title_text=WIDTH_WORDS["error"], row=1, col=1)
     fig.update_layout(**{**_LAYOUT, "margin": dict(l=60, r=20, t=50, b=110),
                          "legend": dict(orientation="h", yanchor="top", y=-0.2, x=0)})
     return fig
@@ -559,9 +639,9 @@ def digit_samples(X, y, *, n: int = 12, side: int | None = None, zmax: float = 2
 
 # --- theory map (docs/theory.md §18) ----------------------------------------------------------------------------
 
-def theory_map_figure(table, *, title: str = ""):
+def theory_map_figure(table, *, title: str = "", accuracy: float = 0.15):
     """Heatmaps of each theory's error over width N (rows, with P/N) and χ/N (columns), the most accurate theory of
-    each cell marked ★ (docs/theory.md §18).
+    each cell marked ★ where it meets ``accuracy`` (relative error at most that share; docs/theory.md §18).
 
     table : ``mastcore.validity.TheoryMap.table`` (columns width, P_over_N, chi_fraction (0 = χ = 1), theory,
     label, relative_error, best). Colour: log10 of the relative error |theory − reference| / |reference − NNGP|
@@ -581,7 +661,7 @@ def theory_map_figure(table, *, title: str = ""):
     ncols = min(3, n)
     nrows = int(np.ceil(n / ncols))
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[labels[t] for t in theories],
-                        horizontal_spacing=0.09, vertical_spacing=0.16)
+                        horizontal_spacing=0.09, vertical_spacing=0.22)  # room for the tilted ticks above a title
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log10(df["relative_error"].astype(float).clip(lower=1e-6))
     finite = logs[np.isfinite(logs)]
@@ -595,7 +675,7 @@ def theory_map_figure(table, *, title: str = ""):
             i, j = widths.index(r["width"]), cols.index(r["chi_fraction"])
             rel = float(r["relative_error"])
             z[i, j] = np.log10(max(rel, 1e-6)) if np.isfinite(rel) else np.nan
-            mark[i, j] = "★" if bool(r["best"]) else ""
+            mark[i, j] = "★" if bool(r["best"]) and np.isfinite(rel) and rel <= accuracy else ""
         fig.add_trace(go.Heatmap(
             z=z, x=col_text, y=row_text, zmin=zmin, zmax=zmax, colorscale="RdYlGn_r", showscale=k == 0,
             text=mark, texttemplate="%{text}", textfont=dict(size=18),
@@ -604,8 +684,10 @@ def theory_map_figure(table, *, title: str = ""):
             row=k // ncols + 1, col=k % ncols + 1)
     for c in range(2, ncols + 1):  # the rows' labels once, left of each row of panels (they would cover the next)
         fig.update_yaxes(showticklabels=False, col=c)
-    fig.update_layout(**{**_LAYOUT, "height": 260 * nrows + 80,
-                         "title": title or "Error of each theory (★ = most accurate in the cell)"})
+    # the title (if any) above the subplot titles, with room between them
+    fig.update_layout(**{**_LAYOUT, "height": 290 * nrows + (130 if title else 80),
+                         "margin": dict(l=60, r=20, t=110 if title else 50, b=50),
+                         "title": dict(text=title, y=0.99, yanchor="top") if title else None})
     return fig
 
 

@@ -1,4 +1,6 @@
 """Glossary: every symbol and name of the app in plain words first, then the formula, then where the maths is."""
+import re
+
 import streamlit as st
 
 from dashboard.widgets import current_settings, page_header
@@ -64,6 +66,11 @@ TERMS = (
      "§4.3"),
 )
 
+def _star(text: str) -> str:
+    """A lone * (P*, the test set) escaped, so that markdown shows it instead of starting emphasis; ** stays bold."""
+    return re.sub(r"(?<!\*)\*(?!\*)", r"\\*", text)
+
+
 settings = current_settings()
 page_header("Glossary", settings,
             "**Every symbol of the app in plain words**, then its formula, then the section of "
@@ -77,7 +84,7 @@ for term, plain, formula, section in TERMS:
         continue
     shown += 1
     with st.container(border=True):
-        st.markdown(f"**{term}** — {plain}")
+        st.markdown(f"**{_star(term)}** — {_star(plain)}")
         st.markdown(f"Formula: `{formula}` · maths: docs/theory.md {section}")
 if not shown:
     st.caption("No entry matches the filter.")

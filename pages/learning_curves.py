@@ -19,7 +19,8 @@ methods = compute.learning_methods(settings.activation)
 st.markdown(
     "The test set stays the same (P* = " + str(settings.P_test) + "); each P draws its own training set from the "
     "sidebar's seed. Methods: " + ", ".join(f"**{METHODS[m].label}**" for m in methods)
-    + ("; the exact posterior of a linear network comes from a one-dimensional quadrature, exact and cheap "
+    + ("; the **exact posterior** of a linear network (the mean of infinitely long-trained networks: black "
+       "dash-dot line with open circles) comes from a one-dimensional quadrature, exact and cheap "
        "(docs/theory.md §7.4)" if "quadrature" in methods else "")
     + ". Networks (exact sampler, Langevin) appear as points where the disk cache holds a run at this χ and P "
     "(make them on the **Networks** page)."
@@ -74,7 +75,8 @@ try:
     df = memo_run(key, "learning curves", Call(compute.learning_curves, settings, tuple(sorted(sizes)), chi,
                                                methods=methods, data=data),
                   estimate_seconds=lambda: compute.learning_seconds(settings, sizes, methods, chi), prefix="lc",
-                  cli=compute.cli_command(probe, [chi], methods))
+                  cli=compute.cli_command(probe, [chi], methods),
+                  remedy=f"Remove the largest training-set sizes (P = {max(sizes)}), or lower P* or D in the sidebar")
 except ValueError as exc:
     show_error("The learning curves could not be computed:", exc)
     st.stop()

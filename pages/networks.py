@@ -6,8 +6,8 @@ import streamlit as st
 import mastcore as mc
 from dashboard import compute
 from dashboard.state import VIEW_PARAMS
-from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, page_header, \
-    require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
+from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, memo_get, memo_put, \
+    page_header, require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
     warning_badges
 from dashboard.worker import Call
 from mastcore import plots
@@ -81,7 +81,9 @@ options = {OPTION_NAMES[name]: int(st.session_state.get(v(name), VIEW_PARAMS[nam
 
 
 def _show_run(run_chi, run_kind, run_options, result, row, messages):
-    st.session_state["net.last"] = (task.spec, settings, run_chi, run_kind, run_options, result, row, messages)
+    """Show this run below (it is picked in "show a run") and keep its solver messages."""
+    st.session_state["net.want"] = (run_kind, float(run_chi), dict(run_options))
+    st.session_state["net.messages"] = ((run_kind, float(run_chi), tuple(sorted(run_options.items()))), messages)
 
 
 if take_cancelled("net."):
@@ -100,7 +102,10 @@ if submitted:
     with st.status(f"Running {label} …", expanded=True) as status:
         out = run_cancellable(label, Call(compute.reference_run, task, settings, chi, kind, options),
                               estimate_seconds=est, key=key, confirmed=True, container=status,
-                              cli=compute.cli_command(settings, [chi], (kind,), {kind: options}))
+                              cli=compute.cli_command(settings, [chi], (kind,), {kind: options}),
+                              remedy="Lower the " + ("chains or sweeps" if kind == "exact" else
+                                                     "networks in the ensemble or training steps")
+                                     + " in the form above, or P, N or D in the sidebar")
         if out is None:
             status.update(label=f"{label}: not run", state="error")
         else:
@@ -115,58 +120,89 @@ runs = compute.runs(task, settings)
 st.subheader("Runs for these settings")
 if runs.empty:
     st.caption("No runs yet for these settings.")
-else:
-    cols = [c for c in ("method", "chi", "train_mean_y_delta", "train_mean_y_delta_se", "test_mean_y_delta",
-                        "seconds", "converged") if c in runs]
-    names = {"method": "reference", "chi": "χ", "train_mean_y_delta": "train mean(y·Δ)",
-             "train_mean_y_delta_se": "± s.e.", "test_mean_y_delta": "test mean(y·Δ)", "seconds": "seconds",
-             "converged": "converged"}
-    shown = runs[cols].iloc[::-1].rename(columns=names)
-    shown["reference"] = shown["reference"].map(lambda m: plots.METHOD_STYLE.get(m, (m,))[0])
-    st.dataframe(shown, hide_index=True)
-    labels = [f"{plots.METHOD_STYLE.get(r.method, (r.method,))[0]} · χ = {r.chi:g} · run {i + 1}"
-              for i, r in enumerate(runs.itertuples())][::-1]
-    pick = st.selectbox("show a run", labels, key="net.pick", help="Runs stored in the disk cache for this data and "
-                                                                   "network (any χ and options).")
-    rec = runs.iloc[::-1].iloc[labels.index(pick)]
-    if st.button("Load traces", key="net.load", help="instant: the run is read from the disk cache (never recomputed)"):
-        try:
-            out = compute.reference_run(task, settings, float(rec["chi"]), rec["method"], dict(rec["options"]),
-                                        cache_mode="only")
-        except mc.cache.CacheMiss:
-            st.warning("This run is no longer in the disk cache (it was cleared); run it again above.",
-                       icon=":material/warning:")
-        except (ValueError, RuntimeError, OSError) as exc:
-            show_error("The run could not be loaded:", exc)
-        else:
-            _show_run(float(rec["chi"]), rec["method"], dict(rec["options"]), *out)
+    st.stop()
+
+
+def _fmt(val, se=None) -> str:
+    """A value (± its s.e.) as text: a theory has no error bar, and an empty cell is empty, never "None"."""
+    if val is None or not np.isfinite(val):
+        return "–"
+    return f"{val:.5f}" + (f" ± {se:.5f}" if se is not None and np.isfinite(se) else "")
+
+
+def _num(row, col):
+    val = row.get(col) if hasattr(row, "get") else None
+    return float(val) if val is not None and np.isfinite(float(val)) else None
+
+
+shown = pd.DataFrame({
+    "reference": [plots.METHOD_STYLE.get(m, (m,))[0] for m in runs["method"]],
+    "χ": runs["chi"].to_numpy(),
+    "train mean(y·Δ) ± s.e.": [_fmt(_num(r, "train_mean_y_delta"), _num(r, "train_mean_y_delta_se"))
+                               for _, r in runs.iterrows()],
+    "test mean(y·Δ) ± s.e.": [_fmt(_num(r, "test_mean_y_delta"), _num(r, "test_mean_y_delta_se"))
+                              for _, r in runs.iterrows()],
+    "seconds": [f"{_num(r, 'seconds'):.1f}" if _num(r, "seconds") is not None else "–" for _, r in runs.iterrows()],
+    "converged": ["yes" if bool(c) else "no" for c in runs.get("converged", [True] * len(runs))],
+}).iloc[::-1]
+st.dataframe(shown, hide_index=True)
+labels = [f"{plots.METHOD_STYLE.get(r.method, (r.method,))[0]} · χ = {r.chi:g} · run {i + 1}"
+          for i, r in enumerate(runs.itertuples())][::-1]
+want = st.session_state.pop("net.want", None)
+if want is not None:  # a run just made (or loaded from the cache by Run): show it
+    newest_first = runs.iloc[::-1].reset_index(drop=True)
+    for i, r in newest_first.iterrows():
+        if r["method"] == want[0] and np.isclose(r["chi"], want[1]) and dict(r["options"]) == want[2]:
+            st.session_state["net.pick"] = labels[i]
+            break
+if st.session_state.get("net.pick") not in labels:
+    st.session_state["net.pick"] = labels[0]
+pick = st.selectbox("show a run", labels, key="net.pick", help="Runs stored in the disk cache for this data and "
+                                                               "network (any χ and options); the newest first.")
+rec = runs.iloc[::-1].iloc[labels.index(pick)]
+run_chi, kind, options = float(rec["chi"]), rec["method"], dict(rec["options"])
+load_key = ("net.run", task.spec, settings, kind, run_chi, tuple(sorted(options.items())))
+loaded = memo_get(load_key)
+if loaded is None:
+    try:  # instant: read from the disk cache, never recomputed
+        loaded = memo_put(load_key, compute.reference_run(task, settings, run_chi, kind, options,
+                                                          cache_mode="only")[:2])
+    except mc.cache.CacheMiss:
+        st.warning("This run is no longer in the disk cache (it was cleared); run it again above.",
+                   icon=":material/warning:")
+        st.stop()
+    except (ValueError, RuntimeError, OSError) as exc:
+        show_error("The run could not be loaded:", exc)
+        st.stop()
+result, row = loaded
+saved = st.session_state.get("net.messages")
+messages = saved[1] if saved and saved[0] == (kind, run_chi, tuple(sorted(options.items()))) else []
 
 TRACE_NAMES = {"mean_y_delta": "train mean(y·Δ) (chain average)", "loss": "training loss (average over networks)"}
 
-last = st.session_state.get("net.last")
-if last is not None and last[0] == task.spec and last[1] == settings:
-    _, _, run_chi, kind, options, result, row, messages = last
-    st.subheader(f"{plots.METHOD_STYLE[kind][0]} at χ = {run_chi:g}")
-    if not row.get("converged", True):
-        st.badge("not converged", icon=":material/warning:", color="orange")
-    warning_badges(messages, where="run")
-    tr = {TRACE_NAMES.get(n, n): arr for n, arr in compute.traces(result).items()}
-    methods = compute.theory_methods(settings.activation)
-    est = compute.estimate_seconds(settings, methods, [run_chi], task=task)
-    theory_here = curves(task, settings, (run_chi,), methods, label=f"theories at χ = {run_chi:g}",
-                         estimate=est if est > AUTO_SECONDS else 0.0)
-    theory = {}
-    if theory_here is not None:
-        for m in methods:
-            trow = theory_here.at(m, run_chi)
-            if trow is not None:
-                theory[plots.METHOD_STYLE[m][0]] = (trow["train_mean_y_delta"], trow["test_mean_y_delta"])
-    st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
-                                        reference={k: val[0] for k, val in theory.items()}), key="net.traces")
-    rows = [{"method": name, "train mean(y·Δ)": val[0], "s.e.": np.nan, "test mean(y·Δ)": val[1]}
-            for name, val in theory.items()]
-    rows.append({"method": plots.METHOD_STYLE[kind][0], "train mean(y·Δ)": row.get("train_mean_y_delta"),
-                 "s.e.": row.get("train_mean_y_delta_se"), "test mean(y·Δ)": row.get("test_mean_y_delta")})
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption("Lower mean(y·Δ) = the prediction explains more of the labels. The run also appears as a point with "
-               "an error bar on the **Regimes** page.")
+st.subheader(f"{pick}: equilibration")
+if not row.get("converged", True):
+    st.badge("not converged", icon=":material/warning:", color="orange")
+warning_badges(messages, where="run")
+tr = {TRACE_NAMES.get(n, n): arr for n, arr in compute.traces(result).items()}
+methods = compute.theory_methods(settings.activation)
+est = compute.estimate_seconds(settings, methods, [run_chi], task=task)
+theory_here = curves(task, settings, (run_chi,), methods, label=f"theories at χ = {run_chi:g}",
+                     estimate=est if est > AUTO_SECONDS else 0.0)
+theory = {}
+if theory_here is not None:
+    for m in methods:
+        trow = theory_here.at(m, run_chi)
+        if trow is not None:
+            theory[plots.METHOD_STYLE[m][0]] = (trow["train_mean_y_delta"], trow["test_mean_y_delta"])
+st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
+                                    reference={k: val[0] for k, val in theory.items()},
+                                    reference_on=TRACE_NAMES["mean_y_delta"]), key="net.traces")
+rows = [{"method": name, "train mean(y·Δ) ± s.e.": _fmt(val[0]), "test mean(y·Δ) ± s.e.": _fmt(val[1])}
+        for name, val in theory.items()]
+rows.append({"method": f"{plots.METHOD_STYLE[kind][0]} (this run)",
+             "train mean(y·Δ) ± s.e.": _fmt(_num(row, "train_mean_y_delta"), _num(row, "train_mean_y_delta_se")),
+             "test mean(y·Δ) ± s.e.": _fmt(_num(row, "test_mean_y_delta"), _num(row, "test_mean_y_delta_se"))})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption("Lower mean(y·Δ) = the prediction explains more of the labels. Theories have no error bar (they are "
+           "computed, not sampled). The run also appears as a point with an error bar on the **Regimes** page.")

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compute
+from dashboard import reference as ref_rule
 from dashboard import theory_map as tmap
 from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
 from dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
@@ -31,6 +32,9 @@ with st.expander("What am I looking at?"):
         "**renormalised kernel** rescales the NNGP kernel by one number"
         + ("; the **one loop** adds the finite-width correction that makes it match the exact posterior."
            if "one_loop" in methods else ".")
+        + (" The **exact posterior** (black dash-dot curve with open circles) is the mean prediction of infinitely "
+           "long-trained networks, computed exactly by a one-dimensional quadrature (docs/theory.md §7.4): every "
+           "theory is judged against it." if linear else "")
         + " **mean(y·Δ)** is the part of the labels the prediction misses, **mean(Δ²)** the squared error; both: "
         "lower is better (docs/theory.md §0.2). Every symbol is explained on the **Glossary** page."
     )
@@ -68,7 +72,8 @@ def _ready(method: str):
     return None
 
 
-extras = [m for m in methods if m not in ("nngp", "tree")]
+# the exact posterior first (linear networks: the reference every theory is judged by, drawn with no click)
+extras = [*compute.exact_methods(settings.activation), *(m for m in methods if m not in ("nngp", "tree"))]
 ready = {m: _ready(m) for m in extras}
 all_curves = [base] + [c for c in ready.values() if c is not None]
 table = pd.concat([c.table for c in all_curves], ignore_index=True)
@@ -89,26 +94,61 @@ if not refs.empty:
         columns={"method": "kind"})
 warning_badges(messages, where="theory sweep")
 if refs.empty:
-    st.caption("Exact-posterior / Langevin points appear here after runs on the **Networks** page.")
+    st.caption(("Gibbs-sampler" if linear else "Langevin") + " points with error bars appear here after runs on the "
+               "**Networks** page.")
 
 
 def _ref_at(chi: float, col: str):
-    """Best reference at χ: an exact-posterior run at this χ, else Langevin, else the one loop."""
+    """Best reference at χ: (label, value, is a run). The exact posterior's curve (linear networks) where it has this
+    χ, else an exact-posterior run at this χ, else Langevin, else the one loop."""
+    exact = compute.TheoryCurves(table, base.sweep, (), 0.0).at(ref_rule.EXACT_METHOD, chi)
+    if exact is not None and np.isclose(exact["chi"], chi) and np.isfinite(exact.get(col, np.nan)):
+        return plots.METHOD_STYLE[ref_rule.EXACT_METHOD][0], float(exact[col]), False
     if not refs.empty and col in refs:
         near = refs[np.isclose(refs["chi"], chi, rtol=0.02)]
         for kind in ("exact", "langevin"):
             r = near[near["kind"] == kind]
             if len(r) and np.isfinite(r[col].iloc[-1]):
-                return plots.METHOD_STYLE[kind][0], float(r[col].iloc[-1])
+                return plots.METHOD_STYLE[kind][0], float(r[col].iloc[-1]), True
     view = compute.TheoryCurves(table, base.sweep, (), 0.0)
     row = view.at("one_loop", chi)
     if row is not None and col in row:
-        return "one loop", float(row[col])
-    return None, None
+        return "one loop", float(row[col]), False
+    return None, None, False
 
 
-def _recommend(chi: float, slot) -> None:
-    """Name the most accurate theory at this setting and χ (mastcore.validity, docs/theory.md §0.4)."""
+#: Names of the references in the cards' "± vs …" line (the card is narrow).
+SHORT = {plots.METHOD_STYLE["quadrature"][0]: "exact", plots.METHOD_STYLE["exact"][0]: "Gibbs",
+         plots.METHOD_STYLE["langevin"][0]: "Langevin"}
+
+
+def _name(method: str) -> str:
+    return plots.METHOD_STYLE.get(method, (method,))[0]
+
+
+def _recommend(chi: float, col: str, slot) -> None:
+    """Name the most accurate theory among the drawn curves at this χ: on linear networks the one closest to the
+    exact posterior's curve (the reference), otherwise mastcore.validity's choice (docs/theory.md §18) when it is
+    drawn."""
+    view = compute.TheoryCurves(table, base.sweep, (), 0.0)
+    drawn = list(dict.fromkeys(table["method"]))
+    exact = view.at(ref_rule.EXACT_METHOD, chi)
+    if exact is not None and np.isclose(exact["chi"], chi) and np.isfinite(exact.get(col, np.nan)):
+        values = {m: (view.at(m, chi) or {}).get(col) for m in drawn}
+        values = {m: val for m, val in values.items() if np.isclose((view.at(m, chi) or {}).get("chi", 0.0), chi)}
+        close = ref_rule.closest_theory(values, float(exact[col]))
+        text = (f"**Reference at χ = {chi:g}: the {_name(ref_rule.EXACT_METHOD)}** — the black dash-dot curve, the "
+                "mean prediction of infinitely long-trained networks.")
+        if close is not None:
+            gap = close[1] / max(abs(float(exact[col])), 1e-300)
+            text += (f" Closest theory here: **{_name(close[0])}**, off by {close[1]:.2g} ({100 * gap:.2g} % of the "
+                     "exact value).")
+        slot.success(text + " The **Theory map** page shows where each theory holds.", icon=":material/verified:")
+        return
+    pending = [m for m in extras if ready[m] is None]  # drawn once computed (after this run)
+    if ref_rule.EXACT_METHOD in pending:
+        slot.caption(f"The {_name(ref_rule.EXACT_METHOD)}, the reference of this chart, is being computed …")
+        return
     data = uploaded_data() if settings.task == "csv" else None
     key = ("recommend", settings, float(chi), data_digest(data))
     rec = memo_get(key)
@@ -118,10 +158,23 @@ def _recommend(chi: float, slot) -> None:
         except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError):
             slot.caption("The most accurate theory could not be determined at this setting.")
             return
-    text = (f"**Most accurate theory at χ = {chi:g}: {rec['label']}** — "
+    method = ref_rule.drawn_method(rec, drawn, settings.activation)
+    reason = f"{rec['reason'][:1].upper()}{rec['reason'][1:]}."
+    coming = ref_rule.drawn_method(rec, drawn + pending, settings.activation) if method is None else None
+    if coming is not None:
+        g = _extra_grid(coming)
+        runs_now = compute.estimate_seconds(settings, (coming,), g, task=task) <= AUTO_SECONDS
+        slot.caption(f"The most accurate curve at this χ, the {_name(coming)}, "
+                     + ("is being computed …" if runs_now else "waits for its **Compute** button below."))
+        return
+    if method is None:  # the most accurate theory has no curve here: name none of the drawn ones
+        slot.warning(f"**No curve on this chart is known to be accurate at χ = {chi:g}.** {reason} The **Theory "
+                     "map** page shows where each theory holds.", icon=":material/report:")
+        return
+    same = f" (here: the {rec['label']})" if rec.get("label") and rec["label"] != _name(method) else ""
+    text = (f"**Most accurate curve at χ = {chi:g}: {_name(method)}**{same} — "
             + ("trustworthy here. " if rec["trustworthy"] else "**no theory is trustworthy here.** ")
-            + f"{rec['reason'][:1].upper()}{rec['reason'][1:]}. The **Theory map** page shows where each theory "
-              "holds.")
+            + f"{reason} The **Theory map** page shows where each theory holds.")
     (slot.success if rec["trustworthy"] else slot.warning)(text, icon=":material/verified:" if rec["trustworthy"]
                                                             else ":material/report:")
 
@@ -139,9 +192,9 @@ def live_view():
                            "error. Lower is better for both (docs/theory.md §0.2).")
     col = f"{split}_{obs}"
     view = compute.TheoryCurves(table, base.sweep, (), 0.0)
-    ref_name, ref_val = _ref_at(chi, col)
-    shown = list(dict.fromkeys(table["method"]))
-    cards = st.columns(len(shown) + (1 if ref_name and ref_name != "one loop" else 0))
+    ref_name, ref_val, ref_run = _ref_at(chi, col)
+    shown = sorted(dict.fromkeys(table["method"]), key=lambda m: m == ref_rule.EXACT_METHOD)  # the reference last
+    cards = st.columns(len(shown) + (1 if ref_run else 0))
     for card, m in zip(cards, shown):
         row = view.at(m, chi)
         name = plots.METHOD_STYLE.get(m, (m,))[0]
@@ -151,18 +204,21 @@ def live_view():
         at = "" if np.isclose(row["chi"], chi) else f" (χ = {row['chi']:g})"
         delta = None
         if ref_val is not None and name != ref_name:
-            delta = f"{row[col] - ref_val:+.5f} vs {ref_name}"
+            gap = row[col] - ref_val
+            delta = (f"{gap:+.1e}" if 0 < abs(gap) < 1e-4 else f"{gap:+.5f}") + f" vs {SHORT.get(ref_name, ref_name)}"
         card.metric(f"{name}{at}", f"{row[col]:.5f}", delta=delta, delta_color="off",
                     help=f"{OBSERVABLES[obs]} on the {split} set at χ = {chi:g}; lower is better")
         if not row.get("converged", True):
             card.badge("not converged", icon=":material/warning:", color="orange")
-    if ref_name and ref_name != "one loop":
+    if ref_run:
         cards[-1].metric(f"{ref_name} (reference)", f"{ref_val:.5f}")
     best = st.empty()  # filled last: the cards and the chart reach the browser first
     fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
                                ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
     live_chart(fig, key="reg.chart", grid=grid)
-    st.caption("Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
+    st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
+                "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
+               + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
                "above follow when you let go. Keyboard: the slider at the top.")
     out = table.copy()
     if not refs.empty:
@@ -177,7 +233,7 @@ def live_view():
         st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")
-    _recommend(chi, best)
+    _recommend(chi, col, best)
 
 
 live_view()

@@ -1,4 +1,5 @@
 """Theory map: which theory is accurate where, over width N (P/N) and χ/N (docs/theory.md §18)."""
+import numpy as np
 import streamlit as st
 
 from dashboard import theory_map as tm
@@ -10,7 +11,8 @@ settings = current_settings()
 page_header(
     "Theory map", settings,
     "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
-    "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of each cell.",
+    "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
+    f"accurate: within {100 * tm.ACCURACY:g} % of the exact answer's finite-width shift.",
 )
 linear = settings.activation == "linear"
 st.markdown(
@@ -18,7 +20,10 @@ st.markdown(
      "docs/theory.md §7.4): the whole map takes seconds. " if linear else
      "The reference is an ensemble of **trained networks** (Langevin dynamics, docs/theory.md §13), computed on "
      "demand and kept in the disk cache; a map takes minutes, with progress and a Cancel button. ")
-    + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %."
+    + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %. "
+    f"**★: the most accurate theory of the cell, where it misses at most {100 * tm.ACCURACY:g} % of the shift** "
+    f"(|theory − exact| ≤ {tm.ACCURACY:g}·|exact − NNGP|, log10 ≤ {np.log10(tm.ACCURACY):.2f}: the accuracy the "
+    "recommendation calls trustworthy, docs/theory.md §18); a cell without ★ has no theory that accurate."
 )
 data = uploaded_data() if settings.task == "csv" else None
 c1, c2 = st.columns(2)
@@ -53,12 +58,15 @@ except ValueError as exc:
 def show(tmap):
     """The figure, the summary, the recommendation and the table of a computed map."""
     table = tmap.table
-    st.plotly_chart(plots.theory_map_figure(table), key="tmap.fig")
+    st.plotly_chart(plots.theory_map_figure(table, accuracy=tm.ACCURACY), key="tmap.fig")
     labels = tm.labels()
     counts = tm.best_counts(tmap)
     if counts:
+        best = table[table["best"]]
+        met = int((best["relative_error"] <= tm.ACCURACY).sum())
         st.markdown("**Most accurate**: " + "; ".join(f"{labels[t]} in {n} cell{'s' * (n != 1)}"
-                                                       for t, n in sorted(counts.items(), key=lambda kv: -kv[1])) + ".")
+                                                       for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+                    + f". The best theory meets the {100 * tm.ACCURACY:g} % accuracy (★) in {met} of {len(best)} cells.")
     if table["reference"].isna().any():
         st.caption("Empty cells: no reference there yet (networks are computed when you press the button above).")
 

@@ -2,9 +2,9 @@
 import streamlit as st
 
 from dashboard import compute
-from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES
-from dashboard.widgets import current_settings, digest, memo_get, memo_put, page_header, run_cancellable, \
-    show_error, v
+from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
+from dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
+    run_cancellable, show_error, v, view_widget
 from dashboard.worker import Call
 from mastcore import plots
 
@@ -18,7 +18,9 @@ st.markdown(
     "The paper's central claim, made visible: in **mean-field scaling (χ = N)** the tree level's error falls like "
     "1/N while the NNGP stays wrong; in **standard scaling (χ = 1)** the tree level is no better than the NNGP "
     "and the **one loop** is needed (its error falls like 1/N²). Grey guide lines show the slopes 1/N and 1/N² "
-    "(docs/theory.md §0.4)."
+    "(docs/theory.md §0.4). The reference is the **exact posterior** (the mean of infinitely long-trained "
+    "networks): by default its exact value from a one-dimensional quadrature (docs/theory.md §7.4), drawn at once; "
+    "the Gibbs sampler (with its noise floor) on request."
 )
 if settings.activation != "linear":
     st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
@@ -46,10 +48,11 @@ def _store(name: str, key: str, default=None):
     return cb
 
 
-c = st.columns(5)
+c = st.columns([1, 1, 4])
 _bound("wsP", "ws.P", settings.P)
 _bound("wsD", "ws.D", settings.D)
-_bound("widths", "ws.widths", list(VIEW_PARAMS["widths"].default))
+P_now = int(st.session_state.get(v("wsP")) or settings.P)
+_bound("widths", "ws.widths", list(default_widths(P_now)))
 _bound("wssweeps", "ws.sweeps", VIEW_PARAMS["wssweeps"].default)
 _bound("wschains", "ws.chains", VIEW_PARAMS["wschains"].default)
 P = c[0].number_input("P", 1, 5000, key="ws.P", on_change=_store("wsP", "ws.P", settings.P),
@@ -57,17 +60,32 @@ P = c[0].number_input("P", 1, 5000, key="ws.P", on_change=_store("wsP", "ws.P", 
 D = c[1].number_input("D", 1, 5000, key="ws.D", on_change=_store("wsD", "ws.D", settings.D),
                       help="Input dimension of this scan (default: the sidebar's D).")
 widths = c[2].multiselect("widths N", list(WIDTH_CHOICES), key="ws.widths",
-                          on_change=_store("widths", "ws.widths"),
-                          help="Widths to compare; each one runs the exact sampler at χ = 1 and χ = N.")
-sweeps = c[3].number_input("Gibbs sweeps", 50, 100000, step=100, key="ws.sweeps",
-                           on_change=_store("wssweeps", "ws.sweeps"),
+                          on_change=_store("widths", "ws.widths", tuple(default_widths(P_now))),
+                          help="Widths to compare (default: from P/4 to 4P, bracketing P); each one is computed "
+                               "at χ = 1 and χ = N.")
+c = st.columns([2, 1, 1])
+reference = view_widget("radio", "reference", "wsref", key="ws.ref", container=c[0], horizontal=True,
+                        options=["quadrature", "exact"],
+                        format_func={"quadrature": "exact posterior by quadrature (exact, at once)",
+                                     "exact": "Gibbs sampler (noise floor; press Compute)"}.get,
+                        help="Both are the exact posterior of the linear network: the quadrature gives its mean "
+                             "exactly (docs/theory.md §7.4), the Gibbs sampler estimates it with error bars (§7).")
+gibbs = reference == "exact"
+sweeps = c[1].number_input("Gibbs sweeps", 50, 100000, step=100, key="ws.sweeps",
+                           on_change=_store("wssweeps", "ws.sweeps"), disabled=not gibbs,
                            help="Sweeps of the exact sampler per chain (more = smaller noise floor).")
-chains = c[4].number_input("chains", 2, 1024, step=8, key="ws.chains", on_change=_store("wschains", "ws.chains"),
-                           help="Independent chains of the exact sampler.")
+chains = c[2].number_input("chains", 2, 1024, step=8, key="ws.chains", on_change=_store("wschains", "ws.chains"),
+                           disabled=not gibbs, help="Independent chains of the exact sampler.")
 same = int(P) == settings.P and int(D) == settings.D
 st.caption(f"This scan uses **P = {int(P)} and D = {int(D)}**"
            + (" — the sidebar's values." if same else f" (the sidebar says P = {settings.P}, D = {settings.D}).")
-           + " The sidebar's task, κ0, g_v, g_w and seed are used.")
+           + " The sidebar's task, κ0, g_v, g_w and seed are used. "
+           + (f"The widths {', '.join(map(str, sorted(widths)))} bracket P = {int(P)} (P/N from "
+              f"{int(P) / max(widths):.2g} to {int(P) / min(widths):.2g}): the one loop's expansion is in P/N."
+              if widths and min(widths) < int(P) < max(widths) else
+              f"All chosen widths are {'below' if widths and max(widths) <= int(P) else 'above'} P = {int(P)}: "
+              "add widths on the other side of P to see both sides of the one loop's expansion in P/N."
+              if widths else ""))
 if not widths:
     st.error("Choose at least one width N.")
     st.stop()
@@ -79,22 +97,28 @@ except ValueError as exc:
     st.stop()
 methods = ("nngp", "tree", "one_loop")
 opts = dict(n_chains=int(chains), n_sweeps=int(sweeps), burn_in=min(100, int(sweeps) // 4), seed=0)
-key = ("width_scaling", small, tuple(sorted(widths)), methods, tuple(sorted(opts.items())))
+key = ("width_scaling", small, tuple(sorted(widths)), methods, reference,
+       tuple(sorted(opts.items())) if gibbs else ())
 df = memo_get(key)
-est = compute.width_scaling_seconds(small, sorted(widths), methods, opts)
-clicked = st.button(("Compute" if df is None else "Recompute") + f" (about {est:.0f} s)" if est >= 1 else
-                    ("Compute" if df is None else "Recompute"), type="primary", key="ws.run",
-                    help="Runs the theories and the exact sampler for every width (cached on disk).")
-cli = "; ".join(compute.cli_command(small.replace(width=int(n)), [1, int(n)], (*methods, "exact"),
-                                    {"exact": opts}, out=f"out/width_N{n}") for n in sorted(widths))
-if clicked or st.session_state.get(f"run.ws.{digest(key)}.request"):
+est = compute.width_scaling_seconds(small, sorted(widths), methods, opts, reference=reference)
+at_once = not gibbs and est <= AUTO_SECONDS  # the quadrature: no click
+clicked = False
+if not at_once:
+    clicked = st.button(("Compute" if df is None else "Recompute") + f" (about {est:.0f} s)" if est >= 1 else
+                        ("Compute" if df is None else "Recompute"), type="primary", key="ws.run",
+                        help="Runs the theories and the reference for every width (cached on disk).")
+cli = "; ".join(compute.cli_command(small.replace(width=int(n)), [1, int(n)], (*methods, reference),
+                                    {"exact": opts} if gibbs else None, out=f"out/width_N{n}")
+                for n in sorted(widths))
+if (df is None and at_once) or clicked or st.session_state.get(f"run.ws.{digest(key)}.request"):
     out = run_cancellable("width scan", Call(compute.width_scaling, task, small, sorted(widths), methods=methods,
-                                             exact_options=opts),
-                          estimate_seconds=est, key=f"ws.{digest(key)}", confirmed=clicked, cli=cli)
+                                             exact_options=opts, reference=reference),
+                          estimate_seconds=est, key=f"ws.{digest(key)}", confirmed=clicked, cli=cli,
+                          remedy="Choose fewer or smaller widths" + (", fewer sweeps or chains" if gibbs else ""))
     if out is not None:
         df = memo_put(key, out)
 if df is None:
     st.info("Press **Compute** to run the scan (cached afterwards).", icon=":material/play_arrow:")
     st.stop()
 st.plotly_chart(plots.width_scaling_figure(df), key="ws.fig")
-st.dataframe(df, hide_index=True)
+st.dataframe(plots.width_scaling_table(df), hide_index=True)

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import mastcore as mc
-from dashboard.state import DEFAULT_PRESET, PRESETS
+from dashboard import compute
+from dashboard.state import DEFAULT_PRESET, N_CHI_SLOW, PRESETS, Settings, chi_grid
+from dashboard.widgets import AUTO_SECONDS
+from mastcore import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -21,6 +26,8 @@ TITLES = {"pages/regimes.py": "Regimes", "pages/feature_learning.py": "Feature l
 if (ROOT / "pages" / "theory_map.py").is_file():
     PAGES.append("pages/theory_map.py")
     TITLES["pages/theory_map.py"] = "Theory map"
+#: The exact posterior's curve (linear networks): its legend and card name.
+EXACT = plots.METHOD_STYLE["quadrature"][0]
 #: Generous: the first Fig.-2 load computes the theory sweep (tree level + one loop) on a shared 2-core machine.
 TIMEOUT = 240
 
@@ -223,10 +230,12 @@ def test_networks_run_is_cached_and_shown_on_regimes():
     assert any("exact posterior" in label for label in _metrics(at))
 
 
-def test_width_scaling_computes_on_demand():
+def test_width_scaling_computes_the_gibbs_sampler_on_demand():
     at = _app({"P": "10", "D": "20"}, page="pages/width_scaling.py")
     _ok(at)
-    assert not at.get("plotly_chart")
+    at.radio(key="ws.ref").set_value("exact").run()
+    _ok(at)
+    assert not at.get("plotly_chart")  # the sampler waits for its button
     at.multiselect(key="ws.widths").set_value([8, 16])
     at.number_input(key="ws.sweeps").set_value(100)
     at.number_input(key="ws.chains").set_value(4)
@@ -234,7 +243,26 @@ def test_width_scaling_computes_on_demand():
     _ok(at)
     assert at.get("plotly_chart")
     df = at.dataframe[0].value
-    assert set(df["regime"]) == {"χ = 1", "χ = N"} and set(df["width"]) == {8, 16}
+    assert set(df["χ"]) == {"χ = 1", "χ = N"} and set(df["width N"]) == {8, 16}
+    assert (df["± s.e. (Gibbs)"] > 0).all()
+    assert any(t.get("name") == "exact s.e. (noise floor)" for t in _plotly(at)[0]["data"])
+
+
+def test_width_scaling_draws_the_exact_posterior_at_once_with_widths_around_P():
+    at = _app()
+    at.selectbox(key="cfg.w.preset").set_value("Paper Fig. 2").run()
+    at.switch_page("pages/width_scaling.py").run()
+    _ok(at)
+    widths = at.multiselect(key="ws.widths").value
+    assert min(widths) < 80 < max(widths)  # the default widths bracket P = 80
+    assert any("bracket P = 80" in c.value for c in at.caption)
+    spec = _plotly(at)[0]  # no click: the quadrature is the default reference
+    df = at.dataframe[0].value
+    assert set(df["width N"]) == set(widths)
+    words = {spec["layout"]["xaxis"]["title"]["text"], spec["layout"]["yaxis"]["title"]["text"], "χ", "theory"}
+    assert words <= set(df.columns)  # the table speaks the chart's words
+    assert set(df["theory"]) <= {t.get("name") for t in spec["data"]}
+    assert "widths" not in at.query_params  # the default is not written into links
 
 
 def test_feature_learning_slider_changes_outlier():
@@ -339,10 +367,10 @@ def test_learning_curves_page():
     assert at.title[0].value == "Learning curves"
     spec = _plotly(at)[0]
     names = {t.get("name") for t in spec["data"]}
-    assert {"NNGP", "tree level", "one loop", "exact (quadrature)"} <= names
+    assert {"NNGP", "tree level", "one loop", "exact posterior (quadrature)"} <= names
     assert spec["layout"]["xaxis"]["type"] == "log" and spec["layout"]["yaxis"]["type"] == "log"
     assert spec["layout"]["xaxis"]["tickvals"][:3] == [5, 10, 20]
-    exact = [t for t in spec["data"] if t.get("name") == "exact (quadrature)"]
+    exact = [t for t in spec["data"] if t.get("name") == "exact posterior (quadrature)"]
     assert len(exact) == 2 and _values(exact[0]["x"]) == at.multiselect(key="lc.sizes").value  # train and test
     at.radio(key="lc.obs").set_value("mean_sq_delta").run()
     _ok(at)
@@ -367,7 +395,27 @@ def test_tour_sets_the_view():
     assert "Feature learning" in _titles(at)
     assert at.session_state["cfg.P"] == PRESETS[DEFAULT_PRESET]["P"]
     assert at.session_state["cfg.chi"] == float(PRESETS[DEFAULT_PRESET]["width"])
-    assert any("outlier" in i.value for i in at.sidebar.info)
+    assert any("outlier" in i.value for i in at.main.info)  # the step's text above the page, not in the sidebar
+
+
+def test_tour_says_what_is_on_screen():
+    at = _app()
+    at.button(key="tour.b0").click().run()
+    _ok(at)
+    text = " ".join(i.value for i in at.main.info if "Guided tour" in i.value)
+    cards = _metrics(at)
+    assert "χ = 1" in text and "same place" not in text
+    # what step 1 says of the cards is what they show: the tree level below the NNGP, the exact one just above
+    assert float(cards["tree level"]) < float(cards["NNGP"]) < float(cards[EXACT])
+    at.button(key="tour.next").click().run()
+    _ok(at)
+    text = " ".join(i.value for i in at.main.info if "Guided tour" in i.value)
+    assert float(at.select_slider(key="reg.chi").value) == float(at.select_slider(key="reg.chi").options[-1])
+    assert "right end" in text and "towards χ = N" not in text  # χ is already N: no "drag towards χ = N"
+    cards = _metrics(at)
+    assert float(cards["tree level"]) < 0.6 * float(cards["NNGP"])  # "about half the NNGP's"
+    at.button(key="tour.end").click().run()
+    assert not [i for i in at.main.info if "Guided tour" in i.value]
 
 
 # --- a copied URL restores the view (every page) -----------------------------------------------------------
@@ -429,6 +477,7 @@ def test_url_roundtrip_width_scaling_form():
     assert at.number_input(key="ws.P").value == 10 and at.number_input(key="ws.D").value == 20  # the sidebar's
     assert any("the sidebar's values" in c.value for c in at.caption)
     at.number_input(key="ws.P").set_value(8).run()
+    at.radio(key="ws.ref").set_value("exact").run()
     at.multiselect(key="ws.widths").set_value([4, 16]).run()
     at.number_input(key="ws.sweeps").set_value(150).run()
     _ok(at)
@@ -437,6 +486,7 @@ def test_url_roundtrip_width_scaling_form():
     _ok(again)
     assert again.number_input(key="ws.P").value == 8 and again.number_input(key="ws.D").value == 20
     assert again.multiselect(key="ws.widths").value == [4, 16] and again.number_input(key="ws.sweeps").value == 150
+    assert again.radio(key="ws.ref").value == "exact"
 
 
 def test_url_roundtrip_learning_curves_data_glossary():
@@ -470,3 +520,126 @@ def test_run_list_agrees_with_the_cache_after_clearing_it(tmp_path, monkeypatch)
     assert not mc.cache.entries()  # nothing was recomputed unasked
     at.switch_page("pages/regimes.py").run()
     assert not any("reference" in label for label in _metrics(at))
+
+
+# --- ground truth on every chart (issue 18) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_linear_regimes_draws_the_exact_posterior_with_no_click(preset):
+    at = _app()
+    if preset != DEFAULT_PRESET:
+        at.selectbox(key="cfg.w.preset").set_value(preset).run()
+    _ok(at)
+    assert not [b for b in at.button if b.label.startswith("Compute")]  # nothing waits for a click
+    spec = _plotly(at)[0]
+    exact = [t for t in spec["data"] if t.get("name") == EXACT]
+    assert len(exact) == 1 and "exact posterior" in EXACT
+    settings = Settings(**PRESETS[preset])
+    grid = chi_grid(settings.width)
+    fits = compute.estimate_seconds(settings, ("quadrature",), grid) <= AUTO_SECONDS  # the page's own rule
+    assert fits or preset != DEFAULT_PRESET
+    want = grid if fits else chi_grid(settings.width, N_CHI_SLOW)
+    assert _values(exact[0]["x"]) == pytest.approx(list(want))  # every χ of the grid
+    others = [(t["line"].get("dash"), t["marker"].get("symbol")) for t in spec["data"]
+              if t.get("meta") != "chi-marker" and t.get("name") != EXACT and "line" in t]
+    assert (exact[0]["line"].get("dash"), exact[0]["marker"].get("symbol")) not in others  # its own style
+    assert EXACT in _metrics(at)
+    box = " ".join(s.value for s in at.success) + " ".join(w.value for w in at.warning)
+    assert "exact posterior" in box and "Reference" in box
+    drawn = {t.get("name") for t in spec["data"]}
+    named = re.findall(r"Closest theory here: \*\*([^*]+)\*\*", box)
+    assert named and set(named) <= drawn  # the box names only a drawn curve
+    assert any("infinitely long-trained networks" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu"])
+def test_most_accurate_box_names_only_drawn_curves_for_nonlinear_networks(activation):
+    at = _app({"act": activation, "P": "12", "D": "20", "N": "20", "Ptest": "40"})
+    _ok(at)
+    drawn = {t.get("name") for t in _plotly(at)[0]["data"]}
+    for box in [*at.success, *at.warning]:
+        m = re.search(r"Most accurate curve at χ = [^:]+: ([^*]+)\*\*", box.value)
+        if m:
+            assert m.group(1) in drawn, (m.group(1), drawn)
+
+
+def test_view_radio_writes_the_url_in_its_own_run():
+    # the Regimes radios live in a fragment: its rerun does not reach the sidebar's URL sync, so the widget must
+    # write the URL itself (a script with the radio and no sidebar shows that)
+    def script():
+        from dashboard.widgets import view_widget
+
+        view_widget("radio", "data set", "split", key="t.split", options=["train", "test"])
+        view_widget("radio", "observable", "obs", key="t.obs", options=["mean_y_delta", "mean_sq_delta"])
+
+    at = AppTest.from_function(script, default_timeout=60)
+    at.run()
+    assert "split" not in at.query_params  # the default is not written
+    at.radio(key="t.split").set_value("test").run()
+    assert at.query_params["split"] == "test"
+    at.radio(key="t.obs").set_value("mean_sq_delta").run()
+    assert at.query_params["obs"] == "mean_sq_delta"
+    at.radio(key="t.split").set_value("train").run()
+    assert "split" not in at.query_params
+
+
+def test_solver_flags_are_shown_as_sentences():
+    at = _app()
+    at.selectbox(key="cfg.w.preset").set_value("Paper Fig. 2").run()
+    _ok(at)
+    text = " ".join(e.value for e in [*at.caption, *at.markdown, *at.info, *at.warning])
+    assert "width_below_2P" not in text and "one_loop at" not in text
+    assert "below twice the number of independent training examples" in text
+
+
+def test_glossary_shows_p_star_as_written():
+    from markdown_it import MarkdownIt  # noqa: PLC0415  (CommonMark, as the browser's renderer)
+
+    at = _app(page="pages/glossary.py")
+    entry = next(m.value for m in at.markdown if "the test set size" in m.value)
+    html = MarkdownIt().render(entry)
+    assert "<strong>P*, the test set size</strong>" in html and "<em>" not in html
+
+
+def test_theory_map_stars_only_accurate_cells_and_states_the_threshold():
+    at = _app(page="pages/theory_map.py")
+    _ok(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "15 %" in text and "★" in text
+    spec = _plotly(at)[0]
+    assert not (spec["layout"].get("title") or {}).get("text")
+    limit = float(np.log10(0.15))
+    stars = 0
+    for trace in spec["data"]:
+        z = trace["z"]
+        if isinstance(z, dict):  # plotly's binary encoding of a 2-D array
+            shape = [int(n) for n in str(z["shape"]).split(",")]
+            z = np.reshape(_values(z), shape)
+        z, marks = np.asarray(z, dtype=float), np.asarray(trace["text"], dtype=object)
+        assert z.shape == marks.shape
+        stars += int((marks == "★").sum())
+        assert np.all(z[marks == "★"] <= limit + 1e-12)  # a ★ only where the best theory is that accurate
+    assert stars >= 1
+
+
+def test_networks_shows_the_run_it_names_without_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "own_cache"))  # only this test's runs
+    at = _app({"P": "12", "N": "16", "D": "20", "Ptest": "30", "chains": "4", "sweeps": "40", "burn": "5"},
+              page="pages/networks.py")
+    at.button(key="net.run").click().run()
+    sl = at.select_slider(key="net.chi")
+    sl.set_value(float(sl.options[-1])).run()
+    at.button(key="net.run").click().run()
+    _ok(at)
+    labels = at.selectbox(key="net.pick").options
+    assert len(labels) == 2 and f"χ = {float(sl.options[-1]):g}" in at.selectbox(key="net.pick").value
+    older = next(lab for lab in labels if lab != at.selectbox(key="net.pick").value)
+    at.selectbox(key="net.pick").set_value(older).run()
+    _ok(at)
+    assert any(older in h.value for h in at.subheader)  # the run it names
+    for d in at.dataframe:
+        cells = d.value.astype(str).to_numpy().ravel()
+        assert not any(c in ("None", "nan", "NaN") for c in cells), d.value
+    spec = next(sp for sp in _plotly(at) if any(t.get("name") == "NNGP" for t in sp["data"]))
+    assert spec["layout"]["yaxis"]["title"]["text"].startswith("train mean(y·Δ)")  # one quantity on its axis
+    assert {t.get("yaxis", "y") for t in spec["data"]} == {"y"}  # the theory lines on that same axis

@@ -329,3 +329,78 @@ def test_langevin_estimate_uses_the_kernels_top_eigenvalue():
     with_task = compute.estimate_seconds(s, ("langevin",), [1.0], options=opts, task=task, calibrate=False)
     without = compute.estimate_seconds(s, ("langevin",), [1.0], options=opts, calibrate=False)
     assert with_task < without  # a record every few steps instead of every step (the upper bound)
+
+
+# --- ground truth on every chart (issue 18) ----------------------------------------------------------------
+
+def test_width_scaling_with_the_quadrature_reference(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    small = SMALL.replace(P=6, D=10)
+    task = compute.build_task(small)
+    df = compute.width_scaling(task, small, [8, 16], reference="quadrature")
+    assert len(df) == 2 * 2 * 3 and (df["exact_se"] == 0).all()
+    q = mc.posterior_quadrature(task.X, task.y, small.replace(width=8).network_spec(1.0))
+    got = df[(df.width == 8) & (df.regime == "χ = 1")]["exact"].iloc[0]
+    assert got == pytest.approx(mc.discrepancies(task.y, q.f_train)["mean_y_delta"], abs=TIGHT)
+    with pytest.raises(ValueError, match="'reference'"):
+        compute.width_scaling(task, small, [8], reference="gibbs")
+
+
+def test_default_widths_bracket_P():
+    from dashboard.state import WIDTH_CHOICES, default_widths
+
+    for P in (1, 5, 20, 80, 200, 5000):
+        w = default_widths(P)
+        assert len(w) >= 4 and set(w) <= set(WIDTH_CHOICES) and list(w) == sorted(w)
+        if WIDTH_CHOICES[0] < P < WIDTH_CHOICES[-1]:
+            assert min(w) < P < max(w), (P, w)
+
+
+def test_every_library_flag_has_words():
+    """Each flag name the library sets (found in its source, not listed by hand) has a sentence, and the sentence
+    is what the theory curves' messages show."""
+    from pathlib import Path
+
+    from dashboard.words import FLAG_WORDS, flag_sentence
+
+    src = "\n".join(p.read_text() for p in Path(mc.__file__).parent.rglob("*.py"))
+    found = set(re.findall(r'\.add\("([A-Za-z_0-9]+)"', src)) | set(re.findall(r'flags=\("([A-Za-z_0-9]+)",\)', src))
+    found |= {"width_below_2P", "width_below_rank", "loop_correction_large", "mc_error_large", "tree_not_converged"}
+    assert found and found <= set(FLAG_WORDS), found - set(FLAG_WORDS)
+    text = flag_sentence("width_below_2P,loop_correction_large", N=100, P=80)
+    assert "N = 100" in text and "P = 80" in text and "_" not in text
+
+
+def test_theory_curve_messages_are_sentences(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    s = Settings(P=20, P_test=30, D=30, width=20)  # N = 20 < 2P: the one loop's advisory flag at every χ
+    task = compute.build_task(s)
+    c = compute.theory_curves(task, s, chi_grid(20, 5), ("one_loop",))
+    assert c.table["flags"].str.contains("width_below_2P").all()
+    assert c.messages and all("width_below_2P" not in m and "one_loop" not in m for m in c.messages)
+    assert any(m.startswith("one loop at all 5 χ values: the width N = 20 is below twice") for m in c.messages)
+
+
+def test_most_accurate_box_rule():
+    from dashboard.reference import closest_theory, drawn_method
+
+    ren = {"theory": "renormalised_loop"}
+    assert drawn_method(ren, ("nngp", "tree", "renormalised_loop"), "linear") == "renormalised_loop"
+    assert drawn_method(ren, ("nngp", "tree", "one_loop"), "erf") == "one_loop"  # its "auto" variant
+    assert drawn_method(ren, ("nngp", "tree", "one_loop"), "linear") is None  # the perturbative one loop is not it
+    assert drawn_method({"theory": "particle_tree"}, ("nngp", "tree", "one_loop"), "relu") is None
+    assert drawn_method({"theory": "one_loop"}, ("nngp", "tree", "one_loop"), "relu") is None  # particle saddle
+    assert closest_theory({"nngp": 0.3, "tree": 0.2, "one_loop": 0.215, "quadrature": 0.21}, 0.21) == \
+        ("one_loop", pytest.approx(0.005))
+    assert closest_theory({"quadrature": 0.21, "tree": float("nan")}, 0.21) is None
+
+
+def test_refusal_names_the_setting_to_lower():
+    s = Settings.from_preset("Paper Fig. 2").replace(P=2000, D=500)
+    grid = chi_grid(s.width)
+    limit = compute.estimate_seconds(s, ("one_loop",), grid) / 3
+    text = compute.remedy(s, ("one_loop",), grid, limit)
+    name, value = re.match(r"Lower (.+) in the sidebar, to about (\d+) or less", text).groups()
+    field = dict(compute.LOWER)
+    key = next(k for k, label in field.items() if label == name)
+    assert compute.estimate_seconds(s.replace(**{key: int(value)}), ("one_loop",), grid) <= limit  # it fits then

@@ -44,7 +44,7 @@ LINKS = [
     ({"split": "validation"}, "'split'", "view.split", "train"),
     ({"obs": "**bold**"}, "'obs'", "view.obs", "mean_y_delta"),
     ({"chains": "-4"}, "'chains'", "view.chains", 32),
-    ({"widths": "8,abc"}, "'widths'", "view.widths", (8, 16, 32, 64)),
+    ({"widths": "8,abc"}, "'widths'", "view.widths", None),  # None: the widths bracketing P
     ({"lcP": "0,-1"}, "'lcP'", "view.lcP", None),
     ({"foo": "bar"}, "foo", None, None),
     ({"[x](https://evil.example)": "1"}, "https://evil.example", None, None),

@@ -21,14 +21,28 @@ def test_regimes_figure_curves_refs_and_marker():
     fig = plots.regimes_figure(_table(), "train_mean_y_delta", 3.0, refs, ylabel="train")
     assert isinstance(fig, go.Figure)
     names = [t.name for t in fig.data]
-    assert names[:3] == ["NNGP", "tree level", "one loop"] and "exact posterior" in names
+    assert names[1:4] == ["NNGP", "tree level", "one loop"] and "exact posterior" in names
     exact = fig.data[names.index("exact posterior")]
     assert list(exact.error_y.array) == [0.002]
     marker = next(t for t in fig.data if t.meta == "chi-marker")
     assert list(marker.x) == [3.0, 3.0, 3.0] and sorted(marker.y) == [0.2, 0.21, 0.3]
     assert fig.layout.xaxis.type == "log"
-    # the reference points are drawn after (over) the marker, so the marker cannot hide them
-    assert names.index("exact posterior") > list(fig.data).index(marker)
+    # the marker is drawn first (beneath the curves and the reference points) and translucent: it cannot hide them
+    assert list(fig.data).index(marker) == 0 and marker.marker.opacity < 1
+
+
+def test_regimes_figure_curves_that_coincide_stay_distinguishable():
+    t = _table()
+    same = t[t["method"] == "one_loop"].assign(method="quadrature")  # the exact curve on top of the one loop
+    both = pd.concat([t, same, t[t["method"] == "one_loop"].assign(method="renormalised_loop")], ignore_index=True)
+    fig = plots.regimes_figure(both, "train_mean_y_delta", 3.0)
+    curves = [c for c in fig.data if c.meta != "chi-marker"]
+    styles = [(c.line.dash, c.marker.symbol) for c in curves]
+    assert len(curves) == 5 and len(set(styles)) == 5, styles  # no two curves share dash and marker
+    assert all(c.mode == "lines+markers" for c in curves)
+    exact = next(c for c in curves if c.name == plots.METHOD_STYLE["quadrature"][0])
+    assert "exact posterior" in exact.name and curves[-1] is exact  # drawn last: on top of a coinciding theory
+    assert exact.line.width < min(c.line.width for c in curves if c is not exact)
 
 
 def test_regimes_figure_marker_between_grid_points_has_no_values():
@@ -132,3 +146,35 @@ def test_predictions_and_learning_curves_figures():
                        for m in ("nngp", "quadrature")])
     fig = plots.learning_curves_figure(lc, "mean_y_delta")
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log" and len(fig.data) == 4
+
+
+def test_traces_figure_puts_one_quantity_per_axis():
+    fig = plots.traces_figure({"loss": np.linspace(3.0, 1.0, 6), "mean(y·Δ)": np.full(6, 0.2)}, burn_in=2,
+                              steps=np.arange(6), reference={"NNGP": 0.3, "one loop": 0.21}, reference_on="mean(y·Δ)")
+    axis = {t.name: t.yaxis for t in fig.data}
+    assert axis["loss"] != axis["mean(y·Δ)"]  # two quantities, two y axes
+    assert axis["NNGP"] == axis["one loop"] == axis["mean(y·Δ)"]  # the theory lines on the quantity they predict
+    assert fig.layout.yaxis.title.text == "loss" and fig.layout.yaxis2.title.text == "mean(y·Δ)"
+
+
+def test_theory_map_stars_only_cells_that_meet_the_accuracy():
+    rows = []
+    for w in (10, 20):
+        for th, rel in (("tree", 0.05 if w == 10 else 0.3), ("nngp", 0.9)):
+            rows.append(dict(width=w, P_over_N=20 / w, chi_fraction=0.0, theory=th, label=th, relative_error=rel,
+                             best=th == "tree"))
+    fig = plots.theory_map_figure(pd.DataFrame(rows), accuracy=0.15)
+    tree = next(t for t in fig.data if "tree" in t.hovertemplate)
+    assert [list(r) for r in tree.text] == [["★"], [""]]  # best in both rows, accurate only in the first
+    assert not fig.layout.title.text  # no figure title to collide with the panels' titles
+
+
+def test_width_scaling_table_speaks_the_charts_words():
+    df = pd.DataFrame([dict(width=n, regime=r, chi=1.0, method=m, value=0.2, exact=0.21, exact_se=0.0,
+                            error=0.01) for n in (8, 16) for r in ("χ = 1", "χ = N") for m in ("nngp", "tree")])
+    fig, table = plots.width_scaling_figure(df), plots.width_scaling_table(df)
+    assert fig.layout.xaxis.title.text in table.columns and fig.layout.yaxis.title.text in table.columns
+    assert {a.text for a in fig.layout.annotations} == set(table["χ"])  # the panels' titles
+    assert {t.name for t in fig.data if t.legendgroup in ("nngp", "tree")} == set(table["theory"])
+    assert "± s.e. (Gibbs)" not in table.columns  # the quadrature is exact: no error column, no noise floor
+    assert not any("noise floor" in (t.name or "") for t in fig.data)
