@@ -8,7 +8,9 @@
 3. validates the data and their scale together with the network: entries, kernel scale and label scale that would
    overflow float64 (:func:`mastcore._validation.check_scales`);
 4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
-   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`).
+   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`);
+5. attaches the error band of a theory result (:func:`mastcore.theory.bands.attach`, docs/theory.md §19) at the
+   outermost solver call (solvers called inside another do not estimate their own).
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from ._validation import check_data, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 
-#: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
-CACHE_NEUTRAL = True
+# Not cache-neutral: the decorator attaches every theory result's error band (docs/theory.md §19, theory/bands.py),
+# so this module and the band rule it imports are part of the cache's source hash (mastcore.cache, "Keys").
 
 __all__ = ["check_budget", "check_spec", "problem_size", "solver"]
 
@@ -93,8 +95,12 @@ def solver(method: str):
             X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
                                       bound.arguments.get("X_test"))
             check_scales(X, y, spec, X_test)
-            with _threads.policy(method, **size):
-                return func(*args, **kwargs)
+            from .theory import bands  # late: mastcore.theory imports this module
+
+            with _threads.policy(method, **size), bands.inner() as outermost:
+                result = func(*args, **kwargs)
+                # the band of a theory value (docs/theory.md §19), estimated once, by the outermost solver call
+                return bands.attach(result, X, y, X_test) if outermost else result
 
         wrapper.method = method
         return wrapper

@@ -28,11 +28,12 @@ from ._api import check_spec
 from ._validation import check_data, check_scales, positive_float
 from ._warn import warn
 from .cache import cached_call
-from .metrics import SUMMARIES, summarize
+from .metrics import BAND_COLUMNS, SUMMARIES, summarize
 from .posterior.gibbs import exact_posterior
 from .posterior.langevin import LangevinOptions, train_langevin
 from .posterior.quadrature import posterior_quadrature
 from .specs import NetworkSpec, ScaleWarning
+from .theory import bands
 from .theory.kernels import nngp
 from .theory.one_loop import one_loop
 from .theory.rescaled import rescaled_kernel
@@ -125,6 +126,7 @@ TABLE_COLUMNS = (
     "method", "chi",
     *(f"{s}_{k}" for s in ("train", "test") for k in SUMMARIES),
     *(f"{s}_{k}_se" for s in ("train", "test") for k in ("mean_y_delta", "mean_sq_delta")),
+    *BAND_COLUMNS,
     "converged", "n_iter", "residual", "seconds", "flags",
 )
 
@@ -205,7 +207,8 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None):
                 t0 = time.perf_counter()
                 if m == "nngp":  # χ-independent (docs/theory.md §3): computed once
                     nngp_result = nngp_result or nngp(X, y, s, X_test)
-                    r = nngp_result
+                    # its band (distance to the finite-width answer) depends on χ (docs/theory.md §19.1)
+                    r = nngp_result if nngp_result.spec == s else bands.at_spec(nngp_result, s, X, y, X_test)
                 elif m == "tree":
                     r = tree_level(X, y, s, X_test, init=previous.get("tree"), **opts)
                 elif METHODS[m].func is one_loop and s.activation != "linear":  # erf/ReLU (§12): the sweep's saddle
