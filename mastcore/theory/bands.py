@@ -146,9 +146,10 @@ def attach(result, X, y, X_test=None, *, ref=None):
             # the saddle of a Gaussian ansatz is not the exact saddle (§9.6): its next order plus the disagreement
             train = train + own[0]
             test = None if test is None or own[1] is None else test + own[1]
-        elif own is not None:  # the exact saddle: the tighter of two bounds (its next order, the disagreement)
-            train = np.minimum(train, own[0])
-            test = None if test is None or own[1] is None else np.minimum(test, own[1])
+        elif own is not None and np.mean(np.abs(y) * own[0]) < np.mean(np.abs(y) * train):
+            # the exact saddle: the tighter of two bounds, its next order or the disagreement — chosen as a whole
+            # (by the band of mean(y·Δ)): each bounds the error of the summaries, not of every point
+            train, test = own
     if result.f_test is None:
         test = None
     return dataclasses.replace(result, theory_error_train=train, theory_error_test=test)
