@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from .._linalg import row_space
+from .._linalg import MEMO, content_key, row_space
 from ..results import SampledResult
 
 __all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "pick"]
@@ -98,14 +98,19 @@ def _own(result, X):
 
 
 def companion(X, y, spec, X_test):
-    """The renormalised one loop with its band: the reference of the disagreement bands (docs/theory.md §19.1)."""
+    """The renormalised one loop with its band: the reference of the disagreement bands (docs/theory.md §19.1).
+    Memoised on the data's content and the spec (docs/theory.md §17.3): a sweep asks for it once per χ and theory."""
     from .renormalised import renormalised_one_loop
 
-    with warnings.catch_warnings(), inner():
-        warnings.simplefilter("ignore")
-        ren = renormalised_one_loop(X, y, spec, X_test, n_samples=COMPANION_SAMPLES,
-                                    max_samples=COMPANION_SAMPLES)
-    return attach(ren, X, y, X_test)
+    def compute():
+        with warnings.catch_warnings(), inner():
+            warnings.simplefilter("ignore")
+            ren = renormalised_one_loop(X, y, spec, X_test, n_samples=COMPANION_SAMPLES,
+                                        max_samples=COMPANION_SAMPLES)
+        return attach(ren, X, y, X_test)
+
+    key = (content_key(X), content_key(y), None if X_test is None else content_key(X_test), spec)
+    return MEMO.get("band_companion", key, compute)
 
 
 def _disagreement(result, ref):
@@ -136,6 +141,7 @@ def attach(result, X, y, X_test=None, *, ref=None):
         return result  # samplers: None (their error is statistical)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    X_test = None if X_test is None else np.asarray(X_test, dtype=np.float64)
     own = _own(result, X)
     if own is not None and getattr(result, "variant", "") == "renormalised":
         train, test = own
