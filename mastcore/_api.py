@@ -9,11 +9,13 @@
    overflow float64 (:func:`mastcore._validation.check_scales`);
 4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
    thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`);
-5. attaches the error band of a theory result (:func:`mastcore.theory.bands.attach`, docs/theory.md §19) at the
-   outermost solver call (solvers called inside another do not estimate their own).
+5. at the outermost solver call only, applies the registered result hook: the error band of a theory result
+   (:func:`mastcore.theory.bands.attach`, docs/theory.md §19).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 
@@ -24,10 +26,32 @@ from ._validation import check_data, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 
-# Not cache-neutral: the decorator attaches every theory result's error band (docs/theory.md §19, theory/bands.py),
-# so this module and the band rule it imports are part of the cache's source hash (mastcore.cache, "Keys").
+#: This module cannot change a cached result: the cache's source hash leaves it out (mastcore.cache, "Keys"). The
+#: error band it attaches (step 5) is added after the cache lookup, and the cache stores results without it.
+CACHE_NEUTRAL = True
 
-__all__ = ["check_budget", "check_spec", "problem_size", "solver"]
+#: The function step 5 applies to the outermost solver's result: ``hook(result, X, y, X_test) → result``, registered
+#: by mastcore.theory.bands (:func:`set_result_hook`; the dependency points from the theory to this module).
+_RESULT_HOOK: list = [None]
+_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("mastcore_solver_active", default=False)
+
+
+def set_result_hook(hook) -> None:
+    """Register the function applied to the result of every outermost solver call (step 5 of the module docstring)."""
+    _RESULT_HOOK[0] = hook
+
+
+@contextlib.contextmanager
+def outermost_call():
+    """Context of a solver's work; yields True when no other solver call encloses it (solvers called inside another,
+    e.g. the renormalised kernel inside the renormalised one loop, or a cache miss re-entering, yield False)."""
+    token = _ACTIVE.set(True)
+    try:
+        yield token.old_value is not True
+    finally:
+        _ACTIVE.reset(token)
+
+__all__ = ["check_budget", "check_spec", "outermost_call", "problem_size", "set_result_hook", "solver"]
 
 #: The method names of the solvers (as in mastcore.sweep.METHODS), used by the thread policy and cost estimates.
 METHOD_NAMES = ("nngp", "tree", "rescaled", "one_loop", "quadrature", "exact", "langevin")
@@ -88,19 +112,24 @@ def solver(method: str):
             except TypeError as exc:
                 raise TypeError(f"{func.__name__}(): {exc}") from None
             spec = check_spec(bound.arguments.get("spec"))
-            if has_cache and bound.arguments.get("cache", False):  # a hit computes nothing; a miss comes back here
-                return cached_call(wrapper, *args, **kwargs)
-            size = problem_size(bound.arguments)
-            check_budget(method, size)
-            X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
-                                      bound.arguments.get("X_test"))
-            check_scales(X, y, spec, X_test)
-            from .theory import bands  # late: mastcore.theory imports this module
-
-            with _threads.policy(method, **size), bands.inner() as outermost:
-                result = func(*args, **kwargs)
-                # the band of a theory value (docs/theory.md §19), estimated once, by the outermost solver call
-                return bands.attach(result, X, y, X_test) if outermost else result
+            with outermost_call() as outermost:
+                if has_cache and bound.arguments.get("cache", False):  # a hit computes nothing; a miss comes back
+                    result = cached_call(wrapper, *args, **kwargs)
+                else:
+                    size = problem_size(bound.arguments)
+                    check_budget(method, size)
+                    X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
+                                              bound.arguments.get("X_test"))
+                    check_scales(X, y, spec, X_test)
+                    with _threads.policy(method, **size):
+                        result = func(*args, **kwargs)
+                if not outermost or _RESULT_HOOK[0] is None:
+                    return result
+                # the band of a theory value (docs/theory.md §19), estimated by the outermost solver call only, after
+                # the disk cache (which stores results without it, so a cached result never carries a stale band)
+                X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
+                                          bound.arguments.get("X_test"))
+                return _RESULT_HOOK[0](result, X, y, X_test)
 
         wrapper.method = method
         return wrapper

@@ -131,3 +131,17 @@ def test_recommend_on_teacher_relu_is_trustworthy_only_within_70_to_130_percent(
     rec = validity.recommend(task.X, task.y, spec)
     share = rec["shift"] / NETWORK_SHIFT_RELU[N]
     assert not rec["trustworthy"] or 0.7 <= share <= 1.3, (rec["reason"], share)
+
+
+def test_cached_results_get_a_fresh_band(tmp_path, monkeypatch):
+    # the disk cache stores results without a band; the band is attached after the lookup (mastcore._api, step 5)
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    task = mc.make_task(mc.TaskSpec(name="ising", P=8, D=12, P_test=2, p=0.1, seed=0))
+    spec = mc.NetworkSpec(width=10, chi=3.0, kappa0=0.5)
+    first = mc.tree_level(task.X, task.y, spec, cache=True)
+    again = mc.tree_level(task.X, task.y, spec, cache=True)
+    plain = mc.tree_level(task.X, task.y, spec)
+    assert first.theory_error_train is not None
+    np.testing.assert_array_equal(again.theory_error_train, plain.theory_error_train)
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert stored  # the second call was a cache hit of a stored entry

@@ -26,13 +26,12 @@ ran, the one whose band of train mean(y·Δ), mean(|y|·b), is smallest.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import warnings
 
 import numpy as np
 
+from .._api import outermost_call, set_result_hook
 from .._linalg import MEMO, content_key, row_space
 from ..results import SampledResult
 
@@ -44,22 +43,8 @@ SAFETY = 2.0
 #: in mc.recommend: the band is an estimate, its own Monte-Carlo error is far below it.
 COMPANION_SAMPLES = 20000
 
-_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("mastcore_bands_active", default=False)
-
-
-@contextlib.contextmanager
-def inner():
-    """Context of a solver's own work: solvers called inside it (e.g. the renormalised kernel inside the
-    renormalised one loop) do not estimate bands of their own; yields whether this is the outermost call."""
-    token = _ACTIVE.set(True)
-    try:
-        yield token.old_value is not True
-    finally:
-        _ACTIVE.reset(token)
-
-
-def _abs(v):
-    return None if v is None else np.abs(np.asarray(v, dtype=np.float64))
+#: The context of a solver's own work (solvers called inside it estimate no band of their own).
+inner = outermost_call
 
 
 def _sigma2(result) -> float:
@@ -71,9 +56,7 @@ def _sigma2(result) -> float:
 
 def _own(result, X):
     """(train, test) band of a loop expansion from its own next order, or None for other theories."""
-    from .loop_result import NonlinearOneLoopResult, OneLoopResult
-
-    if not isinstance(result, OneLoopResult):
+    if result.method != "one_loop":
         return None
     variant = result.variant
     corr = result.delta_shift + result.delta_fluct
@@ -182,3 +165,6 @@ def pick(results, y):
     if not ran:
         raise ValueError("'results' must contain at least one result")
     return min(ran, key=lambda r: band_of_mean_y_delta(r, y))
+
+
+set_result_hook(attach)  # every public solver's outermost call attaches its band (mastcore._api, step 5)
