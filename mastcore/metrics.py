@@ -61,8 +61,8 @@ def summarize(result, y, y_test=None) -> dict:
 
     Keys: ``train_<s>`` and ``test_<s>`` for s in :data:`SUMMARIES`, and ``train_<s>_se``/``test_<s>_se`` for
     mean(y·Δ) and mean(Δ²) when the result carries per-chain means (``chain_f_train``; the s.e. is the spread of
-    the summary over chains, :func:`chain_se`), NaN otherwise; ``train_<s>_band``/``test_<s>_band`` for the same two: the
-    band (half-width) of a theory's systematic error propagated from ``theory_error_train``/``_test`` by
+    the summary over chains, :func:`chain_se`), NaN otherwise; ``train_<s>_band``/``test_<s>_band`` for the same
+    two: the band (half-width) of a theory's systematic error propagated from ``theory_error_train``/``_test`` by
     :func:`propagate_band` (0 for the exact quadrature; NaN for samplers and without a band). Test keys are NaN
     without ``y_test`` or ``f_test``.
     """
