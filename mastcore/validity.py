@@ -5,8 +5,11 @@ the exact posterior of a linear network (1-D quadrature, seconds for the whole m
 (Langevin ensembles, cached on disk, computed on demand with progress) — and marks the most accurate theory in each
 cell. Every computation goes through :func:`mastcore.sweep` (one sweep over the χ column per width and method).
 
-:func:`recommend` names the most accurate theory at one setting and says whether it can be trusted, by the rule
-measured with those maps (docs/theory.md §18): it needs no reference and costs about one renormalised one loop.
+:func:`recommend` names the theory with the smallest error band at one setting — the rule of
+``mc.one_loop(variant="auto")`` (docs/theory.md §19.3) — and says whether it can be trusted: only when that band is
+at most 10 % of its shift from the NNGP inside the calibrated region (docs/theory.md §19.4); otherwise how uncertain
+it is. It needs no reference; it costs one ``variant="auto"`` one loop (~0.1 s for linear networks and for erf/ReLU
+near the prior; seconds where the particle saddle is tried).
 """
 from __future__ import annotations
 
