@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from .._api import outermost_call, set_result_hook
-from .._linalg import MEMO, content_key, row_space
+from .._linalg import _Memo, content_key, row_space
 from ..results import SampledResult
 
 __all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "pick"]
@@ -42,6 +42,10 @@ SAFETY = 2.0
 #: Prior samples of the companion renormalised one loop of erf/ReLU theories (its non-Gaussian term); small, as
 #: in mc.recommend: the band is an estimate, its own Monte-Carlo error is far below it.
 COMPANION_SAMPLES = 20000
+
+#: Companions kept (a few data sets × the χ of a sweep; its own store, so that it never evicts the work on X of
+#: docs/theory.md §17.3 from mastcore._linalg.MEMO).
+_COMPANIONS = _Memo(32, 64 * 2**20)
 
 #: The context of a solver's own work (solvers called inside it estimate no band of their own).
 inner = outermost_call
@@ -93,7 +97,7 @@ def companion(X, y, spec, X_test):
         return attach(ren, X, y, X_test)
 
     key = (content_key(X), content_key(y), None if X_test is None else content_key(X_test), spec)
-    return MEMO.get("band_companion", key, compute)
+    return _COMPANIONS.get("band_companion", key, compute)
 
 
 def _disagreement(result, ref):
