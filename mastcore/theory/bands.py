@@ -35,13 +35,13 @@ from .._api import outermost_call, set_result_hook
 from .._linalg import _Memo, content_key, row_space
 from ..results import SampledResult
 
-__all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "pick"]
+__all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "lender", "pick"]
 
 #: Safety factor K of every next-order estimate (docs/theory.md §19.1; calibration in bench/bands.py).
 SAFETY = 2.0
-#: Prior samples of the companion renormalised one loop of erf/ReLU theories (its non-Gaussian term); small, as
-#: in mc.recommend: the band is an estimate, its own Monte-Carlo error is far below it.
-COMPANION_SAMPLES = 20000
+#: Prior samples of the companion renormalised one loop of erf/ReLU theories (its non-Gaussian term): few, for speed
+#: (~0.1 s at P = 40); its Monte-Carlo error (2 s.e. per point) is added to the band it lends (docs/theory.md §19.1).
+COMPANION_SAMPLES = 8000
 
 #: Companions kept (a few data sets × the χ of a sweep; its own store, so that it never evicts the work on X of
 #: docs/theory.md §17.3 from mastcore._linalg.MEMO).
@@ -94,10 +94,20 @@ def companion(X, y, spec, X_test):
             warnings.simplefilter("ignore")
             ren = renormalised_one_loop(X, y, spec, X_test, n_samples=COMPANION_SAMPLES,
                                         max_samples=COMPANION_SAMPLES)
-        return attach(ren, X, y, X_test)
+        return lender(attach(ren, X, y, X_test))
 
     key = (content_key(X), content_key(y), None if X_test is None else content_key(X_test), spec)
     return _COMPANIONS.get("band_companion", key, compute)
+
+
+def lender(ren):
+    """The renormalised one loop ``ren`` (with its band) as the reference of disagreement bands: its Monte-Carlo
+    error, 2 s.e. per point, joins the band it lends (docs/theory.md §19.1); unchanged without Monte Carlo."""
+    if ren.se_train is None:
+        return ren
+    test = None if ren.se_test is None or ren.theory_error_test is None else ren.theory_error_test + 2 * ren.se_test
+    return dataclasses.replace(ren, theory_error_train=ren.theory_error_train + 2 * ren.se_train,
+                               theory_error_test=test)
 
 
 def _disagreement(result, ref):

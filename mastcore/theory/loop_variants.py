@@ -73,7 +73,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     if run_saddle:
         saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree,
                                                     linear_one_loop=linear_one_loop, options=opts))
-        found.append((bands.attach(saddle, X, y, X_test, ref=ref), caught))
+        found.append((bands.attach(saddle, X, y, X_test, ref=bands.lender(ref)), caught))
     out = bands.pick([r for r, _ in found], y)
     for w in next(c for r, c in found if r is out):
         if issubclass(w.category, (LoopBreakdownWarning, RuntimeWarning, UserWarning)):
