@@ -179,7 +179,7 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
                 {"shapes[0].x0": c, "shapes[0].x1": c, "annotations[0].text": _readout(curves, ref_groups, column, c)},
                 [marker_index]]))
         sliders.append(_slider(grid, active, steps))
-        margin.update(r=215, b=120)
+        margin.update(r=265 if any(f"{column}_band" in t for _, t in curves) else 215, b=120)
     layout = dict(**{**_LAYOUT, "margin": margin, "height": 540 if sliders else _LAYOUT["height"]},
                   title=title or None, shapes=shapes, annotations=annotations, sliders=sliders, meta=meta,
                   xaxis=log_axis(lo, hi, title="χ  (1 = standard scaling,  N = mean field)"),
@@ -199,8 +199,8 @@ def _band_fill(method, t, column):
     x, v, b = x[ok], v[ok], b[ok]
     name, color, _ = METHOD_STYLE.get(method, (method, "#444444", None))
     rgb = tuple(int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)) if color else (68, 68, 68)
-    return dict(type="scatter", x=np.r_[x, x[::-1]], y=np.r_[v + b, (v - b)[::-1]], fill="toself",
-                fillcolor="rgba({}, {}, {}, 0.15)".format(*rgb), line=dict(width=0), hoverinfo="skip",
+    return dict(type="scatter", x=np.r_[x, x[::-1]], y=np.r_[v + b, (v - b)[::-1]], mode="lines",
+                fill="toself", fillcolor="rgba({}, {}, {}, 0.15)".format(*rgb), line=dict(width=0), hoverinfo="skip",
                 showlegend=False, name=f"{name} band", meta="band")
 
 
@@ -226,7 +226,7 @@ def _readout(curves, ref_groups, column, chi) -> str:
         c, val = float(t["chi"].iloc[i]), float(t[column].iloc[i])
         at = "" if np.isclose(c, chi, rtol=1e-6) else f" (χ={c:.3g})"
         band = float(t[f"{column}_band"].iloc[i]) if f"{column}_band" in t else float("nan")
-        pm = f" ± {band:.5f}" if np.isfinite(band) else ""  # the error band (docs/theory.md §19)
+        pm = f" ±{band:.2g}" if np.isfinite(band) and band > 0 else ""  # the error band (docs/theory.md §19)
         lines.append(f"<span style='color:{color}'>●</span> {name}: {val:.5f}{pm}{at}")
     for kind, r in ref_groups:
         near = r[np.isclose(r["chi"].to_numpy(dtype=float), chi, rtol=0.02)]
