@@ -8,10 +8,14 @@
 3. validates the data and their scale together with the network: entries, kernel scale and label scale that would
    overflow float64 (:func:`mastcore._validation.check_scales`);
 4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
-   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`).
+   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`);
+5. at the outermost solver call only, applies the registered result hook: the error band of a theory result
+   (:func:`mastcore.theory.bands.attach`, docs/theory.md §19).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 
@@ -22,10 +26,32 @@ from ._validation import check_callable, check_data, check_label_size, check_sca
 from .cache import cached_call
 from .specs import NetworkSpec
 
-#: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
+#: This module cannot change a cached result: the cache's source hash leaves it out (mastcore.cache, "Keys"). The
+#: error band it attaches (step 5) is added after the cache lookup, and the cache stores results without it.
 CACHE_NEUTRAL = True
 
-__all__ = ["check_budget", "check_spec", "problem_size", "solver"]
+#: The function step 5 applies to the outermost solver's result: ``hook(result, X, y, X_test) → result``, registered
+#: by mastcore.theory.bands (:func:`set_result_hook`; the dependency points from the theory to this module).
+_RESULT_HOOK: list = [None]
+_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("mastcore_solver_active", default=False)
+
+
+def set_result_hook(hook) -> None:
+    """Register the function applied to the result of every outermost solver call (step 5 of the module docstring)."""
+    _RESULT_HOOK[0] = hook
+
+
+@contextlib.contextmanager
+def outermost_call():
+    """Context of a solver's work; yields True when no other solver call encloses it (solvers called inside another,
+    e.g. the renormalised kernel inside the renormalised one loop, or a cache miss re-entering, yield False)."""
+    token = _ACTIVE.set(True)
+    try:
+        yield token.old_value is not True
+    finally:
+        _ACTIVE.reset(token)
+
+__all__ = ["check_budget", "check_spec", "outermost_call", "problem_size", "set_result_hook", "solver"]
 
 #: The built-in solvers' names (the keys of the budget's cost models); any registered method's name
 #: (mastcore.methods.METHODS) is accepted too: the budget and the thread policy read its record at call time.
@@ -93,17 +119,26 @@ def solver(method: str):
             spec = check_spec(bound.arguments.get("spec"))
             for hook in ("progress", "cancel"):  # before any work (a Langevin run would fail only at its 1st record)
                 check_callable(hook, bound.arguments.get(hook))
-            if has_cache and bound.arguments.get("cache", False):  # a hit computes nothing; a miss comes back here
-                return cached_call(wrapper, *args, **kwargs)
-            size = problem_size(bound.arguments)
-            check_budget(method, size)
-            X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
-                                      bound.arguments.get("X_test"))
-            check_scales(X, y, spec, X_test)
-            if method in SADDLE_METHODS:
-                check_label_size(X, y, spec)
-            with _threads.policy(method, **size):
-                return func(*args, **kwargs)
+            with outermost_call() as outermost:
+                if has_cache and bound.arguments.get("cache", False):  # a hit computes nothing; a miss comes back
+                    result = cached_call(wrapper, *args, **kwargs)
+                else:
+                    size = problem_size(bound.arguments)
+                    check_budget(method, size)
+                    X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
+                                              bound.arguments.get("X_test"))
+                    check_scales(X, y, spec, X_test)
+                    if method in SADDLE_METHODS:
+                        check_label_size(X, y, spec)
+                    with _threads.policy(method, **size):
+                        result = func(*args, **kwargs)
+                if not outermost or _RESULT_HOOK[0] is None:
+                    return result
+                # the band of a theory value (docs/theory.md §19), estimated by the outermost solver call only, after
+                # the disk cache (which stores results without it, so a cached result never carries a stale band)
+                X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
+                                          bound.arguments.get("X_test"))
+                return _RESULT_HOOK[0](result, X, y, X_test)
 
         wrapper.method = method
         return wrapper

@@ -5,7 +5,8 @@ import numpy as np
 
 from ._validation import as_vector, is_pm1
 
-__all__ = ["AGREE_RTOL", "SUMMARIES", "chain_se", "chains_agree", "discrepancies", "split_rhat", "summarize"]
+__all__ = ["AGREE_RTOL", "BAND_COLUMNS", "SUMMARIES", "chain_se", "chains_agree", "discrepancies", "propagate_band",
+           "split_rhat", "summarize"]
 
 #: The discrepancy summaries of :func:`discrepancies`, in table order.
 SUMMARIES = ("mean_y_delta", "mean_sq_delta", "error01")
@@ -31,6 +32,26 @@ def discrepancies(y, f) -> dict:
     )
 
 
+#: The band columns of :func:`summarize` (half-widths of the theory's systematic error, docs/theory.md §19.2).
+BAND_COLUMNS = tuple(f"{s}_{k}_band" for s in ("train", "test") for k in ("mean_y_delta", "mean_sq_delta"))
+
+
+def propagate_band(y, f, band) -> dict:
+    """Bands of mean(y·Δ) and mean(Δ²) from a per-point band b of f (docs/theory.md §19.2).
+
+    With f_exact = f + e, |e| ≤ b: |mean(y·e)| ≤ mean(|y|·b), and Δ_exact² − Δ² = −2Δe + e², so
+    |mean(Δ_exact²) − mean(Δ²)| ≤ 2·mean(|Δ|·b) + mean(b²). NaN without a band.
+    """
+    if band is None:
+        return dict(mean_y_delta=float("nan"), mean_sq_delta=float("nan"))
+    y = as_vector("y", y)
+    f = as_vector("f", f, length=y.shape[0])
+    b = as_vector("band", band, length=y.shape[0])
+    delta = y - f
+    return dict(mean_y_delta=float(np.mean(np.abs(y) * b)),
+                mean_sq_delta=float(2.0 * np.mean(np.abs(delta) * b) + np.mean(b**2)))
+
+
 def chain_se(per_chain) -> float:
     """Standard error of a mean over independent chains: std(per_chain, ddof=1)/√n (docs/theory.md §14)."""
     per_chain = np.asarray(per_chain, dtype=np.float64)
@@ -44,16 +65,18 @@ def summarize(result, y, y_test=None) -> dict:
 
     Keys: ``train_<s>`` and ``test_<s>`` for s in :data:`SUMMARIES`, and ``train_<s>_se``/``test_<s>_se`` for
     mean(y·Δ) and mean(Δ²) when the result carries per-chain means (``chain_f_train``; the s.e. is the spread of
-    the summary over chains, :func:`chain_se`), NaN otherwise. Test keys are NaN without ``y_test`` or ``f_test``.
+    the summary over chains, :func:`chain_se`), NaN otherwise; ``train_<s>_band``/``test_<s>_band`` for the same
+    two: the band (half-width) of a theory's systematic error propagated from ``theory_error_train``/``_test`` by
+    :func:`propagate_band` (0 for the exact quadrature; NaN for samplers and without a band). Test keys are NaN
+    without ``y_test`` or ``f_test``.
     """
     if not hasattr(result, "f_train"):
         raise ValueError(f"'result' must be a result of a mastcore solver (with f_train, f_test); got "
                          f"{type(result).__name__}")
     out = {}
-    for split, target, f, chains in (
-        ("train", y, result.f_train, getattr(result, "chain_f_train", None)),
-        ("test", y_test, result.f_test, getattr(result, "chain_f_test", None)),
-    ):
+    for split, target, f in (("train", y, result.f_train), ("test", y_test, result.f_test)):
+        chains = getattr(result, f"chain_f_{split}", None)
+        band = getattr(result, f"theory_error_{split}", None)
         have = target is not None and f is not None
         values = discrepancies(target, f) if have else dict.fromkeys(SUMMARIES, float("nan"))
         out.update({f"{split}_{k}": v for k, v in values.items()})
@@ -65,6 +88,8 @@ def summarize(result, y, y_test=None) -> dict:
                 per = np.mean(t * delta, axis=1) if k == "mean_y_delta" else np.mean(delta**2, axis=1)
                 se = chain_se(per)
             out[f"{split}_{k}_se"] = se
+        bands = propagate_band(target, f, band) if have else propagate_band(None, None, None)
+        out.update({f"{split}_{k}_band": v for k, v in bands.items()})
     return out
 
 

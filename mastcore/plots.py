@@ -197,7 +197,9 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
     ``live=True`` (needs ``chi``): the figure carries the computed sweep and a χ slider under the axis; dragging
     it moves the marker and the readout box (the value of every method, and of a reference run at that χ) in the
     browser, without a server round trip. ``meta`` names the figure (layout.meta) for a listener.
-    Traces: the marker (name "χ = …", drawn first: beneath everything), the curves, then the reference points.
+    Traces: the marker (name "χ = …", drawn first: beneath everything), the curves, then the reference points, then
+    the error bands of the theory curves where ``table`` has ``column``_band (translucent fills between value − band
+    and value + band, docs/theory.md §19; the readout box shows value ± band).
     """
     # traces are built as plain dicts and validated once by go.Figure (add_trace per curve costs ~5 ms each)
     traces, curves = [], []
@@ -231,6 +233,7 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
             error_y=None if se is None else dict(type="data", array=se, visible=True, thickness=1.5),
             hovertemplate="χ=%{x:.3g}<br>%{y:.5f}<extra>" + name + "</extra>",
         ))
+    traces += [b for b in (_band_fill(method, t, column) for method, t in curves) if b is not None]
     lo, hi = _span(table["chi"]) if len(table) else (1.0, 10.0)
     margin = dict(_LAYOUT["margin"])
     if live and chi is not None and curves:
@@ -245,12 +248,29 @@ def regimes_figure(table, column: str, chi: float | None = None, refs=None, *, y
                 {"shapes[0].x0": c, "shapes[0].x1": c, "annotations[0].text": _readout(curves, ref_groups, column, c)},
                 [marker_index]]))
         sliders.append(_slider(grid, active, steps))
-        margin.update(r=215, b=120)
+        margin.update(r=265 if any(f"{column}_band" in t for _, t in curves) else 215, b=120)
     layout = dict(**{**_LAYOUT, "margin": margin, "height": 540 if sliders else _LAYOUT["height"]},
                   title=title or None, shapes=shapes, annotations=annotations, sliders=sliders, meta=meta,
                   xaxis=log_axis(lo, hi, title="χ  (1 = standard scaling,  N = mean field)"),
                   yaxis=dict(title=ylabel or column))
     return go.Figure(data=traces, layout=layout)
+
+
+def _band_fill(method, t, column):
+    """A translucent fill between ``column`` − band and ``column`` + band of one curve, or None without a band."""
+    if f"{column}_band" not in t:
+        return None
+    x = t["chi"].to_numpy(dtype=float)
+    v, b = t[column].to_numpy(dtype=float), t[f"{column}_band"].to_numpy(dtype=float)
+    ok = np.isfinite(v) & np.isfinite(b)
+    if not np.any(ok & (b > 0)):
+        return None
+    x, v, b = x[ok], v[ok], b[ok]
+    name, color, _ = METHOD_STYLE.get(method, (method, "#444444", None))
+    rgb = tuple(int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)) if color else (68, 68, 68)
+    return dict(type="scatter", x=np.r_[x, x[::-1]], y=np.r_[v + b, (v - b)[::-1]], mode="lines",
+                fill="toself", fillcolor="rgba({}, {}, {}, 0.15)".format(*rgb), line=dict(width=0), hoverinfo="skip",
+                showlegend=False, name=f"{name} band", meta="band")
 
 
 def _marker_at(curves, column, chi):
@@ -274,7 +294,9 @@ def _readout(curves, ref_groups, column, chi) -> str:
         i = _nearest_row(t, chi)
         c, val = float(t["chi"].iloc[i]), float(t[column].iloc[i])
         at = "" if np.isclose(c, chi, rtol=1e-6) else f" (χ={c:.3g})"
-        lines.append(f"<span style='color:{color}'>●</span> {name}: {val:.5f}{at}")
+        band = float(t[f"{column}_band"].iloc[i]) if f"{column}_band" in t else float("nan")
+        pm = f" ±{band:.2g}" if np.isfinite(band) and band > 0 else ""  # the error band (docs/theory.md §19)
+        lines.append(f"<span style='color:{color}'>●</span> {name}: {val:.5f}{pm}{at}")
     for kind, r in ref_groups:
         near = r[np.isclose(r["chi"].to_numpy(dtype=float), chi, rtol=0.02)]
         if len(near) and np.isfinite(float(near[column].iloc[-1])):

@@ -17,6 +17,9 @@ same fields from any of them without guessing:
 ``seconds``, ``method``, ``spec``, ``flags``
     wall time, the method's name (as in :func:`mastcore.sweep`), the NetworkSpec, and a tuple of warning flags
     (e.g. ``"width_below_rank"``, ``"loop_correction_large"``; empty when nothing is suspicious).
+``theory_error_train`` (P,), ``theory_error_test`` (P*,) or None
+    the estimated systematic error of a theory's f_train/f_test, a half-width (docs/theory.md §19): 0 for the exact
+    quadrature, None for samplers (their error is statistical, ``se_train``/``se_test``).
 ``trace`` (samplers only)
     a :class:`Trace`: equilibration record of every chain, one shape for the exact sampler and the trainer.
 ``chain_f_train`` / ``chain_f_test`` (samplers only)
@@ -49,6 +52,8 @@ class Result:
     residual: float
     seconds: float = 0.0
     flags: tuple = ()
+    theory_error_train: np.ndarray | None = None
+    theory_error_test: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

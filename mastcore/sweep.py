@@ -33,8 +33,9 @@ from ._warn import warn
 from .activations import get_activation
 from .cache import cached_call
 from .methods import METHODS, Method, SweepPoint, register_method
-from .metrics import SUMMARIES, summarize
+from .metrics import BAND_COLUMNS, SUMMARIES, summarize
 from .specs import NetworkSpec, ScaleWarning
+from .theory import bands
 
 __all__ = ["METHODS", "Method", "SweepResult", "anneal", "data_key", "register_method", "sweep"]
 
@@ -70,6 +71,7 @@ TABLE_COLUMNS = (
     "method", "chi",
     *(f"{s}_{k}" for s in ("train", "test") for k in SUMMARIES),
     *(f"{s}_{k}_se" for s in ("train", "test") for k in ("mean_y_delta", "mean_sq_delta")),
+    *BAND_COLUMNS,
     "converged", "n_iter", "residual", "seconds", "flags",
 )
 
@@ -150,7 +152,9 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None, so
                 opts = {**dict(record.preset), **{k: v for k, v in options[m].items() if k != "chis"}}
                 t0 = time.perf_counter()
                 if m in once:
-                    r = once[m]
+                    # a χ-independent value (the NNGP) is reused; its band (distance to the finite-width answer)
+                    # depends on χ and is estimated anew (docs/theory.md §19.1)
+                    r = once[m] if once[m].spec == s else bands.at_spec(once[m], s, X, y, X_test)
                 else:
                     warm = {}
                     if record.warm_start is not None:

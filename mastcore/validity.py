@@ -5,12 +5,14 @@ the exact posterior of a linear network (1-D quadrature, seconds for the whole m
 (Langevin ensembles, cached on disk, computed on demand with progress) — and marks the most accurate theory in each
 cell. Every computation goes through :func:`mastcore.sweep` (one sweep over the χ column per width and method).
 
-:func:`recommend` names the most accurate theory at one setting and says whether it can be trusted, by the rule
-measured with those maps (docs/theory.md §18): it needs no reference and costs about one renormalised one loop.
+:func:`recommend` names the theory with the smallest error band at one setting — the rule of
+``mc.one_loop(variant="auto")`` (docs/theory.md §19.3) — and says whether it can be trusted: only when that band is
+at most 10 % of its shift from the NNGP inside the calibrated region (docs/theory.md §19.4); otherwise how uncertain
+it is. It needs no reference; it costs one ``variant="auto"`` one loop (~0.1 s for linear networks and for erf/ReLU
+near the prior; seconds where the particle saddle is tried).
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,11 +27,13 @@ from .cache import CacheMiss
 from .methods import METHODS
 from .specs import NetworkSpec
 from .sweep import sweep as _sweep
+from .theory.bands import band_of_mean_y_delta
+from .theory.kernels import train_kernel_eigh
+from .theory.one_loop import one_loop as _one_loop
 from .theory.one_loop_nonlinear import DENSE_MAX_P
-from .theory.renormalised import LEAVE_FLAGS, NONGAUSSIAN_MAX, renormalised_one_loop
 
-__all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "default_grid", "estimate_map", "map_jobs", "recommend",
-           "theory_map"]
+__all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "calibrated", "default_grid", "estimate_map", "map_jobs",
+           "recommend", "theory_map"]
 
 class _Theories(Mapping):
     """key → (label, sweep method, sweep options): the ``map_theories`` of the registry's records
@@ -72,9 +76,12 @@ THEORY_LABELS = _Labels()
 CHI_FRACTIONS = (0.0, 0.05, 0.25, 1.0)
 #: Langevin ensembles of an erf/ReLU map (the reference), unless the caller passes its own.
 NETWORK_OPTIONS = dict(ensemble=16, steps=8000, burn_in=2000, device="cpu", seed=0)
-#: recommend(): a theory is trustworthy when its measured error on the maps of docs/theory.md §18 stayed below
-#: this share of the finite-width shift (and its own breakdown flags are clear).
-TRUST_SHARE = 0.15
+#: recommend(): the chosen theory is "trustworthy" when its error band of train mean(y·Δ) is at most this share of
+#: its finite-width shift from the NNGP, inside the calibrated region (docs/theory.md §19.4).
+TRUST_SHARE = 0.10
+#: recommend(): the calibrated region is N ≥ P / CALIBRATED_MAX_P_OVER_N, 1 ≤ χ ≤ N (bench/bands.py for linear
+#: networks; the trained-network bench of docs/theory.md §12.7 for erf/ReLU).
+CALIBRATED_MAX_P_OVER_N = 2.0
 
 
 def default_grid(P: int, width: int) -> tuple[tuple, tuple]:
@@ -295,61 +302,79 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
                      activation=spec.activation, P=P, complete=complete, flags=flags)
 
 
+def calibrated(P: int, spec: NetworkSpec) -> bool:
+    """Whether (P, N, χ) lies in the region where the error bands were checked (docs/theory.md §19.4): N ≥ P/2 and
+    1 ≤ χ ≤ N — for linear networks the grid of bench/bands.py (N from P/2 to 4P; wider nets are closer to every
+    expansion's limit, their errors fall like 1/N or 1/N², §10.2), for erf/ReLU the trained-network bench of §12.7
+    (N from P/2 to 6P), where the theories were measured against networks but the band itself was not."""
+    return P / spec.width <= CALIBRATED_MAX_P_OVER_N and 1.0 <= spec.chi <= spec.width
+
+
+def _uncertainty(band: float, shift: float) -> str:
+    """The band in plain words, relative to the finite-width shift it is part of (docs/theory.md §19.4)."""
+    if not np.isfinite(band):
+        return "its error could not be estimated"
+    if shift <= 0 or band >= shift:
+        return (f"its estimated error (±{band:.2g} in mean(y·Δ)) is as large as the whole finite-width shift "
+                f"({shift:.2g}): the sign of the feature-learning effect is not certain")
+    pct = 100 * band / shift
+    return f"its estimated error is ±{band:.2g} in mean(y·Δ), {pct:.0f} % of the finite-width shift ({shift:.2g})"
+
+
 def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -> dict:
-    """The most accurate theory at this setting and whether it can be trusted (docs/theory.md §18).
+    """The theory with the smallest error band at this setting and whether it can be trusted (docs/theory.md §19).
 
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec (width, χ, activation, ...).
-    n_samples : prior samples for the erf/ReLU non-Gaussian check (kept small: this runs on every setting).
+    n_samples : prior samples of the erf/ReLU Monte Carlo (kept small: this runs on every setting).
 
     Returns
     -------
     dict with ``method`` (a mc.sweep method name), ``options`` (its sweep options), ``label`` (for people),
-    ``theory`` (a key of THEORIES, or "particle_tree"), ``trustworthy`` (bool), ``reason`` (one sentence, plain
-    text) and ``diagnostics`` (numbers behind the choice).
+    ``theory`` (a key of THEORIES), ``trustworthy`` (bool), ``reason`` (plain text), ``band`` (the band of train
+    mean(y·Δ)), ``shift`` (|theory − NNGP| of train mean(y·Δ)) and ``diagnostics`` (numbers behind the choice).
 
     Notes
     -----
-    The rule (measured on the maps of docs/theory.md §18):
-    * linear networks: the renormalised one loop (its error against the exact posterior is O(1/N²) with a small
-      coefficient at every χ and P/N measured); not trustworthy when its own flags fire (loop correction larger
-      than half the discrepancy, several maxima of the scale posterior) — the exact quadrature is cheap there;
-    * erf/ReLU: the renormalised one loop while its non-Gaussian term is small (‖Δ_E‖ ≤ 0.25‖Δ(u*)‖: the neuron
-      law is close to the prior, χ ≪ N); otherwise the one loop around the particle saddle (P ≤ 80) or the particle
-      tree level (larger P), trustworthy when N ≥ P/2.
+    The rule is the one of ``mc.one_loop(variant="auto")`` (:func:`mastcore.theory.bands.pick`): the variant with
+    the smallest band. "Trustworthy" only when that band is at most TRUST_SHARE (10 %) of the shift from the NNGP
+    and (P, N, χ) lies in the calibrated region (:func:`calibrated`); otherwise the reason says how uncertain.
     """
 
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ren = renormalised_one_loop(X, y, spec, None, n_samples=n_samples, max_samples=n_samples)
-    diag = dict(nongaussian_ratio=ren.nongaussian_ratio, loop_ratio=ren.loop_ratio, flags=ren.flags,
-                P_over_N=P / spec.width, chi_over_N=spec.chi / spec.width)
-    ren_choice = dict(method="one_loop", options={"variant": "renormalised"}, label="renormalised one loop",
+        res = _one_loop(X, y, spec, None, variant="auto", kernel_variance=False,
+                        n_samples=None if spec.activation == "linear" else n_samples,
+                        max_samples=None if spec.activation == "linear" else n_samples)
+    band = band_of_mean_y_delta(res, y)
+    base = _nngp_mean_y_delta(X, y, spec)
+    shift = abs(float(np.mean(y * (y - res.f_train))) - base)
+    diag = dict(band=band, shift=shift, variant=res.variant, nongaussian_ratio=getattr(res, "nongaussian_ratio", 0.0),
+                loop_ratio=res.loop_ratio, flags=res.flags, P_over_N=P / spec.width, chi_over_N=spec.chi / spec.width)
+    if res.variant == "renormalised":
+        choice = dict(method="one_loop", options={"variant": "renormalised"}, label="renormalised one loop",
                       theory="renormalised_loop")
-    severe = [f for f in ren.flags if f in LEAVE_FLAGS and f != "nongaussian_large"]
-    if spec.activation == "linear":
-        ok = not severe
-        reason = ("the one loop around the renormalised saddle u*·C0 is the Laplace expansion of the exact "
-                  "one-dimensional posterior of the kernel scale: error O(1/N²) at every χ and P/N measured"
-                  if ok else f"the renormalised one loop flags {', '.join(severe)}: use the exact quadrature")
-        return dict(**ren_choice, trustworthy=ok, reason=reason, diagnostics=diag)
-    if ren.nongaussian_ratio <= NONGAUSSIAN_MAX and not severe:  # i.e. no LEAVE_FLAGS: what variant="auto" keeps
-        reason = (f"the neuron law is close to the prior (non-Gaussian term {ren.nongaussian_ratio:.2f} of the "
-                  "discrepancy): the renormalised one loop captured 87–111 % of trained networks' shift at χ = 1 "
-                  "(docs/theory.md §18)")
-        return dict(**ren_choice, trustworthy=True, reason=reason, diagnostics=diag)
-    wide = spec.width >= P / 2
-    if P <= DENSE_MAX_P:
-        choice = dict(method="one_loop", options={"variant": "perturbative", "ansatz": "particles"},
-                      label="one loop around the particle saddle", theory="one_loop")
     else:
-        choice = dict(method="tree", options={"ansatz": "particles"}, label="tree level (particles)",
-                      theory="particle_tree")
-    reason = (f"the neuron law is far from the prior (non-Gaussian term {ren.nongaussian_ratio:.2f} > "
-              f"{NONGAUSSIAN_MAX}: feature learning), where only the particle saddle is exact"
-              + ("" if wide else f"; N = {spec.width} < P/2 = {P / 2:g}: no theory measured reliable here"))
-    return dict(**choice, trustworthy=bool(wide and not math.isnan(ren.nongaussian_ratio)), reason=reason,
+        extra = {} if spec.activation == "linear" else {"ansatz": "particles"}
+        label = "one loop around the saddle" if spec.activation == "linear" else "one loop around the particle saddle"
+        choice = dict(method="one_loop", options={"variant": "perturbative", **extra}, label=label, theory="one_loop")
+    inside = calibrated(P, spec)
+    small = np.isfinite(band) and band <= TRUST_SHARE * shift
+    reason = f"the {choice['label']} has the smallest error band here: {_uncertainty(band, shift)}"
+    if not inside:
+        reason += (f"; P/N = {P / spec.width:.2g}, χ/N = {spec.chi / spec.width:.2g} lie outside the region where "
+                   "the bands were checked (docs/theory.md §19.4)")
+    elif spec.activation != "linear":
+        reason += "; for erf/ReLU the band is derived, not calibrated against networks (docs/theory.md §19.4)"
+    return dict(**choice, trustworthy=bool(inside and small), reason=reason, band=band, shift=shift,
                 diagnostics=diag)
+
+
+def _nngp_mean_y_delta(X, y, spec: NetworkSpec) -> float:
+    """Train mean(y·Δ) of the NNGP = κ0 yᵀ(C0 + κ0)⁻¹y / P (docs/theory.md §0.2)."""
+    lam, Q = train_kernel_eigh(X, spec)
+    yt = Q.T @ y
+    return float(spec.kappa0 * np.sum(yt**2 / (np.clip(lam, 0.0, None) + spec.kappa0)) / X.shape[0])

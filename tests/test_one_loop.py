@@ -69,7 +69,7 @@ def test_structured_equals_dense_equals_brute_force(P, D, seed, N, chi, full_s3)
     assert np.max(np.abs(s["fluct"].variance() - b["var"])) < TOL_SMALL
     assert np.max(np.abs(d["var"] - b["var"])) < TOL_SMALL
     # the public entry point returns the same parts
-    r = mc.one_loop(X, y, spec, tree=tree)
+    r = mc.one_loop(X, y, spec, tree=tree, variant="perturbative")
     assert np.max(np.abs(r.delta_shift - b["delta_shift"])) < TOL_SMALL
     assert np.max(np.abs(r.delta_fluct - b["delta_fluct"])) < TOL_SMALL
     assert np.max(np.abs(r.delta - (b["delta_tree"] + b["delta_shift"] + b["delta_fluct"]))) < TOL_SMALL
@@ -119,11 +119,11 @@ def test_row_space_reduction_is_the_limit_of_full_rank_data():
     """D < P: the reduced one loop equals the limit ε → 0 of data made full rank by ε-sized extra columns."""
     X, y = small_problem(8, 4, 2)
     spec = _spec(30, 3.0)
-    r = mc.one_loop(X, y, spec)
+    r = mc.one_loop(X, y, spec, variant="perturbative")
     assert r.delta.shape == (8,) and r.kernel_variance.shape == (8, 8)
     extra = np.random.default_rng(5).standard_normal((8, 4))
     X2 = np.hstack([X, 1e-4 * extra])
-    r2 = mc.one_loop(X2, y, spec.replace(g_v=2.0))  # same g_v/D
+    r2 = mc.one_loop(X2, y, spec.replace(g_v=2.0), variant="perturbative")  # same g_v/D
     # the difference is O(ε²) (1e-2 → 5e-4, 1e-3 → 5e-6, 1e-4 → 5e-8 observed)
     assert np.max(np.abs(r2.delta - r.delta)) < 1e-6
     assert np.max(np.abs(r2.kernel_variance - r.kernel_variance)) < 1e-7
@@ -136,7 +136,7 @@ def test_row_space_reduction_is_the_limit_of_full_rank_data():
 def test_test_predictions_are_the_row_space_extension():
     X, y = small_problem(6, 9, 3)
     Xs, _ = small_problem(11, 9, 4)
-    r = mc.one_loop(X, y, _spec(24, 4.0), Xs)
+    r = mc.one_loop(X, y, _spec(24, 4.0), Xs, variant="perturbative")
     f_ext = Xs @ np.linalg.pinv(X) @ r.f_train
     assert np.max(np.abs(r.f_test - f_ext)) < 1e-12
     assert np.allclose(r.delta_shift_test + r.delta_fluct_test, Xs @ np.linalg.pinv(X) @ (r.delta - r.delta_tree))
@@ -174,7 +174,7 @@ def _errors(X, y, Ns, chi_of_N):
         ex = exact_mean_delta(linear_kernel(X, X, spec), y, N, spec.chi, 0.3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mc.LoopBreakdownWarning)
-            r = mc.one_loop(X, y, spec, kernel_variance=False)
+            r = mc.one_loop(X, y, spec, kernel_variance=False, variant="perturbative")
         out.append((np.linalg.norm(r.delta_tree - ex), np.linalg.norm(r.delta - ex)))
     return np.array(out)
 
@@ -203,7 +203,7 @@ def test_fig2_setting_against_quadrature():
     X, y = task.X, task.y
     for chi in (1.0, 10.0, 100.0):
         spec = mc.NetworkSpec(width=100, chi=chi, kappa0=1.0, g_v=0.5, g_w=0.5)
-        r = mc.one_loop(X, y, spec, kernel_variance=False)
+        r = mc.one_loop(X, y, spec, kernel_variance=False, variant="perturbative")
         ex = exact_mean_delta(linear_kernel(X, X, spec), y, 100, chi, 1.0)
         assert abs(np.mean(y * r.delta) - np.mean(y * ex)) < 1e-4
         assert abs(np.mean(y * r.delta_tree) - np.mean(y * ex)) > 5e-4  # tree level is visibly off
@@ -217,7 +217,7 @@ def test_one_loop_against_gibbs_sampler():
         g = mc.exact_posterior(X, y, spec, n_chains=64, n_sweeps=3000, burn_in=200, seed=3)
         ex = exact_mean_delta(linear_kernel(X, X, spec), y, 32, chi, 0.3)
         assert np.all(np.abs((y - g.f_train) - ex) < 5 * g.se_train)  # the quadrature is the exact posterior
-        r = mc.one_loop(X, y, spec)
+        r = mc.one_loop(X, y, spec, variant="perturbative")
         err_loop = np.linalg.norm(r.delta - (y - g.f_train))
         err_tree = np.linalg.norm(r.delta_tree - (y - g.f_train))
         assert err_loop < err_tree
@@ -229,7 +229,7 @@ def test_one_loop_against_gibbs_sampler():
 def test_result_fields_and_decomposition():
     X, y = small_problem(5, 8, 0)
     Xs, _ = small_problem(7, 8, 9)
-    r = mc.one_loop(X, y, _spec(40, 5.0), Xs)
+    r = mc.one_loop(X, y, _spec(40, 5.0), Xs, variant="perturbative")
     assert isinstance(r, mc.OneLoopResult) and r.method == "one_loop" and r.converged
     assert np.allclose(r.delta, r.delta_tree + r.delta_shift + r.delta_fluct, atol=1e-15)
     assert np.allclose(r.f_train, y - r.delta, atol=1e-15)
@@ -244,7 +244,7 @@ def test_result_fields_and_decomposition():
 def test_mc_one_loop_is_callable_after_submodule_import():
     importlib.import_module("mastcore.theory.one_loop")
     X, y = small_problem(4, 6, 0)
-    r = mc.one_loop(X, y, _spec(20, 2.0))
+    r = mc.one_loop(X, y, _spec(20, 2.0), variant="perturbative")
     assert isinstance(r, mc.OneLoopResult)
 
 
@@ -253,10 +253,11 @@ def test_anneal_runs_algorithm_1_with_one_loop():
     Xs, _ = small_problem(5, 9, 2)
     spec = _spec(24, 1.0)
     chis = [1.0, 4.0, 24.0]
-    res = mc.anneal(X, y, spec, chis, methods=("nngp", "tree", "one_loop"), X_test=Xs)
+    res = mc.anneal(X, y, spec, chis, methods=("nngp", "tree", "one_loop"), X_test=Xs,
+                     options={"one_loop": {"variant": "perturbative"}})
     assert len(res.results["one_loop"]) == 3
     for chi, r in zip(chis, res.results["one_loop"]):
-        direct = mc.one_loop(X, y, spec.replace(chi=chi), Xs)
+        direct = mc.one_loop(X, y, spec.replace(chi=chi), Xs, variant="perturbative")
         assert np.max(np.abs(r.f_train - direct.f_train)) < 1e-10
         assert r.tree is res.at("tree", chi)
     assert set(res.table["method"]) == {"nngp", "tree", "one_loop"}
@@ -277,7 +278,7 @@ def test_self_consistent_variant_public():
 def test_width_below_sample_count_is_flagged_and_warned():
     X, y = small_problem(12, 20, 0)
     with pytest.warns(mc.LoopBreakdownWarning, match="width"):
-        r = mc.one_loop(X, y, _spec(6, 1.0))
+        r = mc.one_loop(X, y, _spec(6, 1.0), variant="perturbative")
     assert "width_below_rank" in r.flags and "N = 6" in r.message
 
 
@@ -285,7 +286,7 @@ def test_advisory_flag_between_P_and_2P_does_not_warn():
     X, y = small_problem(12, 20, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", mc.LoopBreakdownWarning)
-        r = mc.one_loop(X, y, _spec(18, 18.0))
+        r = mc.one_loop(X, y, _spec(18, 18.0), variant="perturbative")
     assert r.flags == ("width_below_2P",)
 
 
@@ -295,7 +296,8 @@ def test_large_loop_correction_is_flagged():
     # a real case: N < P at χ = 1 (loop ratio 0.65 on the Fig.-2 data at N = 5)
     task = mc.make_task(mc.TaskSpec())
     with pytest.warns(mc.LoopBreakdownWarning):
-        r = mc.one_loop(task.X, task.y, mc.NetworkSpec(width=5, chi=1.0, kappa0=1.0), kernel_variance=False)
+        r = mc.one_loop(task.X, task.y, mc.NetworkSpec(width=5, chi=1.0, kappa0=1.0), kernel_variance=False,
+                        variant="perturbative")
     assert "loop_correction_large" in r.flags and r.loop_ratio > ol_mod.LOOP_TO_TREE_MAX
 
 

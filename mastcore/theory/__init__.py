@@ -1,6 +1,7 @@
 """Theories: NNGP kernels, the tree level (saddle point), the one loop, the renormalised kernel, which theory where."""
 from __future__ import annotations
 
+from . import bands  # registers the error band of every solver result (docs/theory.md §19)
 from .kernels import GPResult, linear_kernel, nngp, nngp_kernel
 from .features import feature_summary
 from .nonlinear import ANSATZE, DEFAULT_ANSATZ, NonlinearTreeResult, tree_objective

@@ -4,17 +4,17 @@
   erf/ReLU from sampled cumulants of the neuron law (§12.2, :mod:`.one_loop_nonlinear`);
 * ``"nngp"`` — the 1/N expansion around the NNGP (§12.3, :mod:`.nngp_expansion`);
 * ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`.renormalised`);
-* ``"auto"`` — linear networks: ``"perturbative"`` (unchanged behaviour; for linear nets the exact quadrature is
-  cheap and the renormalised one loop is available by name). erf/ReLU: the renormalised one loop while its
-  non-Gaussian term is small (the neuron law is close to the prior, χ ≪ N) and its loop expansion is not flagged;
-  otherwise the one loop around the particle saddle (the exact saddle; P ≤ 80). The rule and its measurements are
-  in docs/theory.md §12.4.
+* ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`.bands.pick`) among the
+  renormalised one loop and the one loop around the saddle (linear: the tree saddle; erf/ReLU: the particle saddle,
+  P ≤ 80, tried where the renormalised one loop leaves its expansion). The rule and its measurements are in
+  docs/theory.md §12.4 and §19.
 """
 from __future__ import annotations
 
 import warnings
 
 from .._warn import warn
+from . import bands
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
 from .nonlinear import NonlinearTreeResult
@@ -51,18 +51,31 @@ def _quiet(fn):
 
 
 def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
-    """The result of ``variant="auto"`` for erf/ReLU (module docstring); its warnings re-issued."""
+    """The result of ``variant="auto"`` (module docstring): among the variants that can run, the one with the
+    smallest error band of train mean(y·Δ) (:func:`.bands.pick`, docs/theory.md §19.3); its warnings re-issued.
+
+    Candidates: the renormalised one loop always; linear networks also the one loop around the tree saddle (both
+    cost O(P³)); erf/ReLU also the one loop around the particle saddle (P ≤ 80), run only where the renormalised
+    one loop reports that it left its expansion (``renormalised.LEAVE_FLAGS``) — a gate on cost (the particle saddle
+    costs 10–100× more), not on the choice, which is by band.
+    """
     ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None,
                                              linear_one_loop=linear_one_loop, options=options))
-    out = ref
-    far = [f for f in ref.flags if f in LEAVE_FLAGS]
-    if far and X.shape[0] <= DENSE_MAX_P:
-        opts = dict(options)
+    ref = bands.attach(ref, X, y, X_test)
+    found = [(ref, caught)]
+    opts = dict(options)
+    if spec.activation != "linear":
+        run_saddle = any(f in LEAVE_FLAGS for f in ref.flags) and X.shape[0] <= DENSE_MAX_P
         if opts.get("ansatz") is None:
             opts["ansatz"] = "particles"  # the exact saddle: the Gaussian ansätze miss O(1) of the shift there
-        out, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree,
-                                                 linear_one_loop=linear_one_loop, options=opts))
-    for w in caught:
+    else:
+        run_saddle = True
+    if run_saddle:
+        saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree,
+                                                    linear_one_loop=linear_one_loop, options=opts))
+        found.append((bands.attach(saddle, X, y, X_test, ref=bands.lender(ref)), caught))
+    out = bands.pick([r for r, _ in found], y)
+    for w in next(c for r, c in found if r is out):
         if issubclass(w.category, (LoopBreakdownWarning, RuntimeWarning, UserWarning)):
             warn(w.message, w.category)
     return out

@@ -37,8 +37,8 @@ from . import loop_variants
 
 __all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
 
-#: "auto" (default): linear networks "perturbative"; erf/ReLU the renormalised one loop (§12.5) or, where the neuron
-#: law is far from the prior, the one loop around the particle saddle (rule of docs/theory.md §12.4).
+#: "auto" (default): the variant with the smallest error band (docs/theory.md §19.3) among the renormalised one loop
+#: (§12.5) and the one loop around the saddle (erf/ReLU: the particle saddle; rule of docs/theory.md §12.4).
 #: "nngp" is the 1/N expansion around the NNGP (§12.3); "self_consistent" is linear only.
 VARIANTS = ("auto", "perturbative", "self_consistent", "nngp", "renormalised")
 #: Rows of the P×P kernel-variance matrix handled per block (bounds the O(P³) temporaries to ~CHUNK·P² floats).
@@ -352,8 +352,9 @@ def one_loop(
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec ("linear", "erf" or "relu").
-    variant : "auto" (default; linear networks: "perturbative"; erf/ReLU: "renormalised", or "perturbative" around
-        the particle saddle where the neuron law is far from the prior — the rule of docs/theory.md §12.4),
+    variant : "auto" (default: the variant with the smallest error band, docs/theory.md §19.3 — the renormalised
+        one loop or the one loop around the saddle; erf/ReLU: the particle saddle, tried where the renormalised one
+        loop leaves its expansion, docs/theory.md §12.4),
         "perturbative" (expansion around the tree saddle; linear: structured O(P³) form of §6.4; erf/ReLU: sampled
         cumulants of the neuron law, §12.2), "self_consistent" (linear only: solve ∇Γ = 0, §6.3), "nngp" (the 1/N
         expansion around the NNGP, §12.3) or "renormalised" (the one loop around the renormalised saddle u*·C0,
@@ -381,8 +382,6 @@ def one_loop(
     t0 = time.perf_counter()
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
-    if variant == "auto" and spec.activation == "linear":
-        variant = "perturbative"  # linear networks: the saddle one loop, as before (docs/theory.md §12.4)
     if variant == "auto" or variant in ("nngp", "renormalised") or spec.activation != "linear":
         def linear(v, t):
             return one_loop(X, y, spec, X_test, v, tree=t, kernel_variance=kernel_variance, tol=tol,
