@@ -35,6 +35,7 @@ from .posterior import (
     train_langevin,
 )
 from .results import Result, SampledResult, Trace
+from .activations import Activation, get_activation, register_activation
 from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
 from .sweep import METHODS, SweepResult, anneal, sweep
 from .theory import (
@@ -56,6 +57,7 @@ from ._threads import set_threads, threads
 
 __all__ = [
     "ACTIVATIONS",
+    "Activation",
     "CacheWarning",
     "ConvergenceWarning",
     "Cost",
@@ -99,6 +101,7 @@ __all__ = [
     "nngp_kernel",
     "one_loop",
     "posterior_quadrature",
+    "register_activation",
     "register_task",
     "recommend",
     "rescaled_kernel",
