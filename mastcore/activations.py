@@ -48,8 +48,11 @@ class Activation:
     phi_prime_max, phi_second_max : float
         sup |φ'| and sup |φ''| (the trainer's automatic step size; docs/theory.md §13).
     cost : float
-        Relative cost of one kernel entry in the budget's models (live (n, m) arrays of the closed forms: linear 2,
-        erf 8, ReLU 11; the numerical kernel's measured time per entry in the same units).
+        Live (n, m) arrays while a kernel of n × m entries is formed, for the budget's models (closed forms: linear
+        2, erf 8, ReLU 11; the numerical kernel works in bounded blocks: 12).
+    entry_seconds : float
+        Seconds per kernel entry with its derivatives (closed forms ~3e-8; the numerical kernel at the default degree
+        ~1e-4, measured on 6400 pairs), for the budget's time models.
     sample_seconds : float
         Seconds per sample and train point of the sampled one loops (docs/theory.md §16.3; erf 1.2e-7, ReLU 0.9e-7).
     pair_kernel : callable, optional
@@ -79,6 +82,7 @@ class Activation:
     phi_prime_max: float = 1.0
     phi_second_max: float = 0.0
     cost: float = 8.0
+    entry_seconds: float = 3e-8
     sample_seconds: float = 1.2e-7
     pair_kernel: Callable | None = None
     diag_kernel: Callable | None = None
@@ -98,7 +102,7 @@ class Activation:
             raise ValueError("'pair_kernel' and 'diag_kernel' must be given together (or neither: numerical kernel)")
         if self.default_ansatz not in ANSATZE:
             raise ValueError(f"'default_ansatz' must be one of {ANSATZE}; got {self.default_ansatz!r}")
-        for field in ("phi_prime_max", "phi_second_max", "cost", "sample_seconds"):
+        for field in ("phi_prime_max", "phi_second_max", "cost", "entry_seconds", "sample_seconds"):
             v = getattr(self, field)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"'{field}' must be a finite number >= 0; got {v!r}")
@@ -147,9 +151,10 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
-#: Default Gauss–Hermite nodes per coordinate of the numerical kernel (docs/theory.md §9.7: for smooth φ at
-#: q ≤ 4 the kernel and its derivatives are within 1e-10 of a 200-node run).
-GH_DEGREE = 48
+#: Default Gauss–Hermite nodes per coordinate of the numerical kernel (docs/theory.md §9.7: the kernel and its
+#: derivatives are within 1e-10 of a 300-node run at q ≤ 0.5 for tanh, q ≤ 2 for GELU, q ≤ 3 for softplus; about
+#: 1e-4 s per pair with derivatives).
+GH_DEGREE = 64
 
 
 def _finite_difference(phi):
@@ -359,17 +364,18 @@ def _builtin():
     register_activation(Activation(
         "tanh", np.tanh, phi_torch=lambda h: _torch().tanh(h), dphi=lambda h: 1.0 - np.tanh(h) ** 2,
         dphi_torch=lambda h: 1.0 - _torch().tanh(h) ** 2, label="tanh", odd=True, phi_prime_max=1.0,
-        phi_second_max=4.0 / (3.0 * math.sqrt(3.0)), cost=TANH_COST, sample_seconds=1.2e-7, torch_force=_tanh_force))
+        phi_second_max=4.0 / (3.0 * math.sqrt(3.0)), cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.2e-7, torch_force=_tanh_force))
     register_activation(Activation(
         "gelu", _gelu, phi_torch=_gelu_torch, dphi=_gelu_prime, dphi_torch=_gelu_prime_torch, label="GELU",
-        phi_prime_max=_gelu_prime(math.sqrt(2.0)), phi_second_max=2.0 / _SQRT2PI, cost=GELU_COST,
+        phi_prime_max=_gelu_prime(math.sqrt(2.0)), phi_second_max=2.0 / _SQRT2PI, cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS,
         sample_seconds=1.5e-7, gauss_mean_torch=_gelu_gauss_mean))
     register_activation(Activation(
         "softplus", _softplus, phi_torch=_softplus_torch, dphi=_sigmoid, dphi_torch=_sigmoid_torch,
-        label="softplus", phi_prime_max=1.0, phi_second_max=0.25, cost=SOFTPLUS_COST, sample_seconds=1.5e-7))
+        label="softplus", phi_prime_max=1.0, phi_second_max=0.25, cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.5e-7))
 
 
-#: Budget cost of one numerical kernel entry (units of the closed forms' live arrays; see ``Activation.cost``).
-TANH_COST = GELU_COST = SOFTPLUS_COST = 400.0
+#: The numerical kernel's live arrays (bounded blocks) and seconds per entry with derivatives (6400 pairs,
+#: degree 64, this machine: 0.64 s).
+NUMERICAL_COST, NUMERICAL_ENTRY_SECONDS = 12.0, 1e-4
 
 _builtin()

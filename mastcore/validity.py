@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .activations import get_activation
 from ._budget import Cost, estimate_sweep
 from ._validation import check_data, positive_float, positive_int
 from .cache import CacheMiss
@@ -145,7 +146,7 @@ def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_op
     bad = [t for t in theories if t not in THEORIES]
     if bad:
         raise ValueError(f"'theories' must be among {tuple(THEORIES)}; got {bad}")
-    linear = spec.activation == "linear"
+    linear = get_activation(spec.activation).linear
     if not linear and P > DENSE_MAX_P:
         theories = tuple(t for t in theories if t != "one_loop")
     chis = np.array([[_chi(int(N), f) for f in fracs] for N in widths])
@@ -217,7 +218,7 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
     P = X.shape[0]
     plan = _plan(P, spec, widths, chi_fractions, theories, network_options)
     widths, fracs, chis, theories, groups = plan.widths, plan.fracs, plan.chis, plan.theories, plan.groups
-    linear = spec.activation == "linear"
+    linear = get_activation(spec.activation).linear
     shape = (widths.size, fracs.size)
     value = {t: np.full(shape, np.nan) for t in theories}
     ref, ref_se, nngp0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
@@ -297,7 +298,7 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     ren_choice = dict(method="one_loop", options={"variant": "renormalised"}, label="renormalised one loop",
                       theory="renormalised_loop")
     severe = [f for f in ren.flags if f in LEAVE_FLAGS and f != "nongaussian_large"]
-    if spec.activation == "linear":
+    if get_activation(spec.activation).linear:
         ok = not severe
         reason = ("the one loop around the renormalised saddle u*·C0 is the Laplace expansion of the exact "
                   "one-dimensional posterior of the kernel scale: error O(1/N²) at every χ and P/N measured"

@@ -12,7 +12,7 @@ page_header(
     "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
     "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of each cell.",
 )
-linear = settings.activation == "linear"
+linear = settings.linear
 st.markdown(
     ("The reference is the **exact posterior** of the linear network (a one-dimensional quadrature, "
      "docs/theory.md §7.4): the whole map takes seconds. " if linear else

@@ -20,7 +20,7 @@ st.markdown(
     "and the **one loop** is needed (its error falls like 1/N²). Grey guide lines show the slopes 1/N and 1/N² "
     "(docs/theory.md §0.4)."
 )
-if settings.activation != "linear":
+if not settings.linear:
     st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
                icon=":material/warning:")
     st.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _threads
+from ..activations import get_activation
 from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
@@ -132,8 +133,8 @@ def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t
     Sig0 = zero._cov_row
     ev, V = np.linalg.eigh(Sig0)
     top = V[:, -1] * np.sqrt(ev[-1])
-    # φ odd (erf): J(μ) = J(−μ), so one sign of the shift suffices
-    shifts = [m for m in MEAN_SHIFTS if m >= 0] if spec.activation == "erf" else list(MEAN_SHIFTS)
+    # φ odd (erf, tanh): J(μ) = J(−μ), so one sign of the shift suffices
+    shifts = [m for m in MEAN_SHIFTS if m >= 0] if get_activation(spec.activation).odd else list(MEAN_SHIFTS)
     starts = [m * top for m in shifts]
     if init is not None and init.ansatz == "gaussian_mean" and init._cov_row.shape == Sig0.shape:
         starts.append(init._mean_row)

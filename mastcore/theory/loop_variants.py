@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 
+from ..activations import get_activation
 from .._warn import warn
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
@@ -31,7 +32,7 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_lo
         return nngp_expansion(X, y, spec, X_test, **mc_opts)
     if variant == "renormalised":
         return renormalised_one_loop(X, y, spec, X_test, strict=options.get("strict", False), **mc_opts)
-    if spec.activation == "linear":
+    if get_activation(spec.activation).linear:
         return linear_one_loop(variant, tree)
     if variant != "perturbative":
         raise ValueError(f"'variant' {variant!r} exists for linear networks only; for activation "
