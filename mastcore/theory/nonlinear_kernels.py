@@ -254,7 +254,7 @@ def _gauss_mean(act, mu, s2):
     torch = _torch()
     from .numerical_kernel import gh_rule  # noqa: PLC0415
 
-    z, w = (torch.as_tensor(a, dtype=mu.dtype, device=mu.device) for a in gh_rule(GH_INNER))
+    z, w = (torch.tensor(a, dtype=mu.dtype, device=mu.device) for a in gh_rule(GH_INNER))
     return torch.sum(w * act.phi_torch(mu[..., None] + torch.sqrt(s2)[..., None] * z), dim=-1)
 
 
