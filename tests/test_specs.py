@@ -66,7 +66,7 @@ def test_chi_above_width_warns(width, excess):
 
 
 @SETTINGS
-@given(activation=st.one_of(st.sampled_from(["", "Linear", "tanh", "relu "]), st.none(), st.integers()))
+@given(activation=st.one_of(st.sampled_from(["", "Linear", "Tanh", "relu ", "sigmoid"]), st.none(), st.integers()))
 def test_activation_rejected(activation):
     with pytest.raises(ValueError, match="'activation'"):
         mc.NetworkSpec(activation=activation)
