@@ -25,7 +25,7 @@ MC_SIGMAS = 4.0
 CONVERGED = 1e-10
 #: Derivatives against central finite differences of k (step 1e-5: truncation ~1e-10, round-off ~1e-11).
 FD_TOL = 1e-7
-#: ReLU's kink: Gauss–Hermite converges only algebraically; 200 nodes give ~5e-3 relative (docs/theory.md §9.7).
+#: ReLU's kink: Gauss–Hermite converges only algebraically; 200 nodes give ~3e-3 of the spread (docs/theory.md §9.7).
 KINK_RTOL = 1e-2
 NUMERICAL = ("tanh", "gelu", "softplus")
 
