@@ -235,13 +235,13 @@ def get_activation(name) -> Activation:
 # --- built-in activations ------------------------------------------------------------------------------------
 
 def _closed(fname):
-    """The closed form ``fname`` of mastcore.theory.nonlinear_kernels, imported when first called (the theory package
+    """The closed form ``fname`` of mastcore.theory.closed_kernels, imported when first called (the theory package
     imports this module)."""
 
     def f(*args, **kwargs):
-        from .theory import nonlinear_kernels as nk  # noqa: PLC0415
+        from .theory import closed_kernels  # noqa: PLC0415
 
-        return getattr(nk, fname)(*args, **kwargs)
+        return getattr(closed_kernels, fname)(*args, **kwargs)
 
     f.__name__ = fname
     return f
@@ -364,14 +364,16 @@ def _builtin():
     register_activation(Activation(
         "tanh", np.tanh, phi_torch=lambda h: _torch().tanh(h), dphi=lambda h: 1.0 - np.tanh(h) ** 2,
         dphi_torch=lambda h: 1.0 - _torch().tanh(h) ** 2, label="tanh", odd=True, phi_prime_max=1.0,
-        phi_second_max=4.0 / (3.0 * math.sqrt(3.0)), cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.2e-7, torch_force=_tanh_force))
+        phi_second_max=4.0 / (3.0 * math.sqrt(3.0)), cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS,
+        sample_seconds=1.2e-7, torch_force=_tanh_force))
     register_activation(Activation(
         "gelu", _gelu, phi_torch=_gelu_torch, dphi=_gelu_prime, dphi_torch=_gelu_prime_torch, label="GELU",
-        phi_prime_max=_gelu_prime(math.sqrt(2.0)), phi_second_max=2.0 / _SQRT2PI, cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS,
-        sample_seconds=1.5e-7, gauss_mean_torch=_gelu_gauss_mean))
+        phi_prime_max=_gelu_prime(math.sqrt(2.0)), phi_second_max=2.0 / _SQRT2PI, cost=NUMERICAL_COST,
+        entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.5e-7, gauss_mean_torch=_gelu_gauss_mean))
     register_activation(Activation(
         "softplus", _softplus, phi_torch=_softplus_torch, dphi=_sigmoid, dphi_torch=_sigmoid_torch,
-        label="softplus", phi_prime_max=1.0, phi_second_max=0.25, cost=NUMERICAL_COST, entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.5e-7))
+        label="softplus", phi_prime_max=1.0, phi_second_max=0.25, cost=NUMERICAL_COST,
+        entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.5e-7))
 
 
 #: The numerical kernel's live arrays (bounded blocks) and seconds per entry with derivatives (6400 pairs,

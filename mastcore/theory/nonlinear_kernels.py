@@ -3,9 +3,10 @@
 For a hidden unit h(x) = v·x with v ~ N(0, Σ), the kernel k(x, x') = E[φ(h(x)) φ(h(x'))] depends only on the
 second moments q = xᵀΣx, q' = x'ᵀΣx', c = xᵀΣx'. This module gives k and its partial derivatives
 (∂k/∂c, ∂k/∂q, ∂k/∂q'; on the diagonal dk/dq as a function of q alone) and the Gram-matrix helpers used by the
-Gaussian-ansatz tree level, the closed forms of linear, erf (arcsine) and ReLU (arc-cosine) networks (other
-activations: Gauss–Hermite quadrature, mastcore.theory.numerical_kernel), plus the non-zero-mean kernel E[φ(h)φ(h')] with h ~ N(m, ·) (torch, differentiable)
-used by the ``gaussian_mean`` ansatz.
+Gaussian-ansatz tree level, plus the non-zero-mean kernel E[φ(h)φ(h')] with h ~ N(m, ·) (torch, differentiable)
+used by the ``gaussian_mean`` ansatz. Each activation's record supplies its kernel: the closed forms of linear, erf
+(arcsine) and ReLU (arc-cosine) networks (mastcore.theory.closed_kernels), Gauss–Hermite quadrature for any other φ
+(mastcore.theory.numerical_kernel).
 
 Everything here is pure: arrays in, arrays out, float64. The network kernel is C = g_w k (docs/theory.md §9).
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..activations import ACTIVATIONS, get_activation
+from .closed_kernels import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
 
 __all__ = [
     "NONLINEAR",
@@ -44,8 +46,6 @@ class _Nonlinear:
 
 #: The registered activations handled here besides the identity (k = M; included so the same solver covers it).
 NONLINEAR = _Nonlinear()
-#: Second moments below this are treated as 0 (a zero input vector): k = 0 for ReLU, no division by q.
-_Q_FLOOR = 1e-300
 
 
 def activation_fn(activation):
@@ -57,7 +57,7 @@ def activation_fn(activation):
 def pair_kernel(c, qa, qb, activation, *, derivatives: bool = False):
     """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (docs/theory.md §9.1, §9.7).
 
-    The activation's closed form where it has one (:func:`linear_pair`, :func:`erf_pair`, :func:`relu_pair`),
+    The activation's closed form where it has one (mastcore.theory.closed_kernels: linear, erf, ReLU),
     otherwise Gauss–Hermite quadrature (mastcore.theory.numerical_kernel).
     Returns k, or (k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b) if ``derivatives``.
     """
@@ -67,72 +67,6 @@ def pair_kernel(c, qa, qb, activation, *, derivatives: bool = False):
 def diag_kernel(q, activation, *, derivative: bool = False):
     """k(x, x) as a function of q = xᵀΣx alone, and dk/dq (docs/theory.md §9: differentiate the diagonal in q only)."""
     return get_activation(activation).diag(q, derivative=derivative)
-
-
-# --- closed forms (docs/theory.md §9.1); mastcore.activations registers them ---------------------------------
-
-def linear_pair(c, qa, qb, *, derivatives: bool = False):
-    """φ = id: k = c."""
-    c, qa, qb = np.broadcast_arrays(*(np.asarray(t, dtype=np.float64) for t in (c, qa, qb)))
-    k = c.copy()
-    if not derivatives:
-        return k
-    return k, np.ones_like(c), np.zeros_like(c), np.zeros_like(c)
-
-
-def erf_pair(c, qa, qb, *, derivatives: bool = False):
-    """erf (arcsine kernel): k = (2/π) arcsin(2c / √((1+2q_a)(1+2q_b)))."""
-    c, qa, qb = np.broadcast_arrays(*(np.asarray(t, dtype=np.float64) for t in (c, qa, qb)))
-    A, B = 1.0 + 2.0 * qa, 1.0 + 2.0 * qb
-    AB = A * B
-    delta = np.maximum(AB - 4.0 * c * c, 1e-300)  # > 0 always: AB − 4c² ≥ 1 + 2q_a + 2q_b by Cauchy–Schwarz
-    k = (2.0 / np.pi) * np.arcsin(np.clip(2.0 * c / np.sqrt(AB), -1.0, 1.0))
-    if not derivatives:
-        return k
-    sd = np.sqrt(delta)
-    dc = (4.0 / np.pi) / sd
-    return k, dc, -(4.0 / np.pi) * c / (A * sd), -(4.0 / np.pi) * c / (B * sd)
-
-
-def relu_pair(c, qa, qb, *, derivatives: bool = False):
-    """ReLU (arc-cosine kernel): k = (1/2π) [√(q_a q_b − c²) + (π − θ) c],  cos θ = c / √(q_a q_b)."""
-    c, qa, qb = np.broadcast_arrays(*(np.asarray(t, dtype=np.float64) for t in (c, qa, qb)))
-    qq = qa * qb
-    ok = qq > _Q_FLOOR
-    sq = np.sqrt(np.where(ok, qq, 1.0))
-    cos = np.clip(np.where(ok, c / sq, 0.0), -1.0, 1.0)
-    theta = np.arccos(cos)
-    sin = np.sqrt(np.maximum(1.0 - cos * cos, 0.0))
-    k = np.where(ok, (sq * sin + (np.pi - theta) * c) / (2.0 * np.pi), 0.0)
-    if not derivatives:
-        return k
-    dc = np.where(ok, (np.pi - theta) / (2.0 * np.pi), 0.0)
-    qa_s = np.where(qa > _Q_FLOOR, qa, 1.0)
-    qb_s = np.where(qb > _Q_FLOOR, qb, 1.0)
-    dqa = np.where(ok, sin * np.sqrt(qb / qa_s) / (4.0 * np.pi), 0.0)
-    dqb = np.where(ok, sin * np.sqrt(qa / qb_s) / (4.0 * np.pi), 0.0)
-    return k, dc, dqa, dqb
-
-
-def linear_diag(q, *, derivative: bool = False):
-    """φ = id: k = q, dk/dq = 1."""
-    q = np.asarray(q, dtype=np.float64)
-    return (q.copy(), np.ones_like(q)) if derivative else q.copy()
-
-
-def erf_diag(q, *, derivative: bool = False):
-    """erf: (2/π) arcsin(2q/(1+2q)), dk/dq = (4/π)/((1+2q)√(1+4q))."""
-    q = np.asarray(q, dtype=np.float64)
-    k = (2.0 / np.pi) * np.arcsin(2.0 * q / (1.0 + 2.0 * q))
-    if not derivative:
-        return k
-    return k, (4.0 / np.pi) / ((1.0 + 2.0 * q) * np.sqrt(1.0 + 4.0 * q))
-
-
-def relu_diag(q, *, derivative: bool = False):
-    """ReLU: q/2, dk/dq = ½."""
-    q = np.asarray(q, dtype=np.float64)
-    return (0.5 * q, np.full_like(q, 0.5)) if derivative else 0.5 * q
 
 
 def kernel(X, X2, Sigma, activation, *, same: bool | None = None) -> np.ndarray:
