@@ -243,14 +243,20 @@ def test_user_activation_runs_every_theory_and_the_trainer(sin_activation, small
 
 @pytest.mark.xfail(raises=ValueError, strict=False,
                    reason="mastcore.sweep lists activations by name until the method registry reads this one")
-def test_user_activation_runs_the_sweep(sin_activation, small_task):
-    X, y, Xt = small_task
+def test_user_activation_runs_the_sweep(sin_activation):
+    task = mc.make_task(mc.TaskSpec(name="ising", P=8, P_test=20, D=12))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = mc.sweep(X, y, mc.NetworkSpec(width=20, activation="sin"), chis=[1.0, 4.0],
-                       methods=("nngp", "tree", "one_loop"), X_test=Xt,
+        res = mc.sweep(task.X, task.y, mc.NetworkSpec(width=20, activation="sin"), chis=[1.0, 4.0],
+                       methods=("nngp", "tree", "one_loop"), X_test=task.X_test, y_test=task.y_test,
                        options={"one_loop": {"n_samples": 20_000, "max_samples": 20_000}})
-    assert np.all(np.isfinite(res.table.select_dtypes("number").to_numpy(dtype=float)))
+    t = res.table
+    assert len(t) == 6 and bool(t["converged"].all())
+    assert np.all(np.isfinite(t[["train_mean_y_delta", "test_mean_y_delta", "residual"]].to_numpy(dtype=float)))
+    # the tree level moves away from the NNGP as χ grows (feature learning), the NNGP does not
+    tree = t[t.method == "tree"].set_index("chi")["train_mean_y_delta"]
+    nngp = t[t.method == "nngp"].set_index("chi")["train_mean_y_delta"]
+    assert nngp[1.0] == nngp[4.0] and tree[4.0] < tree[1.0] < nngp[1.0]
 
 
 def test_fused_trainer_force_equals_the_generic_one(small_task):
