@@ -32,8 +32,8 @@ class Activation:
     phi : callable
         φ on numpy float64 arrays (elementwise).
     phi_torch : callable, optional
-        φ on torch tensors (elementwise, differentiable); needed by the trainer and the ``gaussian_mean`` ansatz.
-        Default: ``phi`` applied through numpy (no autograd).
+        φ on torch tensors (elementwise, differentiable). Default: ``phi`` applied through numpy, which the trainer
+        can use but the ``gaussian_mean`` ansatz (autograd) refuses.
     dphi, dphi_torch : callable, optional
         φ' on numpy arrays / torch tensors. Default: a central finite difference of ``phi`` (step 1e-6·max(1, |h|),
         error ~1e-10) / autograd of ``phi_torch``.
@@ -124,6 +124,11 @@ class Activation:
         return self.pair_kernel is not None
 
     @property
+    def differentiable_torch(self) -> bool:
+        """True when ``phi_torch`` was given (autograd works through it; the ``gaussian_mean`` ansatz needs it)."""
+        return not getattr(self.phi_torch, "through_numpy", False)
+
+    @property
     def quadrature_degree(self) -> int:
         """Gauss–Hermite nodes per coordinate of the numerical kernel."""
         return self.degree or GH_DEGREE
@@ -172,6 +177,7 @@ def _through_numpy(phi):
 
         return torch.as_tensor(phi(h.detach().cpu().numpy()), dtype=h.dtype, device=h.device)
 
+    phi_torch.through_numpy = True
     return phi_torch
 
 

@@ -259,6 +259,23 @@ def test_user_activation_runs_the_sweep(sin_activation):
     assert nngp[1.0] == nngp[4.0] and tree[4.0] < tree[1.0] < nngp[1.0]
 
 
+def test_numpy_only_activation_trains_but_refuses_the_mean_ansatz(small_task):
+    """Without a torch form the trainer goes through numpy; the gaussian_mean ansatz (autograd) refuses clearly."""
+    X, y, _ = small_task
+    act = mc.register_activation(mc.Activation("sin_numpy", np.sin, dphi=np.cos, odd=True, phi_second_max=1.0))
+    try:
+        assert not act.differentiable_torch and mc.ACTIVATIONS["tanh"].differentiable_torch
+        spec = mc.NetworkSpec(width=10, chi=2.0, activation="sin_numpy")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = mc.train_langevin(X, y, spec, options=mc.LangevinOptions(ensemble=2, steps=100, burn_in=50))
+        assert np.all(np.isfinite(r.f_train))
+        with pytest.raises(ValueError, match="gaussian_mean"):
+            mc.tree_level(X, y, spec, ansatz="gaussian_mean")
+    finally:
+        mc.ACTIVATIONS._items.pop("sin_numpy", None)
+
+
 def test_fused_trainer_force_equals_the_generic_one(small_task):
     """tanh's fused in-place force and the generic φ/φ' path give the same trajectory (same seed)."""
     X, y, _ = small_task

@@ -119,6 +119,10 @@ def _polish(torch, pb, chi, mu, Sig, tol, max_iter):
 
 def gaussian_mean_tree(pb, **kw):
     """Tree level with the Gaussian N(μ, Σ) neuron law maximising J (docs/theory.md §9)."""
+    act = get_activation(pb.spec.activation)
+    if not act.differentiable_torch:
+        raise ValueError(f"ansatz 'gaussian_mean' needs a differentiable torch form of φ (mc.Activation(..., "
+                         f"phi_torch=...)); activation {act.name!r} has none: use ansatz 'gaussian' or 'particles'")
     import torch  # noqa: PLC0415  (torch is imported only when this ansatz runs)
 
     with _threads.policy("tree", P=pb.Z.shape[0]):  # again, now that torch is imported: its threads follow the policy too

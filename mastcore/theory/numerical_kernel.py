@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ["BLOCK_NODES", "gh_diag_kernel", "gh_pair_kernel", "gh_rule"]
 
 #: Function values held at once (pairs per block × n²): bounds the temporaries to a few tens of MB.
-BLOCK_NODES = 1 << 21
+BLOCK_NODES = 1 << 20
 #: Variances below this are treated as 0 (a zero input vector: h = 0 exactly).
 _Q_FLOOR = 1e-300
 
