@@ -286,7 +286,7 @@ def sidebar() -> Settings:
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
                  format_func=act_label, help=HELP["activation"])
     _number(c2, "seed", "seed", 1, HELP["seed"])
-    sb.selectbox("tree-level ansatz (erf/ReLU)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
+    sb.selectbox("tree-level ansatz (nonlinear φ)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
                  args=("ansatz",), format_func=ANSATZE.get,
                  disabled=mc.ACTIVATIONS[st.session_state[k("activation")]].linear, help=HELP["ansatz"])
     bad = st.session_state.get("cfg._bad_query", [])
