@@ -152,12 +152,12 @@ def calibration(method: str, activation: str = "linear", ansatz: str | None = No
     methods, a few seconds for the slowest; when it took under CALIBRATION_BUDGET/5 seconds the larger REFERENCE
     (P = 40, three χ) is timed as well and its factor used, being closer to the app's sizes. No disk cache.
     """
-    key = (method, activation, ansatz if method == "tree" and activation != "linear" else None)
+    key = (method, activation, ansatz if method == "tree" and not mc.ACTIVATIONS[activation].linear else None)
     with _calibration_lock:
         if key in _calibration:
             return _calibration[key]
         opts = dict(REFERENCE_OPTIONS.get(method, {}))
-        if method == "one_loop" and activation != "linear":
+        if method == "one_loop" and not mc.ACTIVATIONS[activation].linear:
             # a fixed number of prior samples and no variant switch: the reference measures the machine, not where
             # the data send "auto" or how often the Monte-Carlo target doubles the samples
             opts = dict(NONLINEAR_LOOP_REFERENCE)
@@ -197,7 +197,7 @@ def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None 
     total = 0.0
     for m in methods:
         opts = dict((options or {}).get(m) or {})
-        if m == "tree" and settings.activation != "linear":
+        if m == "tree" and not settings.linear:
             opts.setdefault("ansatz", settings.ansatz)
         if m == "langevin" and task is not None and opts.get("lambda_max") is None:
             # the record interval follows from λ_max(C0)/κ0 (docs/theory.md §13.3); unknown, the estimate assumes a
@@ -310,7 +310,7 @@ def cli_command(settings: Settings, chis, methods, options: dict | None = None, 
         notes.append("your CSV is not available to the command line: the line uses the Ising task")
     if settings.task in DIGIT_TASKS:
         notes.append(f"labels '{settings.binary}' are set in Python (TaskSpec options), not by a flag")
-    if settings.activation != "linear" and "tree" in methods:
+    if not settings.linear and "tree" in methods:
         notes.append(f"tree-level ansatz '{settings.ansatz}' is set in Python (options={{'tree': ...}})")
     return line + (f"   # {'; '.join(notes)}" if notes else "")
 
@@ -359,7 +359,7 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
     instead of computing).
     """
     t0 = time.perf_counter()
-    options = {"tree": {"ansatz": settings.ansatz}} if settings.activation != "linear" and "tree" in methods else None
+    options = {"tree": {"ansatz": settings.ansatz}} if not settings.linear and "tree" in methods else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mc.ConvergenceWarning)
         warnings.simplefilter("always", mc.LoopBreakdownWarning)
@@ -592,7 +592,7 @@ def learning_curves(settings: Settings, sizes, chi: float, *, methods=None, data
         task = build_task(s, data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            opts = {"tree": {"ansatz": s.ansatz}} if s.activation != "linear" and "tree" in methods else None
+            opts = {"tree": {"ansatz": s.ansatz}} if not s.linear and "tree" in methods else None
             res = mc.sweep(task.X, task.y, s.network_spec(1.0), chis=[float(chi)], methods=methods,
                            X_test=task.X_test, y_test=task.y_test, options=opts, cache=cache_mode)
         frames.append(res.table.assign(P=P))

@@ -249,6 +249,11 @@ class Settings:
     ansatz: str = "gaussian"
     binary: str = "0 vs 1"
 
+    @property
+    def linear(self) -> bool:
+        """The activation is the identity (its registry record says so)."""
+        return ACTIVATIONS[self.activation].linear
+
     #: short names used in URLs (query parameters)
     QUERY = {
         "task": "task", "P": "P", "P_test": "Ptest", "D": "D", "p": "p", "width": "N", "kappa0": "kappa0",

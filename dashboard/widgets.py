@@ -34,7 +34,12 @@ __all__ = [
 
 CUSTOM = "Custom"
 FIELDS = tuple(Settings.field_types())
-ACT_LABELS = {"linear": "linear", "erf": "erf", "relu": "ReLU"}
+
+
+def act_label(name: str) -> str:
+    """The activation's label for people (from its registry record)."""
+    return mc.ACTIVATIONS[name].label if name in mc.ACTIVATIONS else name
+
 
 
 def k(name: str) -> str:
@@ -320,11 +325,11 @@ def sidebar() -> Settings:
     _number(c1, "g_v", "g_v", 0.1, HELP["g_v"])
     _number(c2, "g_w", "g_w", 0.1, HELP["g_w"])
     c1.selectbox("activation", list(mc.ACTIVATIONS), key=w("activation"), on_change=_commit, args=("activation",),
-                 format_func=lambda a: ACT_LABELS.get(a, a), help=HELP["activation"])
+                 format_func=act_label, help=HELP["activation"])
     _number(c2, "seed", "seed", 1, HELP["seed"])
-    sb.selectbox("tree-level ansatz (erf/ReLU)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
+    sb.selectbox("tree-level ansatz (nonlinear φ)", list(ANSATZE), key=w("ansatz"), on_change=_commit,
                  args=("ansatz",), format_func=ANSATZE.get,
-                 disabled=st.session_state[k("activation")] == "linear", help=HELP["ansatz"])
+                 disabled=mc.ACTIVATIONS[st.session_state[k("activation")]].linear, help=HELP["ansatz"])
     bad = st.session_state.get("cfg._bad_query", [])
     if bad:
         sb.warning("**This link holds values the app cannot use** (defaults used instead):\n\n"
@@ -666,7 +671,7 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
 
 def theory_grid(settings: Settings):
     """χ values of the theory curves: 25 for linear nets, 9 for erf/ReLU (their tree level is slower)."""
-    return chi_grid(settings.width, N_CHI if settings.activation == "linear" else N_CHI_SLOW)
+    return chi_grid(settings.width, N_CHI if settings.linear else N_CHI_SLOW)
 
 
 def tree_curves(task, settings: Settings):
@@ -804,5 +809,5 @@ def page_header(title: str, settings: Settings, intro: str | None = None) -> Non
         f"task **{settings.task}** · P = {settings.P}, P* = {settings.P_test}, "
         f"{'D from the data' if settings.task in (*DIGIT_TASKS, 'csv') else f'D = {settings.D}'} · "
         f"N = {settings.width}, κ0 = {settings.kappa0:g}, g_v = {settings.g_v:g}, g_w = {settings.g_w:g}, "
-        f"{ACT_LABELS.get(settings.activation, settings.activation)}"
+        f"{act_label(settings.activation)}"
     )

@@ -36,6 +36,7 @@ from .posterior import (
     train_langevin,
 )
 from .results import Result, SampledResult, Trace
+from .activations import Activation, get_activation, register_activation
 from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
 from .methods import Method, register_method, unregister_method
 from .sweep import METHODS, SweepResult, anneal, sweep
@@ -58,6 +59,7 @@ from ._threads import set_threads, threads
 
 __all__ = [
     "ACTIVATIONS",
+    "Activation",
     "CacheWarning",
     "ConvergenceWarning",
     "Cost",
@@ -102,6 +104,7 @@ __all__ = [
     "nngp_kernel",
     "one_loop",
     "posterior_quadrature",
+    "register_activation",
     "register_method",
     "register_task",
     "recommend",

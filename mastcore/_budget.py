@@ -445,13 +445,8 @@ def _rescaled(P, D, Ps, N, act, o):
 
 #: Sampled one loops (docs/theory.md §12): samples of the neuron law processed in blocks. Typical sample counts
 #: (the Monte-Carlo error target stops the doubling; measured at P = 20…60, D = 30…64, N = 60: 1e5–8e5) and the
-#: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are folded into SAMPLE_SECONDS.
+#: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are the activation record's ``sample_seconds``.
 LOOP_SAMPLES = 400_000
-#: The one per-activation table of the budget (numbers the activation record does not hold): seconds of one prior
-#: sample per train point in the sampled one loop, and whether its renormalised loop doubles the samples to the cap
-#: at χ ≥ N/4 (measured for ReLU). An activation not listed here is priced as erf.
-SAMPLE_SECONDS = {"erf": 1.2e-7, "relu": 0.9e-7}
-LOOP_DOUBLES = {"erf": False, "relu": True}
 #: The one loop around the particle saddle (docs/theory.md §16.3) builds dense operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
 #: DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70,
@@ -471,13 +466,15 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     blocks = 10 * _solver_defaults()["loop_block"] * P + 6 * P * P + 2 * Ps * P
     result = 2 * P * P + 6 * P + 4 * Ps
     samples = _int_opt(o, "n_samples") if o["n_samples"] else LOOP_SAMPLES
-    doubles = LOOP_DOUBLES.get(act.name, LOOP_DOUBLES["erf"])
+    # the renormalised loop doubles its samples to the cap at χ ≥ N/4: measured for ReLU, not for the odd erf (its
+    # non-Gaussian term has no mean part); an activation is priced by its symmetry like the one of the two it shares
+    doubles = not act.odd
     if not o["n_samples"] and doubles and chi >= 0.25 * N and variant in ("auto", "renormalised"):
         # measured: ReLU's renormalised loop doubles its samples to the cap at χ ≥ N/4 (4.3 s at P = 20, 21 s at
         # P = 80 with 800000 samples), erf's stays at the first 100000
         samples *= _solver_defaults()["renormalised_doublings"]
     # prior samples: the NNGP expansion, the renormalised one loop, and "auto" (which tries the latter first)
-    seconds = 0.0 if variant == "perturbative" else samples * P * SAMPLE_SECONDS.get(act.name, SAMPLE_SECONDS["erf"])
+    seconds = 0.0 if variant == "perturbative" else samples * P * act.sample_seconds
     peak = blocks
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an

@@ -33,7 +33,7 @@ from .cache import cache_info, clear_cache, format_info, source_hash
 from .data import TaskSpec, available_tasks, make_task
 from .plots import regimes_figure
 from .posterior.langevin import LangevinOptions
-from .specs import NetworkSpec
+from .specs import ACTIVATIONS, NetworkSpec
 from .sweep import METHODS, sweep
 
 __all__ = ["FIG2_NET", "FIG2_TASK", "main"]
@@ -81,6 +81,12 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _activation(text: str) -> str:
+    if text not in ACTIVATIONS:
+        raise argparse.ArgumentTypeError(f"'activation' must be one of {', '.join(ACTIVATIONS)}; got {text!r}")
+    return text
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("samplers")
     g.add_argument("--exact-chains", type=_positive_int, default=64, help="exact posterior: chains (default 64)")
@@ -119,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--g-v", type=float, default=0.5)
     sw.add_argument("--g-w", type=float, default=0.5)
     sw.add_argument("--kappa0", type=float, default=1.0)
-    sw.add_argument("--activation", default="linear", help="linear|erf|relu")
+    sw.add_argument("--activation", default="linear", type=_activation, choices=tuple(ACTIVATIONS),
+                    help=f"one of {', '.join(ACTIVATIONS)} (default linear)")
     sw.add_argument("--chis", type=_float_list, default=_float_list("1,2,5,10,20,50,100"))
     sw.add_argument("--methods", type=_method_list, default=("nngp", "tree"),
                     help=f"comma-separated, among {','.join(METHODS)} (default nngp,tree)")

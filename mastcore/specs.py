@@ -5,12 +5,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from ._validation import positive_float, positive_int
+from .activations import ACTIVATIONS
 from ._warn import warn
 
 __all__ = ["ACTIVATIONS", "ConvergenceWarning", "LoopBreakdownWarning", "NetworkSpec", "ScaleWarning"]
-
-#: The closed set of activations. Linear networks are solved exactly where docs/theory.md allows it.
-ACTIVATIONS = ("linear", "erf", "relu")
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -40,7 +38,10 @@ class NetworkSpec:
         Prior variance scales of the hidden weights (g_v/D) and the readout (g_w/(χN)).
     kappa0 : float
         Output noise scale κ0 (noise variance κ0/χ).
-    activation : {"linear", "erf", "relu"}
+    activation : str
+        Name of a registered activation (``tuple(mc.ACTIVATIONS)``: linear, erf, relu, tanh, gelu, softplus and any
+        added by :func:`mastcore.register_activation`). Linear networks are solved exactly where docs/theory.md
+        allows it.
     """
 
     width: int = 100
@@ -65,8 +66,8 @@ class NetworkSpec:
         object.__setattr__(self, "g_v", positive_float("g_v", self.g_v))
         object.__setattr__(self, "g_w", positive_float("g_w", self.g_w))
         object.__setattr__(self, "kappa0", positive_float("kappa0", self.kappa0))
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"'activation' must be one of {ACTIVATIONS}; got {self.activation!r}")
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:  # names, as in caches
+            raise ValueError(f"'activation' must be one of {tuple(ACTIVATIONS)}; got {self.activation!r}")
 
     def replace(self, **changes) -> "NetworkSpec":
         """A copy with some fields changed (validated again)."""

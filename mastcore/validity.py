@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .activations import get_activation
 from ._budget import Cost, estimate_sweep
 from ._validation import check_callable, check_data, positive_float, positive_int
 from .cache import CacheMiss
@@ -181,7 +182,7 @@ def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_op
     bad = [t for t in theories if t not in THEORIES]
     if bad:
         raise ValueError(f"'theories' must be among {tuple(THEORIES)}; got {bad}")
-    linear = spec.activation == "linear"
+    linear = get_activation(spec.activation).linear
     if not linear and P > DENSE_MAX_P:
         theories = tuple(t for t in theories if t != "one_loop")
     chis = np.array([[_chi(int(N), f) for f in fracs] for N in widths])
@@ -255,7 +256,7 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
     P = X.shape[0]
     plan = _plan(P, spec, widths, chi_fractions, theories, network_options)
     widths, fracs, chis, theories, groups = plan.widths, plan.fracs, plan.chis, plan.theories, plan.groups
-    linear = spec.activation == "linear"
+    linear = get_activation(spec.activation).linear
     shape = (widths.size, fracs.size)
     value = {t: np.full(shape, np.nan) for t in theories}
     ref, ref_se, nngp0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
@@ -346,9 +347,9 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     P = X.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        linear = get_activation(spec.activation).linear
         res = _one_loop(X, y, spec, None, variant="auto", kernel_variance=False,
-                        n_samples=None if spec.activation == "linear" else n_samples,
-                        max_samples=None if spec.activation == "linear" else n_samples)
+                        n_samples=None if linear else n_samples, max_samples=None if linear else n_samples)
     band = band_of_mean_y_delta(res, y)
     base = _nngp_mean_y_delta(X, y, spec)
     shift = abs(float(np.mean(y * (y - res.f_train))) - base)
@@ -358,8 +359,8 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
         choice = dict(method="one_loop", options={"variant": "renormalised"}, label="renormalised one loop",
                       theory="renormalised_loop")
     else:
-        extra = {} if spec.activation == "linear" else {"ansatz": "particles"}
-        label = "one loop around the saddle" if spec.activation == "linear" else "one loop around the particle saddle"
+        extra = {} if linear else {"ansatz": "particles"}
+        label = "one loop around the saddle" if linear else "one loop around the particle saddle"
         choice = dict(method="one_loop", options={"variant": "perturbative", **extra}, label=label, theory="one_loop")
     inside = calibrated(P, spec)
     small = np.isfinite(band) and band <= TRUST_SHARE * shift
@@ -367,7 +368,7 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     if not inside:
         reason += (f"; P/N = {P / spec.width:.2g}, χ/N = {spec.chi / spec.width:.2g} lie outside the region where "
                    "the bands were checked (docs/theory.md §19.4)")
-    elif spec.activation != "linear":
+    elif not linear:
         reason += "; for erf/ReLU the band is derived, not calibrated against networks (docs/theory.md §19.4)"
     return dict(**choice, trustworthy=bool(inside and small), reason=reason, band=band, shift=shift,
                 diagnostics=diag)

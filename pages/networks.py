@@ -13,7 +13,7 @@ from dashboard.worker import Call
 from mastcore import plots
 
 settings = current_settings()
-linear = settings.activation == "linear"
+linear = settings.linear
 page_header(
     "Networks: sample the posterior, train real networks", settings,
     "**Do the theories describe real networks?** Run the references they are judged by, at the current χ, "

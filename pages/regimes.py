@@ -15,7 +15,7 @@ from mastcore.cache import CacheMiss
 from mastcore.sweep import METHODS
 
 settings = current_settings()
-linear = settings.activation == "linear"
+linear = settings.linear
 methods = compute.theory_methods(settings.activation)
 page_header(
     "Regimes: from kernels to features", settings,

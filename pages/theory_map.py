@@ -14,7 +14,7 @@ page_header(
     "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
     f"accurate: within {100 * tm.ACCURACY:g} % of the exact answer's finite-width shift.",
 )
-linear = settings.activation == "linear"
+linear = settings.linear
 st.markdown(
     ("The reference is the **exact posterior** of the linear network (a one-dimensional quadrature, "
      "docs/theory.md §7.4): the whole map takes seconds. " if linear else

@@ -22,7 +22,7 @@ st.markdown(
     "networks): by default its exact value from a one-dimensional quadrature (docs/theory.md §7.4), drawn at once; "
     "the Gibbs sampler (with its noise floor) on request."
 )
-if settings.activation != "linear":
+if not settings.linear:
     st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
                icon=":material/warning:")
     st.stop()

@@ -69,7 +69,7 @@ def test_sweep_dask_backend_via_local_cluster(cache_dir, capsys):
         (["sweep", "--methods", "nngp,magic"], "methods"),
         (["sweep", "--P", "-3"], "--P"),
         (["sweep", "--task", "nope", "--methods", "nngp"], "'task'"),
-        (["sweep", "--activation", "tanh", "--methods", "nngp"], "'activation'"),
+        (["sweep", "--activation", "sigmoid", "--methods", "nngp"], "'activation'"),
         (["sweep", "--methods", "langevin", "--steps", "10", "--burn-in", "50"], "'burn_in'"),
         (["sweep", "--kappa0", "-1", "--methods", "nngp"], "'kappa0'"),
         (["cache", "wipe"], "action"),

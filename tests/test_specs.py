@@ -24,7 +24,7 @@ not_positive = st.one_of(
 
 @SETTINGS
 @given(width=st.integers(1, 10_000), frac=st.floats(0, 1), g_v=finite_pos, g_w=finite_pos, kappa0=finite_pos,
-       activation=st.sampled_from(mc.ACTIVATIONS))
+       activation=st.sampled_from(tuple(mc.ACTIVATIONS)))
 def test_valid_specs_accepted(width, frac, g_v, g_w, kappa0, activation):
     chi = 1.0 + frac * (width - 1)
     with warnings.catch_warnings():
@@ -66,7 +66,7 @@ def test_chi_above_width_warns(width, excess):
 
 
 @SETTINGS
-@given(activation=st.one_of(st.sampled_from(["", "Linear", "tanh", "relu "]), st.none(), st.integers()))
+@given(activation=st.one_of(st.sampled_from(["", "Linear", "Tanh", "relu ", "sigmoid"]), st.none(), st.integers()))
 def test_activation_rejected(activation):
     with pytest.raises(ValueError, match="'activation'"):
         mc.NetworkSpec(activation=activation)

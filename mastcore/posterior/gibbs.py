@@ -36,6 +36,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk as _syrk
 from scipy.linalg.lapack import dposv as _posv
 
+from ..activations import get_activation
 from .._api import solver
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
@@ -199,9 +200,10 @@ def exact_posterior(
     PosteriorResult
     """
     t0 = time.perf_counter()
-    if spec.activation != "linear":
+    if not get_activation(spec.activation).linear:
         raise ValueError(
-            f"'activation' must be 'linear' for the exact posterior sampler (docs/theory.md §7); got {spec.activation!r}"
+            f"'activation' must be linear for the exact posterior sampler (linear networks only, docs/theory.md §7); "
+            f"got {spec.activation!r}"
         )
     X, y, X_test = check_data(X, y, X_test)
     n_chains = positive_int("n_chains", n_chains, minimum=2)

@@ -56,6 +56,7 @@ import numpy as np
 
 from .. import _threads
 from .._api import solver
+from ..activations import get_activation
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
 from .._warn import warn
@@ -81,8 +82,6 @@ MIN_RECORDS = 20
 #: A post-burn-in trace of mean(y·Δ) whose whole spread is below CONSTANT_TRACE_ULPS rounding units of its scale
 #: mean(y²) is constant to the working precision (e.g. κ0 → 0: the networks interpolate): R̂ = 1, converged.
 CONSTANT_TRACE_ULPS = 64
-#: max |φ''| of the activation (erf: (4/√π) max h e^{−h²} = (4/√π)/√(2e); ReLU's kink has no curvature).
-_PHI_SECOND_MAX = {"linear": 0.0, "erf": 4.0 / math.sqrt(math.pi) / math.sqrt(2.0 * math.e), "relu": 0.0}
 INTEGRATORS = ("lm", "euler")
 DTYPES = ("float64", "float32")
 
@@ -228,20 +227,11 @@ def resolve_device(device: str) -> str:
 
 
 def _activation(name: str, H, need_grad: bool):
-    """φ(H) and φ'(H) (None for the identity) for the closed set of activations (docs/theory.md §9)."""
-    torch = _torch()
-    if name == "linear":
+    """φ(H) and φ'(H) (None for the identity) from the activation's record (docs/theory.md §9)."""
+    act = get_activation(name)
+    if act.linear:
         return H, None
-    if name == "erf":
-        A = torch.erf(H)
-        dA = H.square().neg_().exp_().mul_(2.0 / math.sqrt(math.pi)) if need_grad else None
-        return A, dA
-    if name == "relu":
-        return torch.relu(H), ((H > 0).to(H.dtype) if need_grad else None)
-    raise ValueError(f"'activation' must be one of ('linear', 'erf', 'relu'); got {name!r}")  # pragma: no cover
-
-
-_PHI_PRIME_MAX = {"linear": 1.0, "erf": 2.0 / math.sqrt(math.pi), "relu": 1.0}
+    return act.phi_torch(H), (act.dphi_torch(H) if need_grad else None)
 
 
 class _Noise:
@@ -347,7 +337,8 @@ class _Chunk:
         self.sw = math.sqrt(spec.g_w / (spec.chi * spec.width))
         self.c = spec.chi / spec.kappa0  # data-term coefficient χ/κ0
         self.kappa0 = spec.kappa0
-        self.linear = spec.activation == "linear" and opts.fast_linear
+        self.act = get_activation(spec.activation)
+        self.linear = self.act.linear and opts.fast_linear
         t = lambda a: torch.tensor(np.asarray(a), dtype=self.dtype, device=device)  # noqa: E731  (a copy)
         self.y_np = y
         self.y = t(y)
@@ -370,8 +361,8 @@ class _Chunk:
         self.n_v = E * self.N * K
         self.noise = _Noise(torch, self.gen, self.n_v + E * self.N, device)
         self._buf = None  # (E, N, P) work buffers of the generic force
-        self.phi_prime_max = _PHI_PRIME_MAX[spec.activation]
-        self.phi_second_max = _PHI_SECOND_MAX[spec.activation]
+        self.phi_prime_max = self.act.phi_prime_max  # sup|φ'|, sup|φ''| for the automatic step (§13)
+        self.phi_second_max = self.act.phi_second_max
 
     def _split(self, buf):
         """(V part, w part) of a flat noise buffer, shaped like the state."""
@@ -398,23 +389,21 @@ class _Chunk:
             self._buf = [torch.empty((E, N, P), dtype=self.dtype, device=self.device) for _ in range(3)]
         H, A, G = self._buf
         torch.mm(self.V.view(E * N, D), self.Xs.T, out=H.view(E * N, P))  # h_iα = v_i·x_α
-        act = self.spec.activation
+        act = self.act
         k = self.c * self.sw  # χ/κ0 σ_w
-        if act == "linear":
+        if act.linear:
             A = H
-        elif act == "erf":
-            torch.erf(H, out=A)
-            torch.mul(H, H, out=G).neg_().exp_()  # φ'(h) = (2/√π) e^{−h²}: the constant goes into k below
-            k *= 2.0 / math.sqrt(math.pi)
-        else:  # relu: φ = max(h, 0), φ' = 1{h > 0} = sign(φ)
-            torch.clamp(H, min=0.0, out=A)
-            torch.sign(A, out=G)
+        elif act.torch_force is not None:  # fused in-place φ, φ'/s (e.g. erf: s = 2/√π goes into k)
+            k *= act.torch_force(H, A, G)
+        else:
+            A.copy_(act.phi_torch(H))
+            G.copy_(act.dphi_torch(H))
         f = torch.bmm(self.w.unsqueeze(1), A).squeeze(1).mul_(self.sw)  # (E, P)
         self.f = f
         r = f - self.y
         gw = (A * r.unsqueeze(1)).sum(2).mul_(self.c * self.sw)  # (χ/κ0) σ_w φ(H) r (faster than a (P, 1) bmm)
         rk = r.mul_(k).unsqueeze(1)
-        if act == "linear":  # G = (χ/κ0) σ_w w̃_i r_α φ'(h_iα)  (E, N, P)
+        if act.linear:  # G = (χ/κ0) σ_w w̃_i r_α φ'(h_iα)  (E, N, P)
             torch.mul(self.w.unsqueeze(2), rk, out=G)
         else:
             G.mul_(self.w.unsqueeze(2)).mul_(rk)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from ..activations import get_activation
 from .._api import solver
 from .._linalg import row_space
 from .._sigma import SigmaVMixin
@@ -105,8 +106,9 @@ def posterior_quadrature(
     QuadratureResult
     """
     t0 = time.perf_counter()
-    if spec.activation != "linear":
-        raise ValueError(f"'activation' must be 'linear' for the exact posterior; got {spec.activation!r}")
+    if not get_activation(spec.activation).linear:
+        raise ValueError(f"'activation' must be linear for the exact posterior (linear networks only); got "
+                         f"{spec.activation!r}")
     X, y, X_test = check_data(X, y, X_test)
     n_nodes = positive_int("n_nodes", n_nodes, minimum=101)
     tol = positive_float("tol", tol)

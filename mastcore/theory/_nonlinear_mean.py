@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _threads
+from ..activations import get_activation
 from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
@@ -118,6 +119,10 @@ def _polish(torch, pb, chi, mu, Sig, tol, max_iter):
 
 def gaussian_mean_tree(pb, **kw):
     """Tree level with the Gaussian N(μ, Σ) neuron law maximising J (docs/theory.md §9)."""
+    act = get_activation(pb.spec.activation)
+    if not act.differentiable_torch:
+        raise ValueError(f"ansatz 'gaussian_mean' needs a differentiable torch form of φ (mc.Activation(..., "
+                         f"phi_torch=...)); activation {act.name!r} has none: use ansatz 'gaussian' or 'particles'")
     import torch  # noqa: PLC0415  (torch is imported only when this ansatz runs)
 
     with _threads.policy("tree", P=pb.Z.shape[0]):  # again, now that torch is imported: its threads follow the policy too
@@ -132,8 +137,8 @@ def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t
     Sig0 = zero._cov_row
     ev, V = np.linalg.eigh(Sig0)
     top = V[:, -1] * np.sqrt(ev[-1])
-    # φ odd (erf): J(μ) = J(−μ), so one sign of the shift suffices
-    shifts = [m for m in MEAN_SHIFTS if m >= 0] if spec.activation == "erf" else list(MEAN_SHIFTS)
+    # φ odd (erf, tanh): J(μ) = J(−μ), so one sign of the shift suffices
+    shifts = [m for m in MEAN_SHIFTS if m >= 0] if get_activation(spec.activation).odd else list(MEAN_SHIFTS)
     starts = [m * top for m in shifts]
     if init is not None and init.ansatz == "gaussian_mean" and init._cov_row.shape == Sig0.shape:
         starts.append(init._mean_row)

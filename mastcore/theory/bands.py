@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from ..activations import get_activation
 from .._api import outermost_call, set_result_hook
 from .._linalg import _Memo, content_key, row_space
 from ..results import SampledResult
@@ -78,7 +79,7 @@ def _own(result, X):
         return train, test
     if variant == "perturbative":
         N = result.spec.width
-        r = row_space(X).rank if result.spec.activation == "linear" else X.shape[0]
+        r = row_space(X).rank if get_activation(result.spec.activation).linear else X.shape[0]
         eps = r / N  # the loop counting of docs/theory.md §6.7
         return SAFETY * eps * np.abs(corr), None if corr_t is None else SAFETY * eps * np.abs(corr_t)
     return None

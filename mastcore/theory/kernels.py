@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..activations import get_activation
 from .._api import check_spec, solver
 from .._linalg import MEMO, _gp_predict, content_key
 from .._validation import check_data
@@ -28,7 +29,7 @@ def nngp_kernel(X, X2, spec: NetworkSpec) -> np.ndarray:
     X : (n, D), X2 : (m, D). Returns (n, m).
     """
     check_spec(spec)
-    if spec.activation == "linear":
+    if get_activation(spec.activation).linear:
         return linear_kernel(X, X2, spec)
     X = np.asarray(X, dtype=np.float64)
     return spec.g_w * kernel(X, X2, spec.g_v / X.shape[1], spec.activation, same=X2 is X)

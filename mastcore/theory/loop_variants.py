@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 
+from ..activations import get_activation
 from .._warn import warn
 from . import bands
 from ..specs import LoopBreakdownWarning, NetworkSpec
@@ -31,7 +32,7 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_lo
         return nngp_expansion(X, y, spec, X_test, **mc_opts)
     if variant == "renormalised":
         return renormalised_one_loop(X, y, spec, X_test, strict=options.get("strict", False), **mc_opts)
-    if spec.activation == "linear":
+    if get_activation(spec.activation).linear:
         return linear_one_loop(variant, tree)
     if variant != "perturbative":
         raise ValueError(f"'variant' {variant!r} exists for linear networks only; for activation "
@@ -64,7 +65,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     ref = bands.attach(ref, X, y, X_test)
     found = [(ref, caught)]
     opts = dict(options)
-    if spec.activation != "linear":
+    if not get_activation(spec.activation).linear:
         run_saddle = any(f in LEAVE_FLAGS for f in ref.flags) and X.shape[0] <= DENSE_MAX_P
         if opts.get("ansatz") is None:
             opts["ansatz"] = "particles"  # the exact saddle: the Gaussian ansätze miss O(1) of the shift there

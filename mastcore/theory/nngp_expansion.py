@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..activations import get_activation
 from .._linalg import row_space
 from .._validation import check_data
 from ..specs import NetworkSpec
@@ -99,7 +100,7 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
     gL = 0.5 * chi * np.outer(a, a) - 0.5 * R
     se_tr = se_te = chain_tr = chain_te = None
     n_used, mc_se, ratio = 0, 0.0, 0.0
-    closed = spec.activation == "linear" and not sampled
+    closed = get_activation(spec.activation).linear and not sampled
     if closed:
         dCa, ERa, dCsa, ERsa = _terms_closed_form(C0, C0s, R, a, gL, N)
         var0 = (np.outer(np.diag(C0), np.diag(C0)) + C0**2) / N
@@ -163,7 +164,7 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
         f_test, d_shift_t, d_fluct_t = full[1], full[2], full[3]
     corr_vec = delta_shift + delta_fluct
     loop_ratio = float(np.linalg.norm(corr_vec) / max(np.linalg.norm(k0 * a), np.finfo(float).tiny))
-    r = row_space(X).rank if spec.activation == "linear" else P  # dimension the kernel fluctuates in
+    r = row_space(X).rank if get_activation(spec.activation).linear else P  # dimension the kernel fluctuates in
     checks = LoopFlags()
     checks.width(N, r, unit="independent samples r", advisory="accuracy is expected only for N ≳ 2r")
     checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the 1/N correction is {loop_ratio:.2f}× the NNGP discrepancy "

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.linalg as sla
 
 from .._api import check_spec
+from ..activations import ACTIVATIONS, get_activation
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
@@ -45,8 +47,24 @@ __all__ = [
 ]
 
 ANSATZE = ("gaussian", "gaussian_mean", "particles")
-#: Default ansatz per activation (docs/theory.md §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle).
-DEFAULT_ANSATZ = {"linear": "gaussian", "erf": "gaussian", "relu": "gaussian_mean"}
+
+
+class _DefaultAnsatz(Mapping):
+    """activation name → its ``default_ansatz`` (a live view of mastcore.ACTIVATIONS)."""
+
+    def __getitem__(self, name):
+        return get_activation(name).default_ansatz
+
+    def __iter__(self):
+        return iter(ACTIVATIONS)
+
+    def __len__(self):
+        return len(ACTIVATIONS)
+
+
+#: Default ansatz per activation (docs/theory.md §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle),
+#: read from each Activation's ``default_ansatz``.
+DEFAULT_ANSATZ = _DefaultAnsatz()
 #: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (docs/theory.md §9).
 GAUSSIAN_TOL = 1e-9
 #: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
@@ -358,7 +376,7 @@ def nonlinear_tree_level(
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None
-    spec : NetworkSpec (activation "erf", "relu" or "linear").
+    spec : NetworkSpec (any registered activation).
     ansatz : "gaussian" (zero-mean Gaussian neuron law), "gaussian_mean" (Gaussian with a mean, maximising J) or
         "particles" (MCMC particles: the exact saddle point; slower). Default: ``DEFAULT_ANSATZ[activation]``.
     init : a previous result on the same data (e.g. at a smaller χ) to warm-start from; otherwise the solver

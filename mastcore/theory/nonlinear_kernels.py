@@ -1,10 +1,12 @@
-"""Closed-form erf (arcsine) and ReLU (arc-cosine) kernels on a general weight covariance (docs/theory.md §9).
+"""Kernels of every registered activation on a general weight covariance (docs/theory.md §9).
 
 For a hidden unit h(x) = v·x with v ~ N(0, Σ), the kernel k(x, x') = E[φ(h(x)) φ(h(x'))] depends only on the
 second moments q = xᵀΣx, q' = x'ᵀΣx', c = xᵀΣx'. This module gives k and its partial derivatives
 (∂k/∂c, ∂k/∂q, ∂k/∂q'; on the diagonal dk/dq as a function of q alone) and the Gram-matrix helpers used by the
 Gaussian-ansatz tree level, plus the non-zero-mean kernel E[φ(h)φ(h')] with h ~ N(m, ·) (torch, differentiable)
-used by the ``gaussian_mean`` ansatz.
+used by the ``gaussian_mean`` ansatz. Each activation's record supplies its kernel: the closed forms of linear, erf
+(arcsine) and ReLU (arc-cosine) networks (mastcore.theory.closed_kernels), Gauss–Hermite quadrature for any other φ
+(mastcore.theory.numerical_kernel).
 
 Everything here is pure: arrays in, arrays out, float64. The network kernel is C = g_w k (docs/theory.md §9).
 """
@@ -13,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..activations import ACTIVATIONS, get_activation
+from .closed_kernels import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
 
 __all__ = [
     "NONLINEAR",
@@ -25,89 +30,46 @@ __all__ = [
     "pair_kernel",
 ]
 
-#: The activations handled here (the linear case is k = M; it is included so the same solver covers it).
-NONLINEAR = ("erf", "relu")
-_ALL = ("linear", "erf", "relu")
-#: Second moments below this are treated as 0 (a zero input vector): k = 0 for ReLU, no division by q.
-_Q_FLOOR = 1e-300
+
+class _Nonlinear:
+    """The registered activations that are not the identity (a live view of mastcore.ACTIVATIONS)."""
+
+    def __iter__(self):
+        return iter(tuple(n for n, a in ACTIVATIONS.items() if not a.linear))
+
+    def __contains__(self, name):
+        return name in ACTIVATIONS and not ACTIVATIONS[name].linear
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
-def activation_fn(activation: str):
-    """φ and φ' as numpy ufunc-like callables for ``activation`` in {"linear", "erf", "relu"}."""
-    from scipy.special import erf  # noqa: PLC0415
-
-    if activation == "erf":
-        return erf, lambda h: (2.0 / np.sqrt(np.pi)) * np.exp(-h * h)
-    if activation == "relu":
-        return (lambda h: np.maximum(h, 0.0)), (lambda h: (h > 0).astype(np.float64))
-    if activation == "linear":
-        return (lambda h: h), (lambda h: np.ones_like(h))
-    raise ValueError(f"'activation' must be one of {_ALL}; got {activation!r}")
+#: The registered activations handled here besides the identity (k = M; included so the same solver covers it).
+NONLINEAR = _Nonlinear()
 
 
-def pair_kernel(c, qa, qb, activation: str, *, derivatives: bool = False):
-    """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (docs/theory.md §9).
+def activation_fn(activation):
+    """φ and φ' as numpy ufunc-like callables of a registered ``activation`` (name or mastcore.Activation)."""
+    act = get_activation(activation)
+    return act.phi, act.dphi
 
-    erf:  k = (2/π) arcsin(2c / √((1+2q_a)(1+2q_b)))
-    ReLU: k = (1/2π) [√(q_a q_b − c²) + (π − θ) c],  cos θ = c / √(q_a q_b)
-    linear: k = c.
 
+def pair_kernel(c, qa, qb, activation, *, derivatives: bool = False):
+    """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (docs/theory.md §9.1, §9.7).
+
+    The activation's closed form where it has one (mastcore.theory.closed_kernels: linear, erf, ReLU),
+    otherwise Gauss–Hermite quadrature (mastcore.theory.numerical_kernel).
     Returns k, or (k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b) if ``derivatives``.
     """
-    c, qa, qb = np.broadcast_arrays(*(np.asarray(t, dtype=np.float64) for t in (c, qa, qb)))
-    if activation == "linear":
-        k = c.copy()
-        if not derivatives:
-            return k
-        return k, np.ones_like(c), np.zeros_like(c), np.zeros_like(c)
-    if activation == "erf":
-        A, B = 1.0 + 2.0 * qa, 1.0 + 2.0 * qb
-        AB = A * B
-        delta = np.maximum(AB - 4.0 * c * c, 1e-300)  # > 0 always: AB − 4c² ≥ 1 + 2q_a + 2q_b by Cauchy–Schwarz
-        k = (2.0 / np.pi) * np.arcsin(np.clip(2.0 * c / np.sqrt(AB), -1.0, 1.0))
-        if not derivatives:
-            return k
-        sd = np.sqrt(delta)
-        dc = (4.0 / np.pi) / sd
-        return k, dc, -(4.0 / np.pi) * c / (A * sd), -(4.0 / np.pi) * c / (B * sd)
-    if activation == "relu":
-        qq = qa * qb
-        ok = qq > _Q_FLOOR
-        sq = np.sqrt(np.where(ok, qq, 1.0))
-        cos = np.clip(np.where(ok, c / sq, 0.0), -1.0, 1.0)
-        theta = np.arccos(cos)
-        sin = np.sqrt(np.maximum(1.0 - cos * cos, 0.0))
-        k = np.where(ok, (sq * sin + (np.pi - theta) * c) / (2.0 * np.pi), 0.0)
-        if not derivatives:
-            return k
-        dc = np.where(ok, (np.pi - theta) / (2.0 * np.pi), 0.0)
-        qa_s = np.where(qa > _Q_FLOOR, qa, 1.0)
-        qb_s = np.where(qb > _Q_FLOOR, qb, 1.0)
-        dqa = np.where(ok, sin * np.sqrt(qb / qa_s) / (4.0 * np.pi), 0.0)
-        dqb = np.where(ok, sin * np.sqrt(qa / qb_s) / (4.0 * np.pi), 0.0)
-        return k, dc, dqa, dqb
-    raise ValueError(f"'activation' must be one of {_ALL}; got {activation!r}")
+    return get_activation(activation).kernel(c, qa, qb, derivatives=derivatives)
 
 
-def diag_kernel(q, activation: str, *, derivative: bool = False):
-    """k(x, x) as a function of q = xᵀΣx alone, and dk/dq (docs/theory.md §9: differentiate the diagonal in q only).
-
-    erf: (2/π) arcsin(2q/(1+2q)), dk/dq = (4/π)/((1+2q)√(1+4q));  ReLU: q/2, ½;  linear: q, 1.
-    """
-    q = np.asarray(q, dtype=np.float64)
-    if activation == "erf":
-        k = (2.0 / np.pi) * np.arcsin(2.0 * q / (1.0 + 2.0 * q))
-        d = (4.0 / np.pi) / ((1.0 + 2.0 * q) * np.sqrt(1.0 + 4.0 * q))
-    elif activation == "relu":
-        k, d = 0.5 * q, np.full_like(q, 0.5)
-    elif activation == "linear":
-        k, d = q.copy(), np.ones_like(q)
-    else:
-        raise ValueError(f"'activation' must be one of {_ALL}; got {activation!r}")
-    return (k, d) if derivative else k
+def diag_kernel(q, activation, *, derivative: bool = False):
+    """k(x, x) as a function of q = xᵀΣx alone, and dk/dq (docs/theory.md §9: differentiate the diagonal in q only)."""
+    return get_activation(activation).diag(q, derivative=derivative)
 
 
-def kernel(X, X2, Sigma, activation: str, *, same: bool | None = None) -> np.ndarray:
+def kernel(X, X2, Sigma, activation, *, same: bool | None = None) -> np.ndarray:
     """k(x_α, x'_β) = E[φ(v·x_α) φ(v·x'_β)], v ~ N(0, Σ), for rows of X (n, D) and X2 (m, D) (docs/theory.md §9).
 
     ``Sigma`` is a (D, D) matrix or a scalar σ² (Σ = σ² I). ``same`` (default: ``X2 is X``) uses the exact
@@ -126,9 +88,15 @@ def kernel(X, X2, Sigma, activation: str, *, same: bool | None = None) -> np.nda
         qa = np.einsum("ij,ij->i", XS, X)
         qb = np.einsum("ij,ij->i", X2 @ Sigma, X2)
     c = XS @ X2.T
-    k = pair_kernel(c, qa[:, None], qb[None, :], activation)
+    act = get_activation(activation)
+    if same and not act.closed_form:  # quadrature on the upper triangle only, mirrored
+        i, j = np.triu_indices(len(qa), 1)
+        k = np.empty_like(c)
+        k[i, j] = k[j, i] = act.kernel(c[i, j], qa[i], qa[j])
+    else:
+        k = act.kernel(c, qa[:, None], qb[None, :])
     if same:
-        np.fill_diagonal(k, diag_kernel(qa, activation))
+        np.fill_diagonal(k, act.diag(qa))
     return k
 
 
@@ -146,12 +114,21 @@ class GramParts:
     ddiag: np.ndarray
 
 
-def gram_parts(M, activation: str) -> GramParts:
+def gram_parts(M, activation) -> GramParts:
     """Kernel matrix and partial derivatives on M = XΣXᵀ (P, P) (docs/theory.md §9)."""
     M = np.asarray(M, dtype=np.float64)
     q = np.diag(M).copy()
-    k, dc, dqa, _ = pair_kernel(M, q[:, None], q[None, :], activation, derivatives=True)
-    kd, dd = diag_kernel(q, activation, derivative=True)
+    act = get_activation(activation)
+    if act.closed_form:
+        k, dc, dqa, _ = act.kernel(M, q[:, None], q[None, :], derivatives=True)
+    else:  # quadrature on the upper triangle only: k, ∂k/∂c symmetric, ∂k_βα/∂q_β = ∂k_αβ/∂q_b
+        i, j = np.triu_indices(len(q), 1)
+        k, dc, dqa = (np.zeros_like(M) for _ in range(3))
+        kp, dcp, dap, dbp = act.kernel(M[i, j], q[i], q[j], derivatives=True)
+        k[i, j] = k[j, i] = kp
+        dc[i, j] = dc[j, i] = dcp
+        dqa[i, j], dqa[j, i] = dap, dbp
+    kd, dd = act.diag(q, derivative=True)
     np.fill_diagonal(k, kd)
     np.fill_diagonal(dc, 0.0)
     np.fill_diagonal(dqa, 0.0)
@@ -199,55 +176,58 @@ def _split_nodes(torch, lo_shape_ref, t0):
     return t, wt * torch.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
 
 
-def mean_pair_kernel_torch(ma, qa, mb, qb, c, activation: str):
+#: Gauss–Hermite nodes of the inner integral E[φ(μ + sξ)] for activations without its closed form.
+GH_INNER = 32
+
+
+def _gauss_mean(act, mu, s2):
+    """E[φ(μ + √s2 ξ)], ξ ~ N(0, 1), on torch tensors: the activation's closed form, else GH_INNER-node
+    Gauss–Hermite quadrature (docs/theory.md §9.3, §9.7)."""
+    if act.gauss_mean_torch is not None:
+        return act.gauss_mean_torch(mu, s2)
+    torch = _torch()
+    from .numerical_kernel import gh_rule  # noqa: PLC0415
+
+    z, w = (torch.tensor(a, dtype=mu.dtype, device=mu.device) for a in gh_rule(GH_INNER))
+    return torch.sum(w * act.phi_torch(mu[..., None] + torch.sqrt(s2)[..., None] * z), dim=-1)
+
+
+def mean_pair_kernel_torch(ma, qa, mb, qb, c, activation):
     """E[φ(h_a) φ(h_b)] for (h_a, h_b) Gaussian with means (m_a, m_b), variances (q_a, q_b), covariance c.
 
-    Torch tensors of a common broadcast shape; differentiable. One Gaussian coordinate is integrated in closed
-    form given the other (docs/theory.md §9: E[erf(h)] = erf(m/√(1+2s²)), E[relu(h)] = m Φ(m/s) + s φ(m/s)), the other
-    (t, with h_a = m_a + √q_a t) by Gauss–Legendre quadrature split at the kink/centre t0 = −m_a/√q_a of φ(h_a),
-    so the near-step shape of erf at large q and the ReLU kink sit at interval ends. q_a = 0 is not supported.
+    Torch tensors of a common broadcast shape; differentiable. One Gaussian coordinate is integrated given the other
+    (docs/theory.md §9.3: in closed form, e.g. E[erf(h)] = erf(m/√(1+2s²)), E[relu(h)] = m Φ(m/s) + s φ(m/s), or by
+    Gauss–Hermite quadrature), the other (t, with h_a = m_a + √q_a t) by Gauss–Legendre quadrature split at the
+    kink/centre t0 = −m_a/√q_a of φ(h_a), so the near-step shape of erf at large q and the ReLU kink sit at interval
+    ends. q_a = 0 is not supported.
     """
     torch = _torch()
-    if activation == "linear":
+    act = get_activation(activation)
+    if act.linear:
         return c + ma * mb
-    if activation not in ("erf", "relu"):
-        raise ValueError(f"'activation' must be one of {_ALL}; got {activation!r}")
     sqa = torch.sqrt(qa)
     cond_var = torch.clamp(qb - c * c / qa, min=1e-14)
-    cond_sd = torch.sqrt(cond_var)
-    slope = c / sqa  # h_b | t = m_b + slope·t + cond_sd·ξ
+    slope = c / sqa  # h_b | t = m_b + slope·t + √cond_var·ξ
     t, w = _split_nodes(torch, ma, -ma / sqa)
     ha = ma[..., None] + sqa[..., None] * t
     mu_b = mb[..., None] + slope[..., None] * t
-    if activation == "erf":
-        inner = torch.erf(mu_b / torch.sqrt(1.0 + 2.0 * cond_var[..., None]))
-        return torch.sum(w * torch.erf(ha) * inner, dim=-1)
-    z = mu_b / cond_sd[..., None]
-    Phi = 0.5 * (1.0 + torch.erf(z / np.sqrt(2.0)))
-    phi = torch.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
-    inner = mu_b * Phi + cond_sd[..., None] * phi
-    return torch.sum(w * torch.relu(ha) * inner, dim=-1)
+    inner = _gauss_mean(act, mu_b, cond_var[..., None].expand_as(mu_b))
+    return torch.sum(w * act.phi_torch(ha) * inner, dim=-1)
 
 
-def mean_diag_kernel_torch(m, q, activation: str):
-    """E[φ(h)²] for h ~ N(m, q) (torch, differentiable)."""
+def mean_diag_kernel_torch(m, q, activation):
+    """E[φ(h)²] for h ~ N(m, q) (torch, differentiable): Gauss–Legendre quadrature split at h = 0."""
     torch = _torch()
-    if activation == "linear":
+    act = get_activation(activation)
+    if act.linear:
         return q + m * m
     sq = torch.sqrt(q)
-    if activation == "relu":  # E[relu(h)²] = (m² + q) Φ(m/√q) + m √q φ(m/√q)
-        z = m / sq
-        Phi = 0.5 * (1.0 + torch.erf(z / np.sqrt(2.0)))
-        phi = torch.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
-        return (m * m + q) * Phi + m * sq * phi
-    if activation == "erf":
-        t, w = _split_nodes(torch, m, -m / sq)
-        h = m[..., None] + sq[..., None] * t
-        return torch.sum(w * torch.erf(h) ** 2, dim=-1)
-    raise ValueError(f"'activation' must be one of {_ALL}; got {activation!r}")
+    t, w = _split_nodes(torch, m, -m / sq)
+    h = m[..., None] + sq[..., None] * t
+    return torch.sum(w * act.phi_torch(h) ** 2, dim=-1)
 
 
-def mean_gram_torch(m, M, activation: str):
+def mean_gram_torch(m, M, activation):
     """k_αβ = E[φ(h_α)φ(h_β)] on the train set for h ~ N(m, M): m (P,), M (P, P) torch tensors. Returns (P, P).
 
     Off-diagonal pairs are computed once (α < β, with α the quadrature coordinate) and mirrored.
@@ -262,7 +242,7 @@ def mean_gram_torch(m, M, activation: str):
     return K + torch.diag(mean_diag_kernel_torch(m, q, activation))
 
 
-def mean_cross_torch(ms, qs, m, q, Mc, activation: str):
+def mean_cross_torch(ms, qs, m, q, Mc, activation):
     """Cross kernel between test points (ms, qs: (P*,)) and train points (m, q: (P,)), covariances Mc (P*, P)."""
     Ps, P = Mc.shape
     return mean_pair_kernel_torch(ms[:, None].expand(Ps, P), qs[:, None].expand(Ps, P), m[None, :].expand(Ps, P),

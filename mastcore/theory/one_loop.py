@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
+from ..activations import get_activation
 from .._api import solver
 from .._validation import check_data, positive_float, positive_int
 from .._warn import warn
@@ -351,7 +352,7 @@ def one_loop(
 
     Parameters
     ----------
-    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec ("linear", "erf" or "relu").
+    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec (any registered activation).
     variant : "auto" (default: the variant with the smallest error band, docs/theory.md §19.3 — the renormalised
         one loop or the one loop around the saddle; erf/ReLU: the particle saddle, tried where the renormalised one
         loop leaves its expansion, docs/theory.md §12.4),
@@ -382,7 +383,7 @@ def one_loop(
     t0 = time.perf_counter()
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
-    if variant == "auto" or variant in ("nngp", "renormalised") or spec.activation != "linear":
+    if variant == "auto" or variant in ("nngp", "renormalised") or not get_activation(spec.activation).linear:
         def linear(v, t):
             return one_loop(X, y, spec, X_test, v, tree=t, kernel_variance=kernel_variance, tol=tol,
                             max_iter=max_iter, strict=strict)

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from ..activations import get_activation
 from .._validation import check_data
 from ..specs import NetworkSpec
 from . import _defaults
@@ -109,7 +110,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     P = X.shape[0]
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
     n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
-    nongaussian = spec.activation != "linear" if nongaussian is None else bool(nongaussian)
+    nongaussian = not get_activation(spec.activation).linear if nongaussian is None else bool(nongaussian)
     saddle = rescaled_kernel(X, y, spec, X_test)  # warns (ConvergenceWarning) itself when it does not converge
     if strict and not saddle.converged:
         raise RuntimeError(f"renormalised one loop: the renormalised saddle did not converge (residual "

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
+from ..activations import get_activation
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
 from .._validation import check_data, positive_float, positive_int
@@ -233,7 +234,7 @@ def linear_tree_level(
     tol : relative tolerance on max|C_new − C|. max_iter : outer iterations.
     strict : raise RuntimeError instead of warning when not converged.
     """
-    if spec.activation != "linear":
+    if not get_activation(spec.activation).linear:
         raise ValueError(f"linear_tree_level needs activation 'linear'; got {spec.activation!r} (use mc.tree_level)")
     if variant not in VARIANTS:
         raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")

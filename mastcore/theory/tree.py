@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..activations import get_activation
 from .._api import solver
 from .._linalg import row_space
 from .._validation import positive_float, positive_int
@@ -60,7 +61,7 @@ def tree_level(
     tol = None if tol is None else positive_float("tol", tol)
     max_iter = None if max_iter is None else positive_int("max_iter", max_iter)
     n_stages = positive_int("n_stages", n_stages)
-    if spec.activation == "linear":
+    if get_activation(spec.activation).linear:
         if particle_options:
             raise ValueError(f"options {sorted(particle_options)} apply to erf/ReLU networks only; got 'linear'")
         result = linear_tree_level(
