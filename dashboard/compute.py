@@ -183,6 +183,19 @@ def input_dimension(settings: Settings, task: mc.Task | None = None) -> int:
     return {"digits": 64, "mnist": 784}.get(settings.task, settings.D)
 
 
+def curve_options(settings: Settings, methods) -> dict | None:
+    """The sweep options of the app's theory curves: the sidebar's tree-level ansatz (erf/ReLU) and each method
+    record's ``curve_options`` (mastcore.methods.Method)."""
+    out = {}
+    for m in methods:
+        opts = METHODS[m].options_for_curve(settings.activation) if m in METHODS else {}
+        if m == "tree" and not settings.linear:
+            opts["ansatz"] = settings.ansatz
+        if opts:
+            out[m] = opts
+    return out or None
+
+
 def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None = None,
                      task: mc.Task | None = None, calibrate: bool = True) -> float:
     """Expected seconds of mc.sweep of ``methods`` over ``chis`` (the χ values, or their number: then each point
@@ -196,9 +209,7 @@ def estimate_seconds(settings: Settings, methods, chis, *, options: dict | None 
     D = input_dimension(settings, task)
     total = 0.0
     for m in methods:
-        opts = dict((options or {}).get(m) or {})
-        if m == "tree" and not settings.linear:
-            opts.setdefault("ansatz", settings.ansatz)
+        opts = {**(curve_options(settings, (m,)) or {}).get(m, {}), **dict((options or {}).get(m) or {})}
         if m == "langevin" and task is not None and opts.get("lambda_max") is None:
             # the record interval follows from λ_max(C0)/κ0 (docs/theory.md §13.3); unknown, the estimate assumes a
             # record per step: 6.7× the time of erf networks at the Fig.-2 sizes
@@ -359,7 +370,7 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
     instead of computing).
     """
     t0 = time.perf_counter()
-    options = {"tree": {"ansatz": settings.ansatz}} if not settings.linear and "tree" in methods else None
+    options = curve_options(settings, methods)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", mc.ConvergenceWarning)
         warnings.simplefilter("always", mc.LoopBreakdownWarning)
@@ -522,7 +533,8 @@ def width_scaling(task: mc.Task, settings: Settings, widths, *, methods=("nngp",
         raise ValueError(f"'reference' must be one of {WIDTH_REFERENCES}; got {reference!r}")
     rows = []
     widths = sorted(int(w) for w in widths)
-    options = {"exact": dict(exact_options or {})} if reference == "exact" else None
+    options = {**(curve_options(settings, methods) or {}),
+               **({"exact": dict(exact_options or {})} if reference == "exact" else {})} or None
     for k, N in enumerate(widths):
         spec = settings.replace(width=N).network_spec(1.0)
         with warnings.catch_warnings():
@@ -592,7 +604,7 @@ def learning_curves(settings: Settings, sizes, chi: float, *, methods=None, data
         task = build_task(s, data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            opts = {"tree": {"ansatz": s.ansatz}} if not s.linear and "tree" in methods else None
+            opts = curve_options(s, methods)
             res = mc.sweep(task.X, task.y, s.network_spec(1.0), chis=[float(chi)], methods=methods,
                            X_test=task.X_test, y_test=task.y_test, options=opts, cache=cache_mode)
         frames.append(res.table.assign(P=P))

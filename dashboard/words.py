@@ -28,6 +28,8 @@ FLAG_WORDS = {
     "several_maxima": "the posterior of the kernel scale has several maxima: an expansion around one of them is not "
                       "reliable — use the exact posterior",
     "tree_not_converged": "the tree-level saddle it starts from did not converge",
+    "band_unavailable": "its error band could not be estimated here (the reference theory it is measured against "
+                        "could not be computed): the value is shown without a band",
     "dt_restarted": "the Langevin step was made smaller after the training diverged",
 }
 

@@ -103,6 +103,9 @@ class Method:
         The dashboard draws the method as a theory curve against χ: True, False, or a predicate on the
         activation record (``lambda act: act.linear``). Default: True for a theory (neither sampled nor a
         reference).
+    curve_options : callable, optional
+        ``curve_options(act) → dict``: the sweep options the dashboard passes when it draws the method as a curve
+        for the activation record ``act`` (default: none).
     map_theories : tuple of (key, label, options)
         The theories of the theory map (:mod:`mastcore.validity`) this method provides: one sweep of this method
         with ``options`` each. Default: none.
@@ -124,6 +127,7 @@ class Method:
     threads: ThreadModel | None = None
     style: tuple | None = None
     curve: bool | Callable | None = None
+    curve_options: Callable | None = None
     map_theories: tuple = ()
 
     def __post_init__(self):
@@ -163,6 +167,10 @@ class Method:
     def activations(self) -> tuple:
         """The registered activations it applies to (live: a newly registered activation appears)."""
         return tuple(a for a in ACTIVATIONS if self.applies_to(a))
+
+    def options_for_curve(self, activation) -> dict:
+        """The sweep options of the dashboard's curve of this method for ``activation`` (see ``curve_options``)."""
+        return dict(self.curve_options(get_activation(activation))) if self.curve_options is not None else {}
 
     def draws_curve(self, activation) -> bool:
         """True when the dashboard draws it as a theory curve against χ for this activation."""
@@ -260,6 +268,9 @@ def _builtin():
     register_method(Method(
         "one_loop", "one loop", one_loop, fixed=("tree",), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
         threads=THREAD_MODELS["one_loop"], style=("#D55E00", "longdash", "diamond"),
+        # the app draws the renormalised one loop as a curve of its own for linear networks, so its "one loop" curve
+        # there is the one loop around the saddle (variant "auto" would mostly repeat the renormalised one, §19.3)
+        curve_options=lambda act: {"variant": "perturbative"} if act.linear else {},
         map_theories=(("one_loop", "one loop (saddle)", {"variant": "perturbative"}),
                       ("nngp_loop", "1/N around the NNGP", {"variant": "nngp"}),
                       ("renormalised_loop", "renormalised one loop", {"variant": "renormalised"}))))

@@ -144,7 +144,13 @@ def attach(result, X, y, X_test=None, *, ref=None):
     if own is not None and getattr(result, "variant", "") == "renormalised":
         train, test = own
     else:
-        ref = companion(X, y, result.spec, X_test) if ref is None else ref
+        if ref is None:
+            try:
+                ref = companion(X, y, result.spec, X_test)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+                # no reference to measure the disagreement against (e.g. labels beyond the saddle solver's range):
+                # the value stands, its band is unknown — said by a flag, never a silent zero
+                return dataclasses.replace(result, flags=(*result.flags, "band_unavailable"))
         train, test = _disagreement(result, ref)
         if own is not None and getattr(result, "ansatz", "particles") not in ("particles", ""):
             # the saddle of a Gaussian ansatz is not the exact saddle (§9.6): its next order plus the disagreement
