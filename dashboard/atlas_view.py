@@ -83,8 +83,9 @@ def features_traces(settings: Settings) -> list[go.Scatter]:
 
 
 #: What the Feature learning chart's atlas points are (mastcore.atlas.OBSERVABLES "s").
-FEATURES_WHAT = "the rescaling factor s (first panel: the s for which the GP with kernel s·C0 has the networks' " \
-                "train mean(y·Δ))"
+FEATURES_WHAT = ("the rescaling factor s (first panel: the s for which the GP with kernel s·C0 has the networks' "
+                 "train mean(y·Δ); the tree level's s multiplies K_B = C0 + O(1/N) instead, docs/theory.md §4.3 — a "
+                 "small difference: the rest of a gap is the tree level's own finite-width error)")
 
 
 def caption(settings: Settings, what: str = "the discrepancy") -> str | None:
