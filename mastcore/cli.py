@@ -435,6 +435,8 @@ def _add_atlas_parser(sub) -> None:
     at.add_argument("--out", default=None, help="the JSON file (default: the packaged mastcore/atlas/atlas.json)")
     at.add_argument("--time-budget", type=float, default=None,
                     help="seconds: refuse when the estimate exceeds them, start no point once they are spent")
+    at.add_argument("--no-cache", action="store_true", help="do not read or write the cache (default: each "
+                    "point is cached, so an interrupted build resumes)")
     at.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -485,7 +487,7 @@ def _cmd_atlas(args, parser) -> int:
 
     try:
         atlas = build_atlas(args.presets, args.activations, args.n_chi, options, progress, out=args.out,
-                            time_budget=args.time_budget)
+                            time_budget=args.time_budget, cache=not args.no_cache)
     finally:
         if bar is not None:
             bar.close()

@@ -223,8 +223,8 @@ def test_build_keeps_other_pairs_and_records_provenance(tmp_path):
     out = tmp_path / "a.json"
     opts = mc.LangevinOptions(ensemble=4, steps=300, burn_in=30, seed=3)
     calls = []
-    build_atlas(["teaching"], ["linear"], [1.0, 50.0], opts, lambda *a: calls.append(a[:2]), out=out)
-    a = build_atlas(["teaching"], ["relu"], [1.0], opts, out=out)
+    build_atlas(["teaching"], ["linear"], [1.0, 50.0], opts, lambda *a: calls.append(a[:2]), out=out, cache=False)
+    a = build_atlas(["teaching"], ["relu"], [1.0], opts, out=out, cache=False)
     assert calls == [(0, 2), (1, 2), (2, 2)]
     assert a.keys() == [("teaching", "linear"), ("teaching", "relu")] and a.matches_trainer
     pt = a.points_of("teaching", "relu")[0]
@@ -238,7 +238,7 @@ def test_build_keeps_other_pairs_and_records_provenance(tmp_path):
 def test_atlas_command_prints_an_estimate_and_writes_the_file(tmp_path, capsys):
     out = tmp_path / "cli.json"
     rc = main(["atlas", "--presets", "teaching", "--activations", "linear", "--n-chi", "2", "--steps", "200",
-               "--ensemble", "4", "--no-progress", "--out", str(out)])
+               "--ensemble", "4", "--no-progress", "--no-cache", "--out", str(out)])
     text = capsys.readouterr().out
     assert rc == 0 and "estimated" in text and "wrote" in text
     assert len(ma.load_atlas(out).points) == 2

@@ -111,11 +111,12 @@ def estimate_atlas(presets, activations, chis: int | Sequence[float] = N_CHI,
     return out
 
 
-def _point(task, key: str, p: dict, act: str, chi: float, options: LangevinOptions, C0: np.ndarray) -> dict:
+def _point(task, key: str, p: dict, act: str, chi: float, options: LangevinOptions, C0: np.ndarray,
+           cache: bool) -> dict:
     spec = NetworkSpec(chi=chi, activation=act, **p["network"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        res = train_langevin(task.X, task.y, spec, task.X_test, options=options)
+        res = train_langevin(task.X, task.y, spec, task.X_test, options=options, cache=cache)
     s = summarize(res, task.y, task.y_test)
     split = lambda name: {k: _num(s[f"{name}_{k}"]) for k in  # noqa: E731
                           ("mean_y_delta", "mean_y_delta_se", "mean_sq_delta", "mean_sq_delta_se")}
@@ -140,7 +141,7 @@ def _num(v) -> float | None:
 def build_atlas(presets=("teaching", "fig2"), activations=("linear", "erf", "relu"),
                 chis: int | Sequence[float] = N_CHI, options: LangevinOptions = ATLAS_OPTIONS,
                 progress: Callable[[int, int, dict], None] | None = None, *, out: str | Path | None = None,
-                time_budget: float | None = None) -> Atlas:
+                time_budget: float | None = None, cache: bool = True) -> Atlas:
     """Train one ensemble per preset × activation × χ and write the atlas to ``out`` (default: the packaged file).
 
     Parameters
@@ -152,6 +153,8 @@ def build_atlas(presets=("teaching", "fig2"), activations=("linear", "erf", "rel
         (done = 0, info = {}).
     out : the JSON file; its points of other (preset, activation) pairs are kept.
     time_budget : seconds; no point is started once they are spent (the points made so far are written).
+    cache : keep each trained ensemble in the disk cache (mastcore.cache), so that an interrupted build resumes
+        where it stopped; the cache is keyed on the trainer's source, so other trainer code trains afresh.
 
     Returns the Atlas written.
     """
@@ -184,7 +187,7 @@ def build_atlas(presets=("teaching", "fig2"), activations=("linear", "erf", "rel
         if (key, act) not in kernels:
             spec = NetworkSpec(chi=1.0, activation=act, **p["network"])
             kernels[key, act] = nngp_kernel(tasks[key].X, tasks[key].X, spec)
-        points.append(_point(tasks[key], key, p, act, chi, options, kernels[key, act]))
+        points.append(_point(tasks[key], key, p, act, chi, options, kernels[key, act], cache))
         if progress is not None:
             progress(len(points), len(plan), points[-1])
     all_presets = {**({} if not kept else old.presets), **presets}
