@@ -99,14 +99,17 @@ def _activations(activations) -> list[str]:
 
 def estimate_atlas(presets, activations, chis: int | Sequence[float] = N_CHI,
                    options: LangevinOptions = ATLAS_OPTIONS) -> list[tuple[str, str, float, float]]:
-    """(preset, activation, χ, estimated seconds) of every point (:func:`mastcore.estimate`'s Langevin cost model;
-    it assumes a record every step, so it errs on the long side)."""
+    """(preset, activation, χ, estimated seconds) of every point (:func:`mastcore.estimate`'s Langevin cost model,
+    told the largest NNGP eigenvalue λ_max(C0)/κ0 of the task, which sets how often the trainer records)."""
     out = []
     for key, p in _tasks(presets).items():
         t, n = p["task"], p["network"]
+        task = make_task(TaskSpec(**t))
         for act in _activations(activations):
+            C0 = nngp_kernel(task.X, task.X, NetworkSpec(chi=1.0, activation=act, **n))
+            lam = float(np.linalg.eigvalsh(C0)[-1]) / n["kappa0"]
             cost = estimate("langevin", P=t["P"], D=t["D"], width=n["width"], P_test=t["P_test"], activation=act,
-                            options=options)
+                            options=options, lambda_max=lam)
             out += [(key, act, c, cost.seconds) for c in atlas_chis(n["width"], chis)]
     return out
 
