@@ -1,8 +1,9 @@
-"""Command line: ``python -m mastcore sweep | fig2 | cache``.
+"""Command line: ``python -m mastcore sweep | fig2 | atlas | cache``.
 
     python -m mastcore sweep --task ising --P 80 --D 200 --N 100 --chis 1,2,5,10,20,50,100 \\
         --methods nngp,tree,one_loop,exact,langevin --out DIR
     python -m mastcore fig2 --out DIR [--small]
+    python -m mastcore atlas --presets teaching,fig2 --activations linear,erf,relu --n-chi 7 [--out FILE]
     python -m mastcore cache info | clear [--yes]
 
 A sweep runs :func:`mastcore.sweep` (the library's one sweep engine), prints a table and writes ``sweep.csv``,
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     fg = sub.add_parser("fig2", help="reproduce the paper's Fig. 2 (train and test discrepancy vs χ)")
     fg.add_argument("--small", action="store_true", help="small, fast version (CI)")
     _add_run_options(fg)
+
+    _add_atlas_parser(sub)
 
     ca = sub.add_parser("cache", help="inspect or empty the cache")
     ca.add_argument("action", choices=("info", "clear"))
@@ -411,6 +414,98 @@ def _cmd_cache(args, parser) -> int:
     return 0
 
 
+# --- atlas -------------------------------------------------------------------------------------------------
+
+def _name_list(text: str) -> list[str]:
+    names = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names; got {text!r}")
+    return names
+
+
+def _add_atlas_parser(sub) -> None:
+    from .atlas.build import ATLAS_OPTIONS, N_CHI  # noqa: PLC0415
+
+    at = sub.add_parser("atlas", help="train the network atlas (Langevin ensembles at the presets) into a data file")
+    at.add_argument("--presets", type=_name_list, default=["teaching", "fig2"], help="teaching,fig2 (default both)")
+    at.add_argument("--activations", type=_name_list, default=["linear", "erf", "relu"],
+                    help="default linear,erf,relu")
+    at.add_argument("--n-chi", type=_positive_int, default=N_CHI,
+                    help=f"log-spaced chi values in [1, N] per preset (default {N_CHI})")
+    at.add_argument("--ensemble", type=_positive_int, default=ATLAS_OPTIONS.ensemble,
+                    help=f"networks per point (default {ATLAS_OPTIONS.ensemble})")
+    at.add_argument("--steps", type=_positive_int, default=ATLAS_OPTIONS.steps,
+                    help=f"steps incl. burn-in (default {ATLAS_OPTIONS.steps})")
+    at.add_argument("--burn-in", type=int, default=None, help="burn-in steps (default steps/10)")
+    at.add_argument("--device", default=ATLAS_OPTIONS.device, help="auto|cpu|cuda (default auto)")
+    at.add_argument("--seed", type=int, default=ATLAS_OPTIONS.seed, help="seed (default 0)")
+    at.add_argument("--out", default=None, help="the JSON file (default: the packaged mastcore/atlas/atlas.json)")
+    at.add_argument("--time-budget", type=float, default=None,
+                    help="seconds: refuse when the estimate exceeds them, start no point once they are spent")
+    at.add_argument("--no-cache", action="store_true", help="do not read or write the cache (default: each "
+                    "point is cached, so an interrupted build resumes)")
+    at.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cmd_atlas(args, parser) -> int:
+    from .atlas.build import build_atlas, estimate_atlas  # noqa: PLC0415
+    from ._budget import format_seconds  # noqa: PLC0415
+
+    try:
+        burn = args.burn_in if args.burn_in is not None else args.steps // 10
+        options = LangevinOptions(ensemble=args.ensemble, steps=args.steps, burn_in=burn, device=args.device,
+                                  seed=args.seed)
+        if args.n_chi < 2:
+            raise ValueError(f"'--n-chi' must be at least 2 (the values span [1, N]); got {args.n_chi}")
+        if args.time_budget is not None and not (np.isfinite(args.time_budget) and args.time_budget > 0):
+            raise ValueError(f"'--time-budget' must be a positive number of seconds; got {args.time_budget}")
+        plan = estimate_atlas(args.presets, args.activations, args.n_chi, options)
+    except ValueError as exc:
+        parser.error(str(exc))
+    total = sum(p[3] for p in plan)
+    per = {}
+    for key, act, _, sec in plan:
+        per.setdefault((key, act), []).append(sec)
+    print(f"atlas: {len(plan)} points, {options.ensemble} networks x {options.steps} steps each; estimated "
+          f"{format_seconds(total)} in all")
+    for (key, act), secs in per.items():
+        print(f"  {key:<9} {act:<7} {len(secs)} chi values, ~{format_seconds(sum(secs))}")
+    if args.time_budget is not None and total > args.time_budget:
+        print(f"python -m mastcore atlas: error: the estimate ({format_seconds(total)}) exceeds --time-budget "
+              f"({format_seconds(args.time_budget)}); use fewer --steps, --ensemble, --n-chi or presets",
+              file=sys.stderr)
+        return 2
+    bar = None
+    if not args.no_progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        bar = tqdm(total=len(plan), desc="atlas", unit="point")
+
+    def progress(done, n, info):
+        if info:
+            line = (f"{info['preset']:<9} {info['activation']:<7} chi={info['chi']:<8.4g} train mean(y·Δ) = "
+                    f"{info['train']['mean_y_delta']:.5f} ± {info['train']['mean_y_delta_se'] or float('nan'):.2g}  "
+                    f"R̂ = {info['r_hat'] or float('nan'):.3f}  {info['seconds']:.1f} s"
+                    + ("" if info["converged"] else "  NOT CONVERGED"))
+            (bar.write if bar is not None else print)(line)
+        if bar is not None:
+            bar.n = done
+            bar.refresh()
+
+    try:
+        atlas = build_atlas(args.presets, args.activations, args.n_chi, options, progress, out=args.out,
+                            time_budget=args.time_budget, cache=not args.no_cache)
+    finally:
+        if bar is not None:
+            bar.close()
+    made = sum(1 for p in atlas.points if p["preset"] in args.presets and p["activation"] in args.activations)
+    print(f"wrote {atlas.path}: {len(atlas.points)} points ({made} made now), trainer {atlas.trainer}")
+    if made < len(plan):
+        print(f"python -m mastcore atlas: warning: the time budget ran out after {made} of {len(plan)} points",
+              file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m mastcore``; returns the exit code (2 for bad arguments, 130 when interrupted)."""
     parser = build_parser()
@@ -418,7 +513,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    commands = {"sweep": _cmd_sweep, "fig2": _cmd_fig2, "cache": _cmd_cache}
+    commands = {"sweep": _cmd_sweep, "fig2": _cmd_fig2, "cache": _cmd_cache, "atlas": _cmd_atlas}
     sub = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001  (its own error())
     try:
         return commands[args.command](args, sub)

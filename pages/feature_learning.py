@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import compute
+from dashboard import atlas_view, compute
 from dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
     warning_badges
 from mastcore import plots
@@ -44,7 +44,11 @@ def live_view():
     c[3].metric("best scalar rescaling misses", f"{100 * fs['rescaling_gap']:.2f} %",
                 help="max|f_tree − GP(s_fit·C0)| as a share of the feature-learning shift max|f_tree − f_NNGP|")
     t = base.table
-    live_chart(plots.features_figure(t, chi, live=True, meta="mc-features"), key="feat.chart", grid=grid)
+    fig = plots.features_figure(t, chi, live=True, meta="mc-features")
+    fig.add_traces(atlas_view.features_traces(settings))  # the networks' s (first panel), at the presets
+    live_chart(fig, key="feat.chart", grid=grid)
+    if note := atlas_view.caption(settings, atlas_view.FEATURES_WHAT):
+        st.caption(note)
     st.caption("Drag χ under the panels: the markers and the numbers move in the browser; the kernels below follow "
                "when you let go.")
     st.plotly_chart(plots.kernel_heatmaps(fs["C0"], fs["C"], fs["order"]), key="feat.heat")

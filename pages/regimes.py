@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import compute
+from dashboard import atlas_view, compute
 from dashboard import reference as ref_rule
 from dashboard import theory_map as tmap
 from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
@@ -215,7 +215,10 @@ def live_view():
     best = st.empty()  # filled last: the cards and the chart reach the browser first
     fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
                                ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
+    fig.add_traces(atlas_view.regimes_traces(settings, split, obs))  # trained networks at the presets, no click
     live_chart(fig, key="reg.chart", grid=grid)
+    if note := atlas_view.caption(settings):
+        st.caption(note)
     st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
                 "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
                + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
