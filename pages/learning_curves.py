@@ -6,6 +6,7 @@ from dashboard.state import VIEW_PARAMS
 from dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
     theory_grid, uploaded_data, v, view_widget
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 from mastcore.sweep import METHODS
 
@@ -80,7 +81,7 @@ except ValueError as exc:
     st.stop()
 if df is None:
     st.stop()
-st.plotly_chart(plots.learning_curves_figure(df, obs), key="lc.fig")
+chart(plots.learning_curves_figure(df, obs), key="lc.fig")
 st.caption("Both axes are logarithmic: a straight line means a power law, error ∝ P^(−slope). Lower is better.")
 with st.expander("Table"):
     cols = [c for c in ("P", "method", f"train_{obs}", f"test_{obs}", f"train_{obs}_se", f"test_{obs}_se",

@@ -10,6 +10,7 @@ from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves
     require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
     warning_badges
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -160,8 +161,8 @@ if last is not None and last[0] == task.spec and last[1] == settings:
             trow = theory_here.at(m, run_chi)
             if trow is not None:
                 theory[plots.METHOD_STYLE[m][0]] = (trow["train_mean_y_delta"], trow["test_mean_y_delta"])
-    st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
-                                        reference={k: val[0] for k, val in theory.items()}), key="net.traces")
+    chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
+                              reference={k: val[0] for k, val in theory.items()}), key="net.traces")
     rows = [{"method": name, "train mean(y·Δ)": val[0], "s.e.": np.nan, "test mean(y·Δ)": val[1]}
             for name, val in theory.items()]
     rows.append({"method": plots.METHOD_STYLE[kind][0], "train mean(y·Δ)": row.get("train_mean_y_delta"),

@@ -6,6 +6,7 @@ from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES
 from dashboard.widgets import current_settings, digest, memo_get, memo_put, page_header, run_cancellable, \
     show_error, v
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -96,5 +97,5 @@ if clicked or st.session_state.get(f"run.ws.{digest(key)}.request"):
 if df is None:
     st.info("Press **Compute** to run the scan (cached afterwards).", icon=":material/play_arrow:")
     st.stop()
-st.plotly_chart(plots.width_scaling_figure(df), key="ws.fig")
+chart(plots.width_scaling_figure(df), key="ws.fig")
 st.dataframe(df, hide_index=True)
