@@ -335,6 +335,7 @@ def test_directory_writable_by_others_is_refused(cache_dir):
     args, _ = _stored(cache_dir)
     os.chmod(cache_dir, 0o777)  # no sticky bit: anyone could plant an entry
     assert "writable by others" in cache.unsafe_reason()
+    assert "REFUSED" in cache.format_info(cache.cache_info())  # `mastcore cache info` says so
     caught = _hit_or_warn(args)
     assert caught and "not safe" in str(caught[0].message)
     with pytest.raises(cache.CacheMiss):

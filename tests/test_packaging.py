@@ -73,6 +73,21 @@ def test_wheel_carries_the_app_and_the_typing_marker(venv):
     assert (Path(module).parent / "py.typed").is_file()
 
 
+def test_wheel_holds_every_module_of_the_checkout(venv):
+    """pyproject lists the packages by name (app.py and pages/ are mapped into mastcore_app): a new subpackage
+    must be added there, or the installed library would lack it."""
+    import zipfile
+
+    (wheel,) = (venv.parent / "wheels").glob("mastcore-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    ui = next(d for d in ("mastcore_dashboard", "dashboard") if (ROOT / d).is_dir())
+    expected = {p.relative_to(ROOT).as_posix() for d in ("mastcore", ui) for p in (ROOT / d).rglob("*.py")
+                if "__pycache__" not in p.parts}
+    expected |= {f"mastcore_app/pages/{p.name}" for p in (ROOT / "pages").glob("*.py")} | {"mastcore_app/app.py"}
+    missing = sorted(expected - names)
+    assert not missing, f"not in the wheel (add the package to pyproject's [tool.setuptools] packages): {missing}"
+
+
 def test_cache_info_is_outside_site_packages(venv):
     home = venv.parent / "home"
     out = subprocess.run([str(venv / "bin" / "mastcore"), "cache", "info"], capture_output=True, text=True,
