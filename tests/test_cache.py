@@ -338,7 +338,7 @@ def test_directory_writable_by_others_is_refused(cache_dir):
     assert "REFUSED" in cache.format_info(cache.cache_info())  # `mastcore cache info` says so
     caught = _hit_or_warn(args)
     assert caught and "not safe" in str(caught[0].message)
-    with pytest.raises(cache.CacheMiss):
+    with pytest.raises(cache.CacheMiss), pytest.warns(cache.CacheWarning, match="not safe"):
         cache.cached_call(mc.tree_level, *args, only_cached=True)
 
 
