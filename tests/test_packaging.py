@@ -135,3 +135,17 @@ def test_app_passes_streamlit_options_through(monkeypatch):
     (cmd,) = calls
     assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == ROOT / "app.py"  # the checkout's own
     assert cmd[5:] == ["--server.port", "8601", "--server.headless", "true"]
+
+
+def test_scikit_learn_is_optional(monkeypatch):
+    """Only the bundled digits need scikit-learn: the library imports without it, the digits task names the extra."""
+    code = ("import sys; sys.modules['sklearn'] = None; import mastcore as mc; "
+            "mc.make_task(mc.TaskSpec(name='ising', P=8, P_test=8, D=10, p=0.1, seed=0)); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+    from mastcore.data import digits
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"mastcore\[digits\]"):
+        digits.load_digits()
