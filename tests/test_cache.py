@@ -304,7 +304,7 @@ def test_unusable_cache_location_falls_back_to_a_direct_call(tmp_path, monkeypat
     assert r.results["tree"][0].converged
 
 
-# --- location and safety (issue 22: entries are pickles; only the user's own files are loaded) ----------------
+# --- location and safety (entries are pickles: only the user's own files are loaded) ------------------------
 
 
 def _stored(cache_dir):

@@ -1,4 +1,4 @@
-"""Exports and citation of the app (issue 21, part 7): a figure's data as a table, the BibTeX of the paper and of
+"""Exports and citation of the app: a figure's data as a table, the BibTeX of the paper and of
 the software, the link of a view; in the app every chart gets PNG/SVG (plotly config) and CSV, and a Cite
 expander sits in the sidebar."""
 from __future__ import annotations

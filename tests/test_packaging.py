@@ -1,4 +1,4 @@
-"""Acceptance test of the package (issue 21): the wheel built from this checkout, installed in a fresh virtual
+"""The package as a user gets it: the wheel built from this checkout, installed in a fresh virtual
 environment, gives the ``mastcore`` command; ``mastcore app`` serves the dashboard (Streamlit's health endpoint
 answers "ok") and ``mastcore cache info`` reports a per-user cache directory, not one inside site-packages.
 
