@@ -411,6 +411,8 @@ def test_cache_location(monkeypatch, tmp_path):
 
 def test_share_cap_evicts_only_its_own_entries(cache_dir):
     X, y, spec = _problem()
+    before = dict(cache._SHARE)  # importing the app's compute module labels this process "app"
+    cache.set_share(None)
     try:
         mc.anneal(X, y, spec, [1.0], cache=True)  # not the app's: stays
         size = cache.cache_info()["bytes"]
@@ -418,7 +420,7 @@ def test_share_cap_evicts_only_its_own_entries(cache_dir):
         mc.anneal(X, y, spec, [2.0], cache=True)
         mc.anneal(X, y, spec, [3.0], cache=True)
     finally:
-        cache.set_share(None)
+        cache.set_share(before["name"], before["max_bytes"])
     shares = sorted(str(m.get("share")) for m in cache.entries())
     assert shares == ["None", "app"], shares
     assert cache.cache_info()["entries"] == 2
