@@ -5,7 +5,18 @@ from pathlib import Path
 
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
+def _root() -> Path:
+    """Folder holding app.py and pages/: the checkout, or the installed package ``mastcore_app`` (the wheel's copy)."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "app.py").is_file() and (here / "pages").is_dir():
+        return here
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("mastcore_app")
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else here
+
+
+ROOT = _root()
 
 #: (file in pages/, title, icon); the first page is the default. A page whose file is missing is left out.
 PAGE_FILES = (

@@ -17,7 +17,7 @@ import streamlit as st
 
 import mastcore as mc
 
-from . import compute
+from . import compute, export
 from .memo import ByteMemo
 from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, MAX_UPLOAD_COLUMNS, N_CHI,
                     N_CHI_SLOW, PRESETS,
@@ -26,7 +26,7 @@ from .words import md_text
 from .worker import Call, Job
 
 __all__ = [
-    "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chi_slider", "current_settings", "curves", "curves_key",
+    "AUTO_SECONDS", "app_max_seconds", "cached_curves", "chart", "chi_slider", "cite", "current_settings", "curves", "curves_key",
     "data_digest", "fmt_seconds", "k", "live_chart", "memo_get", "memo_put", "memo_run", "page_header",
     "require_task", "run_cancellable", "show_error", "sidebar", "take_cancelled", "sync_query_params", "theory_grid",
     "tree_curves", "v", "view_widget", "warning_badges",
@@ -340,6 +340,7 @@ def sidebar() -> Settings:
     settings = _settings_now()
     st.session_state["cfg._via_app"] = True
     sync_query_params()
+    cite(sb)
     goto = st.session_state.pop("tour.goto", None)
     if goto is not None:
         st.switch_page(goto)
@@ -788,6 +789,84 @@ def _on_live_chi(listen_key: str, grid: tuple) -> None:
     st.session_state[k("chi")] = _nearest(grid, chi)
 
 
+# --- every chart: PNG and SVG from the modebar / a button (in the browser), its data as CSV -------------------
+
+#: Plotly config of every chart: the modebar's camera saves a PNG at twice the screen resolution.
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+#: The SVG button beside a chart: it finds the chart by its ``layout.meta`` and has Plotly's own download (the
+#: modebar camera) save it once as SVG instead of PNG, in the browser (no server round trip, no image library).
+_SVG_JS = """
+export default function(component) {
+  const { data, parentElement } = component;
+  const button = parentElement.querySelector('button');
+  button.onclick = () => {
+    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+      if (!gd.layout || gd.layout.meta !== data.meta || !gd._context) continue;
+      const camera = gd.querySelector('.modebar-btn[data-title^="Download plot"]');
+      if (!camera) return;
+      const opts = gd._context.toImageButtonOptions = gd._context.toImageButtonOptions || {};
+      const previous = {format: opts.format, scale: opts.scale};
+      opts.format = 'svg'; opts.scale = 1;
+      try { camera.click(); } finally { opts.format = previous.format; opts.scale = previous.scale; }
+      return;
+    }
+  };
+}
+"""
+_SVG_HTML = '<button class="mc-svg" title="Download the chart as SVG (vector graphics)">SVG</button>'
+_SVG_CSS = """
+.mc-svg { font: inherit; font-size: 0.875rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
+          border: 1px solid rgba(49, 51, 63, 0.2); background: transparent; color: inherit; }
+.mc-svg:hover { border-color: #ff4b4b; color: #ff4b4b; }
+"""
+_svg_button = st.components.v2.component("mastcore_svg_download", html=_SVG_HTML, js=_SVG_JS, css=_SVG_CSS,
+                                         isolate_styles=False)
+
+
+def _file_stem(key: str) -> str:
+    return "mastcore-" + "".join(c if c.isalnum() else "-" for c in key).strip("-")
+
+
+def chart(fig, *, key: str, container=None, config: dict | None = None) -> None:
+    """Place a plotly figure with its exports: PNG (modebar camera), SVG and CSV (its data, long form) below it.
+
+    The one place the app draws a chart (pages call this, not ``st.plotly_chart``). ``container``: where to draw
+    (a column, the sidebar; default the page). ``fig.layout.meta`` identifies the chart in the browser; a figure
+    without one gets ``mc-chart:<key>``.
+    """
+    where = st if container is None else container
+    if fig.layout.meta is None:
+        fig.layout.meta = f"mc-chart:{key}"
+    stem = _file_stem(key)
+    conf = {**CHART_CONFIG, **(config or {})}
+    conf["toImageButtonOptions"] = {**CHART_CONFIG["toImageButtonOptions"], "filename": stem,
+                                    **(config or {}).get("toImageButtonOptions", {})}
+    where.plotly_chart(fig, key=key, config=conf)
+    with where.container(horizontal=True, gap="small"):
+        st.download_button("CSV", export.figure_csv(fig), file_name=f"{stem}.csv", mime="text/csv",
+                           key=f"{key}.csv", on_click="ignore", icon=":material/download:",
+                           help="Download the chart's data (one row per point) as CSV")
+        _svg_button(key=f"{key}.svg", data={"meta": fig.layout.meta})
+
+
+def cite(container=None) -> None:
+    """The "Cite" expander: BibTeX of the paper and of this software, and the link of the current view."""
+    where = st.sidebar if container is None else container
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001  (no browser session, e.g. in tests)
+        base = ""
+    params = {name: st.query_params.get_all(name) for name in st.query_params}
+    link = export.view_link(base, params) if base else None
+    with where.expander("Cite", icon=":material/format_quote:"):
+        st.markdown("If these results help your work, please cite the paper and the software (version "
+                    f"{mc.__version__}); the link reproduces this view.")
+        st.code(export.cite_text(mc.__version__, link), language="bibtex")
+        if link:
+            st.markdown(f"[Link of this view]({link})")
+
+
 def live_chart(fig, *, key: str, grid) -> None:
     """Place a figure that carries its own χ slider (mastcore.plots builders with ``live=True``).
 
@@ -795,7 +874,7 @@ def live_chart(fig, *, key: str, grid) -> None:
     it is released, the χ is sent to the server (a small Streamlit component listening to Plotly's
     ``plotly_sliderend``), which stores it as the shared χ, updates the URL and reruns the enclosing fragment.
     """
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    chart(fig, key=key)
     _listener(key=f"{key}.listen", data={"meta": fig.layout.meta},
               on_chi_change=functools.partial(_on_live_chi, f"{key}.listen", tuple(float(g) for g in grid)))
 

@@ -16,14 +16,23 @@ Store
     ``<cache_dir()>/mastcore-cache/<function>/<key>/`` with ``result.joblib`` (the result, written with
     :func:`joblib.dump` to a temporary file and renamed into place) and ``entry.json`` (the marker: function,
     source hash, result type, size, optional metadata). Only directories holding such a marker are ever deleted.
+Location
+    ``$MASTCORE_CACHE_DIR`` if set; else ``<checkout>/cache`` when the package runs from a source tree (app.py and
+    cache/ beside mastcore/); else the per-user cache directory of the platform (``platformdirs``, e.g.
+    ``~/.cache/mastcore`` on Linux) — never inside site-packages.
 Bounds
     ``$MASTCORE_CACHE_MAX_BYTES`` (default 2 GiB) caps the store: after each write the least recently used
     entries are evicted until the store fits (an entry bigger than the cap is not stored). Entries written by older
-    code of the same function are pruned when a new one is written.
+    code of the same function are pruned when a new one is written. A process may also cap its own share with
+    :func:`set_share` (the dashboard does: its entries are labelled ``"app"`` and evicted first past their cap).
 Safety
     A loaded entry is type-checked; an unreadable or mistyped entry is removed and recomputed with a
     :class:`CacheWarning`. Two processes asking for the same run are serialised by a per-key file lock (POSIX
-    ``fcntl``), so the second waits and reads the first one's result.
+    ``fcntl``), so the second waits and reads the first one's result. Entries are pickles, and unpickling runs
+    code: the cache therefore refuses (with a :class:`CacheWarning`, running uncached) a directory on the way to an
+    entry that is not owned by the current user or that others may write without the sticky bit, and skips any
+    entry file not owned by the user or writable by others (:func:`unsafe_reason`). A shared folder such as /tmp
+    itself is accepted (root's, sticky); the folder the cache creates in it is the user's own.
 """
 from __future__ import annotations
 
@@ -35,6 +44,7 @@ import inspect
 import json
 import os
 import pickle
+import stat
 import sys
 import tempfile
 import time
@@ -63,7 +73,10 @@ __all__ = [
     "entries",
     "format_info",
     "max_bytes",
+    "set_share",
     "source_hash",
+    "store_result",
+    "unsafe_reason",
 ]
 
 #: Name of the store inside :func:`cache_dir`; everything the cache writes lives below it.
@@ -86,10 +99,28 @@ class CacheMiss(LookupError):
     """Raised by ``cached_call(..., only_cached=True)`` when the result is not in the store."""
 
 
+#: Name of the per-user cache directory (platformdirs) when the package is installed.
+APP_NAME = "mastcore"
+
+
+def _checkout_cache() -> Path | None:
+    """``<checkout>/cache`` when the package runs from a source tree (app.py and cache/ beside mastcore/)."""
+    root = Path(__file__).resolve().parent.parent
+    return root / "cache" if (root / "app.py").is_file() and (root / "cache").is_dir() else None
+
+
 def cache_dir() -> Path:
-    """Directory of the cache: ``$MASTCORE_CACHE_DIR`` if set, else ``<repo>/cache``."""
+    """Directory of the cache: ``$MASTCORE_CACHE_DIR`` if set, else ``<checkout>/cache`` in a source tree, else the
+    per-user cache directory (``platformdirs.user_cache_dir("mastcore")``)."""
     env = os.environ.get("MASTCORE_CACHE_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "cache"
+    if env:
+        return Path(env).expanduser()
+    checkout = _checkout_cache()
+    if checkout is not None:
+        return checkout
+    import platformdirs  # noqa: PLC0415  (only for an installed package)
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def max_bytes() -> int:
@@ -106,8 +137,77 @@ def max_bytes() -> int:
     return value
 
 
+_SHARE: dict = {"name": None, "max_bytes": None}
+
+
+def set_share(name: str | None, max_bytes: int | None = None) -> None:
+    """Label the entries this process writes with ``name`` and cap their total at ``max_bytes``.
+
+    After each write, the least recently used entries of that label are evicted until they fit, before the store's
+    own cap (:func:`max_bytes`) applies to all entries. ``set_share(None)`` removes the label. The dashboard calls
+    ``set_share("app", ...)`` so that browsing cannot fill the disk (``$MASTCORE_APP_CACHE_MAX_BYTES``).
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"'name' must be a string or None; got {name!r}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
+        raise ValueError(f"'max_bytes' must be an integer >= 0 or None; got {max_bytes!r}")
+    _SHARE.update(name=name, max_bytes=max_bytes if name is not None else None)
+
+
 def _store() -> Path:
     return cache_dir() / STORE
+
+
+# --- safety (entries are pickles: only the user's own files are ever loaded) ----------------------------------
+
+def _uid() -> int | None:
+    getuid = getattr(os, "getuid", None)
+    return None if getuid is None else getuid()
+
+
+def _unsafe_stat(path: Path, *, directory: bool) -> str | None:
+    try:
+        st = os.lstat(path)
+    except OSError:  # missing (made by this process when written) or unusable (the write fails and says so)
+        return None
+    uid = _uid()
+    if uid is None:  # pragma: no cover  (no POSIX owners: nothing to check)
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return f"{path} is a symbolic link"
+    sticky = directory and bool(st.st_mode & stat.S_ISVTX)
+    owners = (uid, 0) if sticky else (uid,)  # a shared sticky folder (/tmp) is root's
+    if st.st_uid not in owners:
+        return f"{path} is owned by uid {st.st_uid}, not by the current user (uid {uid})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+        return f"{path} is writable by {'others' if st.st_mode & stat.S_IWOTH else 'its group'} (mode " \
+               f"{stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def unsafe_reason(entry: Path | None = None) -> str | None:
+    """Why the cache directory (or one entry in it) must not be used, or None when it is safe.
+
+    Every directory from :func:`cache_dir` down to ``entry`` must be owned by the current user and not writable by
+    group or others, except a sticky shared folder (such as /tmp) as the cache directory itself; the entry's files
+    must be the user's and not writable by group or others. Existing paths only: what does not exist yet is made
+    by this process (owned by the user, mode from the umask).
+    """
+    root = cache_dir()
+    paths = [root, root / STORE]
+    if entry is not None:
+        entry = Path(entry)
+        paths += [entry.parent, entry]
+    for p in paths:
+        reason = _unsafe_stat(p, directory=True)
+        if reason is not None:
+            return reason
+    if entry is not None:
+        for name in (MARKER, RESULT):
+            reason = _unsafe_stat(entry / name, directory=False)
+            if reason is not None:
+                return reason
+    return None
 
 
 # --- source hashing ------------------------------------------------------------------------------------------
@@ -305,16 +405,20 @@ def entries(function: str | None = None) -> list[dict]:
         if meta is None or (function is not None and meta.get("function") != function):
             continue
         try:
-            used = (entry / MARKER).stat().st_mtime
+            st = (entry / MARKER).stat()
         except OSError:
             continue
+        if _uid() is not None and st.st_uid != _uid():  # another user's (planted) entry: not listed
+            continue
+        used = st.st_mtime
         out.append({**meta, "used": used, "path": str(entry)})
     return sorted(out, key=lambda m: m["used"])
 
 
-def _evict(cap: int, keep: Path | None = None) -> None:
-    """Remove least-recently-used entries until the store holds at most ``cap`` bytes (``keep`` stays)."""
-    items = entries()
+def _evict(cap: int, keep: Path | None = None, share: str | None = None) -> None:
+    """Remove least-recently-used entries until the store (or the entries labelled ``share``) holds at most ``cap``
+    bytes (``keep`` stays)."""
+    items = [m for m in entries() if share is None or m.get("share") == share]
     total = sum(int(m.get("bytes", 0)) for m in items)
     for m in items:
         if total <= cap:
@@ -339,7 +443,7 @@ def _key_lock(key: str):
         return
     path = _store() / LOCKS / f"{key}.lock"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdirs(path.parent)
         fh = open(path, "a+")  # noqa: SIM115
     except OSError:
         yield
@@ -363,9 +467,22 @@ def _load(entry: Path, meta: dict, func):
     return obj
 
 
+def _mkdirs(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700 (private whatever the umask; see unsafe_reason)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+
+
 def _write(entry: Path, result, meta: dict) -> None:
     cap = max_bytes()
-    entry.mkdir(parents=True, exist_ok=True)
+    if _SHARE["max_bytes"] is not None:
+        cap = min(cap, _SHARE["max_bytes"])
+    _mkdirs(entry)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=entry)
     os.close(fd)
     try:
@@ -376,6 +493,7 @@ def _write(entry: Path, result, meta: dict) -> None:
         meta = {**meta, "bytes": size}
         marker_tmp = entry / f".tmp-{MARKER}"
         marker_tmp.write_text(json.dumps(meta, default=str), encoding="utf-8")
+        os.chmod(marker_tmp, 0o600)  # the user's own, whatever the umask (see unsafe_reason)
         os.replace(tmp, entry / RESULT)
         os.replace(marker_tmp, entry / MARKER)  # the marker last: an entry without it is never read
     except BaseException:
@@ -386,7 +504,36 @@ def _write(entry: Path, result, meta: dict) -> None:
         with contextlib.suppress(OSError):
             entry.rmdir()
         raise
-    _evict(cap, keep=entry)
+    if _SHARE["name"] is not None and _SHARE["max_bytes"] is not None:
+        _evict(_SHARE["max_bytes"], keep=entry, share=_SHARE["name"])
+    _evict(max_bytes(), keep=entry)
+
+
+def _prepare(func, args, kwargs):
+    """(name, source, key, kwargs to call with) of a call; raises OSError/SyntaxError when the source is unreadable."""
+    kwargs = dict(kwargs)
+    kwargs.pop("cache", None)
+    if "cache" in inspect.signature(func).parameters:
+        kwargs["cache"] = False
+    name = _func_name(func)
+    arguments = _bind(func, args, kwargs)
+    source = source_hash(inspect.unwrap(func).__module__)
+    return name, source, joblib.hash((name, source, arguments)), kwargs
+
+
+def _put(entry: Path, name: str, key: str, source: str, result, meta) -> None:
+    info = {
+        "mastcore_cache": 1, "function": name, "key": key, "source": source,
+        "type": f"{type(result).__module__}.{type(result).__qualname__}", "created": time.time(),
+        "meta": (meta(result) if callable(meta) else meta) or {},
+    }
+    if _SHARE["name"] is not None:
+        info["share"] = _SHARE["name"]
+    try:
+        _prune_old(name, source)
+        _write(entry, result, info)
+    except (OSError, TypeError, ValueError, pickle.PicklingError) as exc:
+        warn(f"could not write the cache entry for {name}: {exc}", CacheWarning)
 
 
 def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
@@ -399,27 +546,40 @@ def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
     *args, **kwargs : its arguments (bound to its signature with defaults applied to form the key).
     meta : optional dict, or callable(result) -> dict, of JSON-serialisable facts stored beside the entry and
         returned by :func:`entries` (the dashboard lists its runs from them).
-    only_cached : raise :class:`CacheMiss` instead of computing when the result is not stored.
+    only_cached : raise :class:`CacheMiss` instead of computing when the result is not in the store.
 
     Returns
     -------
-    The function's result, from the store when an identical call was stored by the same code before.
+    The function's result, from the store when an identical call was stored by the same code before. When the
+    cache directory is unsafe (:func:`unsafe_reason`) the function runs uncached, with a :class:`CacheWarning`.
     """
-    kwargs.pop("cache", None)
-    if "cache" in inspect.signature(func).parameters:
-        kwargs["cache"] = False
-    name = _func_name(func)
-    arguments = _bind(func, args, kwargs)
     try:
-        source = source_hash(inspect.unwrap(func).__module__)
-        key = joblib.hash((name, source, arguments))
+        name, source, key, kwargs = _prepare(func, args, kwargs)
     except (OSError, SyntaxError) as exc:  # source unreadable: run without the cache
+        name = _func_name(func)
         warn(f"cache key for {name} unavailable ({exc}); running uncached", CacheWarning)
+        if only_cached:
+            raise CacheMiss(f"{name}: no cache key ({exc})") from None
+        kwargs.pop("cache", None)
         return func(*args, **kwargs)
     entry = _store() / name / key
+    reason = unsafe_reason()
+    if reason is not None:
+        warn(f"the cache directory is not safe to use ({reason}); running {name} uncached. Use a directory of "
+             "your own (chmod go-w) or set MASTCORE_CACHE_DIR", CacheWarning)
+        if only_cached:
+            raise CacheMiss(f"{name}: the cache directory is not safe to use ({reason})")
+        return func(*args, **kwargs)
     with _key_lock(key):
         stored = _read_marker(entry) if entry.is_dir() else None
         if stored is not None:
+            reason = unsafe_reason(entry)
+            if reason is not None:  # planted or tampered with: never unpickled, never overwritten
+                warn(f"cache entry for {name} in {entry} is not safe to load ({reason}); running uncached",
+                     CacheWarning)
+                if only_cached:
+                    raise CacheMiss(f"{name}: the stored entry is not safe to load ({reason})")
+                return func(*args, **kwargs)
             try:
                 result = _load(entry, stored, func)
                 with contextlib.suppress(OSError):
@@ -434,17 +594,29 @@ def cached_call(func, *args, meta=None, only_cached: bool = False, **kwargs):
         if only_cached:
             raise CacheMiss(f"{name} with these arguments is not in the cache")
         result = func(*args, **kwargs)
-        info = {
-            "mastcore_cache": 1, "function": name, "key": key, "source": source,
-            "type": f"{type(result).__module__}.{type(result).__qualname__}", "created": time.time(),
-            "meta": (meta(result) if callable(meta) else meta) or {},
-        }
-        try:
-            _prune_old(name, source)
-            _write(entry, result, info)
-        except (OSError, TypeError, ValueError, pickle.PicklingError) as exc:
-            warn(f"could not write the cache entry for {name}: {exc}", CacheWarning)
+        _put(entry, name, key, source, result, meta)
         return result
+
+
+def store_result(func, result, *args, meta=None, **kwargs) -> None:
+    """Store ``result`` as the value of ``func(*args, **kwargs)`` — computed elsewhere, e.g. on a cluster worker —
+    under the key :func:`cached_call` would use, so that a later ``cached_call`` (or ``cache="only"``) reads it.
+
+    The writing happens in the calling process, with its cache directory. Warns and stores nothing when the
+    directory is unsafe or the key cannot be formed.
+    """
+    try:
+        name, source, key, _ = _prepare(func, args, kwargs)
+    except (OSError, SyntaxError) as exc:
+        warn(f"cache key for {_func_name(func)} unavailable ({exc}); not stored", CacheWarning)
+        return
+    entry = _store() / name / key
+    reason = unsafe_reason(entry if entry.is_dir() else None)
+    if reason is not None:
+        warn(f"the cache is not safe to use ({reason}); {name} not stored", CacheWarning)
+        return
+    with _key_lock(key):
+        _put(entry, name, key, source, result, meta)
 
 
 def cacheable(func):
@@ -469,7 +641,8 @@ def cacheable(func):
 # --- inspection and clearing -----------------------------------------------------------------------------
 
 def cache_info() -> dict:
-    """Summary of the store: ``{"path", "entries", "bytes", "max_bytes", "functions": {name: {"entries", "bytes"}}}``.
+    """Summary of the store: ``{"path", "entries", "bytes", "max_bytes", "functions": {name: {"entries", "bytes"}},
+    "unsafe"}`` (``unsafe``: why the directory is refused, or None; see :func:`unsafe_reason`).
 
     Only cache entries are counted (other files in the directory are not).
     """
@@ -481,7 +654,8 @@ def cache_info() -> dict:
         d["bytes"] += int(m.get("bytes", 0))
         total += int(m.get("bytes", 0))
         n += 1
-    return {"path": str(cache_dir()), "entries": n, "bytes": total, "max_bytes": max_bytes(), "functions": functions}
+    return {"path": str(cache_dir()), "entries": n, "bytes": total, "max_bytes": max_bytes(), "functions": functions,
+            "unsafe": unsafe_reason()}
 
 
 def clear_cache() -> int:
@@ -513,6 +687,8 @@ def format_info(info: dict) -> str:
              f"entries: {info['entries']}, size: {_human(info['bytes'])} (cap {_human(info['max_bytes'])})"]
     for name, d in sorted(info["functions"].items()):
         lines.append(f"  {name}: {d['entries']} entries, {_human(d['bytes'])}")
+    if info.get("unsafe"):
+        lines.append(f"REFUSED (runs are not cached): {info['unsafe']}")
     return "\n".join(lines)
 
 

@@ -1,10 +1,11 @@
-"""Command line: ``python -m mastcore sweep | fig2 | atlas | cache``.
+"""Command line: ``python -m mastcore sweep | fig2 | atlas | cache | app`` (installed: ``mastcore ...``).
 
     python -m mastcore sweep --task ising --P 80 --D 200 --N 100 --chis 1,2,5,10,20,50,100 \\
         --methods nngp,tree,one_loop,exact,langevin --out DIR
     python -m mastcore fig2 --out DIR [--small]
     python -m mastcore atlas --presets teaching,fig2 --activations linear,erf,relu --n-chi 7 [--out FILE]
     python -m mastcore cache info | clear [--yes]
+    mastcore app [Streamlit options, e.g. --server.port 8601 --server.headless true]
 
 A sweep runs :func:`mastcore.sweep` (the library's one sweep engine), prints a table and writes ``sweep.csv``,
 ``sweep.json`` (task spec, network spec, options, package version and code hash, rows) and ``sweep.html``
@@ -37,7 +38,7 @@ from .posterior.langevin import LangevinOptions
 from .specs import ACTIVATIONS, NetworkSpec
 from .sweep import METHODS, sweep
 
-__all__ = ["FIG2_NET", "FIG2_TASK", "main"]
+__all__ = ["FIG2_NET", "FIG2_TASK", "app_script", "main"]
 
 SAMPLED = tuple(m for m, d in METHODS.items() if d.sampled)
 #: The paper's Fig.-2 setting (docs/theory.md §10): Ising task, P = 80, D = 200, p = 0.1; N = 100, κ0 = 1, g = 0.5.
@@ -142,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("cache", help="inspect or empty the cache")
     ca.add_argument("action", choices=("info", "clear"))
     ca.add_argument("--yes", action="store_true", help="clear without asking")
+
+    # every argument after `app` goes to `streamlit run` as it is ("+" prefix: no "-" option of its own)
+    ap = sub.add_parser("app", prefix_chars="+", help="start the dashboard (options go to `streamlit run`)",
+                        description="Start the dashboard: `streamlit run <app.py> ARGS`.")
+    ap.add_argument("streamlit_args", nargs="*", metavar="ARGS",
+                    help="Streamlit options, e.g. --server.port 8601 --server.headless true")
     return parser
 
 
@@ -506,6 +513,35 @@ def _cmd_atlas(args, parser) -> int:
     return 0
 
 
+def app_script() -> Path:
+    """The dashboard's entry script: ``app.py`` of the checkout this package runs from, else the installed copy
+    (package ``mastcore_app``, which the wheel builds from app.py and pages/)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "app.py").is_file() and (checkout / "pages").is_dir():
+        return checkout / "app.py"
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("mastcore_app")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the dashboard files (package mastcore_app) are not installed; reinstall mastcore")
+    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
+
+
+def _cmd_app(args, parser) -> int:
+    import importlib.util  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if importlib.util.find_spec("streamlit") is None:
+        print("mastcore app: error: the dashboard needs Streamlit: pip install 'mastcore[app]'", file=sys.stderr)
+        return 2
+    script = app_script()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), *args.streamlit_args]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m mastcore``; returns the exit code (2 for bad arguments, 130 when interrupted)."""
     parser = build_parser()
@@ -513,7 +549,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    commands = {"sweep": _cmd_sweep, "fig2": _cmd_fig2, "cache": _cmd_cache, "atlas": _cmd_atlas}
+    commands = {"sweep": _cmd_sweep, "fig2": _cmd_fig2, "cache": _cmd_cache, "atlas": _cmd_atlas, "app": _cmd_app}
     sub = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001  (its own error())
     try:
         return commands[args.command](args, sub)

@@ -63,13 +63,26 @@ def backend(name: str = "loky", n_jobs: int | None = None, scheduler: str | None
         yield None
 
 
-def parallel_map(func: Callable, items: Iterable, *, n_jobs: int | None = None, on_done: Callable | None = None):
-    """``[func(item) for item in items]`` through joblib.Parallel (order kept); ``on_done(k, n)`` after each."""
+def _indexed(func: Callable, i: int, item):
+    return i, func(item)
+
+
+def parallel_map(func: Callable, items: Iterable, *, n_jobs: int | None = None, on_done: Callable | None = None,
+                 on_result: Callable | None = None):
+    """``[func(item) for item in items]`` through joblib.Parallel (order kept in the returned list).
+
+    ``on_result(i, result)`` is called in the calling process as soon as item ``i`` is done (in the order the
+    workers finish), then ``on_done(k, n)`` with the number done so far. :func:`mastcore.sweep` stores each
+    result in the caller's cache from ``on_result``, so that the workers only compute and an interrupted run
+    keeps every point that came back.
+    """
     items = list(items)
-    out = []
-    par = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    for k, res in enumerate(par(joblib.delayed(func)(it) for it in items)):
-        out.append(res)
+    out: list = [None] * len(items)
+    par = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    for k, (i, res) in enumerate(par(joblib.delayed(_indexed)(func, i, it) for i, it in enumerate(items))):
+        out[i] = res
+        if on_result is not None:
+            on_result(i, res)
         if on_done is not None:
             on_done(k + 1, len(items))
     return out

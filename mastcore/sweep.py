@@ -31,7 +31,7 @@ from ._validation import (check_callable, check_chi_scale, check_data, check_lab
                           check_scales, check_test_labels, chi_values, method_names)
 from ._warn import warn
 from .activations import get_activation
-from .cache import cached_call
+from .cache import CacheMiss, cached_call, store_result
 from .methods import METHODS, Method, SweepPoint, register_method
 from .metrics import BAND_COLUMNS, SUMMARIES, summarize
 from .specs import NetworkSpec, ScaleWarning
@@ -189,22 +189,59 @@ def data_key(X, y, X_test=None, y_test=None) -> str:
     return joblib.hash((X, y, X_test, y_test))[:16]
 
 
+def _point_call(job):
+    """(solver, args, kwargs, meta) of one sampled point ``job`` (see :func:`_sampled_point`)."""
+    m, X, y, s, X_test, y_test, opts, _ = job
+    record = METHODS[m]
+    func = record.func
+    kwargs = record.solver_kwargs({**dict(record.preset), **opts})
+    network = {k: v for k, v in s.to_dict().items() if k != "chi"}
+    meta = lambda r: {"method": m, "chi": s.chi, "data": data_key(X, y, X_test, y_test), "network": network,  # noqa: E731
+                      "options": opts, "row": _row(r, m, s.chi, y, y_test)}
+    return func, (X, y, s, X_test), kwargs, meta
+
+
 def _sampled_point(job):
     """One sampled method at one χ (module level: picklable for loky / dask / ray workers).
 
     Cached points carry metadata (method, χ, data key, network, options and the table row) so that a consumer —
     the dashboard's list of runs — finds them with :func:`mastcore.cache.entries` without loading them.
     """
-    m, X, y, s, X_test, y_test, opts, cache = job
-    record = METHODS[m]
-    func = record.func
-    kwargs = record.solver_kwargs({**dict(record.preset), **opts})
+    func, args, kwargs, meta = _point_call(job)
+    cache = job[-1]
     if not cache:
-        return func(X, y, s, X_test, **kwargs)
-    network = {k: v for k, v in s.to_dict().items() if k != "chi"}
-    meta = lambda r: {"method": m, "chi": s.chi, "data": data_key(X, y, X_test, y_test), "network": network,  # noqa: E731
-                      "options": opts, "row": _row(r, m, s.chi, y, y_test)}
-    return cached_call(func, X, y, s, X_test, meta=meta, only_cached=cache == "only", **kwargs)
+        return func(*args, **kwargs)
+    return cached_call(func, *args, meta=meta, only_cached=cache == "only", **kwargs)
+
+
+def _sampled_points_remote(payload, on_done):
+    """The sampled points through the active joblib backend, the cache kept by the caller: stored points are read
+    here, only the others go to the workers (with ``cache=False``: a worker computes, it never reads or writes a
+    cache, whose directory may not even be the caller's), and each result is stored here as soon as it comes back
+    — an interrupted cluster sweep resumes, and the dashboard sees its runs (docs/cluster.md)."""
+    out = [None] * len(payload)
+    todo = []
+    for i, job in enumerate(payload):
+        if job[-1]:
+            with contextlib.suppress(CacheMiss):
+                out[i] = _sampled_point((*job[:-1], "only"))
+                continue
+        todo.append(i)
+    hits = len(payload) - len(todo)
+    for k in range(1, hits + 1):
+        on_done(k, len(payload))
+
+    def store(j, result):
+        job = payload[todo[j]]
+        if job[-1]:
+            func, args, kwargs, meta = _point_call(job)
+            store_result(func, result, *args, meta=meta, **kwargs)
+
+    done = parallel.parallel_map(_sampled_point, [(*payload[i][:-1], False) for i in todo], on_result=store,
+                                 on_done=lambda k, n: on_done(hits + k, len(payload)))
+    for i, r in zip(todo, done):
+        out[i] = r
+    return out
 
 
 def sweep(
@@ -316,7 +353,7 @@ def sweep(
             # dask) — set here, in the parent, so that no worker restores the process-wide count while another
             # runs; process workers (loky) get joblib's *_NUM_THREADS, which the policy respects (docs/theory.md §17)
             with parallel.backend(**conf), _threads.threads(1), _threads.limit_threads(1):
-                out = parallel.parallel_map(_sampled_point, payload, on_done=on_done)
+                out = _sampled_points_remote(payload, on_done)
         for (m, chi), r in zip(jobs, out):
             results[m][int(np.flatnonzero(np.isclose(chis, chi, rtol=1e-12))[0])] = r
             seconds[m] += r.seconds

@@ -7,6 +7,7 @@ from dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
 from dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
     require_task, show_error, uploaded_data
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 #: The spectrum is computed without asking when it is expected to take less than this (seconds).
@@ -28,12 +29,12 @@ if settings.task in ("digits", "mnist") and int(round(np.sqrt(task.D))) ** 2 == 
     st.subheader("Sample digits")
     st.caption("Standardised pixels (each pixel minus its mean over the training images, divided by its spread): "
                "dark = more ink than the average digit there, light = less.")
-    st.plotly_chart(plots.digit_samples(task.X, task.y, n=12), key="data.digits")
+    chart(plots.digit_samples(task.X, task.y, n=12), key="data.digits")
 st.subheader("Inputs" + (" (Ising spins)" if settings.task == "ising" else ""))
-st.plotly_chart(plots.spins_image(task.X, task.y), key="data.image")
+chart(plots.spins_image(task.X, task.y), key="data.image")
 left, right = st.columns(2)
 left.markdown("**Label balance**")
-left.plotly_chart(plots.label_balance(task.y, task.y_test), key="data.labels")
+chart(plots.label_balance(task.y, task.y_test), key="data.labels", container=left)
 right.markdown("**Spectrum of the NNGP kernel C0** (train set; docs/theory.md §3)")
 key = ("spectrum", settings, data_digest(uploaded_data() if settings.task == "csv" else None))
 with right:
@@ -41,7 +42,7 @@ with right:
                    estimate_seconds=lambda: compute.spectrum_seconds(settings, task), prefix="data",
                    auto_seconds=SPECTRUM_AUTO_SECONDS, remedy="Lower P in the sidebar")
 if eig is not None:
-    right.plotly_chart(plots.kernel_spectrum(eig, kappa0=settings.kappa0), key="data.spec")
+    chart(plots.kernel_spectrum(eig, kappa0=settings.kappa0), key="data.spec", container=right)
     right.caption("Eigenvalues above κ0 are directions the network fits; those below it are treated as noise.")
 
 st.divider()

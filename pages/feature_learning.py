@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import atlas_view, compute
 from dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
     warning_badges
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -51,9 +52,9 @@ def live_view():
         st.caption(note)
     st.caption("Drag χ under the panels: the markers and the numbers move in the browser; the kernels below follow "
                "when you let go.")
-    st.plotly_chart(plots.kernel_heatmaps(fs["C0"], fs["C"], fs["order"]), key="feat.heat")
+    chart(plots.kernel_heatmaps(fs["C0"], fs["C"], fs["order"]), key="feat.heat")
     left, right = st.columns(2)
-    left.plotly_chart(plots.sigma_v_spectrum(fs["eig"], title=f"Spectrum of Σ_v at χ = {chi:g}"), key="feat.spec")
+    chart(plots.sigma_v_spectrum(fs["eig"], title=f"Spectrum of Σ_v at χ = {chi:g}"), key="feat.spec", container=left)
     right.info(
         f"**The paper's message.** A rescaled NNGP kernel s·C0 reproduces the mean predictor: the best single "
         f"scalar misses only {100 * fs['rescaling_gap']:.2f} % of the feature-learning shift here. But it cannot "

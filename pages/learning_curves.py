@@ -6,6 +6,7 @@ from dashboard.state import VIEW_PARAMS
 from dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
     theory_grid, uploaded_data, v, view_widget
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 from mastcore.sweep import METHODS
 
@@ -87,7 +88,7 @@ if obs == "error01" and not df.filter(like="error01").notna().to_numpy().any():
             "±1 (e.g. {0, 1}, several classes or real values): choose mean(y·Δ) or mean(Δ²), or encode two "
             "classes as −1/+1.", icon=":material/info:")
     st.stop()
-st.plotly_chart(plots.learning_curves_figure(df, obs), key="lc.fig")
+chart(plots.learning_curves_figure(df, obs), key="lc.fig")
 st.caption("Both axes are logarithmic: a straight line means a power law, error ∝ P^(−slope). Lower is better.")
 with st.expander("Table"):
     cols = [c for c in ("P", "method", f"train_{obs}", f"test_{obs}", f"train_{obs}_se", f"test_{obs}_se",

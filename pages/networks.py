@@ -10,6 +10,7 @@ from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves
     page_header, require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
     warning_badges
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -195,9 +196,9 @@ if theory_here is not None:
         trow = theory_here.at(m, run_chi)
         if trow is not None:
             theory[plots.METHOD_STYLE[m][0]] = (trow["train_mean_y_delta"], trow["test_mean_y_delta"])
-st.plotly_chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
-                                    reference={k: val[0] for k, val in theory.items()},
-                                    reference_on=TRACE_NAMES["mean_y_delta"]), key="net.traces")
+chart(plots.traces_figure(tr, burn_in=result.trace.burn_in, steps=result.trace.steps,
+                          reference={k: val[0] for k, val in theory.items()},
+                          reference_on=TRACE_NAMES["mean_y_delta"]), key="net.traces")
 rows = [{"method": name, "train mean(y·Δ) ± s.e.": _fmt(val[0]), "test mean(y·Δ) ± s.e.": _fmt(val[1])}
         for name, val in theory.items()]
 rows.append({"method": f"{plots.METHOD_STYLE[kind][0]} (this run)",

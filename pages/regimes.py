@@ -10,6 +10,7 @@ from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
 from dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
     label_warning, live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, \
     view_widget, warning_badges
+from dashboard.widgets import chart
 from mastcore import plots
 from mastcore.cache import CacheMiss
 from mastcore.sweep import METHODS
@@ -232,7 +233,7 @@ def live_view():
     with st.expander("What the network predicts at this χ (predicted vs true, train and test)"):
         preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
         preds = preds.drop_duplicates(subset=["method", "split", "index"])
-        st.plotly_chart(plots.predictions_figure(preds), key="reg.pred")
+        chart(plots.predictions_figure(preds), key="reg.pred")
         st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import theory_map as tm
 from dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -58,7 +59,7 @@ except ValueError as exc:
 def show(tmap):
     """The figure, the summary, the recommendation and the table of a computed map."""
     table = tmap.table
-    st.plotly_chart(plots.theory_map_figure(table, accuracy=tm.ACCURACY), key="tmap.fig")
+    chart(plots.theory_map_figure(table, accuracy=tm.ACCURACY), key="tmap.fig")
     labels = tm.labels()
     counts = tm.best_counts(tmap)
     if counts:

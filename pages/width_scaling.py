@@ -6,6 +6,7 @@ from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
 from dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
     run_cancellable, show_error, v, view_widget
 from dashboard.worker import Call
+from dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
@@ -120,5 +121,5 @@ if (df is None and at_once) or clicked or st.session_state.get(f"run.ws.{digest(
 if df is None:
     st.info("Press **Compute** to run the scan (cached afterwards).", icon=":material/play_arrow:")
     st.stop()
-st.plotly_chart(plots.width_scaling_figure(df), key="ws.fig")
+chart(plots.width_scaling_figure(df), key="ws.fig")
 st.dataframe(plots.width_scaling_table(df), hide_index=True)

@@ -302,3 +302,127 @@ def test_unusable_cache_location_falls_back_to_a_direct_call(tmp_path, monkeypat
     with pytest.warns(cache.CacheWarning, match="could not write"):
         r = mc.anneal(X, y, spec, [1.0], cache=True)
     assert r.results["tree"][0].converged
+
+
+# --- location and safety (entries are pickles: only the user's own files are loaded) ------------------------
+
+
+def _stored(cache_dir):
+    """Store one small entry; returns (arguments, its entry directory)."""
+    X, y, spec = _problem()
+    mc.anneal(X, y, spec, [1.0], cache=True)
+    (marker,) = list(cache_dir.rglob(cache.MARKER))
+    return (X, y, spec), marker.parent
+
+
+def _hit_or_warn(args):
+    """Ask for the stored run again; returns the CacheWarnings it raised."""
+    X, y, spec = args
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mc.anneal(X, y, spec, [1.0], cache=True)
+    return [w for w in caught if issubclass(w.category, cache.CacheWarning)]
+
+
+def test_own_private_directory_is_used_silently(cache_dir):
+    args, entry = _stored(cache_dir)
+    assert cache.unsafe_reason() is None and cache.unsafe_reason(entry) is None
+    assert _hit_or_warn(args) == []
+    assert not os.stat(entry).st_mode & 0o077, "entry directories are private whatever the umask"
+
+
+def test_directory_writable_by_others_is_refused(cache_dir):
+    args, _ = _stored(cache_dir)
+    os.chmod(cache_dir, 0o777)  # no sticky bit: anyone could plant an entry
+    assert "writable by others" in cache.unsafe_reason()
+    assert "REFUSED" in cache.format_info(cache.cache_info())  # `mastcore cache info` says so
+    caught = _hit_or_warn(args)
+    assert caught and "not safe" in str(caught[0].message)
+    with pytest.raises(cache.CacheMiss), pytest.warns(cache.CacheWarning, match="not safe"):
+        cache.cached_call(mc.tree_level, *args, only_cached=True)
+
+
+def test_group_writable_store_is_refused(cache_dir):
+    args, _ = _stored(cache_dir)
+    os.chmod(cache_dir / cache.STORE, 0o775)
+    assert "writable by its group" in cache.unsafe_reason()
+    assert _hit_or_warn(args)
+
+
+def test_sticky_shared_folder_is_accepted(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(shared))
+    args, entry = _stored(shared)
+    assert cache.unsafe_reason(entry) is None
+    assert _hit_or_warn(args) == []
+
+
+def test_directory_of_another_user_is_refused(cache_dir, monkeypatch):
+    args, _ = _stored(cache_dir)
+    monkeypatch.setattr(cache.os, "getuid", lambda: os.stat(cache_dir).st_uid + 1)  # the files are someone else's
+    assert "not by the current user" in cache.unsafe_reason()
+    caught = _hit_or_warn(args)
+    assert caught and "not safe" in str(caught[0].message)
+    assert cache.entries() == [], "another user's entries are not listed"
+
+
+def test_entry_writable_by_others_is_not_loaded(cache_dir, monkeypatch):
+    args, entry = _stored(cache_dir)
+    os.chmod(entry / cache.RESULT, 0o666)
+    loaded = []
+    monkeypatch.setattr(cache.joblib, "load", lambda *a, **k: loaded.append(a))
+    caught = _hit_or_warn(args)
+    assert caught and "not safe to load" in str(caught[0].message) and "writable by others" in str(caught[0].message)
+    assert loaded == [], "a planted entry must never be unpickled"
+    assert (entry / cache.RESULT).exists(), "another user's file is left alone"
+
+
+def test_entry_of_another_user_is_not_loaded(cache_dir, monkeypatch):
+    args, entry = _stored(cache_dir)
+    real_lstat = os.lstat
+    victim = str(entry / cache.RESULT)
+
+    class Foreign:  # os.lstat of the planted file, as if another user had written it
+        def __init__(self, st):
+            self.st_mode, self.st_uid = st.st_mode, st.st_uid + 1
+
+    monkeypatch.setattr(cache.os, "lstat", lambda p: Foreign(real_lstat(p)) if str(p) == victim else real_lstat(p))
+    loaded = []
+    monkeypatch.setattr(cache.joblib, "load", lambda *a, **k: loaded.append(a))
+    caught = _hit_or_warn(args)
+    assert caught and "not by the current user" in str(caught[0].message)
+    assert loaded == []
+
+
+def test_cache_location(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "x"))
+    assert cache.cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("MASTCORE_CACHE_DIR")
+    if (ROOT / "app.py").is_file() and (ROOT / "cache").is_dir():
+        assert cache.cache_dir() == ROOT / "cache"  # a checkout keeps its ./cache
+    monkeypatch.setattr(cache, "_checkout_cache", lambda: None)  # as installed
+    import platformdirs
+
+    assert cache.cache_dir() == Path(platformdirs.user_cache_dir("mastcore", appauthor=False))
+    assert "site-packages" not in str(cache.cache_dir())
+
+
+def test_share_cap_evicts_only_its_own_entries(cache_dir):
+    X, y, spec = _problem()
+    before = dict(cache._SHARE)  # importing the app's compute module labels this process "app"
+    cache.set_share(None)
+    try:
+        mc.anneal(X, y, spec, [1.0], cache=True)  # not the app's: stays
+        size = cache.cache_info()["bytes"]
+        cache.set_share("app", size * 3 // 2)  # room for one entry: each new app entry evicts the previous one
+        mc.anneal(X, y, spec, [2.0], cache=True)
+        mc.anneal(X, y, spec, [3.0], cache=True)
+    finally:
+        cache.set_share(before["name"], before["max_bytes"])
+    shares = sorted(str(m.get("share")) for m in cache.entries())
+    assert shares == ["None", "app"], shares
+    assert cache.cache_info()["entries"] == 2
+    with pytest.raises(ValueError, match="'max_bytes'"):
+        cache.set_share("app", -1)

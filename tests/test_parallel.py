@@ -1,5 +1,7 @@
 """Tests of mastcore/parallel.py: the dask backend against an in-process distributed.LocalCluster (not skipped),
 loky, and clear errors for bad backends."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,45 @@ def test_sweep_points_in_shared_process_workers_run_one_thread(monkeypatch):
     assert seen == [1, 1]
     assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
     assert _threads.get_threads() is None and all(r is not None for r in res.results["exact"])
+
+
+def test_cluster_sweep_keeps_its_cache_in_the_caller_and_resumes(tmp_path, monkeypatch):
+    """Workers with caches of their own only compute: the caller's cache holds every point (with the metadata the
+    app lists runs by), a rerun sends nothing to the cluster, and a sweep missing one point computes only it."""
+    from distributed import LocalCluster, get_task_stream
+
+    from mastcore import cache
+
+    mine, theirs = tmp_path / "caller", tmp_path / "worker"
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(mine))
+    X, y = mc.ising(6, 5, 0.2, seed=4)
+    spec = mc.NetworkSpec(width=6)
+    chis = [1.0, 2.0, 6.0]
+    kwargs = dict(chis=chis, methods=("exact",), options={"exact": dict(n_chains=4, n_sweeps=60, burn_in=10)},
+                  cache=True)
+    # a worker process whose environment points its cache elsewhere
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+                      env={"MASTCORE_CACHE_DIR": str(theirs)}) as cluster:
+        conf = {"name": "dask", "scheduler": cluster.scheduler_address}
+        with backend("dask", scheduler=cluster.scheduler_address) as client:
+            env = client.run(lambda: __import__("os").environ.get("MASTCORE_CACHE_DIR"))
+            assert list(env.values()) == [str(theirs)]
+            with get_task_stream(client) as first:
+                a = mc.sweep(X, y, spec, backend=conf, **kwargs)
+            stored = cache.entries("mastcore.posterior.gibbs.exact_posterior")
+            assert len(first.data) > 0, "the points were computed on the cluster"
+            assert sorted(e["meta"]["chi"] for e in stored) == chis
+            assert all(e["meta"]["method"] == "exact" and "row" in e["meta"] for e in stored)
+            assert not theirs.exists(), "a worker never writes a cache"
+
+            with get_task_stream(client) as again:
+                b = mc.sweep(X, y, spec, backend=conf, **kwargs)
+            assert again.data == [], "a rerun computes nothing"
+
+            cache._remove_entry(Path(stored[1]["path"]))  # as if the sweep had been interrupted before χ = 2
+            with get_task_stream(client) as resumed:
+                c = mc.sweep(X, y, spec, backend=conf, **kwargs)
+            assert len(resumed.data) > 0 and len(cache.entries("mastcore.posterior.gibbs.exact_posterior")) == 3
+    for r1, r2, r3 in zip(a.results["exact"], b.results["exact"], c.results["exact"]):
+        np.testing.assert_array_equal(r1.f_train, r2.f_train)
+        np.testing.assert_array_equal(r1.f_train, r3.f_train)  # seeded: the recomputed point is the same

@@ -96,7 +96,11 @@ def _make(spec: TaskSpec, images, digits, kind, source_test=None) -> Task:
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8×8 digits: images (1797, 8, 8) float64 in [0, 16], labels (1797,)."""
-    from sklearn.datasets import load_digits as _ld  # noqa: PLC0415  (bundled data: no download)
+    try:
+        from sklearn.datasets import load_digits as _ld  # noqa: PLC0415  (bundled data: no download)
+    except ImportError:
+        raise ImportError("the 'digits' task uses the 8×8 digits bundled with scikit-learn, which is not installed: "
+                          "pip install 'mastcore[digits]' (or scikit-learn)") from None
 
     d = _ld()
     return d.images.astype(np.float64), d.target.astype(np.int64)
