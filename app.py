@@ -1,7 +1,7 @@
 """mastcore dashboard: ``streamlit run app.py``.
 
 Only the page setup, the navigation and the shared sidebar live here; the pages are in pages/, their shared
-widgets and state in dashboard/, and every number comes from mastcore.
+widgets and state in mastcore_dashboard/, and every number comes from mastcore.
 """
 import plotly.graph_objects as go
 import streamlit as st
@@ -19,8 +19,8 @@ if not st.session_state.get("app._prefetched"):
 else:
     _prefetch = None
 
-from dashboard.navigation import pages  # noqa: E402  (after the prefetch: these imports take a second or two)
-from dashboard.widgets import sidebar  # noqa: E402
+from mastcore_dashboard.navigation import pages  # noqa: E402  (after the prefetch: these imports take a second or two)
+from mastcore_dashboard.widgets import sidebar  # noqa: E402
 
 page = st.navigation(pages())
 sidebar()

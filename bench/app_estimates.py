@@ -3,7 +3,7 @@
 Run: ``python bench/app_estimates.py [--skip-slow]``. Target: estimate / measured within 0.5–2× (the app shows
 "about N s", decides between running at once, a button and a refusal, and shows the time left from it).
 
-What is compared: ``dashboard.compute.estimate_seconds`` (mc.estimate_sweep, calibrated once per process on this
+What is compared: ``mastcore_dashboard.compute.estimate_seconds`` (mc.estimate_sweep, calibrated once per process on this
 machine exactly as in the app) and the wall time of the same ``mc.sweep`` with the app's options (``cache=False``),
 in this order, in one process: so the first Langevin run includes torch's import (about 0.6 s), as the app's first
 one does. χ values: the app's grids (25 points for linear networks, 9 for erf/ReLU) for the tree level and the
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MASTCORE_CACHE_DIR", tempfile.mkdtemp(prefix="mastcore-bench-"))
 
 import mastcore as mc  # noqa: E402
-from dashboard import compute  # noqa: E402
-from dashboard.state import N_CHI, N_CHI_SLOW, PRESETS, Settings, chi_grid  # noqa: E402
+from mastcore_dashboard import compute  # noqa: E402
+from mastcore_dashboard.state import N_CHI, N_CHI_SLOW, PRESETS, Settings, chi_grid  # noqa: E402
 
 #: (method, options) per row; the samplers shortened as the app's Networks page would run them.
 RUNS = [("tree", None), ("one_loop", None), ("quadrature", None),

@@ -26,8 +26,8 @@ os.environ.setdefault("MASTCORE_CACHE_DIR", tempfile.mkdtemp(prefix="mastcore-be
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import compute  # noqa: E402
-from dashboard.state import Settings  # noqa: E402
+from mastcore_dashboard import compute  # noqa: E402
+from mastcore_dashboard.state import Settings  # noqa: E402
 from mastcore import tree_level  # noqa: E402
 
 

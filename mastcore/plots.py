@@ -401,7 +401,7 @@ def features_figure(table, chi: float, *, live: bool = True, meta: str | None = 
 
 def predictions_figure(df, *, title: str = ""):
     """Predicted vs true label on the train and the test set, one colour per method (``df`` from
-    dashboard.compute.predictions: method, split, index, true, predicted). Discrete labels (such as ±1) are
+    mastcore_dashboard.compute.predictions: method, split, index, true, predicted). Discrete labels (such as ±1) are
     spread sideways a little per method so the clouds do not hide each other; the dashed line is predicted = true.
     """
     splits = [sp for sp in ("train", "test") if (df["split"] == sp).any()] or ["train"]
@@ -440,7 +440,7 @@ LEARNING_LABELS = {"mean_y_delta": "mean(y·Δ)", "mean_sq_delta": "mean(Δ²)",
 
 def learning_curves_figure(df, observable: str = "mean_y_delta", *, title: str = ""):
     """Observable against the training-set size P on log–log axes, train and test side by side, one line per
-    method; sampled runs (exact posterior, Langevin) as points with error bars. ``df``: dashboard.compute.
+    method; sampled runs (exact posterior, Langevin) as points with error bars. ``df``: mastcore_dashboard.compute.
     learning_curves (mc.sweep's table columns plus P)."""
     label = LEARNING_LABELS.get(observable, observable)
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"train {label}", f"test {label}"), horizontal_spacing=0.1)

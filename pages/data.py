@@ -2,12 +2,12 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import compute
-from dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
-from dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
+from mastcore_dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
     require_task, show_error, uploaded_data
-from dashboard.worker import Call
-from dashboard.widgets import chart
+from mastcore_dashboard.worker import Call
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 #: The spectrum is computed without asking when it is expected to take less than this (seconds).

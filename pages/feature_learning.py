@@ -2,10 +2,10 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import atlas_view, compute
-from dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
+from mastcore_dashboard import atlas_view, compute
+from mastcore_dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
     warning_badges
-from dashboard.widgets import chart
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

@@ -3,7 +3,7 @@ import re
 
 import streamlit as st
 
-from dashboard.widgets import current_settings, page_header
+from mastcore_dashboard.widgets import current_settings, page_header
 
 #: (term, plain words, formula, section of docs/theory.md)
 TERMS = (

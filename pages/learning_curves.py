@@ -1,12 +1,12 @@
 """Learning curves: how the errors fall as the training set grows, for every theory at one χ."""
 import streamlit as st
 
-from dashboard import compute
-from dashboard.state import VIEW_PARAMS
-from dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import VIEW_PARAMS
+from mastcore_dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
     theory_grid, uploaded_data, v, view_widget
-from dashboard.worker import Call
-from dashboard.widgets import chart
+from mastcore_dashboard.worker import Call
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 from mastcore.sweep import METHODS
 

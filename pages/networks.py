@@ -4,13 +4,13 @@ import pandas as pd
 import streamlit as st
 
 import mastcore as mc
-from dashboard import compute
-from dashboard.state import VIEW_PARAMS
-from dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, memo_get, memo_put, \
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import VIEW_PARAMS
+from mastcore_dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, memo_get, memo_put, \
     page_header, require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
     warning_badges
-from dashboard.worker import Call
-from dashboard.widgets import chart
+from mastcore_dashboard.worker import Call
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

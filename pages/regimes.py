@@ -3,14 +3,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import atlas_view, compute
-from dashboard import reference as ref_rule
-from dashboard import theory_map as tmap
-from dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
-from dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
+from mastcore_dashboard import atlas_view, compute
+from mastcore_dashboard import reference as ref_rule
+from mastcore_dashboard import theory_map as tmap
+from mastcore_dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
+from mastcore_dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
     label_warning, live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, \
     view_widget, warning_badges
-from dashboard.widgets import chart
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 from mastcore.cache import CacheMiss
 from mastcore.sweep import METHODS

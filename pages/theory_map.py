@@ -2,10 +2,10 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import theory_map as tm
-from dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
-from dashboard.worker import Call
-from dashboard.widgets import chart
+from mastcore_dashboard import theory_map as tm
+from mastcore_dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
+from mastcore_dashboard.worker import Call
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

@@ -1,12 +1,12 @@
 """Width scaling: where the saddle point suffices (χ = N) and where the one loop is needed (χ = 1)."""
 import streamlit as st
 
-from dashboard import compute
-from dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
-from dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
+from mastcore_dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
     run_cancellable, show_error, v, view_widget
-from dashboard.worker import Call
-from dashboard.widgets import chart
+from mastcore_dashboard.worker import Call
+from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

@@ -104,7 +104,7 @@ def test_name_comparisons_live_in_the_registry():
     names = "|".join(re.escape(a) for a in ("linear", "erf", "relu", "tanh", "gelu", "softplus"))
     pattern = re.compile(rf"""(==|!=)\s*["']({names})["']|["']({names})["']\s*(==|!=)|in\s*\(\s*["']({names})["']""")
     hits = set()
-    for folder in ("mastcore", "dashboard", "pages"):
+    for folder in ("mastcore", "mastcore_dashboard", "pages"):
         for path in (root / folder).rglob("*.py"):
             rel = path.relative_to(root).as_posix()
             if rel not in others and pattern.search(path.read_text(encoding="utf-8")):

@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import mastcore as mc
-from dashboard import compute
-from dashboard.state import DEFAULT_PRESET, N_CHI_SLOW, PRESETS, Settings, chi_grid
-from dashboard.widgets import AUTO_SECONDS
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import DEFAULT_PRESET, N_CHI_SLOW, PRESETS, Settings, chi_grid
+from mastcore_dashboard.widgets import AUTO_SECONDS
 from mastcore import plots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -290,7 +290,7 @@ def test_settings_survive_page_switch_and_fragment_reruns():
 
 def test_app_files_do_not_put_maths_in_pages():
     # pages call mastcore; no numerical solver code in the page files (STYLE.md: no maths in pages)
-    for page in PAGES + ["app.py", "dashboard/widgets.py", "dashboard/state.py", "dashboard/compute.py"]:
+    for page in PAGES + ["app.py", "mastcore_dashboard/widgets.py", "mastcore_dashboard/state.py", "mastcore_dashboard/compute.py"]:
         text = (ROOT / page).read_text()
         for forbidden in ("np.linalg.solve", "np.linalg.inv", "brentq", "cho_factor"):
             assert forbidden not in text, (page, forbidden)
@@ -567,7 +567,7 @@ def test_view_radio_writes_the_url_in_its_own_run():
     # the Regimes radios live in a fragment: its rerun does not reach the sidebar's URL sync, so the widget must
     # write the URL itself (a script with the radio and no sidebar shows that)
     def script():
-        from dashboard.widgets import view_widget
+        from mastcore_dashboard.widgets import view_widget
 
         view_widget("radio", "data set", "split", key="t.split", options=["train", "test"])
         view_widget("radio", "observable", "obs", key="t.obs", options=["mean_y_delta", "mean_sq_delta"])

@@ -60,7 +60,7 @@ def test_every_preset_present_has_all_activations_at_seven_chis_spanning_one_to_
 
 
 def test_atlas_presets_are_the_dashboards_presets():
-    from dashboard.state import PRESETS  # noqa: PLC0415
+    from mastcore_dashboard.state import PRESETS  # noqa: PLC0415
 
     for p in ma.ATLAS_PRESETS.values():
         dash = PRESETS[p["label"]]
@@ -154,8 +154,8 @@ def test_tampered_hash_is_flagged(tmp_path):
 
 
 def test_tampered_hash_is_flagged_on_the_chart(tmp_path, monkeypatch):
-    from dashboard import atlas_view  # noqa: PLC0415
-    from dashboard.state import Settings  # noqa: PLC0415
+    from mastcore_dashboard import atlas_view  # noqa: PLC0415
+    from mastcore_dashboard.state import Settings  # noqa: PLC0415
 
     path = _copy(tmp_path, lambda d: [p.update(trainer_hash="f" * 16) for p in d["points"]])
     monkeypatch.setattr(atlas_view, "ATLAS_FILE", path)
@@ -168,8 +168,8 @@ def test_tampered_hash_is_flagged_on_the_chart(tmp_path, monkeypatch):
 
 
 def test_chart_points_only_at_a_preset():
-    from dashboard import atlas_view  # noqa: PLC0415
-    from dashboard.state import Settings  # noqa: PLC0415
+    from mastcore_dashboard import atlas_view  # noqa: PLC0415
+    from mastcore_dashboard.state import Settings  # noqa: PLC0415
 
     atlas_view._MEMO.clear()
     settings = Settings.from_preset("Teaching (small, fast)").replace(activation="relu")

@@ -1,4 +1,4 @@
-"""dashboard.state and dashboard.compute (no Streamlit): settings, URL names, theory curves and reference runs,
+"""mastcore_dashboard.state and mastcore_dashboard.compute (no Streamlit): settings, URL names, theory curves and reference runs,
 each checked against a direct library computation."""
 import re
 import time
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 import mastcore as mc
-from dashboard import compute
-from dashboard.state import Settings, chi_grid
+from mastcore_dashboard import compute
+from mastcore_dashboard.state import Settings, chi_grid
 
 #: Same solver, same data: only floating-point round-off separates a sweep entry from a direct call.
 TIGHT = 1e-10
@@ -131,21 +131,21 @@ def test_width_scaling_table(tmp_path, monkeypatch):
 
 
 def test_state_and_compute_do_not_import_streamlit():
-    """Only dashboard.widgets and dashboard.navigation (and the pages) touch Streamlit."""
+    """Only mastcore_dashboard.widgets and mastcore_dashboard.navigation (and the pages) touch Streamlit."""
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import sys, dashboard.state, dashboard.compute; "
+    code = ("import sys, mastcore_dashboard.state, mastcore_dashboard.compute; "
             "assert not [m for m in sys.modules if m.split('.')[0] == 'streamlit'], 'streamlit imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
 # --- URL parsing, the byte-bounded memo, the worker, estimates and the command line -------------------------
 
-from dashboard.memo import ByteMemo, nbytes  # noqa: E402
-from dashboard.state import VIEW_PARAMS, md_code, parse_query  # noqa: E402
-from dashboard.worker import Call, Job  # noqa: E402
+from mastcore_dashboard.memo import ByteMemo, nbytes  # noqa: E402
+from mastcore_dashboard.state import VIEW_PARAMS, md_code, parse_query  # noqa: E402
+from mastcore_dashboard.worker import Call, Job  # noqa: E402
 
 TASKS = ("ising", "teacher_student", "digits")
 
@@ -347,7 +347,7 @@ def test_width_scaling_with_the_quadrature_reference(tmp_path, monkeypatch):
 
 
 def test_default_widths_bracket_P():
-    from dashboard.state import WIDTH_CHOICES, default_widths
+    from mastcore_dashboard.state import WIDTH_CHOICES, default_widths
 
     for P in (1, 5, 20, 80, 200, 5000):
         w = default_widths(P)
@@ -361,7 +361,7 @@ def test_every_library_flag_has_words():
     is what the theory curves' messages show."""
     from pathlib import Path
 
-    from dashboard.words import FLAG_WORDS, flag_sentence
+    from mastcore_dashboard.words import FLAG_WORDS, flag_sentence
 
     src = "\n".join(p.read_text() for p in Path(mc.__file__).parent.rglob("*.py"))
     found = set(re.findall(r'\.add\("([A-Za-z_0-9]+)"', src)) | set(re.findall(r'flags=\("([A-Za-z_0-9]+)",\)', src))
@@ -382,7 +382,7 @@ def test_theory_curve_messages_are_sentences(tmp_path, monkeypatch):
 
 
 def test_most_accurate_box_rule():
-    from dashboard.reference import closest_theory, drawn_method
+    from mastcore_dashboard.reference import closest_theory, drawn_method
 
     ren = {"theory": "renormalised_loop"}
     assert drawn_method(ren, ("nngp", "tree", "renormalised_loop"), "linear") == "renormalised_loop"

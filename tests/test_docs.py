@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "theory.md"
 #: Where citations live: code, pages, the app, the UI package, tests, benches and the README.
-SOURCES = ["app.py", "README.md", *(str(p.relative_to(ROOT)) for d in ("mastcore", "dashboard", "pages", "tests",
+SOURCES = ["app.py", "README.md", *(str(p.relative_to(ROOT)) for d in ("mastcore", "mastcore_dashboard", "pages", "tests",
                                                                         "bench") for p in (ROOT / d).rglob("*.py")
                                      if p.name != "test_docs.py"),
            *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "docs").glob("*.md")) if p.name != "theory.md"),

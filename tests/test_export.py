@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 import mastcore as mc
-from dashboard import export
+from mastcore_dashboard import export
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240

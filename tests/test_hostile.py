@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import numpy as np
 
-from dashboard.state import DEFAULT_PRESET, PRESETS, chi_grid
+from mastcore_dashboard.state import DEFAULT_PRESET, PRESETS, chi_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

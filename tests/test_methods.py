@@ -147,7 +147,7 @@ def test_before_places_a_method_among_the_theories():
 
 
 def test_dashboard_lists_derive_from_the_registry(registered):
-    from dashboard import compute  # noqa: PLC0415
+    from mastcore_dashboard import compute  # noqa: PLC0415
 
     assert compute.theory_methods("linear")[-1] == "half_nngp"
     assert "half_nngp" in compute.theory_methods("erf")

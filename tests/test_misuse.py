@@ -336,7 +336,7 @@ def test_data_page_parses_an_upload_once_and_names_bad_labels(monkeypatch, tmp_p
 
 
 def test_data_page_refuses_too_many_columns_from_the_header(monkeypatch, tmp_path):
-    from dashboard.state import MAX_UPLOAD_COLUMNS
+    from mastcore_dashboard.state import MAX_UPLOAD_COLUMNS
 
     at = _data_page(monkeypatch, tmp_path)
     n = MAX_UPLOAD_COLUMNS + 1
@@ -376,7 +376,7 @@ def test_upload_limit_agrees_with_the_app_data_limit():
     import tomllib
     from pathlib import Path
 
-    from dashboard.state import MAX_TASK_BYTES, MAX_UPLOAD_MB
+    from mastcore_dashboard.state import MAX_TASK_BYTES, MAX_UPLOAD_MB
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
@@ -389,8 +389,8 @@ def test_upload_limit_agrees_with_the_app_data_limit():
 def test_reference_run_says_when_it_was_not_stored(tmp_path, monkeypatch):
     import errno
 
-    from dashboard import compute
-    from dashboard.state import Settings
+    from mastcore_dashboard import compute
+    from mastcore_dashboard.state import Settings
     from mastcore import cache
 
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: What the wheel is built from (copied, so that the build writes nothing into the checkout).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "app.py", "mastcore", "pages",
-           *(d for d in ("dashboard", "mastcore_dashboard") if (ROOT / d).is_dir()))
+           *(d for d in ("mastcore_dashboard", "mastcore_dashboard") if (ROOT / d).is_dir()))
 #: Streamlit starts in a few seconds here; a dashboard that is not up by then is broken.
 START_SECONDS = 45
 
@@ -80,7 +80,7 @@ def test_wheel_holds_every_module_of_the_checkout(venv):
 
     (wheel,) = (venv.parent / "wheels").glob("mastcore-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    ui = next(d for d in ("mastcore_dashboard", "dashboard") if (ROOT / d).is_dir())
+    ui = "mastcore_dashboard"
     expected = {p.relative_to(ROOT).as_posix() for d in ("mastcore", ui) for p in (ROOT / d).rglob("*.py")
                 if "__pycache__" not in p.parts}
     expected |= {f"mastcore_app/pages/{p.name}" for p in (ROOT / "pages").glob("*.py")} | {"mastcore_app/app.py"}

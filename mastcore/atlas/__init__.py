@@ -44,7 +44,7 @@ MAX_BYTES = 2 * 2**20
 #: (docs/theory.md §13), the row-space basis of the linear fast path, and split-R̂ / the agreement test of the
 #: ``converged`` flag (§14.2). Thread policy, caching and result plumbing do not change the numbers.
 TRAINER_MODULES = ("mastcore.posterior.langevin", "mastcore._linalg", "mastcore.metrics")
-#: The settings the atlas is made for. Each is the dashboard's preset of the same label (dashboard/state.py
+#: The settings the atlas is made for. Each is the dashboard's preset of the same label (mastcore_dashboard/state.py
 #: PRESETS, checked by tests/test_atlas.py): task and network, the activation left open.
 ATLAS_PRESETS = {
     "teaching": dict(label="Teaching (small, fast)",

@@ -2,9 +2,9 @@
 cached look-ups, and long computations with progress, a Cancel and the app's budget.
 
 Session-state keys are namespaced: ``cfg.*`` shared settings (sidebar), ``view.*`` the pages' own controls that
-belong in the URL (dashboard.state.VIEW_PARAMS), ``reg.*`` Regimes, ``feat.*`` Feature learning, ``net.*``
+belong in the URL (mastcore_dashboard.state.VIEW_PARAMS), ``reg.*`` Regimes, ``feat.*`` Feature learning, ``net.*``
 Networks, ``ws.*`` Width scaling, ``lc.*`` Learning curves, ``data.*`` Data, ``run.*`` computations,
-``tour.*`` the guided tour. No maths here: everything is computed by ``mastcore`` through dashboard/compute.py.
+``tour.*`` the guided tour. No maths here: everything is computed by ``mastcore`` through mastcore_dashboard/compute.py.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def w(name: str) -> str:
 
 
 def v(name: str) -> str:
-    """Session-state key of a page control that is part of the URL (dashboard.state.VIEW_PARAMS)."""
+    """Session-state key of a page control that is part of the URL (mastcore_dashboard.state.VIEW_PARAMS)."""
     return f"view.{name}"
 
 
@@ -69,7 +69,7 @@ def _matching_preset(values: dict) -> str:
 def init_state() -> None:
     """First run of a session: defaults from the default preset, overridden by the URL's query parameters.
 
-    The URL is parsed defensively (dashboard.state.parse_query): bad values give the default and one message
+    The URL is parsed defensively (mastcore_dashboard.state.parse_query): bad values give the default and one message
     each, shown in the sidebar; nothing a link holds can raise.
     """
     if st.session_state.get("cfg._init"):
@@ -140,7 +140,7 @@ def _settings_now() -> Settings:
 def sync_query_params(extra: dict | None = None) -> None:
     """Mirror the settings, the current χ and the pages' own controls in the URL: a link reproduces the view.
 
-    View parameters (dashboard.state.VIEW_PARAMS) are written when they differ from their defaults and removed
+    View parameters (mastcore_dashboard.state.VIEW_PARAMS) are written when they differ from their defaults and removed
     when they return to them, so that links stay short.
     """
     params = _settings_now().to_query()
@@ -370,7 +370,7 @@ def app_max_seconds() -> float:
 
 @st.cache_resource
 def _memo() -> ByteMemo:
-    """Process-wide memo of immutable results (tasks, sweeps), bounded in bytes (dashboard/memo.py)."""
+    """Process-wide memo of immutable results (tasks, sweeps), bounded in bytes (mastcore_dashboard/memo.py)."""
     return ByteMemo()
 
 
@@ -523,8 +523,8 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     label : what is computed, for people ("one loop", "exact posterior at χ = 5").
     fn : ``fn(progress) -> result`` where ``progress(done, total, info)`` is the library's progress signature.
         It must be picklable when it may run in a worker process: a module-level function, or
-        ``dashboard.worker.Call(func, *args, **kwargs)``, which calls ``func(*args, progress=progress, **kwargs)``.
-    estimate_seconds : the expected time (dashboard.compute.estimate_seconds: mc.estimate, calibrated here).
+        ``mastcore_dashboard.worker.Call(func, *args, **kwargs)``, which calls ``func(*args, progress=progress, **kwargs)``.
+    estimate_seconds : the expected time (mastcore_dashboard.compute.estimate_seconds: mc.estimate, calibrated here).
     key : identifies this computation (include a digest of its inputs): the button, the request and the Cancel
         are keyed by it, so a changed input asks again.
     cli : the command line (e.g. ``python -m mastcore sweep ...``) shown when the work is refused.
@@ -540,7 +540,7 @@ def run_cancellable(label: str, fn, *, estimate_seconds: float, key: str, cli: s
     - estimate above ``$MASTCORE_APP_MAX_SECONDS`` (default 120 s): refused, with the estimate and ``cli``;
     - estimate above ``auto_seconds`` and not requested yet: a "Compute <label> (about N s)" button;
     - otherwise it runs: short work in this process with a progress bar; requested (long) work in a worker
-      process (dashboard/worker.py) with a progress bar, the time left and a **Cancel** button that kills the
+      process (mastcore_dashboard/worker.py) with a progress bar, the time left and a **Cancel** button that kills the
       worker at once (also when the user leaves the page or changes a setting, since Streamlit then stops
       this script run and the worker is killed on the way out).
     Errors (mc.ResourceError, ValueError, a worker killed for memory, ...) are shown with ``st.error`` — the

@@ -13,7 +13,7 @@ __all__ = ["EXACT_METHOD", "closest_theory", "drawn_method"]
 #: The method whose curve is the exact posterior (linear networks).
 EXACT_METHOD = "quadrature"
 #: Activations whose drawn "one_loop" curve (variant "auto") is the renormalised one loop wherever
-#: validity.recommend would name that theory (docs/theory.md §12.4; dashboard.compute.SAME_AS_ONE_LOOP).
+#: validity.recommend would name that theory (docs/theory.md §12.4; mastcore_dashboard.compute.SAME_AS_ONE_LOOP).
 AUTO_IS_RENORMALISED = ("erf", "relu")
 
 

@@ -1,10 +1,10 @@
 """What the dashboard computes, all through the library: tasks, theory curves (mc.sweep), reference runs,
 learning curves, cost estimates and the command line that reproduces a refused computation.
 
-No widgets here (dashboard/widgets.py draws them) and no maths (mastcore does it): these functions turn
-:class:`~dashboard.state.Settings` into library calls and library results into tables for the figures. Every
+No widgets here (mastcore_dashboard/widgets.py draws them) and no maths (mastcore does it): these functions turn
+:class:`~mastcore_dashboard.state.Settings` into library calls and library results into tables for the figures. Every
 function that may run long takes the library's ``progress(done, total, info)`` and is importable, so that
-dashboard/worker.py can run it in a worker process.
+mastcore_dashboard/worker.py can run it in a worker process.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def task_problem(settings: Settings) -> str | None:
     """Why the app will not build this task (too large for its budget), or None.
 
     The size comes from mc.estimate_task (peak memory of building the task); the app's limit is
-    dashboard.state.MAX_TASK_BYTES, so that a link cannot make the server allocate gigabytes.
+    mastcore_dashboard.state.MAX_TASK_BYTES, so that a link cannot make the server allocate gigabytes.
     """
     if settings.task in (*DIGIT_TASKS, "csv") or settings.problems():
         return None

@@ -5,7 +5,7 @@ A :class:`Job` runs ``fn(progress)`` in a child of a fork server (``multiprocess
 with mastcore imported once in the server, so a job starts in milliseconds), relays the library's
 ``progress(done, total, info)`` calls back, and returns the result (pickled through a pipe). ``cancel()`` kills the
 child: a solver stuck inside one χ point, a sampler between progress calls or an allocation that would exhaust
-memory all stop immediately, and their memory goes back to the system. No Streamlit here (dashboard/widgets.py
+memory all stop immediately, and their memory goes back to the system. No Streamlit here (mastcore_dashboard/widgets.py
 draws the progress bar and the Cancel button around a Job).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 __all__ = ["Call", "Job", "JobError"]
 
 #: Modules the fork server imports once, so that each job starts without importing mastcore again.
-PRELOAD = ["dashboard.compute"]
+PRELOAD = ["mastcore_dashboard.compute"]
 #: Environment variables a job takes from the server at the moment it starts (cache folder, memory limit, ...).
 ENV_PREFIX = "MASTCORE_"
 #: Shortest interval between two progress messages from a job (seconds).

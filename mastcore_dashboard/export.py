@@ -1,5 +1,5 @@
 """Export and citation for the app: a figure's data as a table (CSV download beside every chart) and the BibTeX of
-the paper and of this software with the link of the current view. No Streamlit here (dashboard/widgets.py draws
+the paper and of this software with the link of the current view. No Streamlit here (mastcore_dashboard/widgets.py draws
 the buttons and the Cite expander)."""
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def bibtex_software(version: str, url: str | None = None) -> str:
 
 def view_link(base_url: str, params: dict) -> str:
     """The link of a view: the app's address (no query) with its query parameters (the app's state, see
-    dashboard/state.py). A parameter with several values is repeated."""
+    mastcore_dashboard/state.py). A parameter with several values is repeated."""
     base = base_url.split("?", 1)[0].split("#", 1)[0]
     if not params:
         return base
