@@ -522,7 +522,7 @@ def test_run_list_agrees_with_the_cache_after_clearing_it(tmp_path, monkeypatch)
     assert not any("reference" in label for label in _metrics(at))
 
 
-# --- ground truth on every chart (issue 18) ----------------------------------------------------------------
+# --- ground truth on every chart ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_linear_regimes_draws_the_exact_posterior_with_no_click(preset):

@@ -331,7 +331,7 @@ def test_langevin_estimate_uses_the_kernels_top_eigenvalue():
     assert with_task < without  # a record every few steps instead of every step (the upper bound)
 
 
-# --- ground truth on every chart (issue 18) ----------------------------------------------------------------
+# --- ground truth on every chart ------------------------------------------------------------------------------
 
 def test_width_scaling_with_the_quadrature_reference(tmp_path, monkeypatch):
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))

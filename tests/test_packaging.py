@@ -18,8 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the wheel is built from (copied, so that the build writes nothing into the checkout).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "app.py", "mastcore", "pages",
-           *(d for d in ("mastcore_dashboard", "mastcore_dashboard") if (ROOT / d).is_dir()))
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "app.py", "mastcore", "pages", "mastcore_dashboard")
 #: Streamlit starts in a few seconds here; a dashboard that is not up by then is broken.
 START_SECONDS = 45
 
