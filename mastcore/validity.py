@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .activations import get_activation
-from ._budget import Cost, estimate_sweep
+from ._budget import Cost, estimate, estimate_sweep, format_seconds
 from ._validation import check_callable, check_data, positive_float, positive_int
 from .cache import CacheMiss
 from .methods import METHODS
@@ -32,6 +32,7 @@ from .theory.bands import band_of_mean_y_delta
 from .theory.kernels import train_kernel_eigh
 from .theory.one_loop import one_loop as _one_loop
 from .theory.one_loop_nonlinear import DENSE_MAX_P
+from .theory.renormalised import LEAVE_FLAGS
 
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "calibrated", "default_grid", "estimate_map", "map_jobs",
            "recommend", "theory_map"]
@@ -322,13 +323,17 @@ def _uncertainty(band: float, shift: float) -> str:
     return f"its estimated error is ±{band:.2g} in mean(y·Δ), {pct:.0f} % of the finite-width shift ({shift:.2g})"
 
 
-def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -> dict:
+def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000,
+              saddle_seconds: float | None = None) -> dict:
     """The theory with the smallest error band at this setting and whether it can be trusted (docs/theory.md §19).
 
     Parameters
     ----------
     X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec (width, χ, activation, ...).
     n_samples : prior samples of the erf/ReLU Monte Carlo (kept small: this runs on every setting).
+    saddle_seconds : the most seconds the one loop around the particle saddle (erf/ReLU) may take by the budget's
+        estimate (None: no limit). Above it that candidate is not run, the choice is among what ran, and the reason
+        says so (the app passes its run-at-once limit: a page never waits minutes for its recommendation).
 
     Returns
     -------
@@ -348,7 +353,13 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         linear = get_activation(spec.activation).linear
-        res = _one_loop(X, y, spec, None, variant="auto", kernel_variance=False,
+        variant, skipped = "auto", None
+        if not linear and saddle_seconds is not None:
+            cost = estimate("one_loop", P=P, D=X.shape[1], width=spec.width, activation=spec.activation,
+                            variant="perturbative", ansatz="particles", chi=spec.chi)
+            if cost.seconds > positive_float("saddle_seconds", saddle_seconds):
+                variant, skipped = "renormalised", cost.seconds
+        res = _one_loop(X, y, spec, None, variant=variant, kernel_variance=False,
                         n_samples=None if linear else n_samples, max_samples=None if linear else n_samples)
     band = band_of_mean_y_delta(res, y)
     base = _nngp_mean_y_delta(X, y, spec)
@@ -365,6 +376,11 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000) -
     inside = calibrated(P, spec)
     small = np.isfinite(band) and band <= TRUST_SHARE * shift
     reason = f"the {choice['label']} has the smallest error band here: {_uncertainty(band, shift)}"
+    if skipped is not None and any(f in LEAVE_FLAGS for f in res.flags):
+        small = False  # the renormalised one loop left its expansion and the exact saddle was not computed
+        reason += (f"; the neuron law is far from the prior here and the one loop around the particle saddle, which "
+                   f"may be more accurate, was not run (about {format_seconds(skipped)}; mc.recommend without "
+                   "saddle_seconds runs it)")
     if not inside:
         reason += (f"; P/N = {P / spec.width:.2g}, χ/N = {spec.chi / spec.width:.2g} lie outside the region where "
                    "the bands were checked (docs/theory.md §19.4)")

@@ -48,10 +48,11 @@ def estimate_seconds(settings: Settings, widths, chi_fractions) -> float:
                      for N, method, chis, options in jobs))
 
 
-def recommendation(settings: Settings, chi: float, *, data=None) -> dict:
-    """validity.recommend at the sidebar's setting and this χ."""
+def recommendation(settings: Settings, chi: float, *, data=None, saddle_seconds: float | None = None) -> dict:
+    """validity.recommend at the sidebar's setting and this χ (``saddle_seconds``: validity.recommend's limit on the
+    particle saddle's one loop; the Regimes page passes its run-at-once limit, so the page never waits minutes)."""
     task = compute.build_task(settings, data)
-    return validity.recommend(task.X, task.y, settings.network_spec(float(chi)))
+    return validity.recommend(task.X, task.y, settings.network_spec(float(chi)), saddle_seconds=saddle_seconds)
 
 
 def best_counts(tmap: validity.TheoryMap) -> dict:

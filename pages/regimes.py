@@ -155,7 +155,7 @@ def _recommend(chi: float, col: str, slot) -> None:
     rec = memo_get(key)
     if rec is None:
         try:
-            rec = memo_put(key, tmap.recommendation(settings, chi, data=data))
+            rec = memo_put(key, tmap.recommendation(settings, chi, data=data, saddle_seconds=AUTO_SECONDS))
         except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError):
             slot.caption("The most accurate theory could not be determined at this setting.")
             return
