@@ -64,7 +64,7 @@ def test_estimate_arguments_validated():
     with pytest.raises(ValueError, match="'width'"):
         mc.estimate("nngp", P=10, D=10, width=float("nan"))
     with pytest.raises(ValueError, match="'activation'"):
-        mc.estimate("nngp", P=10, D=10, width=10, activation="tanh")
+        mc.estimate("nngp", P=10, D=10, width=10, activation="sigmoid")  # not registered
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['n_chain'\]"):
         mc.estimate("exact", P=10, D=10, width=10, n_chain=3)
     with pytest.raises(ValueError, match="'n_chains'"):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -42,9 +44,10 @@ def test_linear_map_draws_every_theory_and_marks_the_best():
     assert charts, "no figure"
     heat = [t for t in charts[0]["data"] if t["type"] == "heatmap"]
     assert len(heat) == 6  # NNGP, tree, renormalised kernel, three one loops
-    stars = sum(str(x).count("★") for t in heat for row in t["text"] for x in row)
-    n_cells = len(heat[0]["y"]) * len(heat[0]["x"])
-    assert stars == n_cells  # exactly one most accurate theory per cell
+    per_cell = np.sum([[[str(x).count("★") for x in row] for row in t["text"]] for t in heat], axis=0)
+    # at most one most accurate theory per cell, starred only where it meets the stated accuracy; the linear map at
+    # N = 2P has such cells
+    assert per_cell.max() <= 1 and per_cell.sum() >= 1
     assert any("Most accurate" in m.value for m in at.markdown)
 
 
