@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -215,6 +216,7 @@ async def session(i: int, browser, url: str, n_actions: int, delay: float, out: 
                 out["errors"].append(f"session {i}: stopped at the time limit after {a} actions")
                 break
             kind = "chi" if a % 2 == 0 else "sidebar"
+            target = text = None
             try:
                 if kind == "chi":
                     grid = await page.evaluate(f"() => {GD}.layout.sliders[0].steps.map(s => parseFloat(s.label))")
@@ -247,8 +249,13 @@ async def session(i: int, browser, url: str, n_actions: int, delay: float, out: 
                     dt = await wait_done(page, f"{want} && {MARKER} !== null", t0)
                 out[kind].append(dt)
             except Exception as exc:  # noqa: BLE001  (a timeout or a vanished element is a measured error)
+                try:
+                    seen = await page.evaluate(f"() => [{MARKER}, {THUMB}, location.search, {CAPTION}.slice(0, 120)]")
+                except Exception:  # noqa: BLE001
+                    seen = None
                 out["errors"].append(f"session {i}: {kind} action {a} failed: {type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0][:120]}")
+                                     f"{str(exc).splitlines()[0][:120]} (wanted {target if kind == 'chi' else text}; "
+                                     f"marker, slider, URL, caption: {seen})")
             shown_exc = await exceptions(page)
             if shown_exc:
                 out["errors"].append(f"session {i}: exception shown after action {a}: {shown_exc[0]}")
@@ -312,6 +319,8 @@ def main(argv=None) -> int:
     if not os.path.exists(CHROMIUM):
         ap.error(f"{CHROMIUM} not found (install Debian's chromium)")
     preset = Settings.from_preset(args.preset).to_dict()
+    # a `kill` (or the timeout command) ends the run through the finally clauses: the server and Chromium stop too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_start = os.getloadavg()
     with Server(args.server_arg) as server:
         sampler = Sampler(server)
