@@ -137,14 +137,36 @@ class Sampler(threading.Thread):
 
     def __init__(self, server: Server, every: float = 1.0):
         super().__init__(daemon=True)
-        self.server, self.every, self.samples = server, every, []
+        self.server, self.every, self.samples, self.cpu = server, every, [], {}
         self.t0 = time.time()
         self.stop = threading.Event()
 
     def run(self):
         while not self.stop.is_set():
             self.samples.append((time.time() - self.t0, self.server.rss_mib()))
+            self._cpu()
             self.stop.wait(self.every)
+
+    def _cpu(self) -> None:
+        """CPU seconds (user + system) of every process of the server and of the browser, as last seen (a
+        process that ends keeps its last reading): where the machine's time goes."""
+        try:
+            server = psutil.Process(self.server.proc.pid)
+            server_pids = {server.pid, *(c.pid for c in server.children(recursive=True))}
+            mine = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        for p in [server, *mine]:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            side = "server" if p.pid in server_pids else "browser"
+            self.cpu.setdefault(side, {})[p.pid] = t.user + t.system
+
+    def cpu_seconds(self) -> dict:
+        self._cpu()
+        return {side: sum(v.values()) for side, v in self.cpu.items()}
 
     def now(self) -> float:
         return self.server.rss_mib()
@@ -332,6 +354,7 @@ def main(argv=None) -> int:
         finally:
             t_load = time.time() - t0
         load_during = os.getloadavg()
+        cpu = sampler.cpu_seconds()
         rss_end = sampler.now()
         peak = max(r for _, r in sampler.samples)
         time.sleep(args.idle)  # no session left: what the server gives back by itself
@@ -355,7 +378,8 @@ def main(argv=None) -> int:
         (f"server RSS after {args.idle:g} s idle (MiB)",
          f"{rss_idle:.0f} ({100 * (rss_idle / out.get('rss_first', rss_start) - 1):+.0f} % of after-first-page)",
          "within 20 % (600 s)"),
-        ("load phase (s)", f"{t_load:.0f}", "–"),
+        ("load phase (s); CPU seconds in it: server / browser",
+         f"{t_load:.0f}; {cpu.get('server', 0):.0f} / {cpu.get('browser', 0):.0f}", "–"),
         ("load average 1/5/15 min: before / end of load",
          " / ".join(",".join(f"{x:.1f}" for x in la) for la in (load_start, load_during)) + f" ({os.cpu_count()} "
          "CPUs)", "–"),
