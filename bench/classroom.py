@@ -53,8 +53,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MAX_SESSIONS = 60
 MAX_ACTIONS = 50
 MAX_IDLE_S = 1800
-#: An action that has not finished after this long counts as an error (and the session goes on).
-ACTION_TIMEOUT_S = 90
+#: An action that has not finished after this long counts as an error (and the session goes on); a first page
+#: (which also loads plotly.js, a few MB, into the page) that has not loaded after LOAD_TIMEOUT_S is a failed load.
+ACTION_TIMEOUT_S = 120
+LOAD_TIMEOUT_S = 300
+#: How often a waiting page checks its state (ms): the resolution of the response times. Thirty pages checking
+#: every 50 ms cost the browser (on the server's cores) more than they tell.
+POLL_MS = 100
 #: The page must stay idle with the new value for this long before the action counts as done.
 QUIET_MS = 300
 START_TIMEOUT_S = 120
@@ -174,20 +179,22 @@ class Sampler(threading.Thread):
 
 # --- page-side conditions -------------------------------------------------------------------------------
 
-#: Idle: the app's script state is 'notRunning' (Streamlit's own attribute on stApp), no 'Running' status, no stale element, the chart and its metric cards are there. ``want`` is a JS
-#: expression that must hold too; the function returns the page time it first held (after QUIET_MS of holding).
+#: Idle (a predicate's source; WANT and QUIET are filled in): the app's script state is 'notRunning' (Streamlit's
+#: own attribute on stApp), no 'Running' status, no stale element, the chart and its metric cards are there, and
+#: WANT (a JS expression: the new value is shown) holds. The predicate returns the page time (epoch ms) it first
+#: held, once it has held for QUIET ms.
 IDLE_JS = """
-([want, quiet]) => {
+() => {
   const st = document.querySelector('[data-testid="stStatusWidget"]');
   const app = document.querySelector('[data-testid="stApp"]');
   const running = (st && st.innerText.includes('Running')) || !app
     || app.getAttribute('data-test-script-state') !== 'notRunning';
   const stale = document.querySelector('[data-stale="true"]');
   let ok = !running && !stale && document.querySelector('[data-testid="stMetricValue"]') !== null;
-  if (ok) { try { ok = !!(new Function('return (' + want + ')'))(); } catch (e) { ok = false; } }
+  if (ok) { try { ok = !!(WANT); } catch (e) { ok = false; } }
   if (!ok) { window.__mcSince = null; return false; }
   if (window.__mcSince == null) window.__mcSince = Date.now();
-  return Date.now() - window.__mcSince >= quiet ? window.__mcSince : false;
+  return Date.now() - window.__mcSince >= QUIET ? window.__mcSince : false;
 }
 """
 
@@ -199,11 +206,12 @@ CAPTION = "[...document.querySelectorAll('[data-testid=\"stMain\"] [data-testid=
           ".map(e => e.innerText).join(' ')"
 
 
-async def wait_done(page, want: str, t_action_ms: float) -> float:
-    """Seconds from ``t_action_ms`` (epoch ms) until the page was idle with ``want`` true (and stayed so)."""
+async def wait_done(page, want: str, t_action_ms: float, timeout_s: float = ACTION_TIMEOUT_S) -> float:
+    """Seconds from ``t_action_ms`` (epoch ms) until the page was idle with ``want`` true (and stayed so); to within
+    POLL_MS."""
     await page.evaluate("() => { window.__mcSince = null; }")
-    handle = await page.wait_for_function(IDLE_JS, arg=[want, QUIET_MS], timeout=ACTION_TIMEOUT_S * 1000,
-                                          polling=50)
+    handle = await page.wait_for_function(IDLE_JS.replace("WANT", want).replace("QUIET", str(QUIET_MS)),
+                                          timeout=timeout_s * 1000, polling=POLL_MS)
     since = await handle.json_value()
     return max(0.0, (since - t_action_ms) / 1000)
 
@@ -226,8 +234,8 @@ async def session(i: int, browser, url: str, n_actions: int, delay: float, out: 
     try:
         t0 = time.time() * 1000
         try:
-            await page.goto(url, wait_until="domcontentloaded", timeout=ACTION_TIMEOUT_S * 1000)
-            out["load"].append(await wait_done(page, f"{MARKER} !== null", t0))
+            await page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_S * 1000)
+            out["load"].append(await wait_done(page, f"{MARKER} !== null", t0, LOAD_TIMEOUT_S))
         except Exception as exc:  # noqa: BLE001  (a failed load is a measured error)
             out["errors"].append(f"session {i}: load failed: {type(exc).__name__}: {str(exc)[:120]}")
             return
