@@ -6,8 +6,9 @@ total (default 512 MiB, ``$MASTCORE_APP_MEMO_BYTES``) and refuses values larger 
 eighth of it): those are recomputed (or read from the disk cache) when needed instead of staying in memory.
 
 Values unused for ``ttl`` seconds (default 300, ``$MASTCORE_APP_MEMO_TTL``; 0: no limit) are dropped by a
-janitor thread, which then hands the freed memory back to the operating system (``gc.collect`` and glibc's
-``malloc_trim``): an idle server returns to about its size after the first page (bench/classroom.py measures it).
+janitor thread, which hands freed memory back to the operating system (``gc.collect`` and glibc's ``malloc_trim``,
+also what ended sessions left): an idle server returns to about its size after the first page
+(bench/classroom.py measures it).
 
 ``lock(key)`` gives one lock per key, so that sessions asking for the same missing value at the same moment (a
 class told "set N to 80") compute it once: the first computes, the others wait and then find it. No Streamlit here.
@@ -135,7 +136,7 @@ class ByteMemo:
     ``put`` returns the value whether or not it was kept; ``get`` returns None on a miss. ``ttl`` (seconds, default
     :func:`memo_ttl`; 0 or None: no limit): values not used for that long are dropped, by ``expire`` (called on
     every ``put``) and by a janitor thread started with the first value kept, which releases the memory to the
-    operating system when it dropped something (:func:`release_memory`). ``clock``: the time source (for tests).
+    operating system (:func:`release_memory`) when it dropped something and at least every RELEASE_EVERY seconds. ``clock``: the time source (for tests).
     """
 
     def __init__(self, max_bytes: int | None = None, max_item_bytes: int | None = None, ttl: float | None = -1.0,
