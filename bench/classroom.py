@@ -229,6 +229,7 @@ async def session(i: int, browser, url: str, n_actions: int, delay: float, out: 
     await asyncio.sleep(delay)
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_S * 1000)  # a key press or a fill on a starved browser takes its time
     page_errors: list[str] = []
     page.on("pageerror", lambda e: page_errors.append(str(e)[:200]))
     try:

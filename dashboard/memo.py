@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["ByteMemo", "DEFAULT_MAX_BYTES", "DEFAULT_TTL", "freeze_imports", "memo_max_bytes", "memo_ttl", "nbytes",
+__all__ = ["ByteMemo", "DEFAULT_MAX_BYTES", "DEFAULT_TTL", "JANITOR_HOOKS", "freeze_imports", "memo_max_bytes", "memo_ttl", "nbytes",
            "release_memory"]
 
 DEFAULT_MAX_BYTES = 512 * 2**20
@@ -265,17 +265,28 @@ def _forget(locks: dict, key, ref) -> None:
 RELEASE_EVERY = 120.0
 
 
+#: Housekeeping the janitor runs on each round, before it decides to release memory: callables returning how many
+#: things they freed (dashboard/server.py adds the reaping of Streamlit's expired disconnected sessions). A hook
+#: that raises is skipped for that round.
+JANITOR_HOOKS: list = []
+
+
 def _janitor(ref, every: float) -> None:
-    """Every ``every`` seconds: drop the memo's expired values; release the memory when some were dropped, or
-    RELEASE_EVERY seconds after the last release."""
+    """Every ``every`` seconds: drop the memo's expired values and run JANITOR_HOOKS; release the memory when
+    something was freed, or RELEASE_EVERY seconds after the last release."""
     last = time.monotonic()
     while True:
         time.sleep(every)
         memo = ref()
         if memo is None:
             return
-        dropped = memo.expire()
+        freed = memo.expire()
         del memo
-        if dropped or time.monotonic() - last > RELEASE_EVERY:
+        for hook in list(JANITOR_HOOKS):
+            try:
+                freed += int(hook() or 0)
+            except Exception:  # noqa: BLE001  (housekeeping must never end the janitor)
+                continue
+        if freed or time.monotonic() - last > RELEASE_EVERY:
             release_memory()
             last = time.monotonic()

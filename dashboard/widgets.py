@@ -17,7 +17,7 @@ import streamlit as st
 
 import mastcore as mc
 
-from . import compute
+from . import compute, server
 from .memo import ByteMemo, freeze_imports
 from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, N_CHI, N_CHI_SLOW, PRESETS,
                     VIEW_PARAMS, Settings, chi_grid, md_code, parse_query)
@@ -329,6 +329,7 @@ def _memo() -> ByteMemo:
     """Process-wide memo of immutable results (tasks, sweeps, figures), bounded in bytes and time
     (dashboard/memo.py). Created once per process, after the imports: these are frozen for the collector first."""
     freeze_imports()
+    server.install()  # the janitor also drops the sessions of closed tabs once their reconnect time is over
     return ByteMemo()
 
 

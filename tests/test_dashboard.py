@@ -252,6 +252,30 @@ def test_byte_memo_key_lock_lets_one_of_several_sessions_compute():
     assert not memo._key_locks  # no lock is kept once nobody holds it
 
 
+def test_memo_janitor_runs_the_housekeeping_hooks_and_server_hook_is_harmless_outside_a_server():
+    import time  # noqa: PLC0415
+
+    from dashboard import memo as memo_module  # noqa: PLC0415
+    from dashboard import server  # noqa: PLC0415
+
+    assert server.reap_disconnected_sessions() == 0  # no Streamlit runtime in this process
+    server.install()
+    server.install()
+    assert memo_module.JANITOR_HOOKS.count(server.reap_disconnected_sessions) == 1
+    calls = []
+    memo_module.JANITOR_HOOKS.append(lambda: calls.append(1))
+    memo_module.JANITOR_HOOKS.append(lambda: 1 / 0)  # a failing hook is skipped, the janitor goes on
+    try:
+        memo = ByteMemo(max_bytes=10**6, ttl=2.0)  # the janitor's round: every max(1, ttl/4) = 1 s
+        memo.put("a", 1)
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(calls) >= 2 and memo._janitor.is_alive()
+    finally:
+        del memo_module.JANITOR_HOOKS[-2:]
+
+
 def test_nbytes_of_a_plotly_figure_counts_its_data():
     import plotly.graph_objects as go  # noqa: PLC0415
 
