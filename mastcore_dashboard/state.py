@@ -85,8 +85,9 @@ MAX_TASK_BYTES = 256 * 2**20
 #: from its header line, before its data are parsed (mc.load_csv's max_columns).
 MAX_UPLOAD_COLUMNS = BOUNDS["D"][1] + 1
 #: Largest upload in MB (.streamlit/config.toml server.maxUploadSize, checked by a test): a CSV cell takes at least
-#: 2 bytes of text ("1,") and 8 bytes parsed, so no upload parses to more than MAX_TASK_BYTES.
-MAX_UPLOAD_MB = MAX_TASK_BYTES // 4 // 10**6
+#: 2 bytes of text ("1,") and 8 bytes parsed, so no upload parses to more than MAX_TASK_BYTES (67 MB would); 50 MB
+#: because every session keeps its upload in memory (a class of 30 on one server).
+MAX_UPLOAD_MB = min(50, MAX_TASK_BYTES // 4 // 10**6)
 
 #: Widths offered by the Width-scaling page.
 WIDTH_CHOICES = (4, 8, 16, 32, 64, 128, 256, 512)

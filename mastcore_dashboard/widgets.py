@@ -17,8 +17,8 @@ import streamlit as st
 
 import mastcore as mc
 
-from . import compute, export
-from .memo import ByteMemo
+from . import compute, export, server
+from .memo import ByteMemo, freeze_imports
 from .state import (ANSATZE, BINARY_CHOICES, BOUNDS, DEFAULT_PRESET, DIGIT_TASKS, MAX_UPLOAD_COLUMNS, N_CHI,
                     N_CHI_SLOW, PRESETS,
                     VIEW_PARAMS, Settings, chi_grid, md_code, parse_query)
@@ -368,9 +368,16 @@ def app_max_seconds() -> float:
     return val if np.isfinite(val) and val > 0 else DEFAULT_APP_MAX_SECONDS
 
 
+#: At most this long (seconds) a session waits for another one computing the same result before computing it too.
+SHARED_WAIT_SECONDS = 10.0
+
+
 @st.cache_resource
 def _memo() -> ByteMemo:
-    """Process-wide memo of immutable results (tasks, sweeps), bounded in bytes (mastcore_dashboard/memo.py)."""
+    """Process-wide memo of immutable results (tasks, sweeps, figures), bounded in bytes and time
+    (mastcore_dashboard/memo.py). Created once per process, after the imports: these are frozen for the collector first."""
+    freeze_imports()
+    server.install()  # the janitor also drops the sessions of closed tabs once their reconnect time is over
     return ByteMemo()
 
 
@@ -394,11 +401,22 @@ def memo_run(key, label: str, fn, *, estimate_seconds, prefix: str, keep=None, *
     hit = memo_get(key)
     if hit is not None:
         return hit
-    est = estimate_seconds() if callable(estimate_seconds) else estimate_seconds
-    result = run_cancellable(label, fn, estimate_seconds=est, key=f"{prefix}.{digest(key)}", **run_options)
-    if result is not None and (keep is None or keep(result)):
-        memo_put(key, result)
-    return result
+    # one session computes, the others asking for the same key meanwhile wait for its result (a class changing
+    # the same setting together); bounded wait: a long run elsewhere does not freeze this page
+    lock = _memo().lock(key)
+    locked = lock.acquire(timeout=SHARED_WAIT_SECONDS)
+    try:
+        hit = memo_get(key)
+        if hit is not None:
+            return hit
+        est = estimate_seconds() if callable(estimate_seconds) else estimate_seconds
+        result = run_cancellable(label, fn, estimate_seconds=est, key=f"{prefix}.{digest(key)}", **run_options)
+        if result is not None and (keep is None or keep(result)):
+            memo_put(key, result)
+        return result
+    finally:
+        if locked:
+            lock.release()
 
 
 def digest(key) -> str:

@@ -94,6 +94,10 @@ if not refs.empty:
     refs = refs.drop_duplicates(subset=["method", "chi"], keep="last").sort_values("chi").rename(
         columns={"method": "kind"})
 warning_badges(messages, where="theory sweep")
+#: What the figures of this page are drawn from (settings, data, which curves on which grid, reference runs).
+figures_key = (curves_key(settings, grid, ("nngp", "tree")),
+               tuple((m, len(c.table)) for m, c in ready.items() if c is not None),
+               None if refs.empty else repr(refs.to_numpy().tolist()))
 if refs.empty:
     st.caption(("Gibbs-sampler" if linear else "Langevin") + " points with error bars appear here after runs on the "
                "**Networks** page.")
@@ -214,9 +218,14 @@ def live_view():
     if ref_run:
         cards[-1].metric(f"{ref_name} (reference)", f"{ref_val:.5f}")
     best = st.empty()  # filled last: the cards and the chart reach the browser first
-    fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
-                               ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
-    fig.add_traces(atlas_view.regimes_traces(settings, split, obs))  # trained networks at the presets, no click
+    # figures are shared by the sessions of the server (memo): building one is most of a χ move's server time
+    fig_key = ("fig.regimes", figures_key, col, chi)
+    fig = memo_get(fig_key)
+    if fig is None:
+        fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
+                                   ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
+        fig.add_traces(atlas_view.regimes_traces(settings, split, obs))  # trained networks at the presets, no click
+        fig = memo_put(fig_key, fig)
     live_chart(fig, key="reg.chart", grid=grid)
     if note := atlas_view.caption(settings):
         st.caption(note)
@@ -224,16 +233,24 @@ def live_view():
                 "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
                + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
                "above follow when you let go. Keyboard: the slider at the top.")
-    out = table.copy()
-    if not refs.empty:
-        keep = [c for c in refs.columns if c in ("kind", "chi") or c.startswith(("train_", "test_"))]
-        out = pd.concat([out, refs[keep].rename(columns={"kind": "method"})], ignore_index=True)
-    st.download_button("Download CSV", out.to_csv(index=False).encode(), file_name="mastcore_regimes.csv",
-                       mime="text/csv", on_click="ignore", key="reg.download")
+    csv_key = ("csv.regimes", figures_key)  # the same for every χ: made once, shared
+    csv = memo_get(csv_key)
+    if csv is None:
+        out = table.copy()
+        if not refs.empty:
+            keep = [c for c in refs.columns if c in ("kind", "chi") or c.startswith(("train_", "test_"))]
+            out = pd.concat([out, refs[keep].rename(columns={"kind": "method"})], ignore_index=True)
+        csv = memo_put(csv_key, out.to_csv(index=False).encode())
+    st.download_button("Download CSV", csv, file_name="mastcore_regimes.csv", mime="text/csv", on_click="ignore",
+                       key="reg.download")
     with st.expander("What the network predicts at this χ (predicted vs true, train and test)"):
-        preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
-        preds = preds.drop_duplicates(subset=["method", "split", "index"])
-        chart(plots.predictions_figure(preds), key="reg.pred")
+        pred_key = ("fig.predictions", figures_key, chi)
+        pred_fig = memo_get(pred_key)
+        if pred_fig is None:
+            preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
+            preds = preds.drop_duplicates(subset=["method", "split", "index"])
+            pred_fig = memo_put(pred_key, plots.predictions_figure(preds))
+        chart(pred_fig, key="reg.pred")
         st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")

@@ -192,6 +192,97 @@ def test_byte_memo_is_bounded_and_refuses_large_values():
     assert nbytes({"a": np.zeros(100), "b": [np.zeros(50)]}) >= 1200
 
 
+def test_byte_memo_drops_values_unused_for_ttl_seconds():
+    now = [0.0]
+    memo = ByteMemo(max_bytes=10**6, ttl=10.0, clock=lambda: now[0])
+    memo.put("old", np.zeros(10))
+    memo.put("used", np.zeros(10))
+    now[0] = 8.0
+    assert memo.get("used") is not None  # a use renews it
+    now[0] = 12.0
+    assert memo.expire() == 1 and "old" not in memo and memo.get("used") is not None
+    assert memo.total == nbytes(np.zeros(10))
+    now[0] = 30.0
+    assert memo.get("used") is None and memo.total == 0  # expired on read, too
+    forever = ByteMemo(max_bytes=10**6, ttl=0, clock=lambda: now[0])
+    forever.put("a", 1)
+    now[0] = 1e9
+    assert forever.expire() == 0 and forever.get("a") == 1
+
+
+def test_memo_ttl_environment_is_checked(monkeypatch):
+    from dashboard.memo import DEFAULT_TTL, memo_ttl  # noqa: PLC0415
+
+    monkeypatch.delenv("MASTCORE_APP_MEMO_TTL", raising=False)
+    assert memo_ttl() == DEFAULT_TTL
+    monkeypatch.setenv("MASTCORE_APP_MEMO_TTL", "60")
+    assert memo_ttl() == 60.0 and ByteMemo().ttl == 60.0
+    for bad in ("soon", "-1", "inf", "nan"):
+        monkeypatch.setenv("MASTCORE_APP_MEMO_TTL", bad)
+        with pytest.raises(ValueError, match="MASTCORE_APP_MEMO_TTL"):
+            memo_ttl()
+
+
+def test_byte_memo_key_lock_lets_one_of_several_sessions_compute():
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    memo = ByteMemo(max_bytes=10**6, ttl=0)
+    calls = []
+
+    def session():  # what widgets.memo_run does: look, take the key's lock, look again, compute, keep
+        if memo.get("k") is None:
+            with memo.lock("k"):
+                if memo.get("k") is None:
+                    calls.append(1)
+                    time.sleep(0.05)
+                    memo.put("k", np.ones(3))
+        assert memo.get("k") is not None
+
+    threads = [threading.Thread(target=session) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert memo.lock("a") is memo.lock("a") and memo.lock("a") is not memo.lock("b")
+    import gc  # noqa: PLC0415
+
+    gc.collect()
+    assert not memo._key_locks  # no lock is kept once nobody holds it
+
+
+def test_memo_janitor_runs_the_housekeeping_hooks_and_server_hook_is_harmless_outside_a_server():
+    import time  # noqa: PLC0415
+
+    from dashboard import memo as memo_module  # noqa: PLC0415
+    from dashboard import server  # noqa: PLC0415
+
+    assert server.reap_disconnected_sessions() == 0  # no Streamlit runtime in this process
+    server.install()
+    server.install()
+    assert memo_module.JANITOR_HOOKS.count(server.reap_disconnected_sessions) == 1
+    calls = []
+    memo_module.JANITOR_HOOKS.append(lambda: calls.append(1))
+    memo_module.JANITOR_HOOKS.append(lambda: 1 / 0)  # a failing hook is skipped, the janitor goes on
+    try:
+        memo = ByteMemo(max_bytes=10**6, ttl=2.0)  # the janitor's round: every max(1, ttl/4) = 1 s
+        memo.put("a", 1)
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(calls) >= 2 and memo._janitor.is_alive()
+    finally:
+        del memo_module.JANITOR_HOOKS[-2:]
+
+
+def test_nbytes_of_a_plotly_figure_counts_its_data():
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig = go.Figure(go.Scatter(x=np.arange(1000.0), y=np.arange(1000.0)))
+    assert 16_000 <= nbytes(fig) < 200_000
+
+
 def _sleepy(n, progress=None):
     import time  # noqa: PLC0415
 
