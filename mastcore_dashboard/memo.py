@@ -266,7 +266,7 @@ RELEASE_EVERY = 120.0
 
 
 #: Housekeeping the janitor runs on each round, before it decides to release memory: callables returning how many
-#: things they freed (dashboard/server.py adds the reaping of Streamlit's expired disconnected sessions). A hook
+#: things they freed (mastcore_dashboard/server.py adds the reaping of Streamlit's expired disconnected sessions). A hook
 #: that raises is skipped for that round.
 JANITOR_HOOKS: list = []
 

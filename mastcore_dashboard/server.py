@@ -5,7 +5,7 @@ Streamlit keeps a closed tab's session (its session state, widget values, the la
 keeps them in (a TTL cache) drops an expired session only when it is written to again, i.e. when a new browser
 connects: after a lesson the sessions of the whole class stay in memory however long the server idles.
 :func:`reap_disconnected_sessions` drops the expired ones; :func:`install` makes the memo's janitor
-(dashboard/memo.py) call it on each of its rounds, before it hands freed memory back to the system.
+(mastcore_dashboard/memo.py) call it on each of its rounds, before it hands freed memory back to the system.
 
 The store is reached through Streamlit internals (``Runtime._session_mgr._session_storage._cache``): when a
 Streamlit release changes them, the reaping does nothing (and Streamlit's own, later clean-up remains).

@@ -211,7 +211,7 @@ def test_byte_memo_drops_values_unused_for_ttl_seconds():
 
 
 def test_memo_ttl_environment_is_checked(monkeypatch):
-    from dashboard.memo import DEFAULT_TTL, memo_ttl  # noqa: PLC0415
+    from mastcore_dashboard.memo import DEFAULT_TTL, memo_ttl  # noqa: PLC0415
 
     monkeypatch.delenv("MASTCORE_APP_MEMO_TTL", raising=False)
     assert memo_ttl() == DEFAULT_TTL
@@ -255,8 +255,8 @@ def test_byte_memo_key_lock_lets_one_of_several_sessions_compute():
 def test_memo_janitor_runs_the_housekeeping_hooks_and_server_hook_is_harmless_outside_a_server():
     import time  # noqa: PLC0415
 
-    from dashboard import memo as memo_module  # noqa: PLC0415
-    from dashboard import server  # noqa: PLC0415
+    from mastcore_dashboard import memo as memo_module  # noqa: PLC0415
+    from mastcore_dashboard import server  # noqa: PLC0415
 
     assert server.reap_disconnected_sessions() == 0  # no Streamlit runtime in this process
     server.install()
