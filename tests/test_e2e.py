@@ -213,8 +213,11 @@ def test_browser_slider_pages_screenshots(server, browser, tmp_path):
                 page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=STEP_TIMEOUT_MS)
                 _wait_idle(page)
                 _no_exception(page)
-            if not slug:  # back on Regimes: the run is a point with an error bar and the reference card
-                page.get_by_text("exact posterior (reference)").first.wait_for(timeout=STEP_TIMEOUT_MS)
+            if not slug:  # back on Regimes: the Gibbs run is a point with an error bar on the chart
+                page.wait_for_function(
+                    f"() => {{ const g = {_gd('mc-regimes')}; return !!(g && g.data && g.data.some(t => "
+                    "t.name === 'exact posterior' && t.error_y && t.error_y.visible)); }",
+                    timeout=STEP_TIMEOUT_MS)
                 _wait_idle(page)
             page.screenshot(path=str(tmp_path / f"{slug or 'regimes'}.png"), full_page=True)
     finally:
