@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import _linalg
-from ._registry import METHODS
+from ._registry import METHODS, LiveView
 from .activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
@@ -319,7 +319,7 @@ class _Crossovers(Mapping):
 
 
 #: Crossover per method (:class:`ThreadModel`), as the registry's records give it.
-CROSSOVER = _Crossovers()
+CROSSOVER = LiveView(lambda: {m: r.threads.crossover for m, r in METHODS.items() if r.threads is not None})
 
 
 def work_size(method: str, *, P: int, D: int = 0, width: int = 1, activation: str = "linear",

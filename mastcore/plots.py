@@ -9,8 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from collections.abc import Mapping
-
+from ._registry import LiveView
 from .methods import METHODS
 
 __all__ = [
@@ -50,59 +49,22 @@ def method_style(method: str) -> tuple:
     return (record.label, *(record.style or DEFAULT_STYLE)[:3])
 
 
-class _MethodStyles(Mapping):
-    """method → (label, colour, dash), read from the registry when asked (registered methods appear in it)."""
-
-    def __getitem__(self, method):
-        if method not in METHODS:
-            raise KeyError(method)
-        return method_style(method)[:3]
-
-    def __iter__(self):
-        return iter(tuple(METHODS))
-
-    def __len__(self):
-        return len(METHODS)
-
-
 #: method -> (label, colour, dash): the labels and colour-blind-safe styles of the registry's records.
-METHOD_STYLE = _MethodStyles()
+METHOD_STYLE = LiveView(lambda: {m: method_style(m)[:3] for m in METHODS})
 
 
-class _StyleView(Mapping):
-    """method → one element of its style, read from the registry when asked; a method whose record gives none
-    is missing (so ``.get(method, default)`` gives the default)."""
-
-    def __init__(self, pick):
-        self._pick = pick
-
-    def __getitem__(self, method):
-        record = METHODS.get(method)
-        value = None if record is None else self._pick(tuple(record.style or DEFAULT_STYLE))
-        if value is None:
-            raise KeyError(method)
-        return value
-
-    def __iter__(self):
-        return iter([m for m in tuple(METHODS) if m in self])
-
-    def __contains__(self, method):
-        try:
-            self[method]
-        except KeyError:
-            return False
-        return True
-
-    def __len__(self):
-        return len(list(iter(self)))
+def _style_part(i: int) -> dict:
+    """method → element ``i`` of its record's style, for the methods whose style has one."""
+    return {m: r.style[i] for m, r in METHODS.items() if r.style is not None and len(r.style) > i
+            and r.style[i] is not None}
 
 
 #: method -> marker symbol (the record's style): curves that coincide (the one loops and the exact posterior often
 #: lie within a line's width of each other) stay distinguishable by their dash pattern and their markers.
-METHOD_MARKER = _StyleView(lambda style: style[2])
+METHOD_MARKER = LiveView(lambda: _style_part(2))
 #: method -> line width, where the record's style gives one (a 4th element): the exact posterior is drawn thinner
 #: and on top, so a theory on it shows around it.
-METHOD_WIDTH = _StyleView(lambda style: style[3] if len(style) > 3 else None)
+METHOD_WIDTH = LiveView(lambda: _style_part(3))
 
 # No template: the dashboard's st.plotly_chart applies Streamlit's theme (and drops a figure's template), and
 # validating a named template costs ~25 ms per figure, a tenth of the slider's latency budget.

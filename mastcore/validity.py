@@ -14,7 +14,6 @@ near the prior; seconds where the particle saddle is tried).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +24,7 @@ from .activations import get_activation
 from ._budget import Cost, estimate, estimate_sweep, format_seconds
 from ._validation import check_callable, check_data, positive_float, positive_int
 from .cache import CacheMiss
+from ._registry import LiveView
 from .methods import METHODS
 from .specs import NetworkSpec
 from .sweep import sweep as _sweep
@@ -37,43 +37,10 @@ from .theory.renormalised import LEAVE_FLAGS
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "calibrated", "default_grid", "estimate_map", "map_jobs",
            "recommend", "theory_map"]
 
-class _Theories(Mapping):
-    """key → (label, sweep method, sweep options): the ``map_theories`` of the registry's records
-    (:data:`mastcore.METHODS`, in its order), read when asked, so that a registered method's theories appear."""
-
-    def _items(self) -> dict:
-        return {key: (label, name, dict(opts)) for name, record in METHODS.items()
-                for key, label, opts in record.map_theories}
-
-    def __getitem__(self, key):
-        return self._items()[key]
-
-    def __iter__(self):
-        return iter(self._items())
-
-    def __len__(self):
-        return len(self._items())
-
-    def __repr__(self) -> str:
-        return repr(self._items())
-
-
-class _Labels(Mapping):
-    """key → label of :data:`THEORIES` (a live view)."""
-
-    def __getitem__(self, key):
-        return THEORIES[key][0]
-
-    def __iter__(self):
-        return iter(THEORIES)
-
-    def __len__(self):
-        return len(THEORIES)
-
-
 #: The theories of a map: key → (label, sweep method, sweep options), from the method registry.
-THEORIES = _Theories()
-THEORY_LABELS = _Labels()
+THEORIES = LiveView(lambda: {key: (label, name, dict(opts)) for name, record in METHODS.items()
+                             for key, label, opts in record.map_theories})
+THEORY_LABELS = LiveView(lambda: {key: value[0] for key, value in THEORIES.items()})
 #: χ/N columns of the default map; 0 stands for χ = 1 (standard scaling).
 CHI_FRACTIONS = (0.0, 0.05, 0.25, 1.0)
 #: Langevin ensembles of an erf/ReLU map (the reference), unless the caller passes its own.

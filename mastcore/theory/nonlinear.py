@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.linalg as sla
 
+from .._registry import LiveView
 from .._api import check_spec
 from ..activations import ACTIVATIONS, get_activation
 from .._linalg import RowSpace, row_space
@@ -49,22 +49,9 @@ __all__ = [
 ANSATZE = ("gaussian", "gaussian_mean", "particles")
 
 
-class _DefaultAnsatz(Mapping):
-    """activation name → its ``default_ansatz`` (a live view of mastcore.ACTIVATIONS)."""
-
-    def __getitem__(self, name):
-        return get_activation(name).default_ansatz
-
-    def __iter__(self):
-        return iter(ACTIVATIONS)
-
-    def __len__(self):
-        return len(ACTIVATIONS)
-
-
 #: Default ansatz per activation (docs/theory.md §9: zero-mean is best for erf, the non-zero mean fixes ReLU's saddle),
 #: read from each Activation's ``default_ansatz``.
-DEFAULT_ANSATZ = _DefaultAnsatz()
+DEFAULT_ANSATZ = LiveView(lambda: {name: act.default_ansatz for name, act in ACTIVATIONS.items()})
 #: Tolerance on ‖Λ_new − Λ‖_F / ‖Λ‖_F for the Gaussian solver (docs/theory.md §9).
 GAUSSIAN_TOL = 1e-9
 #: Intermediate annealing stages are solved to this looser tolerance (only the last stage matters).
