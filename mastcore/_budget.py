@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._validation import chi_values, method_names, positive_float, positive_int
+from ._validation import chi_values, env_bytes, method_names, positive_float, positive_int
+from ._validation import parse_bytes as _parse_bytes
 from ._registry import METHODS as registry
 from .activations import get_activation
 
@@ -200,29 +201,15 @@ def available_memory() -> int:
     return int(min(candidates))
 
 
-_SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
-           "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
-
-
 def parse_bytes(text: str, name: str = ENV_MAX_BYTES) -> int:
-    """'8G', '512 MiB', '1e9' -> bytes; ValueError naming ``name`` otherwise."""
-    raw = str(text).strip()
-    num = raw.rstrip("BbKkMmGgTtIi ")
-    unit = raw[len(num):].strip().upper()
-    try:
-        value = float(num)
-    except ValueError:
-        value = float("nan")
-    if unit not in _SUFFIX or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"'{name}' must be a positive number of bytes such as 8000000000 or 8G; got {raw!r}")
-    return int(value * _SUFFIX[unit])
+    """'8G', '512 MiB', '1e9' -> bytes; ValueError naming ``name`` otherwise (the one parser, mastcore._validation)."""
+    return _parse_bytes(text, name)
 
 
 def max_bytes() -> int:
     """The memory limit of one call, in bytes: ``$MASTCORE_MAX_BYTES`` if set, else half the available memory."""
-    env = os.environ.get(ENV_MAX_BYTES, "").strip()
-    if env:
-        return parse_bytes(env)
+    if os.environ.get(ENV_MAX_BYTES, "").strip():
+        return env_bytes(ENV_MAX_BYTES, 0)
     return int(DEFAULT_FRACTION * available_memory())
 
 

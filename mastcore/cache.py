@@ -52,6 +52,7 @@ from pathlib import Path
 
 import joblib
 
+from ._validation import env_bytes
 from ._warn import warn
 
 try:
@@ -124,17 +125,8 @@ def cache_dir() -> Path:
 
 
 def max_bytes() -> int:
-    """The size cap of the store: ``$MASTCORE_CACHE_MAX_BYTES`` (bytes), default 2 GiB."""
-    raw = os.environ.get("MASTCORE_CACHE_MAX_BYTES")
-    if raw is None or not raw.strip():
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ValueError(f"$MASTCORE_CACHE_MAX_BYTES must be a number of bytes; got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"$MASTCORE_CACHE_MAX_BYTES must be >= 0; got {raw!r}")
-    return value
+    """The size cap of the store: ``$MASTCORE_CACHE_MAX_BYTES`` (bytes, or e.g. "8G"), default 2 GiB."""
+    return env_bytes("MASTCORE_CACHE_MAX_BYTES", DEFAULT_MAX_BYTES, allow_zero=True)
 
 
 _SHARE: dict = {"name": None, "max_bytes": None}

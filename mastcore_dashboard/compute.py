@@ -33,17 +33,10 @@ APP_CACHE_MAX_BYTES = 256 * 1024**2
 
 
 def app_cache_max_bytes() -> int:
-    """The byte cap of the app's share of the disk cache: ``$MASTCORE_APP_CACHE_MAX_BYTES`` or 256 MiB."""
-    import os  # noqa: PLC0415
+    """The byte cap of the app's share of the disk cache: ``$MASTCORE_APP_CACHE_MAX_BYTES`` (e.g. "1G") or 256 MiB."""
+    from mastcore._validation import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
 
-    raw = os.environ.get("MASTCORE_APP_CACHE_MAX_BYTES", "").strip()
-    try:
-        value = int(float(raw)) if raw else APP_CACHE_MAX_BYTES
-    except ValueError:
-        raise ValueError(f"$MASTCORE_APP_CACHE_MAX_BYTES must be a number of bytes; got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"$MASTCORE_APP_CACHE_MAX_BYTES must be >= 0; got {raw!r}")
-    return value
+    return env_bytes("MASTCORE_APP_CACHE_MAX_BYTES", APP_CACHE_MAX_BYTES, allow_zero=True)
 
 
 cache.set_share("app", app_cache_max_bytes())

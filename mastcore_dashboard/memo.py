@@ -40,17 +40,10 @@ ENV_TTL = "MASTCORE_APP_MEMO_TTL"
 
 
 def memo_max_bytes() -> int:
-    """The memo's bound: ``$MASTCORE_APP_MEMO_BYTES`` (bytes) or 512 MiB."""
-    raw = os.environ.get(ENV)
-    if raw is None:
-        return DEFAULT_MAX_BYTES
-    try:
-        v = int(float(raw))
-    except ValueError:
-        raise ValueError(f"'{ENV}' must be a number of bytes; got {raw!r}") from None
-    if v < 0:
-        raise ValueError(f"'{ENV}' must be >= 0; got {raw!r}")
-    return v
+    """The memo's bound: ``$MASTCORE_APP_MEMO_BYTES`` (bytes, or e.g. "256M") or 512 MiB."""
+    from mastcore._validation import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
+
+    return env_bytes(ENV, DEFAULT_MAX_BYTES, allow_zero=True)
 
 
 def memo_ttl() -> float:
