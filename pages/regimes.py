@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mastcore_dashboard import atlas_view, compute
+from mastcore_dashboard import atlas_view, compute, training
 from mastcore_dashboard import reference as ref_rule
 from mastcore_dashboard import theory_map as tmap
 from mastcore_dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
@@ -89,14 +89,16 @@ if not linear:
         icon=":material/info:",
     )
 
+training.settle()  # a training job finished since the last run: its run is in the disk cache, listed just below
 refs = compute.runs(task, settings)
 if not refs.empty:
     refs = refs.drop_duplicates(subset=["method", "chi"], keep="last").sort_values("chi").rename(
         columns={"method": "kind"})
 warning_badges(messages, where="theory sweep")
-if refs.empty:
+if refs.empty and atlas_view.atlas_for(settings) is not None:
     st.caption(("Gibbs-sampler" if linear else "Langevin") + " points with error bars appear here after runs on the "
                "**Networks** page.")
+data_id = data_digest(uploaded_data() if settings.task == "csv" else None)
 
 
 def _ref_at(chi: float, col: str):
@@ -180,7 +182,11 @@ def _recommend(chi: float, col: str, slot) -> None:
                                                             else ":material/report:")
 
 
-@st.fragment
+# while networks train here the chart's fragment polls their worker (their point moves after each block)
+st.session_state["reg.train.polling"] = polling = training.active()
+
+
+@st.fragment(run_every=training.POLL_SECONDS if polling else None)
 def live_view():
     chi = chi_slider(grid, "reg.chi")
     c1, c2, _ = st.columns([1, 1, 2])
@@ -217,9 +223,15 @@ def live_view():
     fig = plots.regimes_figure(table, col, chi, refs if not refs.empty else None,
                                ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
     fig.add_traces(atlas_view.regimes_traces(settings, split, obs))  # trained networks at the presets, no click
+    if (point := training.point_trace(settings, data_id, col)) is not None:  # networks training here, so far
+        fig.add_trace(point)
     live_chart(fig, key="reg.chart", grid=grid)
     if note := atlas_view.caption(settings):
         st.caption(note)
+    training.notice()
+    training.area(task, settings, chi, refs, data_id, col,
+                  lambda at: {m: float(r[col]) for m in shown if (r := view.at(m, at)) is not None
+                              and col in r and np.isclose(r["chi"], at) and np.isfinite(r[col])})
     st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
                 "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
                + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
@@ -238,6 +250,8 @@ def live_view():
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")
     _recommend(chi, col, best)
+    if training.settle() or training.active() != polling:  # finished, paused or resumed: the page polls or stops
+        st.rerun()
 
 
 live_view()
