@@ -20,11 +20,11 @@ from mastcore import plots
 
 from . import atlas_view, compute
 from .state import OBSERVABLES, VIEW_PARAMS, Settings
-from .widgets import (POLL_SECONDS, app_max_seconds, chart, end_job, fmt_seconds, job_controls, job_state, poll_job,
-                      show_error, start_job, take_cancelled, v)
+from .widgets import (POLL_SECONDS, app_max_seconds, chart, current_chi, end_job, fmt_seconds, job_controls, job_state,
+                      poll_job, show_error, start_job, take_cancelled, v)
 from .worker import Call
 
-__all__ = ["KEY", "POLL_SECONDS", "active", "area", "notice", "options_now", "point_trace", "settle"]
+__all__ = ["KEY", "POLL_SECONDS", "active", "notice", "offer", "options_now", "panel", "point_trace", "settle"]
 
 #: The key of the Regimes page's training job (widgets: ``run.reg.train.*``).
 KEY = "reg.train"
@@ -45,9 +45,10 @@ def _here(rec, settings: Settings, data: str) -> bool:
 
 
 def active() -> bool:
-    """A training job of this session is working (running or about to pause): the page polls it."""
+    """A training job of this session has not finished (running or paused): the page polls it. (Polling also while
+    paused: Pause and Resume then change nothing but the job, and a click never meets a page rerun of their own.)"""
     rec = poll_job(KEY)
-    return rec is not None and job_state(rec["job"]) in ("running", "pausing")
+    return rec is not None and not rec["job"].finished
 
 
 def settle() -> bool:
@@ -109,7 +110,8 @@ def point_trace(settings: Settings, data: str, col: str) -> go.Scatter | None:
     )
 
 
-def _start(task, settings: Settings, chi: float, options: dict, data: str) -> None:
+def _start(task, settings: Settings, grid: tuple, options: dict, data: str) -> None:
+    chi = current_chi(grid)  # at the click: χ may have moved in the chart's fragment since the button was drawn
     label = f"{options['ensemble']} Langevin networks at χ = {chi:g}"
     start_job(KEY, Call(compute.stream_langevin, task, settings, chi, options), label=label,
               meta={"settings": settings, "data": data, "chi": float(chi), "options": dict(options)})
@@ -126,9 +128,17 @@ def _trained(refs, chi: float, options: dict) -> bool:
     return False
 
 
-def _offer(task, settings: Settings, chi: float, refs, data: str) -> None:
+def offer(task, settings: Settings, grid, refs, data: str) -> None:
+    """The "Train networks here" button (with its estimate; refused above the app's limit), where the atlas has no
+    networks and no job is under way. Drawn outside the chart's fragment: its click reruns the whole page, which then
+    polls the job."""
+    rec = poll_job(KEY)
+    if rec is not None and not rec["job"].finished:
+        return
     if atlas_view.atlas_for(settings) is not None:
         return  # a preset: the atlas has trained networks on the chart already
+    grid = tuple(float(g) for g in grid)
+    chi = current_chi(grid)
     options = options_now()
     if _trained(refs, chi, options):
         st.caption(f"Networks trained here ({options['ensemble']} networks, {options['steps']} steps) are on the "
@@ -146,21 +156,21 @@ def _offer(task, settings: Settings, chi: float, refs, data: str) -> None:
                 language="bash")
         return
     st.button(f"Train networks here (about {fmt_seconds(est)})", key=f"{KEY}.start", on_click=_start,
-              args=(task, settings, float(chi), options, data), icon=":material/model_training:",
+              args=(task, settings, grid, options, data), icon=":material/model_training:",
               help="Trains an ensemble of real networks with Langevin dynamics at this χ in a worker process: "
                    "their point appears after the first block and its error bar shrinks as networks are added; "
+                   "at the χ of the chart when clicked; "
                    "Pause, Resume and Cancel act on it; the finished run is cached and stays on the chart.")
     st.caption(f"No trained networks for these settings yet. Train networks here: {what}.")
 
 
-def area(task, settings: Settings, chi: float, refs, data: str, col: str, theory_at) -> None:
-    """Below the Regimes chart: the live panel of a training job, or the "Train networks here" button.
+def panel(settings: Settings, data: str, col: str, theory_at) -> None:
+    """Below the Regimes chart: the live panel of a training job (nothing without one).
 
     ``theory_at(chi)``: method -> its value of ``col`` at that χ (the panel's horizontal lines); ``data``: the
     digest of the uploaded data ('' for a built-in task)."""
     rec = poll_job(KEY)
     if rec is None or rec["job"].finished:
-        _offer(task, settings, chi, refs, data)
         return
     job, meta = rec["job"], rec["meta"]
     total = meta["options"]["ensemble"]

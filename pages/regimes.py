@@ -229,9 +229,9 @@ def live_view():
     if note := atlas_view.caption(settings):
         st.caption(note)
     training.notice()
-    training.area(task, settings, chi, refs, data_id, col,
-                  lambda at: {m: float(r[col]) for m in shown if (r := view.at(m, at)) is not None
-                              and col in r and np.isclose(r["chi"], at) and np.isfinite(r[col])})
+    training.panel(settings, data_id, col, lambda at: {m: float(r[col]) for m in shown if (r := view.at(m, at)) is not
+                                                       None and col in r and np.isclose(r["chi"], at)
+                                                       and np.isfinite(r[col])})
     st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
                 "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
                + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
@@ -250,11 +250,12 @@ def live_view():
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")
     _recommend(chi, col, best)
-    if training.settle() or training.active() != polling:  # finished, paused or resumed: the page polls or stops
+    if training.settle() or training.active() != polling:  # finished or cancelled: the page stops polling
         st.rerun()
 
 
 live_view()
+training.offer(task, settings, grid, refs, data_id)  # "Train networks here": its click reruns the page
 
 # --- the other theories, after the chart is on screen -------------------------------------------------------
 computed = False

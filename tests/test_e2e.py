@@ -399,8 +399,17 @@ def test_a_radio_click_goes_into_the_url(server, browser):
         page.close()
 
 
-#: A small setting with no atlas points; 32 networks in 4 blocks of 8, about 2 s each on a quiet machine.
-TRAIN_LINK = "/?P=12&N=16&D=20&Ptest=30&ens=32&steps=6000&lburn=50&chi=4"
+#: A small setting with no atlas points; 32 networks in 4 blocks of 8, about 3 s each on a quiet machine (long
+#: enough for the Pause clicked right after the start to land before the last block, also on a busy machine).
+TRAIN_LINK = "/?P=12&N=16&D=20&Ptest=30&ens=32&steps=10000&lburn=50&chi=4"
+
+
+def _wait_text(page, text: str, timeout: int = STEP_TIMEOUT_MS) -> None:
+    """Wait for ``text`` on the page; fail with what the page shows instead."""
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout)
+    except Exception:  # noqa: BLE001
+        pytest.fail(f"{text!r} never shown; the page shows: " + page.locator('[data-testid="stMain"]').inner_text())
 
 
 def _training_point(meta: str = "mc-regimes") -> str:
@@ -432,7 +441,7 @@ def test_networks_trained_here_stream_their_point_pause_and_cancel(server, brows
         page.get_by_role("button", name=re.compile("Train networks here")).click()
         page.get_by_role("button", name="Pause", exact=True).click()
         # the point of the first block(s), before the run ends, and the worker held after its block
-        page.get_by_text("Paused after block").first.wait_for(timeout=STEP_TIMEOUT_MS)
+        _wait_text(page, "Paused after block")
         page.wait_for_function(f"({_training_point()})() !== null", timeout=STEP_TIMEOUT_MS)
         value, se_first, name = page.evaluate(_training_point())
         held = _networks(name)
@@ -449,7 +458,7 @@ def test_networks_trained_here_stream_their_point_pause_and_cancel(server, brows
         page.get_by_text(f"Paused after block {held // 8} of 4").first.wait_for(timeout=STEP_TIMEOUT_MS)
         # resumed: more networks, then the stored run, whose error bar is smaller than the first block's
         page.get_by_role("button", name="Resume", exact=True).click()
-        page.get_by_text("stored in the disk cache").first.wait_for(timeout=4 * STEP_TIMEOUT_MS)
+        _wait_text(page, "stored in the disk cache", 4 * STEP_TIMEOUT_MS)
         try:  # (waited for: the page may be between two runs, redrawing the chart)
             page.wait_for_function(f"() => {{ const se = ({_stored_se(langevin)})(); return se !== null && se < "
                                    f"{se_first!r} && ({_training_point()})() === null; }}", timeout=STEP_TIMEOUT_MS)
@@ -464,11 +473,11 @@ def test_networks_trained_here_stream_their_point_pause_and_cancel(server, brows
     try:
         page.get_by_role("button", name=re.compile("Train networks here")).click()
         page.get_by_role("button", name="Pause", exact=True).click()
-        page.get_by_text("Paused after block").first.wait_for(timeout=STEP_TIMEOUT_MS)
+        _wait_text(page, "Paused after block")
         assert len(_workers(server["pid"])) == 1
         stored = page.evaluate(_stored_se(langevin))  # the seed-31 run of above, same settings
         page.get_by_role("button", name="Cancel", exact=True).click()
-        page.get_by_text("Training cancelled").first.wait_for(timeout=STEP_TIMEOUT_MS)
+        _wait_text(page, "Training cancelled")
         deadline = time.perf_counter() + 5
         while _workers(server["pid"]) and time.perf_counter() < deadline:
             time.sleep(0.1)
