@@ -188,6 +188,8 @@ st.session_state["reg.train.polling"] = polling = training.active()
 
 @st.fragment(run_every=training.POLL_SECONDS if polling else None)
 def live_view():
+    if training.settle() or training.active() != polling:  # finished or cancelled: the whole page, without polling
+        st.rerun()  # (first: its notice is shown by that run)
     chi = chi_slider(grid, "reg.chi")
     c1, c2, _ = st.columns([1, 1, 2])
     split = view_widget("radio", "data set", "split", key="reg.split", container=c1, options=["train", "test"],
@@ -250,8 +252,6 @@ def live_view():
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")
     _recommend(chi, col, best)
-    if training.settle() or training.active() != polling:  # finished or cancelled: the page stops polling
-        st.rerun()
 
 
 live_view()
