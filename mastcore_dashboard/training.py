@@ -65,8 +65,8 @@ def settle() -> bool:
         row = job.result["row"]
         where = ("stored in the disk cache: it stays on the chart" if row.get("stored")
                  else "not stored on disk (see the Networks page)")
-        st.session_state[_NOTICE] = ("done", f"Trained {meta['options']['ensemble']} networks at χ = {meta['chi']:g} in "
-                                     f"{job.running_seconds:.1f} s of training, {where}.", "")
+        st.session_state[_NOTICE] = ("done", f"Trained {meta['options']['ensemble']} networks at χ = "
+                                     f"{meta['chi']:g} in {job.running_seconds:.1f} s of training, {where}.", "")
     return True
 
 
@@ -157,10 +157,9 @@ def offer(task, settings: Settings, grid, refs, data: str) -> None:
         return
     st.button(f"Train networks here (about {fmt_seconds(est)})", key=f"{KEY}.start", on_click=_start,
               args=(task, settings, grid, options, data), icon=":material/model_training:",
-              help="Trains an ensemble of real networks with Langevin dynamics at this χ in a worker process: "
-                   "their point appears after the first block and its error bar shrinks as networks are added; "
-                   "at the χ of the chart when clicked; "
-                   "Pause, Resume and Cancel act on it; the finished run is cached and stays on the chart.")
+              help="Trains an ensemble of real networks with Langevin dynamics, at the chart's χ when clicked, in a "
+                   "worker process: their point appears after the first block and its error bar shrinks as networks "
+                   "are added; Pause, Resume and Cancel act on it; the finished run is cached and stays on the chart.")
     st.caption(f"No trained networks for these settings yet. Train networks here: {what}.")
 
 
@@ -190,7 +189,8 @@ def panel(settings: Settings, data: str, col: str, theory_at) -> None:
         seconds, values, se = _running(rec, col)
         split, obs = col.split("_", 1)
         if seconds:
-            chart(plots.running_figure(seconds, values, se, reference=theory_at(meta["chi"]) if _here(rec, settings, data) else None,
+            theory = theory_at(meta["chi"]) if _here(rec, settings, data) else None
+            chart(plots.running_figure(seconds, values, se, reference=theory,
                                        ylabel=f"{split} {OBSERVABLES.get(obs, obs)}", meta="mc-training"),
                   key=f"{KEY}.panel")
             st.caption("The running mean over the networks trained so far (± its standard error) against training "
