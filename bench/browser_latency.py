@@ -5,7 +5,8 @@ Run: ``python bench/browser_latency.py [--repeats 20] [--only drag,roundtrip,col
 ``/usr/bin/chromium`` (``bash .ci/run`` installs it) and the playwright Python package (no browser download).
 
 Targets: chart update < 50 ms after a drag step; server round trip < 300 ms; cold first load at the Teaching
-preset < 3 s; three large links (P = 5000, P* = 20000, D = 5000, distinct seeds) grow the server by < 1 GB.
+preset < 3 s; a preset switch <= 1.5 s, an activation switch <= 2 s and a new session at the Teaching preset <= 3 s
+on a warm server; three large links (P = 5000, P* = 20000, D = 5000, distinct seeds) grow the server by < 1 GB.
 
 What is timed
 -------------
@@ -17,6 +18,12 @@ What is timed
   reaches the server, it reruns the page fragment, the browser draws the result).
 - **cold**: a fresh ``streamlit run`` server (empty disk cache), then the first page load at the Teaching preset
   until the Regimes chart is drawn (NNGP and tree level) and until every theory is in it.
+- **switch**: on one warm server, the sidebar's Preset (Teaching <-> Paper Fig. 2) and activation (linear <-> erf
+  at Teaching) are switched back and forth; each time from the click on the option to the Regimes chart drawn for
+  the new setting (its tree-level curve changed and the caption shows the new P or activation). The first visit of a
+  setting computes its theory (reported apart); later switches find it in the memo / disk cache (the targets). Then
+  new tabs (new sessions) at the Teaching preset, until the chart has its tree level. The load average is printed
+  before and after: a busy machine's numbers are labelled as such.
 - **memory**: a fresh server (RSS read from /proc/PID/status, no psutil); three links with P = 5000, P* = 20000,
   D = 5000 and seeds 1, 2, 3 are opened one after the other (each until its page has finished), then closed; the
   server's resident memory is read before, at the end and its peak (VmHWM) during.
@@ -295,10 +302,104 @@ def bench_memory(p, links: dict = LARGE) -> dict:
     return {"before": before, "after": after, "messages": seen}
 
 
+#: JS: a signature of the Regimes chart's tree-level curve (number of χ values, largest χ, first value), or null;
+#: read from Plotly's full data (numpy arrays reach the browser base64-encoded and are decoded there).
+CHART_SIGNATURE = """() => {
+  const g = window.__mc && window.__mc.gd('mc-regimes'); if (!g || !g._fullData) return null;
+  const t = g._fullData.find(d => d.name === 'tree level'); if (!t || !t.x || !t.x.length) return null;
+  return JSON.stringify([t.x.length, Number(t.x[t.x.length - 1]), Number(t.y[0])]);
+}"""
+
+
+def _select(page, label: str, option: str) -> float:
+    """Pick ``option`` in the sidebar's selectbox ``label``; returns the perf_counter of the click on the option."""
+    page.keyboard.press("Escape")  # (no list of an earlier pick left open)
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
+        has=page.get_by_role("combobox", name=label, exact=True))
+    item = page.get_by_role("option", name=option).first
+    for _ in range(10):  # the sidebar may be redrawn by a run in progress: open its list until it shows
+        box.get_by_role("button", name="Open").click()
+        try:
+            item.wait_for(timeout=3000)
+            break
+        except Exception:  # noqa: BLE001  (not open yet: try again)
+            page.keyboard.press("Escape")
+    item.wait_for(timeout=TIMEOUT_MS)
+    t0 = time.perf_counter()
+    item.click()
+    return t0
+
+
+def _chart_changed(page, before: str, text: str) -> None:
+    """Until the Regimes chart's tree-level curve differs from ``before`` and the page's caption shows ``text``."""
+    page.add_script_tag(content=JS_HELPERS)
+    page.wait_for_function(f"(before) => {{ const s = ({CHART_SIGNATURE})(); return s !== null && s !== before && "
+                           "document.querySelector('[data-testid=\"stMain\"]').innerText.includes("
+                           f"{text!r}); }}", arg=before, timeout=TIMEOUT_MS)
+
+
+def _switch(page, label: str, option: str, text: str) -> float:
+    """Seconds from picking ``option`` in the sidebar's ``label`` to the chart drawn for it (caption ``text``)."""
+    page.add_script_tag(content=JS_HELPERS)
+    before = page.evaluate(CHART_SIGNATURE)
+    t0 = _select(page, label, option)
+    _chart_changed(page, before, text)
+    dt = time.perf_counter() - t0
+    print(f"  {label} -> {option}: {dt:.2f} s", file=sys.stderr, flush=True)
+    wait_idle(page)
+    return dt
+
+
+def bench_switches(p, repeats: int = 3) -> dict:
+    """On one warm server: preset switches (Teaching <-> Paper Fig. 2), activation switches at Teaching (linear <->
+    erf), each first (theory computed) and again (disk cache and memo warm), and new sessions at Teaching."""
+    out = {"preset_first": [], "preset": [], "act_first": [], "act": [], "session": [], "load": [os.getloadavg()]}
+    with Server() as server:
+        browser = open_browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.add_script_tag(content=JS_HELPERS)
+            page.wait_for_function(f"() => ({CHART_SIGNATURE})() !== null", timeout=TIMEOUT_MS)
+            wait_idle(page)
+            for r in range(repeats):
+                key = "preset_first" if r == 0 else "preset"
+                out[key].append(_switch(page, "Preset", "Paper Fig. 2", "P = 80,"))
+                out["preset"].append(_switch(page, "Preset", "Teaching", "P = 20,"))  # (drawn at the start)
+            for r in range(repeats):
+                key = "act_first" if r == 0 else "act"
+                out[key].append(_switch(page, "activation", "erf", "erf"))
+                out["act"].append(_switch(page, "activation", "linear", "linear"))
+            page.close()
+            for _ in range(repeats):  # a new session (a new tab) at the Teaching preset on this warm server
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                t0 = time.perf_counter()
+                page.goto(server.url, wait_until="domcontentloaded")
+                page.wait_for_function("() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find("
+                                       "g => g.layout && g.layout.meta === 'mc-regimes'); "
+                                       "return g && g.data.some(d => d.name === 'tree level'); }", timeout=TIMEOUT_MS)
+                out["session"].append(time.perf_counter() - t0)
+                wait_idle(page)
+                page.close()
+        finally:
+            browser.close()
+    out["load"].append(os.getloadavg())
+    return out
+
+
+def _row(name: str, values: list, target: float | None) -> str:
+    if not values:
+        return f"| {name} | – | – | – |"
+    med = statistics.median(values)
+    verdict = "" if target is None else ("PASS" if med <= target else "FAIL")
+    return (f"| {name} | {med:.2f} s | {', '.join(f'{v:.2f}' for v in values)} | "
+            f"{'' if target is None else f'<= {target:g} s '}{verdict} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--only", default="drag,roundtrip,cold,memory")
+    ap.add_argument("--only", default="drag,roundtrip,cold,memory,switch")
     args = ap.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} not found: install Debian's chromium (bash .ci/run does)")
@@ -328,6 +429,18 @@ def main(argv=None):
             print(f"cold load baselines in the same run: a trivial Streamlit app with one plotly chart "
                   f"{c['baseline_s']:.2f} s; importing mastcore and the dashboard in a fresh interpreter "
                   f"{c['imports_s']:.2f} s  -> ratio app / trivial {c['first_chart_s'] / c['baseline_s']:.2f}")
+        if "switch" in only:
+            sw = bench_switches(p, repeats=max(2, min(args.repeats, 3)))
+            (l1, l5, _), (m1, m5, _) = sw["load"]
+            print(f"switches on one warm server (load average 1/5 min: {l1:.1f}/{l5:.1f} before, {m1:.1f}/{m5:.1f} "
+                  f"after, {os.cpu_count()} CPUs):")
+            print("| switch | median | each | target |")
+            print("|---|---|---|---|")
+            print(_row("preset switch, first visit (theory computed)", sw["preset_first"], None))
+            print(_row("preset switch (Teaching <-> Paper Fig. 2, visited before)", sw["preset"], 1.5))
+            print(_row("activation switch, first (linear -> erf, theory computed)", sw["act_first"], None))
+            print(_row("activation switch (linear <-> erf, visited before)", sw["act"], 2.0))
+            print(_row("new session at the Teaching preset (warm server)", sw["session"], 3.0))
         if "memory" in only:
             for name, links in (("three large links (P=5000, P*=20000, D=5000)", LARGE),
                                 ("three of the largest links the app builds (P=2000, P*=2000, D=2000)", ACCEPTED)):

@@ -28,6 +28,7 @@ __all__ = [
     "method_style",
     "predictions_figure",
     "regimes_figure",
+    "running_figure",
     "sigma_v_spectrum",
     "spins_image",
     "traces_figure",
@@ -491,6 +492,34 @@ def traces_figure(traces: dict, *, burn_in: int | None = None, steps=None, refer
     fig.update_xaxes(title_text="sweep / step", row=n, col=1)
     fig.update_layout(**{**_LAYOUT, "height": 240 * n + 100})
     return fig
+
+
+def running_figure(seconds, values, se=None, *, reference: dict | None = None, ylabel: str = "",
+                   name: str = "networks (running mean)", meta: str | None = None):
+    """A running estimate against training time: its value after each block of training (markers and a line, ± its
+    standard error as error bars that shrink as networks accumulate) and theory values as horizontal lines
+    (``reference``: method -> value, in the methods' styles), to watch the networks converge to the theory.
+
+    seconds, values, se : (n,) training seconds, running value and its standard error after each block.
+    """
+    x = np.asarray(seconds, dtype=float)
+    y = np.asarray(values, dtype=float)
+    color = METHOD_STYLE["langevin"][1] if "langevin" in METHOD_STYLE else "#000000"
+    traces = []
+    span = (0.0, float(x.max()) * 1.05 if x.size and x.max() > 0 else 1.0)
+    for method, val in (reference or {}).items():
+        label, rcolor, dash = METHOD_STYLE.get(method, (method, None, "dot"))
+        traces.append(dict(type="scatter", x=list(span), y=[val, val], mode="lines", name=label,
+                           line=dict(color=rcolor, dash=dash or "dot", width=1.5),
+                           hovertemplate="%{y:.5f}<extra>" + label + "</extra>"))
+    err = None if se is None else dict(type="data", array=np.nan_to_num(np.asarray(se, dtype=float)), visible=True,
+                                       thickness=1.5, width=5, color=color)
+    traces.append(dict(type="scatter", x=x, y=y, mode="lines+markers", name=name, meta="running",
+                       line=dict(color=color, width=1.5), marker=dict(color=color, size=9, symbol="diamond"),
+                       error_y=err, hovertemplate="%{x:.1f} s<br>%{y:.5f}<extra>" + name + "</extra>"))
+    layout = dict(**{**_LAYOUT, "height": 320}, meta=meta, xaxis=dict(title="training time (s)", range=list(span)),
+                  yaxis=dict(title=ylabel))
+    return go.Figure(data=traces, layout=layout)
 
 
 #: Words of the width-scaling chart, also the column names of its table (:func:`width_scaling_table`).

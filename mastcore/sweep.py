@@ -201,13 +201,17 @@ def _point_call(job):
     return func, (X, y, s, X_test), kwargs, meta
 
 
-def _sampled_point(job):
+def _sampled_point(job, progress=None):
     """One sampled method at one χ (module level: picklable for loky / dask / ray workers).
 
     Cached points carry metadata (method, χ, data key, network, options and the table row) so that a consumer —
     the dashboard's list of runs — finds them with :func:`mastcore.cache.entries` without loading them.
+    ``progress`` goes to the solver (its own reports within the point) when its signature takes one; it is never
+    part of the cache key.
     """
     func, args, kwargs, meta = _point_call(job)
+    if progress is not None and "progress" in inspect.signature(func).parameters:
+        kwargs = {**kwargs, "progress": progress}
     cache = job[-1]
     if not cache:
         return func(*args, **kwargs)
@@ -257,6 +261,7 @@ def sweep(
     cache: bool | str = False,
     progress: Callable[[int, int, dict], None] | None = None,
     backend=None,
+    point_progress: Callable[[int, int, dict], None] | None = None,
 ) -> SweepResult:
     """Run ``methods`` at every χ in ``chis`` (Algorithm 1; docs/theory.md §0).
 
@@ -275,6 +280,9 @@ def sweep(
         point (an interrupted sweep resumes). ``cache="only"`` reads the cache and raises
         :class:`mastcore.cache.CacheMiss` instead of computing anything that is not stored.
     progress : callable(done, total, info) with info {"method", "chi"} after each (method, χ) point.
+    point_progress : callable(done, total, info) given to the sampled methods' solvers when their points run in
+        this process (``backend=None``): their own reports within one point, e.g. train_langevin's steps or its
+        finished chunks with the running estimate.
     backend : None (in process) or a joblib backend for the sampled points: a name from
         ``mastcore.parallel.BACKENDS`` or a dict ``{"name": ..., "n_jobs": ..., "scheduler": ...}``.
 
@@ -287,6 +295,7 @@ def sweep(
         raise ValueError(f"'cache' must be True, False or 'only'; got {cache!r}")
     only = cache == "only"
     check_callable("progress", progress)
+    check_callable("point_progress", point_progress)
     X, y, X_test = check_data(X, y, X_test)
     check_scales(X, y, spec, X_test)
     y_test = check_test_labels(X_test, y_test)
@@ -345,7 +354,7 @@ def sweep(
         if backend is None:
             out = []
             for k, job in enumerate(payload, start=1):
-                out.append(_sampled_point(job))
+                out.append(_sampled_point(job, progress=point_progress))
                 on_done(k, len(payload))
         else:
             conf = {"name": backend} if isinstance(backend, str) else dict(backend)

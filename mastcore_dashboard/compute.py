@@ -59,6 +59,9 @@ __all__ = [
     "remedy",
     "runs",
     "spectrum_seconds",
+    "stream_langevin",
+    "stream_langevin_seconds",
+    "stream_options",
     "task_problem",
     "theory_curves",
     "theory_methods",
@@ -439,7 +442,8 @@ def predictions(task: mc.Task, curves: TheoryCurves, chi: float, methods=None) -
 # --- reference runs (exact posterior, Langevin networks) ------------------------------------------------
 
 def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, options: dict, *,
-                  progress: Callable | None = None, cache_mode: bool | str = True):
+                  progress: Callable | None = None, cache_mode: bool | str = True,
+                  point_progress: Callable | None = None):
     """Run the exact posterior (``kind="exact"``) or a Langevin ensemble (``"langevin"``) at χ through mc.sweep
     (cached on disk). Returns (result, row, messages): the result, its table row and any solver warnings.
 
@@ -447,6 +451,7 @@ def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, opti
     full, read-only: mastcore.cache.CacheWarning, whose message is then among the messages) or was bypassed.
 
     ``cache_mode="only"`` loads a stored run and raises mastcore.cache.CacheMiss instead of computing it.
+    ``point_progress`` receives the sampler's own reports within the run (mc.sweep's ``point_progress``).
     """
     if kind not in ("exact", "langevin"):
         raise ValueError(f"'kind' must be 'exact' or 'langevin'; got {kind!r}")
@@ -455,12 +460,72 @@ def reference_run(task: mc.Task, settings: Settings, chi: float, kind: str, opti
         warnings.simplefilter("always", mc.CacheWarning)
         warnings.simplefilter("ignore", mc.ScaleWarning)
         res = mc.sweep(task.X, task.y, settings.network_spec(1.0), chis=[chi], methods=(kind,), X_test=task.X_test,
-                       y_test=task.y_test, options={kind: dict(options)}, cache=cache_mode, progress=progress)
+                       y_test=task.y_test, options={kind: dict(options)}, cache=cache_mode, progress=progress,
+                       point_progress=point_progress)
     messages = [str(w.message) for w in caught if issubclass(w.category, mc.ConvergenceWarning)]
     not_stored = [f"not stored on disk: {w.message}" for w in caught if issubclass(w.category, mc.CacheWarning)
                   and ("could not write" in str(w.message) or "running uncached" in str(w.message))]
     row = {**res.table.iloc[0].to_dict(), "stored": bool(cache_mode) and not not_stored}
     return res.results[kind][0], row, messages + not_stored
+
+
+#: Blocks of a streamed Langevin run ("Train networks here"): the ensemble is trained in this many chunks, one after
+#: the other, and the point is redrawn after each (at least 2 networks per block: the s.e. needs two).
+STREAM_BLOCKS = 4
+
+
+def stream_blocks(ensemble: int) -> int:
+    """Blocks of a streamed run of ``ensemble`` networks: STREAM_BLOCKS, fewer for a small ensemble (>= 2 each)."""
+    return max(1, min(STREAM_BLOCKS, int(ensemble) // 2))
+
+
+def stream_options(options: dict) -> dict:
+    """The Langevin options of a streamed run: ``options`` with ``chunks`` = :func:`stream_blocks` (the run's key in
+    the disk cache: the Networks page lists it, mc.sweep(cache="only") loads it)."""
+    return {**dict(options), "chunks": stream_blocks(options.get("ensemble", 16))}
+
+
+def stream_langevin_seconds(settings: Settings, chi: float, options: dict, task: mc.Task | None = None) -> float:
+    """Expected seconds of :func:`stream_langevin`: each block is a run of its share of the ensemble."""
+    opts = stream_options(options)
+    blocks = opts.pop("chunks")
+    share = {**opts, "ensemble": max(2, -(-int(opts.get("ensemble", 16)) // blocks))}
+    return blocks * estimate_seconds(settings, ("langevin",), [chi], options={"langevin": share}, task=task)
+
+
+def stream_langevin(task: mc.Task, settings: Settings, chi: float, options: dict, *,
+                    progress: Callable | None = None) -> dict:
+    """A Langevin ensemble at χ trained block by block (:func:`stream_options`), reporting after each block the
+    running estimate over the networks trained so far, and stored in the disk cache as a reference run (the one
+    mc.sweep makes with these options: it stays on the Regimes chart).
+
+    ``progress(done, total, info)``: ``done`` blocks of ``total``; info "networks" and, per split and observable,
+    the running value and its standard error over the networks (``train_mean_y_delta``, ``train_mean_y_delta_se``,
+    ... of mastcore.metrics.summarize). The next block starts when ``progress`` returns (the worker's Pause waits
+    there). Returns the run's table row (with "stored") and its solver messages — not the result, which the disk
+    cache holds (a small reply to the app).
+    """
+    from types import SimpleNamespace  # noqa: PLC0415
+    import joblib  # noqa: PLC0415
+
+    def on_block(done, total, info):
+        chains = (info or {}).get("chain_f_train")
+        if progress is None or chains is None:  # (a single block reports steps: not a new point)
+            return
+        test = info.get("chain_f_test")
+        partial = SimpleNamespace(f_train=chains.mean(0), chain_f_train=chains,
+                                  f_test=None if test is None else test.mean(0), chain_f_test=test)
+        row = mc.metrics.summarize(partial, task.y, task.y_test)
+        keep = {k: float(v) for k, v in row.items() if k.endswith(("mean_y_delta", "mean_sq_delta",
+                                                                      "mean_y_delta_se", "mean_sq_delta_se"))}
+        progress(done, total, {"networks": int(chains.shape[0]), **keep})
+
+    # one block after the other (joblib's generator is lazy on the sequential backend): a point after each
+    with joblib.parallel_config(backend="sequential"):
+        _, row, messages = reference_run(task, settings, chi, "langevin", stream_options(options),
+                                         point_progress=on_block)
+    return {"row": {k: v for k, v in row.items() if isinstance(v, (int, float, str, bool, np.floating, np.integer))},
+            "messages": list(messages)}
 
 
 #: data_key of recent tasks by the identity of their arrays (the memoised tasks are reused across reruns; hashing

@@ -5,8 +5,10 @@ A :class:`Job` runs ``fn(progress)`` in a child of a fork server (``multiprocess
 with mastcore imported once in the server, so a job starts in milliseconds), relays the library's
 ``progress(done, total, info)`` calls back, and returns the result (pickled through a pipe). ``cancel()`` kills the
 child: a solver stuck inside one χ point, a sampler between progress calls or an allocation that would exhaust
-memory all stop immediately, and their memory goes back to the system. No Streamlit here (mastcore_dashboard/widgets.py
-draws the progress bar and the Cancel button around a Job).
+memory all stop immediately, and their memory goes back to the system. ``pause()`` holds the job at its next progress
+report (e.g. between two blocks of a streamed Langevin run) until ``resume()``; a job paused for longer than
+PAUSE_MAX_SECONDS stops (nobody came back for it). No Streamlit here (mastcore_dashboard/widgets.py draws the
+progress bar and the Pause, Resume and Cancel buttons around a Job).
 """
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ PRELOAD = ["mastcore_dashboard.compute"]
 ENV_PREFIX = "MASTCORE_"
 #: Shortest interval between two progress messages from a job (seconds).
 PROGRESS_INTERVAL = 0.05
+#: A paused job that is not resumed within this many seconds stops (its session was probably closed).
+PAUSE_MAX_SECONDS = 900.0
+#: Progress reports a Job keeps (its ``history``, e.g. the points of a live panel).
+HISTORY_MAX = 2000
 
 _CONTEXT = None
 
@@ -64,7 +70,42 @@ def _plain(info) -> dict:
     return out
 
 
-def _child(conn, fn, env: dict) -> None:
+def _hold(conn, pause) -> None:
+    """Wait while ``pause`` is set (telling the parent when the job stops and goes on); raise after
+    PAUSE_MAX_SECONDS."""
+    if pause is None or not pause.is_set():
+        return
+    conn.send(("paused", True))
+    if not pause.wait_clear(PAUSE_MAX_SECONDS):
+        raise RuntimeError(f"paused for more than {PAUSE_MAX_SECONDS:.0f} s: stopped")
+    conn.send(("paused", False))
+
+
+class _PauseFlag:
+    """A multiprocessing Event with a wait for it to be *cleared* (Event.wait waits for set)."""
+
+    def __init__(self, ctx):
+        self.event = ctx.Event()
+
+    def set(self):
+        self.event.set()
+
+    def clear(self):
+        self.event.clear()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait_clear(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.event.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def _child(conn, fn, env: dict, pause=None) -> None:
     # the fork server was started with the environment of its time: take the job's own mastcore settings
     for k in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[k]
@@ -73,13 +114,14 @@ def _child(conn, fn, env: dict) -> None:
 
     def progress(done, total, info=None):
         now = time.monotonic()
-        if now - last[0] < PROGRESS_INTERVAL and done < total:
-            return
-        last[0] = now
-        try:
-            conn.send(("progress", int(done), int(total), _plain(info)))
-        except (OSError, ValueError):
-            pass
+        if now - last[0] >= PROGRESS_INTERVAL or done >= total:
+            last[0] = now
+            try:
+                conn.send(("progress", int(done), int(total), _plain(info)))
+            except (OSError, ValueError):
+                pass
+        if done < total:  # a pause holds the work here, between two of its steps
+            _hold(conn, pause)
 
     try:
         result = fn(progress)
@@ -97,7 +139,9 @@ class Job:
 
     Use: ``job = Job(fn).start()``, then ``job.poll(timeout)`` until ``job.finished``; ``job.result`` is the
     value (``job.error`` the exception if ``fn`` raised, re-raised by :meth:`value`); ``job.cancel()`` stops it.
-    ``done``, ``total`` and ``info`` hold the last progress report.
+    ``done``, ``total`` and ``info`` hold the last progress report, ``history`` every report as
+    ``(running seconds, done, total, info)``. ``pause()`` / ``resume()``: ``paused`` is True once the job has
+    stopped at a progress report; ``running_seconds`` leaves the pauses out.
     """
 
     def __init__(self, fn: Callable[[Callable], Any]):
@@ -109,13 +153,20 @@ class Job:
         self.result = None
         self.error: BaseException | None = None
         self.done, self.total, self.info = 0, 0, {}
+        self.history: list[tuple] = []
         self.started = math.nan
+        self.pause_requested = False
+        self.paused = False
+        self._pause = None
+        self._paused_at = math.nan
+        self._paused_total = 0.0
 
     def start(self) -> "Job":
         ctx = _context()
         parent, child = ctx.Pipe(duplex=False)
         env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
-        self.proc = ctx.Process(target=_child, args=(child, self.fn, env), daemon=True)
+        self._pause = _PauseFlag(ctx)
+        self.proc = ctx.Process(target=_child, args=(child, self.fn, env, self._pause), daemon=True)
         self.started = time.monotonic()
         self.proc.start()
         child.close()
@@ -125,6 +176,24 @@ class Job:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    @property
+    def running_seconds(self) -> float:
+        """Seconds the job has worked: the time since its start less its pauses."""
+        now = self._paused_at if self.paused else time.monotonic()
+        return now - self.started - self._paused_total
+
+    def pause(self) -> None:
+        """Hold the job at its next progress report (``paused`` turns True when it is held there)."""
+        if self._pause is not None and not self.finished:
+            self.pause_requested = True
+            self._pause.set()
+
+    def resume(self) -> None:
+        """Let a paused job go on."""
+        if self._pause is not None:
+            self.pause_requested = False
+            self._pause.clear()
 
     def poll(self, timeout: float = 0.1) -> bool:
         """Read what the job sent within ``timeout`` seconds; True once it has finished (result or error)."""
@@ -147,6 +216,14 @@ class Job:
                     return True
                 if msg[0] == "progress":
                     self.done, self.total, self.info = msg[1], msg[2], msg[3]
+                    if len(self.history) < HISTORY_MAX:
+                        self.history.append((self.running_seconds, msg[1], msg[2], msg[3]))
+                elif msg[0] == "paused":
+                    if msg[1] and not self.paused:
+                        self.paused, self._paused_at = True, time.monotonic()
+                    elif not msg[1] and self.paused:
+                        self.paused = False
+                        self._paused_total += time.monotonic() - self._paused_at
                 elif msg[0] == "done":
                     self.result, self.finished = msg[1], True
                     self._reap()

@@ -1,9 +1,10 @@
 """Regimes (landing page): slide χ from the kernel regime (χ = 1) to mean field (χ = N)."""
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from mastcore_dashboard import atlas_view, compute
+from mastcore_dashboard import atlas_view, compute, training
 from mastcore_dashboard import reference as ref_rule
 from mastcore_dashboard import theory_map as tmap
 from mastcore_dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
@@ -89,6 +90,7 @@ if not linear:
         icon=":material/info:",
     )
 
+training.settle()  # a training job finished since the last run: its run is in the disk cache, listed just below
 refs = compute.runs(task, settings)
 if not refs.empty:
     refs = refs.drop_duplicates(subset=["method", "chi"], keep="last").sort_values("chi").rename(
@@ -98,9 +100,10 @@ warning_badges(messages, where="theory sweep")
 figures_key = (curves_key(settings, grid, ("nngp", "tree")),
                tuple((m, len(c.table)) for m, c in ready.items() if c is not None),
                None if refs.empty else repr(refs.to_numpy().tolist()))
-if refs.empty:
+if refs.empty and atlas_view.atlas_for(settings) is not None:
     st.caption(("Gibbs-sampler" if linear else "Langevin") + " points with error bars appear here after runs on the "
                "**Networks** page.")
+data_id = data_digest(uploaded_data() if settings.task == "csv" else None)
 
 
 def _ref_at(chi: float, col: str):
@@ -184,8 +187,14 @@ def _recommend(chi: float, col: str, slot) -> None:
                                                             else ":material/report:")
 
 
-@st.fragment
+# while networks train here the chart's fragment polls their worker (their point moves after each block)
+st.session_state["reg.train.polling"] = polling = training.active()
+
+
+@st.fragment(run_every=training.POLL_SECONDS if polling else None)
 def live_view():
+    if training.settle() or training.active() != polling:  # finished or cancelled: the whole page, without polling
+        st.rerun()  # (first: its notice is shown by that run)
     chi = chi_slider(grid, "reg.chi")
     c1, c2, _ = st.columns([1, 1, 2])
     split = view_widget("radio", "data set", "split", key="reg.split", container=c1, options=["train", "test"],
@@ -226,9 +235,16 @@ def live_view():
                                    ylabel=f"{split} {OBSERVABLES[obs]}  (lower is better)", live=True, meta="mc-regimes")
         fig.add_traces(atlas_view.regimes_traces(settings, split, obs))  # trained networks at the presets, no click
         fig = memo_put(fig_key, fig)
+    if (point := training.point_trace(settings, data_id, col)) is not None:  # networks training here, so far
+        fig = go.Figure(fig)  # a copy: the memo's figure is shared by every session
+        fig.add_trace(point)
     live_chart(fig, key="reg.chart", grid=grid)
     if note := atlas_view.caption(settings):
         st.caption(note)
+    training.notice()
+    training.panel(settings, data_id, col, lambda at: {m: float(r[col]) for m in shown if (r := view.at(m, at)) is not
+                                                       None and col in r and np.isclose(r["chi"], at)
+                                                       and np.isfinite(r[col])})
     st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
                 "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
                + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
@@ -258,6 +274,7 @@ def live_view():
 
 
 live_view()
+training.offer(task, settings, grid, refs, data_id)  # "Train networks here": its click reruns the page
 
 # --- the other theories, after the chart is on screen -------------------------------------------------------
 computed = False

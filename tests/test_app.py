@@ -645,3 +645,98 @@ def test_networks_shows_the_run_it_names_without_none(tmp_path, monkeypatch):
     spec = next(sp for sp in _plotly(at) if any(t.get("name") == "NNGP" for t in sp["data"]))
     assert spec["layout"]["yaxis"]["title"]["text"].startswith("train mean(y·Δ)")  # one quantity on its axis
     assert {t.get("yaxis", "y") for t in spec["data"]} == {"y"}  # the theory lines on that same axis
+
+
+# --- "Train networks here" on Regimes: a streamed Langevin run with Pause, Resume and Cancel --------------------
+
+#: A small non-preset setting (no atlas points) and an ensemble of 32 networks in 4 blocks of 8, about 2 s each (8
+#: networks per block: the s.e. of the first block is not a 2-network guess).
+TRAIN_QUERY = {"P": "12", "N": "16", "D": "20", "Ptest": "30", "ens": "32", "steps": "6000", "lburn": "50"}
+#: How long a test waits for a state of the worker (a busy 2-core machine: the first job also starts the fork server).
+TRAIN_WAIT_S = 120
+LANGEVIN = plots.METHOD_STYLE["langevin"][0]
+
+
+def _regimes_traces(at) -> list:
+    spec = next(s for s in _plotly(at) if s["layout"].get("meta") == "mc-regimes")
+    return spec["data"]
+
+
+def _training_point(at):
+    """(value, s.e., legend name) of the streamed point on the Regimes chart, or None."""
+    t = next((d for d in _regimes_traces(at) if d.get("meta") == "training"), None)
+    return None if t is None else (_values(t["y"])[0], _values(t["error_y"]["array"])[0], t["name"])
+
+
+def _until(at, done, what: str):
+    """Rerun the page (as its polling fragment does) until ``done(at)``; fail after TRAIN_WAIT_S."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + TRAIN_WAIT_S
+    while not done(at):
+        assert time.monotonic() < deadline, f"no {what} within {TRAIN_WAIT_S} s"
+        time.sleep(0.3)
+        at.run()
+        _ok(at)
+
+
+def _job(at):
+    return at.session_state["run.reg.train.job"]["job"] if "run.reg.train.job" in at.session_state else None
+
+
+def _start_paused(at):
+    """Click "Train networks here" and Pause at once: the worker holds after its first block."""
+    assert _job(at) is None and _training_point(at) is None  # nothing runs without a click
+    at.button(key="reg.train.start").click().run()
+    _ok(at)
+    at.button(key="run.reg.train.pause").click().run()
+    _until(at, lambda a: _job(a) is not None and _job(a).paused, "pause")
+
+
+def test_train_networks_here_streams_its_point_pauses_and_stays_on_the_chart():
+    import time  # noqa: PLC0415
+
+    at = _app({**TRAIN_QUERY, "lseed": "11"})
+    _ok(at)
+    _start_paused(at)
+    job = _job(at)
+    # the point is on the chart before the run ends: the networks of the finished blocks, with their s.e.
+    value, se0, name = _training_point(at)
+    assert 0 < job.done < job.total and np.isfinite(value) and se0 > 0 and "of 32" in name
+    assert any("Paused after block" in p.proto.text for p in at.get("progress"))
+    assert any(s["layout"].get("meta") == "mc-training" for s in _plotly(at))  # the live panel
+    # paused: no block finishes while it waits
+    held = job.done
+    time.sleep(2.0)
+    at.run()
+    assert _job(at).done == held and _job(at).paused
+    at.button(key="run.reg.train.resume").click().run()
+    _until(at, lambda a: _job(a) is None, "end of the run")
+    assert any("stored in the disk cache" in s.value for s in at.success)
+    # the finished run is a stored reference point (the cache lists it) with a smaller error bar than the first block's
+    ref = next(d for d in _regimes_traces(at) if d.get("name") == LANGEVIN)
+    assert _training_point(at) is None and _values(ref["error_y"]["array"])[0] < se0
+    settings = Settings(**{**Settings().to_dict(), **dict(P=12, width=16, D=20, P_test=30)})
+    runs = compute.runs(compute.build_task(settings), settings)
+    assert [(m, o.get("seed")) for m, o in zip(runs["method"], runs["options"])].count(("langevin", 11)) == 1
+    assert not [b for b in at.button if b.key == "reg.train.start"]  # trained here: not offered again at this χ
+
+
+def test_train_networks_here_cancel_stops_the_worker_and_stores_nothing():
+    at = _app({**TRAIN_QUERY, "P": "13", "lseed": "12"})  # (other data than the test above: no stored run)
+    _start_paused(at)
+    job = _job(at)
+    at.button(key="run.reg.train.cancel").click().run()
+    _ok(at)
+    assert _job(at) is None and job.cancelled and not job.proc.is_alive()
+    assert any("Training cancelled" in i.value for i in at.info)
+    assert _training_point(at) is None and not any(d.get("name") == LANGEVIN for d in _regimes_traces(at))
+    settings = Settings(**{**Settings().to_dict(), **dict(P=13, width=16, D=20, P_test=30)})
+    assert compute.runs(compute.build_task(settings), settings).empty
+    assert at.button(key="reg.train.start")  # offered again
+
+
+def test_train_networks_here_is_not_offered_at_a_preset():
+    at = _app()  # the Teaching preset: the atlas has trained networks there already
+    _ok(at)
+    assert not [b for b in at.button if b.key == "reg.train.start"]

@@ -313,6 +313,59 @@ def test_worker_job_returns_reports_progress_and_cancels_at_once():
     assert time.perf_counter() - t0 < 2.0 and not job.proc.is_alive() and job.cancelled
 
 
+def test_worker_job_pauses_at_a_progress_report_and_resumes():
+    import time  # noqa: PLC0415
+
+    job = Job(Call(_sleepy, 40)).start()
+    while job.done == 0:
+        job.poll(0.05)
+    job.pause()
+    deadline = time.monotonic() + 30
+    while not job.paused and time.monotonic() < deadline:
+        job.poll(0.05)
+    assert job.paused and not job.finished
+    held = job.done
+    job.poll(0.5)  # paused: no report in half a second (steps are 0.05 s apart while running)
+    assert job.done == held < 40 and job.paused
+    work = job.running_seconds
+    job.resume()
+    while not job.finished:
+        job.poll(0.05)
+    assert job.value() == 40 and not job.paused
+    # the history has every report, timed without the pause: the pause (> 0.5 s) is not in the training time
+    steps = [h[1] for h in job.history]
+    assert steps == sorted(steps) and steps[-1] == 40
+    assert job.running_seconds - work < job.elapsed - work - 0.4
+
+
+def test_streamed_langevin_reports_each_block_and_is_the_stored_sweep_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path))
+    task = compute.build_task(SMALL)
+    opts = dict(ensemble=8, steps=200, burn_in=40, seed=3)
+    seen = []
+    out = compute.stream_langevin(task, SMALL, 4.0, opts, progress=lambda d, t, info: seen.append((d, t, info)))
+    # one report per block of 2 networks, each a running estimate over the networks trained so far
+    assert [(d, t, i["networks"]) for d, t, i in seen] == [(1, 4, 2), (2, 4, 4), (3, 4, 6), (4, 4, 8)]
+    assert out["row"]["stored"]
+    # the run is the one mc.sweep stores with these options (cache="only" reads it; the run list shows it)
+    res, row, _ = compute.reference_run(task, SMALL, 4.0, "langevin", compute.stream_options(opts), cache_mode="only")
+    listed = compute.runs(task, SMALL)
+    assert list(listed["method"]) == ["langevin"] and listed["options"].iloc[0]["chunks"] == 4
+    # each report against an independent computation from the stored per-network averages (the first k networks)
+    y, yt = task.y, task.y_test
+    for d, _, info in seen:
+        n = info["networks"]
+        per = np.mean(y * (y - res.chain_f_train[:n]), axis=1)
+        per_test = np.mean((yt - res.chain_f_test[:n]) ** 2, axis=1)
+        assert info["train_mean_y_delta"] == pytest.approx(per.mean(), rel=TIGHT)
+        assert info["train_mean_y_delta_se"] == pytest.approx(per.std(ddof=1) / np.sqrt(n), rel=1e-8)
+        assert info["test_mean_sq_delta"] == pytest.approx(np.mean((yt - res.chain_f_test[:n].mean(0)) ** 2),
+                                                           rel=TIGHT)
+        assert info["test_mean_sq_delta_se"] == pytest.approx(per_test.std(ddof=1) / np.sqrt(n), rel=1e-8)
+    assert seen[-1][2]["train_mean_y_delta"] == pytest.approx(row["train_mean_y_delta"], rel=TIGHT)
+    assert compute.stream_blocks(3) == 1 and compute.stream_blocks(5) == 2 and compute.stream_blocks(64) == 4
+
+
 def test_cli_command_reproduces_the_sweep(tmp_path, monkeypatch):
     from mastcore.cli import main  # noqa: PLC0415
 

@@ -381,3 +381,113 @@ def test_cancel_stops_a_long_run_at_once(server, browser):
         _no_exception(page)
     finally:
         page.close()
+
+
+def _radio(page, label: str, option: str):
+    return page.locator('[data-testid="stRadio"]').filter(has_text=label).get_by_text(option, exact=True)
+
+
+def test_a_radio_click_goes_into_the_url(server, browser):
+    page = _open(browser, f"{server['url']}/?P=14&N=18")
+    try:
+        page.wait_for_function(f"({_marker_x('mc-regimes')})() !== null", timeout=STEP_TIMEOUT_MS)
+        _radio(page, "data set", "test").click()
+        page.wait_for_url(lambda u: "split=test" in u, timeout=STEP_TIMEOUT_MS)
+        _radio(page, "observable", "mean(Δ²)").click()
+        page.wait_for_url(lambda u: "obs=mean_sq_delta" in u and "split=test" in u, timeout=STEP_TIMEOUT_MS)
+        _radio(page, "data set", "train").click()  # back to the default: the URL drops it (short links)
+        page.wait_for_url(lambda u: "split=" not in u and "obs=mean_sq_delta" in u, timeout=STEP_TIMEOUT_MS)
+        _no_exception(page)
+    finally:
+        page.close()
+
+
+#: A small setting with no atlas points; 32 networks in 4 blocks of 8, about 3 s each on a quiet machine (long
+#: enough for the Pause clicked right after the start to land before the last block, also on a busy machine).
+TRAIN_LINK = "/?P=12&N=16&D=20&Ptest=30&ens=32&steps=10000&lburn=50&chi=4"
+
+
+def _wait_text(page, text: str, timeout: int = STEP_TIMEOUT_MS) -> None:
+    """Wait for ``text`` on the page; fail with what the page shows instead."""
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout)
+    except Exception:  # noqa: BLE001
+        pytest.fail(f"{text!r} never shown; the page shows: " + page.locator('[data-testid="stMain"]').inner_text())
+
+
+def _training_point(meta: str = "mc-regimes") -> str:
+    """JS: [value, s.e., legend name] of the streamed point on the chart, or null."""
+    return (f"() => {{ const g = {_gd(meta)}; if (!g || !g.data) return null; "
+            "const t = g.data.find(d => d.meta === 'training'); if (!t) return null; "
+            "return [t.y[0], t.error_y.array[0], t.name]; }")
+
+
+def _stored_se(name: str) -> str:
+    """JS: the error bar of the stored reference point named ``name`` on the Regimes chart, or null (read from
+    Plotly's full data: the figure sends numpy arrays base64-encoded, decoded there)."""
+    return (f"() => {{ const g = {_gd('mc-regimes')}; if (!g || !g._fullData) return null; "
+            f"const t = g._fullData.find(d => d.name === '{name}' && d.meta !== 'training'); "
+            "return t && t.error_y && t.error_y.array ? Number(t.error_y.array[0]) : null; }")
+
+
+def _networks(name: str) -> int:
+    return int(re.search(r"(\d+) of 32", name).group(1))
+
+
+def test_networks_trained_here_stream_their_point_pause_and_cancel(server, browser):
+    from mastcore import plots  # noqa: PLC0415
+
+    langevin = plots.METHOD_STYLE["langevin"][0]
+    page = _open(browser, server["url"] + TRAIN_LINK + "&lseed=31")
+    try:
+        assert page.evaluate(_training_point()) is None and not _workers(server["pid"])  # nothing without a click
+        page.get_by_role("button", name=re.compile("Train networks here")).click()
+        page.get_by_role("button", name="Pause", exact=True).click()
+        # the point of the first block(s), before the run ends, and the worker held after its block
+        _wait_text(page, "Paused after block")
+        page.wait_for_function(f"({_training_point()})() !== null", timeout=STEP_TIMEOUT_MS)
+        value, se_first, name = page.evaluate(_training_point())
+        held = _networks(name)
+        assert 0 < held < 32 and se_first > 0, name
+        assert len(_workers(server["pid"])) == 1  # the worker waits, it is not gone
+        # paused: a rerun of the page (a radio click) reads the worker again and it has not moved on
+        page.wait_for_timeout(3000)
+        _radio(page, "observable", "mean(Δ²)").click()
+        page.wait_for_url(lambda u: "obs=mean_sq_delta" in u, timeout=STEP_TIMEOUT_MS)
+        _radio(page, "observable", "mean(y·Δ)").click()
+        page.wait_for_url(lambda u: "obs=" not in u, timeout=STEP_TIMEOUT_MS)
+        page.wait_for_function(f"() => {{ const p = ({_training_point()})(); return p && p[2] === {name!r}; }}",
+                               timeout=STEP_TIMEOUT_MS)
+        page.get_by_text(f"Paused after block {held // 8} of 4").first.wait_for(timeout=STEP_TIMEOUT_MS)
+        # resumed: more networks, then the stored run, whose error bar is smaller than the first block's
+        page.get_by_role("button", name="Resume", exact=True).click()
+        _wait_text(page, "stored in the disk cache", 4 * STEP_TIMEOUT_MS)
+        try:  # (waited for: the page may be between two runs, redrawing the chart)
+            page.wait_for_function(f"() => {{ const se = ({_stored_se(langevin)})(); return se !== null && se < "
+                                   f"{se_first!r} && ({_training_point()})() === null; }}", timeout=STEP_TIMEOUT_MS)
+        except Exception:  # noqa: BLE001  (say what the chart shows instead)
+            pytest.fail(f"no stored point with an error bar below the first block's {se_first:.3g}: "
+                        f"{page.evaluate(_stored_se(langevin))}")
+        _no_exception(page)
+    finally:
+        page.close()
+
+    page = _open(browser, server["url"] + TRAIN_LINK + "&lseed=32")
+    try:
+        page.get_by_role("button", name=re.compile("Train networks here")).click()
+        page.get_by_role("button", name="Pause", exact=True).click()
+        _wait_text(page, "Paused after block")
+        assert len(_workers(server["pid"])) == 1
+        stored = page.evaluate(_stored_se(langevin))  # the seed-31 run of above, same settings
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        _wait_text(page, "Training cancelled")
+        deadline = time.perf_counter() + 5
+        while _workers(server["pid"]) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert not _workers(server["pid"]), "the worker still runs after Cancel"
+        # no streamed point, and the stored one is still the seed-31 run's: the cancelled run is not stored
+        page.wait_for_function(f"() => ({_training_point()})() === null && ({_stored_se(langevin)})() === {stored!r}",
+                               timeout=STEP_TIMEOUT_MS)
+        _no_exception(page)
+    finally:
+        page.close()

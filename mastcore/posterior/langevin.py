@@ -60,7 +60,7 @@ from ..activations import get_activation
 from .._linalg import row_space
 from .._validation import check_data, positive_float, positive_int
 from .._warn import warn
-from ..metrics import CONSTANT_RTOL, chains_agree, split_rhat
+from ..metrics import CONSTANT_RTOL, chain_se, chains_agree, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
 from ..theory.kernels import train_kernel_eigh
@@ -677,6 +677,18 @@ def _se(members: np.ndarray | None) -> np.ndarray | None:
     return members.std(axis=0, ddof=1) / np.sqrt(members.shape[0])
 
 
+def _chunks_info(parts: list, y: np.ndarray) -> dict:
+    """Progress info after a finished chunk: the networks finished so far, their per-network time averages of the
+    RB estimate (``chain_f_train`` (n, P), ``chain_f_test`` (n, P*) or None) and the running train mean(y·Δ) over
+    them with its standard error (NaN below 2 networks) — what a caller streams while the other chunks run."""
+    f = np.concatenate([p["f_rb"] for p in parts], axis=0)
+    ft = None if parts[0]["ft_rb"] is None else np.concatenate([p["ft_rb"] for p in parts], axis=0)
+    per = np.mean(y[None, :] * (y[None, :] - f), axis=1)  # mean(y·Δ) of each network, docs/theory.md §0.2
+    return {"stage": "chunks", "networks": int(f.shape[0]), "mean_y_delta": float(per.mean()),
+            "mean_y_delta_se": chain_se(per) if per.size >= 2 else float("nan"),
+            "chain_f_train": f, "chain_f_test": ft}
+
+
 @solver("langevin")
 def train_langevin(
     X,
@@ -695,7 +707,10 @@ def train_langevin(
     spec : NetworkSpec (any activation: linear, erf, relu).
     options : LangevinOptions (default ``LangevinOptions()``).
     progress : optional callback(done, total, info) about every 1 % of the steps (info: "stage",
-        "mean_y_delta"); with ``options.chunks > 1`` it reports finished chunks instead.
+        "mean_y_delta"); with ``options.chunks > 1`` it reports finished chunks instead, with the running estimate
+        over the networks finished so far (info: "networks", "mean_y_delta", "mean_y_delta_se", and their
+        per-network averages "chain_f_train", "chain_f_test"). Under ``joblib.parallel_config(backend=
+        "sequential")`` the chunks run one after the other and the next starts only when the callback returns.
     cache : store the result on disk (mastcore.cache).
 
     Returns
@@ -729,7 +744,7 @@ def train_langevin(
             for k, part in enumerate(Parallel(n_jobs=options.chunks, return_as="generator")(jobs)):
                 parts.append(part)
                 if progress is not None:
-                    progress(k + 1, options.chunks, {"stage": "chunks"})
+                    progress(k + 1, options.chunks, _chunks_info(parts, y))
     cat = lambda key: None if parts[0][key] is None else np.concatenate([p[key] for p in parts], axis=0)  # noqa: E731
     f_rb, f_raw, ft_rb, ft_raw = cat("f_rb"), cat("f_raw"), cat("ft_rb"), cat("ft_raw")
     loss = np.concatenate([p["loss"] for p in parts], axis=1)
