@@ -4,7 +4,7 @@
    ``mc.sweep`` over ``--chis`` χ geometric in [1, N] (default 25) with methods (nngp, tree, rescaled) — the erf
    value is the reference — and with (nngp, tree, rescaled, one_loop); ratio to the erf reference (target ≤ 20).
 2. Teaching preset (Ising P = 20, P* = 300, D = 50, N = 50): the same four-method sweep (target ≤ 2 s).
-3. Monte-Carlo error of the auto one loop's train mean(y·Δ) at χ = 1, √N, N on both presets: mc_ratio (s.e. over
+3. Monte-Carlo error of the auto one loop's train mean(y·Δ) at χ = 1, √N, N on both presets, default settings: mc_ratio (s.e. over
    the loop correction; target ≤ 0.01) and whether ``mc_error_large`` is set.
 4. Particle-saddle one loop on digits (P = 300, erf and ReLU, χ = N = 300; target ≤ 60 s, ≤ 4 GB): reported as
    "refused" while the dense operators cap P (DENSE_MAX_P).
@@ -123,7 +123,7 @@ def main():
                     t0 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        r = mc.one_loop(t.X, t.y, spec.replace(chi=chi), t.X_test, mc_rtol=0.01)
+                        r = mc.one_loop(t.X, t.y, spec.replace(chi=chi), t.X_test)
                     print(f"| {name} | {act} | {chi:.3g} | {r.variant}/{r.ansatz} | {r.n_samples} | "
                           f"{r.mc_ratio:.4f} | {'mc_error_large' in r.flags} | {time.perf_counter() - t0:.1f} |")
     if "digits" not in skip:
