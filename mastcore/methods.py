@@ -214,7 +214,8 @@ def _loop_warm(point: SweepPoint) -> dict:
     tree = point.current.get("tree")
     if not get_activation(point.spec.activation).linear:
         # the particle saddle of "auto" starts from the previous χ's saddle, when it had one (docs/theory.md §12.9)
-        prev = getattr(point.previous.get(point.method), "tree", None)
+        last = point.previous.get(point.method)
+        prev = getattr(last, "saddle", None) or getattr(last, "tree", None)
         return {"tree": tree, "saddle_init": prev if isinstance(prev, NonlinearTreeResult) else None}
     if point.options.get("variant") in ("nngp", "renormalised"):
         return {"tree": None}

@@ -134,3 +134,18 @@ def test_sweep_warm_start_passes_the_previous_saddle():
     res = mc.one_loop(X, y, spec, variant="perturbative", ansatz="particles", n_samples=2000, max_samples=2000,
                       **warm)
     assert res.tree.spec == spec and res.tree.n_stages == 2  # warm: two χ stages from χ = 5, not the anneal
+
+
+def test_warm_start_reads_the_saddle_auto_solved_but_did_not_pick():
+    X, y, spec = _problem("erf", P=6, D=8, N=10, chi=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saddle = nonlinear_tree_level(X, y, spec.replace(chi=5.0), ansatz="particles", n_particles=500,
+                                      outer_final=8)
+        ren = mc.one_loop(X, y, spec.replace(chi=5.0), variant="renormalised", n_samples=8000, max_samples=8000)
+    import dataclasses
+    prev = dataclasses.replace(ren, saddle=saddle)
+    point = SweepPoint("one_loop", X, y, spec, None, {}, {"one_loop": prev}, {})
+    assert METHODS["one_loop"].warm_start(point)["saddle_init"] is saddle
+    point = SweepPoint("one_loop", X, y, spec, None, {}, {"one_loop": ren}, {})
+    assert METHODS["one_loop"].warm_start(point)["saddle_init"] is None  # the renormalised saddle is no law

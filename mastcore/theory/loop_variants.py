@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 from ..activations import get_activation
@@ -93,4 +94,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     for w in next(c for r, c in found if r is out):
         if issubclass(w.category, (LoopBreakdownWarning, RuntimeWarning, UserWarning)):
             warn(w.message, w.category)
+    solved = found[-1][0].tree if run_saddle and not get_activation(spec.activation).linear else None
+    if isinstance(solved, NonlinearTreeResult) and hasattr(out, "saddle"):
+        out = dataclasses.replace(out, saddle=solved)  # what a sweep warm-starts the next χ from (§12.9)
     return out
