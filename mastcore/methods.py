@@ -28,6 +28,7 @@ from .posterior.gibbs import exact_posterior
 from .posterior.langevin import LangevinOptions, train_langevin
 from .posterior.quadrature import posterior_quadrature
 from .theory.kernels import nngp
+from .theory.nonlinear import NonlinearTreeResult
 from .theory.one_loop import one_loop
 from .theory.rescaled import rescaled_kernel
 from .theory.saddle import TreeResult
@@ -212,7 +213,10 @@ def _loop_warm(point: SweepPoint) -> dict:
     none; the "nngp" and "renormalised" variants need no saddle."""
     tree = point.current.get("tree")
     if not get_activation(point.spec.activation).linear:
-        return {"tree": tree}
+        # the particle saddle of "auto" starts from the previous χ's saddle, when it had one (docs/theory.md §12.9)
+        last = point.previous.get(point.method)
+        prev = getattr(last, "saddle", None) or getattr(last, "tree", None)
+        return {"tree": tree, "saddle_init": prev if isinstance(prev, NonlinearTreeResult) else None}
     if point.options.get("variant") in ("nngp", "renormalised"):
         return {"tree": None}
     if not (isinstance(tree, TreeResult) and tree.variant == "full"):
@@ -266,7 +270,7 @@ def _builtin():
         threads=THREAD_MODELS["rescaled"], style=("#009E73", "dot", "triangle-up"),
         map_theories=(("rescaled", "renormalised kernel", {}),)))
     register_method(Method(
-        "one_loop", "one loop", one_loop, fixed=("tree",), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
+        "one_loop", "one loop", one_loop, fixed=("tree", "saddle_init"), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
         threads=THREAD_MODELS["one_loop"], style=("#D55E00", "longdash", "diamond"),
         # the app draws the renormalised one loop as a curve of its own for linear networks, so its "one loop" curve
         # there is the one loop around the saddle (variant "auto" would mostly repeat the renormalised one, §19.3)

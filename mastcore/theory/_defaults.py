@@ -24,5 +24,5 @@ TILTED_SAMPLES = 8000
 PSI_VEC_BYTES = 256 * 2**20
 #: The renormalised one loop's prior samples for its non-Gaussian term: first and largest number (doubled in
 #: between while the Monte-Carlo error is above target).
-RENORMALISED_SAMPLES = 100000
+RENORMALISED_SAMPLES = 16000
 RENORMALISED_MAX_SAMPLES = 800000

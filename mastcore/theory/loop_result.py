@@ -151,6 +151,8 @@ class NonlinearOneLoopResult(OneLoopResult):
     ansatz : neuron law the cumulants come from; n_samples : samples used; seed.
     delta_nongaussian (P,) or None : the renormalised one loop's non-Gaussian (Edgeworth) part of delta_fluct;
     nongaussian_ratio : its norm relative to delta_tree (docs/theory.md §12.5).
+    saddle : the particle saddle (a NonlinearTreeResult) that ``variant="auto"`` solved at this χ, whichever variant
+        it picked, or None; a sweep warm-starts the next χ's saddle from it (docs/theory.md §12.9).
     """
 
     ansatz: str = ""
@@ -162,3 +164,4 @@ class NonlinearOneLoopResult(OneLoopResult):
     mc_ratio: float = float("nan")
     chain_f_train: np.ndarray | None = None
     chain_f_test: np.ndarray | None = None
+    saddle: object = None

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 from ..activations import get_activation
@@ -18,11 +19,18 @@ from .._warn import warn
 from . import bands
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
-from .nonlinear import NonlinearTreeResult
+from .nonlinear import NonlinearTreeResult, nonlinear_tree_level
 from .one_loop_nonlinear import DENSE_MAX_P, saddle_one_loop
 from .renormalised import LEAVE_FLAGS, renormalised_one_loop
 
-__all__ = ["choose", "run_variant"]
+__all__ = ["WARM_STAGES", "choose", "run_variant"]
+
+#: χ stages of a saddle warm-started from a nearby χ's law (the cold solve anneals from the NNGP in 10 or 20).
+WARM_STAGES = 2
+
+def _warm_stages(ansatz) -> dict:
+    return {"particle_stages": WARM_STAGES} if ansatz == "particles" else {"n_stages": WARM_STAGES}
+
 
 def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
     """One variant (not "auto"); ``linear_one_loop`` is the structured linear solver (variant, tree, options)."""
@@ -39,6 +47,13 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_lo
                          f"{spec.activation!r} use 'auto', 'perturbative', 'nngp' or 'renormalised'")
     ansatz = options.get("ansatz")
     nl_tree = tree if isinstance(tree, NonlinearTreeResult) and (ansatz is None or tree.ansatz == ansatz) else None
+    init = options.get("saddle_init")
+    if (nl_tree is None and isinstance(init, NonlinearTreeResult) and init.C.shape == (X.shape[0],) * 2
+            and init.spec.replace(chi=spec.chi) == spec and (ansatz is None or init.ansatz == ansatz)):
+        # warm start along χ (docs/theory.md §12.9): the saddle from the nearby χ's law, in WARM_STAGES χ stages
+        nl_tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=init.ansatz, init=init,
+                                       **_warm_stages(init.ansatz),
+                                       strict=options.get("strict", False))
     return saddle_one_loop(X, y, spec, X_test, ansatz=ansatz, tree=nl_tree, strict=options.get("strict", False),
                            **mc_opts)
 
@@ -79,4 +94,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     for w in next(c for r, c in found if r is out):
         if issubclass(w.category, (LoopBreakdownWarning, RuntimeWarning, UserWarning)):
             warn(w.message, w.category)
+    solved = found[-1][0].tree if run_saddle and not get_activation(spec.activation).linear else None
+    if isinstance(solved, NonlinearTreeResult) and hasattr(out, "saddle"):
+        out = dataclasses.replace(out, saddle=solved)  # what a sweep warm-starts the next χ from (§12.9)
     return out

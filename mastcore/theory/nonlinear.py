@@ -372,7 +372,8 @@ def nonlinear_tree_level(
     strict : raise RuntimeError instead of a ConvergenceWarning when not converged.
     progress : callable(done, total, info) or None.
     particle_options : for ``ansatz="particles"``: ``n_particles``, ``seed``, ``n_stages``, ``outer_per_stage``,
-        ``outer_final``, ``mcmc_steps``, ``damping`` (defaults: _nonlinear_particles.particle_tree, theory/_defaults.py).
+        ``outer_final``, ``mcmc_steps``, ``damping``, ``particle_stages`` (its χ stages) (defaults:
+        _nonlinear_particles.particle_tree, theory/_defaults.py).
 
     Returns
     -------
@@ -395,6 +396,8 @@ def nonlinear_tree_level(
             res = gaussian_mean_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages,
                                      progress=progress, t0=t0, finish=_finish, gaussian=_gaussian_tree)
         else:
+            if "particle_stages" in particle_options:  # χ stages of the particle anneal (a warm start needs few)
+                particle_options["n_stages"] = positive_int("particle_stages", particle_options.pop("particle_stages"))
             res = particle_tree(pb, init=init, progress=progress, t0=t0, finish=_finish, **particle_options)
     except (FloatingPointError, np.linalg.LinAlgError) as exc:
         raise RuntimeError(

@@ -336,6 +336,7 @@ def one_loop(
     variant: str = "auto",
     *,
     tree: TreeResult | None = None,
+    saddle_init=None,
     kernel_variance: bool = True,
     tol: float = 1e-12,
     max_iter: int = 200,
@@ -362,6 +363,9 @@ def one_loop(
         §12.5).
     tree : TreeResult (linear) or NonlinearTreeResult (erf/ReLU) at the same spec to start from (e.g. from
         mc.sweep); solved if None.
+    saddle_init : erf/ReLU: a NonlinearTreeResult on the same data at a nearby χ (the previous χ of a sweep) from
+        which the saddle's tree level is warm-started when it has to be solved (few χ stages instead of the anneal
+        from the NNGP, docs/theory.md §12.9); ignored otherwise.
     ansatz : erf/ReLU saddle: "gaussian", "gaussian_mean" or "particles" (default: the tree level's default; "auto"
         uses "particles" where the neuron law is far from the prior).
     n_samples, max_samples, mc_rtol, seed : Monte Carlo of the erf/ReLU cumulants (defaults of the variant's
@@ -389,7 +393,7 @@ def one_loop(
                             max_iter=max_iter, strict=strict)
 
         opts = dict(ansatz=ansatz, n_samples=n_samples, max_samples=max_samples, mc_rtol=mc_rtol, seed=seed,
-                    progress=progress, strict=strict)
+                    progress=progress, strict=strict, saddle_init=saddle_init)
         if variant == "auto":
             return loop_variants.choose(X, y, spec, X_test, tree=tree, linear_one_loop=linear, options=opts)
         return loop_variants.run_variant(variant, X, y, spec, X_test, tree=tree, linear_one_loop=linear,

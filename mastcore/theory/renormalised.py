@@ -32,9 +32,9 @@ from .._validation import check_data
 from ..specs import NetworkSpec
 from . import _defaults
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh
-from .neuron_law import PriorBatches, law_problem
+from .prior_features import BLOCK, shared_prior
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
-from .nngp_expansion import BLOCK, N_BATCHES
+from .nngp_expansion import N_BATCHES
 from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
 from .rescaled import rescaled_kernel
 
@@ -72,16 +72,6 @@ def _laplace_parts(lam, yt, u, chi, kappa0, N):
     g = (kappa0 * yt / d, -kappa0 * yt * e / d, -kappa0 * yt * e * (1 - 2 * e) / d)
     s = (u / d, u * kappa0 / d**2, u * kappa0 * (kappa0 - u * lam) / d**3)
     return p2, p3, g, s
-
-
-def _edgeworth_sums(F, Fs, z, Ainv):
-    """Σ_s φ (φᵀz)³, Σ_s φ (φᵀA⁻¹φ)(φᵀz) over the block, and the test analogues with φ*."""
-    al = F @ z
-    qa = np.einsum("sp,pq,sq->s", F, Ainv, F)
-    out = [(al**3) @ F, (qa * al) @ F]
-    if Fs is not None:
-        out += [(al**3) @ Fs, (qa * al) @ Fs]
-    return out
 
 
 def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: bool | None = None,
@@ -151,30 +141,62 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
         zkz = float(z @ kz)
         trAk = float(np.sum(Ainv * k))
         kAkz = k @ (Ainv @ kz)
-        pb = law_problem(X, spec, X_test)
-        rng = np.random.default_rng(seed)
+        shared = shared_prior(X, X_test, spec, seed)
+        # χ-dependent contractions in C0's eigenbasis (docs/theory.md §12.9): z̃ = Qᵀz, A⁻¹ = Q diag(w) Qᵀ
+        zt, wt = Q.T @ z, chi / (u * lam + k0)
+        G = N_BATCHES
+        sums = [None] * G  # per group: sums over draws (add_block)
+        counts = np.zeros(G, dtype=int)
+        done_blocks = 0
+        v = Q.T @ (R @ y)  # the direction of the target, train mean(y·Δ_E) ∝ yᵀR T
 
-        def estimate(parts, cnt):  # (δE on the train set, on the test set) from summed draws
-            # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z); analytic Gaussian pairings, sampled fourth moments
-            T = p4 * ((parts[0] / cnt - 3 * zkz * kz) - 3 * (parts[1] / cnt - trAk * kz - 2 * kAkz))
+        def add_block(i):
+            Gt, Pt, Fs = shared.block(i)
+            al, alp = Gt @ zt, Pt @ zt
+            # t(φ) = φ(φᵀz)³ − 3 φ(φᵀA⁻¹φ)(φᵀz), and the same of the Gaussian surrogate ψ (control variate)
+            c, cp = al**3 - 3 * ((Gt * Gt) @ wt) * al, alp**3 - 3 * ((Pt * Pt) @ wt) * alp
+            Y, Z = c * (Gt @ v), cp * (Pt @ v)  # per draw, the target's component of t(φ) and t(ψ)
+            part = [c @ Gt, cp @ Pt, np.array([Y @ Z, Z @ Z, Z.sum(), Y.sum()])]
+            if Fs is not None:
+                part += [(al**3) @ Fs, (c - al**3) @ Fs / -3.0]
+            g = i % G
+            sums[g] = part if sums[g] is None else [a + b for a, b in zip(sums[g], part)]
+            counts[g] += Gt.shape[0]
+
+        # E t(ψ) = 3(zᵀkz)kz − 3(tr(A⁻¹k)kz + 2kA⁻¹kz), in C0's eigenbasis (docs/theory.md §12.9)
+        Et_psi = Q.T @ (3 * zkz * kz - 3 * (trAk * kz + 2 * kAkz))
+
+        def estimate(parts, cnt, beta):  # (δE on the train set, on the test set) from summed draws
+            # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z) = p4 (E t(φ) − E t(ψ)): the Gaussian pairings are E t(ψ) exactly;
+            # train: E t(φ) by mean t(φ) − β(mean t(ψ) − E t(ψ)); test: plain (its T* shares the draws of T)
+            T = p4 * (Q @ (parts[0] / cnt - beta * parts[1] / cnt - (1 - beta) * Et_psi))
             dE = -(k0 / 6.0) * (R @ T)
             if ks is None:
                 return dE, None
-            Ts = p4 * ((parts[2] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[3] / cnt - trAk * (ks @ z)
+            T_plain = p4 * (Q @ (parts[0] / cnt - Et_psi))
+            Ts = p4 * ((parts[3] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[4] / cnt - trAk * (ks @ z)
                                                                      - 2 * ks @ (Ainv @ kz)))
-            return dE, (Ts - u * C0s @ (R @ T)) / 6.0
+            return dE, (Ts - u * C0s @ (R @ T_plain)) / 6.0
 
-        draws = PriorBatches(pb, spec.activation, rng, lambda F, Fs: _edgeworth_sums(F, Fs, z, Ainv),
-                             with_test=X_test is not None, groups=N_BATCHES, block=BLOCK)
+        def coefficient(parts, cnt):
+            """β = Cov(Y, Z)/Var(Z) of the target's components (the variance-minimising control coefficient)."""
+            yz, zz, zs, ys = parts[2]
+            var = zz / cnt - (zs / cnt) ** 2
+            return float((yz / cnt - ys * zs / cnt**2) / var) if shared.control and var > 0 else 0.0
+
         n = n_samples
         corr_loop = float(np.mean(y * (d_shift + d_fl)))
         nngp_myd = k0 * float(np.sum(yt**2 / (lam + k0))) / P  # mean(y·Δ) of the NNGP
         while True:
-            draws.grow(n)
-            G = N_BATCHES
-            tot, n_used = draws.total()
-            d_E, fE_t = estimate(tot, n_used)
-            per_b = [estimate(gs, gc) for gs, gc in draws.by_group()]
+            want = -(-n // (BLOCK * G)) * G  # whole rounds: every group gets the same number of blocks
+            for i in range(done_blocks, want):
+                add_block(i)
+            done_blocks = max(done_blocks, want)
+            n_used = int(counts.sum())
+            tot = [sum(col) for col in zip(*sums)]
+            beta = coefficient(tot, n_used)
+            d_E, fE_t = estimate(tot, n_used, beta)
+            per_b = [estimate(gs, gc, beta) for gs, gc in zip(sums, counts)]
             dE_b = np.array([b[0] for b in per_b])
             mc_se = float(np.std(dE_b @ y / P, ddof=1) / np.sqrt(G))
             # target: MC_RTOL of the loop correction, or of a tenth of the predicted finite-width shift when the
@@ -186,7 +208,9 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
                 progress(n_used, max_samples, {"samples": n_used, "mc_ratio": ratio})
             if ratio <= mc_rtol or n >= max_samples:
                 break
-            n = min(2 * n, max_samples)
+            # the samples the target needs, from the error's 1/√n law (at most doubling, at least +50 %)
+            need = n_used * (ratio / mc_rtol) ** 2 * 1.1
+            n = int(min(max(need, 1.5 * n_used), 2 * n_used, max_samples))
         base = d_tree + d_shift + d_fl
         chain_tr = y[None] - (base[None] + dE_b)
         se_tr = np.std(chain_tr, axis=0, ddof=1) / np.sqrt(G)

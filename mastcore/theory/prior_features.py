@@ -1,0 +1,109 @@
+"""Prior feature samples shared across χ and variants, with a Gaussian control variate (docs/theory.md §12.9).
+
+The prior law of the hidden features, φ(h) with h = Xv, v ~ N(0, (g_v/D) I), does not depend on χ: the sampled
+moments of the renormalised one loop (§12.5) and of the band companion (§19.1) at every χ of a sweep are averages
+over the same law. :func:`shared_prior` returns one :class:`PriorFeatures` per (X, X*, activation, g_v, g_w, seed),
+memoised in its own bounded store (:data:`STORE`), whose blocks of draws are made once and reused by every χ and
+every caller with that seed. Block ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so a block that was
+evicted for memory is drawn again identically, and the answer never depends on what the store held.
+
+Control variate. With each draw h comes a Gaussian surrogate ψ = b∘h + ξ, b_i = E[φ(h_i)h_i]/Var(h_i) (the linear
+part of φ, by Gauss–Hermite), ξ ~ N(0, k − BΣB) independent (Σ = Cov h, B = diag b, k = E φφᵀ = C0/g_w the analytic
+NNGP kernel). ψ is zero-mean Gaussian with second moment exactly k, so every moment of ψ is a sum of pairings of k,
+known in closed form; an estimator mean_s[t(φ_s) − t(ψ_s)] + E t(ψ) is unbiased for E t(φ) for any b, and b only
+sets how much of the variance cancels. Features are kept rotated to C0's eigenbasis (G = φᵀQ), where the
+renormalised one loop's χ-dependent contractions are diagonal: O(S·P) per χ, not O(S·P²).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .._linalg import _Memo, content_key
+from ..activations import get_activation
+from .kernels import train_kernel, train_kernel_eigh
+from .neuron_law import law_problem
+from .nonlinear_kernels import activation_fn
+
+__all__ = ["BLOCK", "PriorFeatures", "STORE", "shared_prior"]
+
+#: Draws per block (the unit of reuse and of the batch groups: block i belongs to group i mod G).
+BLOCK = 500
+#: Bytes of blocks one PriorFeatures keeps; beyond it, blocks are drawn again when asked for (same seed, same draws).
+KEEP_BYTES = 384 * 2**20
+#: Gauss–Hermite nodes of the linear coefficients b_i.
+GH_NODES = 80
+
+#: The shared prior samples (a data set or two at a time: its own store, never evicting mastcore._linalg.MEMO).
+STORE = _Memo(2, 2**62)
+
+
+def _linear_part(activation, var):
+    """b_i = E[φ(h)h]/Var(h) for h ~ N(0, var_i) by Gauss–Hermite (any activation)."""
+    phi, _ = activation_fn(activation)
+    x, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
+    w = w / w.sum()
+    sd = np.sqrt(np.maximum(var, 0.0))
+    vals = phi(sd[:, None] * x[None, :]) * x[None, :]
+    return np.where(sd > 0, (vals @ w) / np.where(sd > 0, sd, 1.0), 0.0)
+
+
+class PriorFeatures:
+    """Blocks of prior draws for one data set and network (module docstring).
+
+    ``block(i)`` → (Gt (BLOCK, P) features in C0's eigenbasis, Pt (BLOCK, P) the surrogate in that basis, Fs (BLOCK,
+    P*) test features or None). ``lam``, ``Q``: C0's eigendecomposition; ``k = C0/g_w``.
+    """
+
+    def __init__(self, X, X_test, spec, seed: int):
+        self.pb = law_problem(X, spec, X_test)
+        self.activation, self.seed = spec.activation, int(seed)
+        self.phi, _ = activation_fn(spec.activation)
+        C0 = train_kernel(X, spec)
+        lam, Q = train_kernel_eigh(X, spec)
+        self.lam, self.Q = np.asarray(lam), np.asarray(Q)
+        self.k = np.asarray(C0) / spec.g_w
+        Z, lam0 = self.pb.Z, self.pb.lam0
+        Sig = Z @ Z.T / lam0  # Cov h (docs/theory.md §3)
+        self.b = _linear_part(spec.activation, np.diag(Sig))
+        res = self.k - self.b[:, None] * Sig * self.b[None, :]
+        ev, U = np.linalg.eigh(0.5 * (res + res.T))
+        self.L_res = U * np.sqrt(np.clip(ev, 0.0, None))  # ξ = L_res x, x ~ N(0, I)
+        self.control = not get_activation(spec.activation).linear
+        self._blocks: dict = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _draw(self, i: int):
+        rng = np.random.default_rng([self.seed, i])
+        pb = self.pb
+        V = rng.standard_normal((BLOCK, pb.r)) / np.sqrt(pb.lam0)
+        H = V @ pb.Z.T
+        Gt = self.phi(H) @ self.Q
+        Pt = (H * self.b + rng.standard_normal((BLOCK, self.b.size)) @ self.L_res.T) @ self.Q
+        Fs = None
+        if pb.Zs is not None:
+            Hs = V @ pb.Zs.T + rng.standard_normal((BLOCK, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
+            Fs = self.phi(Hs)
+        return Gt, Pt, Fs
+
+    def block(self, i: int):
+        with self._lock:
+            hit = self._blocks.get(i)
+        if hit is not None:
+            return hit
+        out = self._draw(i)
+        size = sum(a.nbytes for a in out if a is not None)
+        with self._lock:
+            if self._bytes + size <= KEEP_BYTES:
+                self._blocks[i] = out
+                self._bytes += size
+        return out
+
+
+def shared_prior(X, X_test, spec, seed: int) -> PriorFeatures:
+    """The :class:`PriorFeatures` of (X, X_test, activation, g_v, g_w, seed), shared through :data:`STORE`."""
+    key = (content_key(X), None if X_test is None else content_key(X_test), spec.activation, spec.g_v, spec.g_w,
+           int(seed))
+    return STORE.get("prior_features", key, lambda: PriorFeatures(X, X_test, spec, seed))
