@@ -25,7 +25,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
@@ -297,25 +296,6 @@ def thread_model(method: str) -> ThreadModel:
     if record is not None:
         return record.threads or DEFAULT_MODEL
     return THREAD_MODELS.get(method, DEFAULT_MODEL)
-
-
-class _Crossovers(Mapping):
-    """method → crossover, read from the registry (a live view: registered methods appear in it)."""
-
-    def _items(self) -> dict:
-        return {m: r.threads.crossover for m, r in METHODS.items() if r.threads is not None}
-
-    def __getitem__(self, method):
-        return self._items()[method]
-
-    def __iter__(self):
-        return iter(self._items())
-
-    def __len__(self):
-        return len(self._items())
-
-    def __repr__(self) -> str:
-        return repr(self._items())
 
 
 #: Crossover per method (:class:`ThreadModel`), as the registry's records give it.
