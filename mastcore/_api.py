@@ -4,11 +4,11 @@
 
 1. checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`;
 2. checks the call against the resource budget before anything is allocated (:func:`check_budget`:
-   :func:`mastcore._budget.estimate` of the problem's size against ``$MASTCORE_MAX_BYTES``, docs/theory.md §16);
+   :func:`mastcore._plumbing.budget.estimate` of the problem's size against ``$MASTCORE_MAX_BYTES``, docs/theory.md §16);
 3. validates the data and their scale together with the network: entries, kernel scale and label scale that would
-   overflow float64 (:func:`mastcore._validation.check_scales`);
+   overflow float64 (:func:`mastcore._plumbing.validation.check_scales`);
 4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
-   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`);
+   thread policy (:mod:`mastcore._plumbing.threads`), which receives the size of the problem (:func:`problem_size`);
 5. at the outermost solver call only, applies the registered result hook: the error band of a theory result
    (:func:`mastcore.theory.bands.attach`, docs/theory.md §19).
 """
@@ -21,8 +21,8 @@ import inspect
 
 import numpy as np
 
-from . import _budget, _threads
-from ._validation import check_callable, check_data, check_label_size, check_scales
+from ._plumbing import budget as _budget, threads as _threads
+from ._plumbing.validation import check_callable, check_data, check_label_size, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import as_matrix, as_vector, positive_float
+from ._plumbing.validation import as_matrix, as_vector, positive_float
 
 __all__ = ["MEMO", "RANK_RTOL", "RowSpace", "call_scope", "content_key", "gp_predict", "no_memo", "row_space"]
 

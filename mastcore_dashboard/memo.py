@@ -41,7 +41,7 @@ ENV_TTL = "MASTCORE_APP_MEMO_TTL"
 
 def memo_max_bytes() -> int:
     """The memo's bound: ``$MASTCORE_APP_MEMO_BYTES`` (bytes, or e.g. "256M") or 512 MiB."""
-    from mastcore._validation import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
+    from mastcore._plumbing.validation import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
 
     return env_bytes(ENV, DEFAULT_MAX_BYTES, allow_zero=True)
 

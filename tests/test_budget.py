@@ -1,4 +1,4 @@
-"""The resource budget (mastcore/_budget.py): estimates, the limit, refusals before allocating (docs/theory.md §16).
+"""The resource budget (mastcore/_plumbing/budget.py): estimates, the limit, refusals before allocating (docs/theory.md §16).
 
 Timing claims are measured by bench/resources.py; here only that refusals are fast (a refusal allocates nothing
 and must not take the time of the work it refuses) and that the memory estimate matches a measured call.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import _budget
+from mastcore._plumbing import budget as _budget
 from mastcore.sweep import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import cache
+from mastcore._plumbing import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A repeated identical request must come back without recomputing: well under the 0.1 s an uncached call takes.

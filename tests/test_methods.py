@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import _threads, plots, validity
+from mastcore import plots, validity
+from mastcore._plumbing import threads as _threads
 from mastcore._api import solver
 from mastcore.methods import METHODS, unregister_method
 

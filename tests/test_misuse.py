@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mastcore as mc
-from mastcore._validation import chi_values
+from mastcore._plumbing.validation import chi_values
 from mastcore.data import tasks as tasks_mod
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")

@@ -1,4 +1,4 @@
-"""Tests of mastcore/_threads.py (the thread policy) and of the memo of work on X in mastcore/_linalg.py
+"""Tests of mastcore/_plumbing/threads.py (the thread policy) and of the memo of work on X in mastcore/_linalg.py
 (docs/theory.md §17). No test asserts a wall-clock time."""
 import json
 import os
@@ -11,7 +11,8 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import mastcore as mc
-from mastcore import _linalg, _threads
+from mastcore import _linalg
+from mastcore._plumbing import threads as _threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,7 +176,7 @@ def test_env_variable_respected_in_a_fresh_process():
     """OPENBLAS_NUM_THREADS=2 in the environment: inside a solver's policy BLAS keeps the user's 2 threads; without
     it the same call runs one thread."""
     code = (
-        "import json, threadpoolctl; from mastcore import _threads\n"
+        "import json, threadpoolctl; from mastcore._plumbing import threads as _threads\n"
         "import numpy\n"
         "with _threads.policy('tree', P=80, D=200):\n"
         "    info = threadpoolctl.threadpool_info()\n"

@@ -19,10 +19,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._validation import chi_values, env_bytes, method_names, positive_float, positive_int
-from ._validation import parse_bytes as _parse_bytes
-from ._registry import METHODS as registry
-from .activations import get_activation
+from .validation import chi_values, env_bytes, method_names, positive_float, positive_int
+from .validation import parse_bytes as _parse_bytes
+from .._registry import METHODS as registry
+from ..activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
@@ -202,7 +202,7 @@ def available_memory() -> int:
 
 
 def parse_bytes(text: str, name: str = ENV_MAX_BYTES) -> int:
-    """'8G', '512 MiB', '1e9' -> bytes; ValueError naming ``name`` otherwise (the one parser, mastcore._validation)."""
+    """'8G', '512 MiB', '1e9' -> bytes; ValueError naming ``name`` otherwise (the one parser, mastcore._plumbing.validation)."""
     return _parse_bytes(text, name)
 
 
@@ -347,7 +347,7 @@ LBFGS_EVALS = 45
 def _solver_defaults() -> dict:
     """Defaults the estimates need, from mastcore/theory/_defaults.py, where the solvers take them from too
     (imported here at call time: the package imports this module before the theory)."""
-    from .theory import _defaults as d
+    from ..theory import _defaults as d
 
     return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
             "tilted_samples": d.TILTED_SAMPLES, "psi_vec_bytes": d.PSI_VEC_BYTES,
@@ -706,7 +706,7 @@ def estimate_task(spec) -> Cost:
     Synthetic tasks draw P + P* rows of D numbers (the Ising generator holds the uniform draws, the flips and the
     inputs at once); digits are a fixed 1797×64 set; MNIST loads its files (≤ 70000×784 bytes) as float64.
     """
-    from .data.tasks import TaskSpec  # noqa: PLC0415 (the data package imports this module)
+    from ..data.tasks import TaskSpec  # noqa: PLC0415 (the data package imports this module)
 
     if not isinstance(spec, TaskSpec):
         raise ValueError(f"'spec' must be a mastcore.TaskSpec (e.g. mc.TaskSpec(name={spec!r}, P=100, D=50) for a "

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import _linalg
-from ._registry import METHODS, LiveView
-from .activations import get_activation
+from .. import _linalg
+from .._registry import METHODS, LiveView
+from ..activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
