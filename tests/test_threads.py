@@ -287,10 +287,10 @@ def test_memo_keys_on_content_and_is_bounded():
     assert mc.theory.kernels.train_kernel(X, spec) is mc.theory.kernels.train_kernel(X, spec.replace(chi=5.0))
     for seed in range(_linalg.MEMO_ITEMS + 4):
         _linalg.row_space(mc.ising(10, 20, 0.1, seed=100 + seed)[0])
-    assert len(_linalg.MEMO._store) <= _linalg.MEMO_ITEMS
+    assert len(_linalg.MEMO) <= _linalg.MEMO_ITEMS
     big = _linalg._Memo(max_items=8, max_bytes=1000)
     big.get("k", (1,), lambda: np.zeros(1000))  # 8000 bytes: not kept
-    assert not big._store and big.misses["k"] == 1
+    assert len(big) == 0 and big.total == 0 and big.misses["k"] == 1
 
 
 @pytest.mark.skipif(max(_blas_counts() or [1]) < 2, reason="the BLAS runs one thread here: nothing to restore")

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import _linalg
+from .memo import call_scope
 from .._registry import METHODS, LiveView
 from ..activations import get_activation
 
@@ -428,7 +428,7 @@ def policy(method: str, *, P: int, **size):
         caller = torch_n if thread_model(method).trainer and torch_n is not None else blas
         chosen = plan(method, P=P, caller=caller, **size)
         # the call's arrays are hashed once for the memo of work on X (docs/theory.md §17.3)
-        with limit_threads(chosen.threads), _linalg.call_scope():
+        with limit_threads(chosen.threads), call_scope():
             yield chosen
     finally:
         with _lock:
