@@ -198,27 +198,20 @@ def _write(path, text):
     path.write_text(text)
 
 
-def test_cgroup_v2_quota(tmp_path):
-    _write(tmp_path / "proc_cgroup", "0::/job\n")
-    _write(tmp_path / "cg" / "job" / "cpu.max", "150000 100000\n")
-    quota = _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup"))
-    assert quota == pytest.approx(1.5)
-    assert _threads.available_cores(affinity=8, quota=quota) == 2  # 1.5 cores: two threads, rounded up
-    _write(tmp_path / "cg" / "job" / "cpu.max", "max 100000\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) is None
+def test_available_cores_are_joblibs_count(monkeypatch):
+    """The CPUs of the process (affinity, cgroup quota, $LOKY_MAX_CPU_COUNT) are joblib's count; a quota given
+    explicitly caps it, rounded up (1.5 cores: two threads)."""
+    import joblib
 
-
-def test_cgroup_v1_quota(tmp_path):
-    _write(tmp_path / "proc_cgroup", "4:memory:/x\n1:cpu,cpuacct:/job\n")
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_quota_us", "300000\n")
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_period_us", "100000\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) == 3.0
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_quota_us", "-1\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) is None
+    assert _threads.available_cores() == joblib.cpu_count()
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    assert _threads.available_cores() == 1
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 6)
+    assert _threads.available_cores() == 6 and _threads.available_cores(quota=1.5) == 2
+    assert _threads.available_cores(affinity=8, quota=1.5) == 2
 
 
 def test_unreadable_system_files_fall_back(tmp_path):
-    assert _threads._cgroup_quota(root=str(tmp_path / "none"), proc_cgroup=str(tmp_path / "none")) is None
     assert _threads.available_cores(affinity=3, quota=None) == 3
     assert _threads.available_cores(affinity=3, quota=0.2) == 1
     assert 1 <= _threads.available_cores() <= (os.cpu_count() or 1)

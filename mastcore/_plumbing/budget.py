@@ -151,7 +151,10 @@ def _read_int(path: str) -> int | None:
 def _cgroup_free(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> list[int]:
     """Limit minus usage of every memory cgroup this process is in, from its own group up to the root: cgroup v2
     (memory.max / memory.current) and v1 (memory/…/memory.limit_in_bytes / memory.usage_in_bytes). A limit may be
-    set on any ancestor (a container's group, a systemd slice), so each level counts."""
+    set on any ancestor (a container's group, a systemd slice), so each level counts.
+
+    Read by hand: psutil reports the machine's memory, not a cgroup's limit (a container sees the host's
+    MemAvailable), and neither joblib nor the standard library reads memory cgroups."""
     paths = []  # (limit file, usage file)
     try:
         with open(proc, encoding="ascii") as fh:
@@ -181,24 +184,12 @@ def _cgroup_free(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") 
 
 
 def available_memory() -> int:
-    """Bytes available to this process: the smaller of /proc/meminfo's MemAvailable and, for every memory cgroup
-    from the process's own up to the root, its limit minus its usage (:func:`_cgroup_free`)."""
-    candidates = []
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    candidates.append(int(line.split()[1]) * 1024)
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    candidates += _cgroup_free()
-    if not candidates:  # not Linux: the physical memory, if the OS tells
-        try:
-            candidates.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-        except (ValueError, OSError, AttributeError):
-            candidates.append(8 * 1024**3)
-    return int(min(candidates))
+    """Bytes available to this process: the smaller of the system's available memory (:mod:`psutil`; on Linux
+    /proc/meminfo's MemAvailable) and, for every memory cgroup from the process's own up to the root, its limit
+    minus its usage (:func:`_cgroup_free`)."""
+    import psutil  # noqa: PLC0415  (only when a limit is needed: not at import)
+
+    return int(min([psutil.virtual_memory().available, *_cgroup_free()]))
 
 
 def parse_bytes(text: str, name: str = ENV_MAX_BYTES) -> int:
