@@ -22,7 +22,7 @@ import time
 
 from mastcore._plumbing import memo as _memo
 from mastcore._plumbing.memo import JANITOR_HOOKS, RELEASE_EVERY, nbytes, release_memory
-from mastcore._plumbing.validation import env_bytes
+from mastcore._plumbing.env import env_bytes
 
 __all__ = ["ByteMemo", "DEFAULT_MAX_BYTES", "DEFAULT_TTL", "JANITOR_HOOKS", "RELEASE_EVERY", "freeze_imports",
            "memo_max_bytes", "memo_ttl", "nbytes", "release_memory"]

@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .validation import chi_values, env_bytes, method_names, positive_float, positive_int
-from .validation import parse_bytes as _parse_bytes
+from .env import env_bytes
+from .validation import chi_values, method_names, positive_float, positive_int
 from .._registry import METHODS as registry
 from ..activations import get_activation
 
@@ -190,11 +190,6 @@ def available_memory() -> int:
     import psutil  # noqa: PLC0415  (only when a limit is needed: not at import)
 
     return int(min([psutil.virtual_memory().available, *_cgroup_free()]))
-
-
-def parse_bytes(text: str, name: str = ENV_MAX_BYTES) -> int:
-    """'8G', '512 MiB', '1e9' -> bytes; ValueError naming ``name`` otherwise (the one parser, mastcore._plumbing.validation)."""
-    return _parse_bytes(text, name)
 
 
 def max_bytes() -> int:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import joblib
 
-from .validation import env_bytes
+from .env import env_bytes
 from .warn import warn
 
 try:
