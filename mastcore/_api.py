@@ -84,15 +84,16 @@ def problem_size(arguments: dict) -> dict:
     return dict(P=P, D=D, P_test=P_test, width=spec.width, chi=spec.chi, activation=spec.activation, options=options)
 
 
-def check_budget(method: str, size: dict) -> "_budget.Cost | None":
+def check_budget(method: str, size: dict, *, band: bool = True) -> "_budget.Cost | None":
     """Raise :class:`mastcore.ResourceError` before allocating when the call of ``method`` on a problem of ``size``
     (:func:`problem_size`) would exceed the memory limit; returns the estimate, or None when the size is not
-    readable (malformed input: the solver's own validation then names the argument)."""
+    readable (malformed input: the solver's own validation then names the argument). ``band``: the call is
+    outermost, so its result gets an error band (step 5), whose companion the estimate includes."""
     if size["P"] < 1 or size["D"] < 1:
         return None
     try:
         cost = _budget.estimate(method, P=size["P"], D=size["D"], width=size["width"], P_test=size["P_test"],
-                                activation=size["activation"], strict=False, **size["options"])
+                                activation=size["activation"], strict=False, band=band, **size["options"])
     except (ValueError, TypeError, KeyError):  # a malformed option: the solver's own check names it
         return None
     return _budget.check(cost, remedy="reduce the sizes or options named above, or raise the limit")
@@ -124,7 +125,7 @@ def solver(method: str):
                     result = cached_call(wrapper, *args, **kwargs)
                 else:
                     size = problem_size(bound.arguments)
-                    check_budget(method, size)
+                    check_budget(method, size, band=outermost and _RESULT_HOOK[0] is not None)
                     X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
                                               bound.arguments.get("X_test"))
                     check_scales(X, y, spec, X_test)

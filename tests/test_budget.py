@@ -201,6 +201,38 @@ def test_memory_estimate_matches_measured_calls_slow(method):
     assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
 
 
+def test_the_error_band_is_priced():
+    """A theory result gets its error band from the band companion, a renormalised one loop run after the call
+    (docs/theory.md §19.1): its estimate counts that run; results with a band of their own, exact ones and samplers
+    do not. In a sweep the companion runs once per χ, whichever methods share it."""
+    from mastcore.theory.bands import COMPANION_SAMPLES
+
+    kw = dict(P=120, D=60, width=50, P_test=200)
+
+    def companion(chi, activation="linear"):  # what bands.companion runs
+        return mc.estimate("one_loop", variant="renormalised", n_samples=COMPANION_SAMPLES,
+                           max_samples=COMPANION_SAMPLES, chi=chi, activation=activation, band=False, **kw)
+
+    for method in ("nngp", "tree", "rescaled"):
+        own, banded = mc.estimate(method, band=False, **kw), mc.estimate(method, **kw)
+        assert banded.seconds == pytest.approx(own.seconds + companion(None).seconds)
+        assert banded.bytes >= own.result_bytes + companion(None).bytes and banded.bytes >= own.bytes
+    assert mc.estimate("one_loop", variant="perturbative", **kw).seconds > mc.estimate(
+        "one_loop", variant="perturbative", band=False, **kw).seconds
+    for method, opts in (("renormalised_loop", {}), ("one_loop", {}), ("quadrature", {}),
+                         ("exact", OPTIONS["exact"])):  # own band, "auto" (lends its own), exact, sampler
+        assert mc.estimate(method, **kw, **opts) == mc.estimate(method, band=False, **kw, **opts), method
+    erf = dict(kw, activation="erf")
+    assert mc.estimate("nngp", **erf).seconds == pytest.approx(mc.estimate("nngp", band=False, **erf).seconds
+                                                               + companion(None, "erf").seconds)
+    chis = [1.0, 4.0, 16.0]
+    sweep = mc.estimate_sweep(**kw, chis=chis, methods=("nngp", "tree"))
+    parts = (mc.estimate("nngp", band=False, **kw).seconds
+             + sum(mc.estimate("tree", band=False, chi=c, **({"warm": True} if c > 1 else {}), **kw).seconds
+                   for c in chis))
+    assert sweep.seconds == pytest.approx(parts + sum(companion(c).seconds for c in chis))
+
+
 def test_cli_check_budget_counts_the_task(limit):
     from mastcore.cli import check_budget
 
@@ -226,7 +258,7 @@ def test_estimates_use_the_solvers_own_defaults():
     assert assumed["gaussian_stages"] == inspect.signature(tree.tree_level).parameters["n_stages"].default
     assert assumed["loop_block"] == max(nngp_expansion.BLOCK, cumulant_loop.BLOCK)
     # and an explicit option changes the estimate the way the work changes: twice the particles, about twice the time
-    kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles")
+    kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles", band=False)  # the tree's own work
     one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)
     assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes
 

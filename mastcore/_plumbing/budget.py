@@ -13,6 +13,7 @@ by rates measured on this machine (:data:`RATES`, re-measured by ``python bench/
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
@@ -587,7 +588,9 @@ class CostModel:
     for a nonlinear activation where measured). model : ``model(P, D, P*, N, activation record, options)`` →
     (peak floats, result floats, flops, elements, small calls, parts). label : what it is called in messages.
     base_bytes : bytes every call adds whatever its size. detail : ``detail(options, activation record)`` → text
-    added to the description (e.g. "64 chains × 2000 sweeps"), or None.
+    added to the description (e.g. "64 chains × 2000 sweeps"), or None. band : ``band(options, activation record)``
+    → True when the result's error band is measured against the band companion, the renormalised one loop that
+    :func:`mastcore.theory.bands.attach` runs after the call (docs/theory.md §19.1); None: never.
     """
 
     name: str
@@ -595,19 +598,51 @@ class CostModel:
     label: str
     base_bytes: int = BASE_BYTES
     detail: Callable | None = None
+    band: Callable | None = None
 
     def options(self) -> dict:
         """The options the model reads, with their defaults."""
         return {**_COMMON, **_OPTIONS.get(self.name, {})}
 
 
+def _always(options, act) -> bool:
+    return True
+
+
+def _needs_band(method, options: dict, act) -> bool:
+    """Whether a call of ``method`` with these options gets its error band from the band companion."""
+    cm, preset, _, _ = _resolve(method)
+    return cm.band is not None and cm.band(_options(cm, {**preset, **options}, False, method), act)
+
+
+def _companion(P: int, D: int, Ps: int, N: int, act, chi) -> "Cost":
+    """Cost of the band companion (mastcore.theory.bands.companion): the renormalised one loop with
+    COMPANION_SAMPLES prior samples for erf/ReLU (a closed form for linear networks), memoised per data set and χ."""
+    from ..theory.bands import COMPANION_SAMPLES  # noqa: PLC0415  (the theory imports this module)
+
+    return estimate("one_loop", P=P, D=D, width=N, P_test=Ps, activation=act.name, strict=False, band=False,
+                    variant="renormalised", n_samples=COMPANION_SAMPLES, max_samples=COMPANION_SAMPLES, chi=chi)
+
+
+def _with_band(cost: "Cost", companion: "Cost", P: int, Ps: int) -> "Cost":
+    """``cost`` of a call followed by its band: the companion runs while the call's result is held; the result
+    gains the band arrays (P + P* floats). The companion's own result stays in the companions' memo, bounded by
+    that memo (mastcore.theory.bands), not in the caller's result."""
+    return Cost(bytes=max(cost.bytes, cost.result_bytes + companion.bytes), seconds=cost.seconds + companion.seconds,
+                result_bytes=cost.result_bytes + F8 * (P + Ps), flops=cost.flops + companion.flops,
+                what=cost.what, parts={**cost.parts, "band_companion": companion.bytes})
+
+
 #: The cost models of the built-in solvers (the records of mastcore.methods refer to them).
 COST_MODELS: dict[str, CostModel] = {
-    "nngp": CostModel("nngp", _nngp, "NNGP"),
+    "nngp": CostModel("nngp", _nngp, "NNGP", band=_always),
     "tree": CostModel("tree", _tree, "tree level",
-                      detail=lambda o, a: None if a.linear else f"ansatz {o['ansatz'] or a.default_ansatz}"),
-    "rescaled": CostModel("rescaled", _rescaled, "renormalised kernel"),
-    "one_loop": CostModel("one_loop", _one_loop, "one loop"),
+                      detail=lambda o, a: None if a.linear else f"ansatz {o['ansatz'] or a.default_ansatz}",
+                      band=_always),
+    "rescaled": CostModel("rescaled", _rescaled, "renormalised kernel", band=_always),
+    # the renormalised one loop has a band of its own, and "auto" runs it and lends it (theory/loop_variants.py)
+    "one_loop": CostModel("one_loop", _one_loop, "one loop",
+                          band=lambda o, a: o["variant"] not in ("auto", "renormalised")),
     "quadrature": CostModel("quadrature", _quadrature, "posterior quadrature"),
     "exact": CostModel("exact", _exact, "exact posterior (Gibbs)",
                        detail=lambda o, a: f"{o['n_chains']} chains × {o['n_sweeps']} sweeps"),
@@ -641,7 +676,7 @@ def _resolve(method) -> tuple:
 
 
 def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", strict: bool = True,
-             **options) -> Cost:
+             band: bool = True, **options) -> Cost:
     """Peak memory and wall time of one call of ``method`` on a problem of this size, before any data exists.
 
     Parameters
@@ -657,6 +692,9 @@ def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", 
         ``ansatz``/``n_particles`` (tree with erf/ReLU), ``warm=True`` (tree warm-started inside a sweep),
         ``variant``/``kernel_variance`` (one_loop), ``n_nodes`` (quadrature).
     strict : raise ValueError for an unknown option (False: ignore it; what the solvers' own check uses).
+    band : include the error band the solver attaches to a theory result (docs/theory.md §19.1): for the NNGP, the
+        tree level, the renormalised kernel and the one loops around a saddle, the band companion (a renormalised
+        one loop) runs after the call. False: the call's own work only (a solver called inside another).
 
     Returns
     -------
@@ -682,8 +720,11 @@ def estimate(method: str, *, P, D, width, P_test=0, activation: str = "linear", 
     what = f"{label} ({act.name}, P={P}, D={D}, N={N}" + (f", P*={Ps}" if Ps else "")
     detail = cm.detail(o, act) if cm.detail is not None else None
     what += (f", {detail}" if detail else "") + ")"
-    return Cost(bytes=int(F8 * peak), seconds=float(_seconds(cm.name, act, flops, elems, units)),
+    cost = Cost(bytes=int(F8 * peak), seconds=float(_seconds(cm.name, act, flops, elems, units)),
                 result_bytes=int(F8 * result), flops=float(flops), what=what, parts=parts)
+    if band and cm.band is not None and cm.band(o, act):
+        cost = _with_band(cost, _companion(P, D, Ps, N, act, o["chi"]), P, Ps)
+    return cost
 
 
 def estimate_task(spec) -> Cost:
@@ -723,8 +764,10 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     ``chis`` : the χ values (or their number); ``methods`` : method names; ``options`` : {method: {option: value}}
     as for the sweep (the reserved key ``"chis"`` runs a method at a subset). A χ-independent method (the NNGP) is
     computed once; a warm-started one (the tree level) is priced with its record's ``warm_cost`` options after the
-    first χ. ``.bytes`` is the peak (all kept results plus the largest single
-    call), ``.seconds`` the sum (sequential backend).
+    first χ. The band companion of the theory results (docs/theory.md §19.1) is priced once per χ, as the sweep
+    runs it (memoised per data set and χ, shared by the methods; the NNGP's band is estimated at every χ).
+    ``.bytes`` is the peak (all kept results plus the largest single call), ``.seconds`` the sum (sequential
+    backend).
     """
     # each point's χ, when known; the same check (and the same ValueError for an empty list) as sweep()
     if isinstance(chis, numbers.Integral) and not isinstance(chis, bool):
@@ -735,24 +778,35 @@ def estimate_sweep(*, P, D, width, P_test=0, activation: str = "linear", chis, m
     n_all = chis if values is None else len(values)
     options = options or {}
     methods = method_names(methods, tuple(dict.fromkeys((*registry, *COST_MODELS))))
+    act = get_activation(activation)
     total = None
+    companions: dict = {}  # χ of each band companion: keyed by its value (by its index when only a count is known)
     for m in methods:
         opts = dict(options.get(m) or {})
         sub = opts.pop("chis", None)
         n = n_all if sub is None else len(chi_values(sub))
         record = _resolve(m)[3]
-        if record is not None and record.chi_independent:  # computed once by the sweep
-            n = min(n, 1)
         if sub is None:
             at = values
         else:  # the reserved option: this method at a subset of χ (a number or a list)
             at = list(chi_values(sub))
+        if _needs_band(m, opts, act):
+            for k in range(n):
+                chi = opts.get("chi", None if at is None else at[k])
+                companions.setdefault(k if at is None else chi, chi)
+        if record is not None and record.chi_independent:  # computed once by the sweep
+            n = min(n, 1)
         for k in range(n):
             if record is not None and k > 0:  # warm-started from the previous χ (the record says how it is priced)
                 opts = {**opts, **dict(record.warm_cost)}
             point = opts if at is None or "chi" in opts else {**opts, "chi": at[k]}
-            c = estimate(m, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, **point)
+            c = estimate(m, P=P, D=D, width=width, P_test=P_test, activation=activation, strict=strict, band=False,
+                         **point)
+            if companions:  # the result carries its band arrays
+                c = dataclasses.replace(c, result_bytes=c.result_bytes + F8 * (int(P) + int(P_test)))
             total = c if total is None else total + c
+    for chi in companions.values():
+        total = total + _companion(int(P), int(D), int(P_test), int(width), act, chi)
     if total is None:
         return Cost(bytes=0, seconds=0.0, what="empty sweep")
     return Cost(bytes=total.bytes, seconds=total.seconds, result_bytes=total.result_bytes, flops=total.flops,
