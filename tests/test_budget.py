@@ -250,13 +250,14 @@ def test_estimates_use_the_solvers_own_defaults():
     # the cost model does not keep its own copy of solver defaults: what it assumes equals what the solvers use
     import inspect
 
-    from mastcore.theory import _nonlinear_particles, cumulant_loop, nngp_expansion, tree
+    from mastcore.theory import _nonlinear_particles, bands, cumulant_loop, nngp_expansion, tree
 
     sig = inspect.signature(_nonlinear_particles.particle_tree).parameters
     assumed = _budget._solver_defaults()
     assert assumed["particles"] == {k: sig[k].default for k in assumed["particles"]}
     assert assumed["gaussian_stages"] == inspect.signature(tree.tree_level).parameters["n_stages"].default
     assert assumed["loop_block"] == max(nngp_expansion.BLOCK, cumulant_loop.BLOCK)
+    assert assumed["companion_samples"] == bands.COMPANION_SAMPLES  # the band companion's prior samples
     # and an explicit option changes the estimate the way the work changes: twice the particles, about twice the time
     kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles", band=False)  # the tree's own work
     one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)

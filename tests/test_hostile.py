@@ -154,7 +154,8 @@ def test_work_beyond_the_time_budget_is_refused_with_the_command_line(monkeypatc
 def test_tight_memory_limit_gives_no_traceback(monkeypatch):
     """Under a small MASTCORE_MAX_BYTES the tree curves fit but the one loop does not: looking the one loop up in
     the cache must not raise the budget's error (it computes nothing); the page says what does not fit."""
-    monkeypatch.setenv("MASTCORE_MAX_BYTES", "60M")
+    # at P = 300 the tree-level curves with their error bands are estimated at ~79 MB, the one loop at ~95 MB
+    monkeypatch.setenv("MASTCORE_MAX_BYTES", "85M")
     at = _app({"P": "300"})
     assert not at.exception
     assert at.metric  # the theories that fit are shown

@@ -339,6 +339,7 @@ def _solver_defaults() -> dict:
     return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
             "tilted_samples": d.TILTED_SAMPLES, "psi_vec_bytes": d.PSI_VEC_BYTES,
             "renormalised_doublings": d.RENORMALISED_MAX_SAMPLES / d.RENORMALISED_SAMPLES,
+            "companion_samples": d.COMPANION_SAMPLES,
             "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
                               outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
 
@@ -618,10 +619,9 @@ def _needs_band(method, options: dict, act) -> bool:
 def _companion(P: int, D: int, Ps: int, N: int, act, chi) -> "Cost":
     """Cost of the band companion (mastcore.theory.bands.companion): the renormalised one loop with
     COMPANION_SAMPLES prior samples for erf/ReLU (a closed form for linear networks), memoised per data set and χ."""
-    from ..theory.bands import COMPANION_SAMPLES  # noqa: PLC0415  (the theory imports this module)
-
+    samples = _solver_defaults()["companion_samples"]
     return estimate("one_loop", P=P, D=D, width=N, P_test=Ps, activation=act.name, strict=False, band=False,
-                    variant="renormalised", n_samples=COMPANION_SAMPLES, max_samples=COMPANION_SAMPLES, chi=chi)
+                    variant="renormalised", n_samples=samples, max_samples=samples, chi=chi)
 
 
 def _with_band(cost: "Cost", companion: "Cost", P: int, Ps: int) -> "Cost":
