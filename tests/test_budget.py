@@ -192,6 +192,42 @@ def test_memory_estimate_matches_a_measured_call(method, P, options):
     assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
 
 
+_SWEEP_PEAK = """
+import json, gc, warnings
+import numpy as np
+import mastcore as mc
+from mastcore import _linalg
+warnings.simplefilter("ignore")
+X, y = mc.ising(600, 50, 0.1, seed=0)
+spec = mc.NetworkSpec(width=50, chi=1.0, g_v=0.5, g_w=0.5)
+mc.sweep(X[:20], y[:20], spec, chis=[1.0, 2.0], methods=("tree",), X_test=X[:20])  # imports, first-call set-up
+_linalg.MEMO.clear()
+mc.theory.bands._COMPANIONS.clear()
+gc.collect()
+def rss(key):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+open("/proc/self/clear_refs", "w").write("5")
+r0 = rss("VmRSS:")
+result = mc.sweep(X[:300], y[:300], spec, chis=list(np.geomspace(1, 50, 25)), methods=("tree",), X_test=X[300:])
+print(json.dumps(rss("VmHWM:") - r0))
+"""
+
+
+def test_sweep_memory_estimate_counts_the_band_companions():
+    """A sweep's theory results carry error bands whose companions (one per χ) stay in memory: at P = 300 over 25 χ
+    they are most of the sweep's peak (117 MiB measured, 38 MiB without the bands), and the estimate counts them."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc to reset the peak resident set")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MALLOC_MMAP_THRESHOLD_": "65536"}
+    p = subprocess.run([sys.executable, "-c", _SWEEP_PEAK], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    measured = json.loads(p.stdout.strip().splitlines()[-1])
+    est = mc.estimate_sweep(P=300, D=50, width=50, P_test=300, chis=list(np.geomspace(1, 50, 25)),
+                            methods=("tree",)).bytes
+    assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["nngp", "rescaled", "one_loop", "quadrature", "langevin"])
 def test_memory_estimate_matches_measured_calls_slow(method):
