@@ -1,5 +1,6 @@
-"""Tests of mastcore/cache.py: hits are fast and equal; keys follow the source code; damaged or mistyped entries
-are recomputed; clearing removes only cache entries; the size cap holds; concurrent processes compute once."""
+"""Tests of the disk cache (mastcore/_plumbing/cache.py; its public face is mastcore/cache.py): hits are fast and
+equal; keys follow the source code; damaged or mistyped entries are recomputed; clearing removes only cache
+entries; the size cap holds; concurrent processes compute once."""
 import os
 import subprocess
 import sys
