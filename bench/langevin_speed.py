@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from mastcore import _threads  # noqa: E402
+from mastcore._plumbing import threads as _threads  # noqa: E402
 from mastcore.posterior.langevin import LangevinOptions, _Chunk  # noqa: E402
 
 P, D, E = 80, 200, 8
@@ -121,7 +121,7 @@ def gemm_fraction() -> list[dict]:
 
 def ahead_threshold(reps: int = 60) -> list[dict]:
     """Step time with the noise drawn in line and ahead (one spare thread) at small widths: where it starts to pay
-    (mastcore._threads.NOISE_AHEAD_MIN_DRAWS)."""
+    (mastcore._plumbing.threads.NOISE_AHEAD_MIN_DRAWS)."""
     task = _task()
     rows = []
     for N in (10, 25, 50, 100, 200):

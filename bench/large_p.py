@@ -28,7 +28,7 @@ def _worker(method: str, P: int) -> dict:
     import warnings
 
     import mastcore as mc
-    from mastcore import _threads
+    from mastcore._plumbing import threads as _threads
 
     X, y = mc.ising(P, P, 0.1, seed=0)
     with warnings.catch_warnings():

@@ -47,7 +47,7 @@ def _worker(method: str, P: int) -> dict:
         r = mc.one_loop(task.X, task.y, spec, tree=tree)
         delta, parts = r.delta, r.timings
     else:
-        from mastcore import _threads
+        from mastcore._plumbing import threads as _threads
 
         with _threads.policy("one_loop", P=P, D=2 * P, width=2 * P):
             d = dense.dense_perturbative(red.C0, red.y, tree.C, spec.width, spec.chi, spec.kappa0)

@@ -18,7 +18,7 @@ estimate is asked for exactly the options that run. Langevin's estimate gets ``l
 the data (how often it records). Ratios measured/estimated within 0.5–2 are the target.
 
 ``--calibrate`` measures the time at other sizes (P ∈ {24, 120, 240, 800}, D = 300, P* = 500, N = 60) and prints
-the constants of mastcore._budget.RATES fitted to them (per method: seconds per call, the flop rate, and the cost of
+the constants of mastcore._plumbing.costs.RATES fitted to them (per method: seconds per call, the flop rate, and the cost of
 elementwise work and Python-level iterations, by non-negative least squares on relative errors); the report never
 uses the points it was fitted on. Results are cached in cache/bench_resources.json (--fresh to re-measure).
 
@@ -201,7 +201,7 @@ def collect(rows, Ps, size, tag, fresh, modes=("time", "mem")) -> dict:
 
 
 def fmt_b(n):
-    from mastcore._budget import format_bytes
+    from mastcore._plumbing.budget import format_bytes
 
     return format_bytes(n)
 
@@ -255,7 +255,7 @@ def call_seconds() -> float:
 
 def parts_of(row: str, P: int, size: dict) -> tuple[float, float, float]:
     """(flops, elements, calls) of the estimate: the terms of its seconds."""
-    from mastcore import _budget
+    from mastcore._plumbing import budget as _budget
 
     method, act = split(row)
     key = f"{method}_nonlinear" if act != "linear" else method
@@ -278,7 +278,7 @@ def parts_of(row: str, P: int, size: dict) -> tuple[float, float, float]:
 def calibrate(data: dict, rows) -> str:
     """Per-method constants fitted to the calibration points: seconds = s0 + flops/rate + elements·elem +
     calls·unit, with ``unit`` the measured seconds of one small call and (s0, rate, elem) by non-negative least
-    squares on relative errors. Printed as the RATES dict of mastcore/_budget.py (erf/ReLU: ``<method>_nonlinear``)."""
+    squares on relative errors. Printed as the RATES dict of mastcore/_plumbing/costs.py (erf/ReLU: ``<method>_nonlinear``)."""
     import numpy as np
     from scipy.optimize import nnls
 

@@ -16,7 +16,7 @@ single-threaded numpy loop started by this script). Target: default ≤ 1.2 × t
 threads, in every cell.
 
 ``--crossover`` measures instead, per method, one thread against all threads on a grid of sizes (the crossover
-sizes of mastcore._threads.CROSSOVER come from this).
+sizes of mastcore._plumbing.threads.CROSSOVER come from this).
 
     python bench/threads.py [--sizes 80,400,1600] [--no-busy] [--crossover]
 """
@@ -89,7 +89,8 @@ def _worker(methods: list[str], P: int, reps: int) -> list[dict]:
     """Run in a subprocess: time each method (cold calls, median of ``reps``); one JSON line per method."""
     import warnings
 
-    from mastcore import _linalg, _threads
+    from mastcore import _linalg
+    from mastcore._plumbing import threads as _threads
 
     out = []
     for method in methods:
@@ -186,7 +187,7 @@ def crossover(methods, cores: int):
 
 
 def main(argv=None):
-    from mastcore import _threads
+    from mastcore._plumbing import threads as _threads
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="80,400,1600")

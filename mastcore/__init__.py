@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from ._budget import Cost, ResourceError, estimate, estimate_sweep, estimate_task, format_bytes, format_seconds
+from ._plumbing.budget import Cost, ResourceError, estimate, estimate_sweep, estimate_task, format_bytes, format_seconds
 from .cache import CacheWarning
 from .data import (
     Task,
@@ -55,7 +55,7 @@ from .theory import (
 )
 from .validity import TheoryMap, estimate_map, recommend, theory_map
 from ._linalg import gp_predict
-from ._threads import set_threads, threads
+from ._plumbing.threads import set_threads, threads
 
 __all__ = [
     "ACTIVATIONS",

@@ -4,11 +4,11 @@
 
 1. checks that ``spec`` is a :class:`~mastcore.specs.NetworkSpec`;
 2. checks the call against the resource budget before anything is allocated (:func:`check_budget`:
-   :func:`mastcore._budget.estimate` of the problem's size against ``$MASTCORE_MAX_BYTES``, docs/theory.md §16);
+   :func:`mastcore._plumbing.budget.estimate` of the problem's size against ``$MASTCORE_MAX_BYTES``, docs/theory.md §16);
 3. validates the data and their scale together with the network: entries, kernel scale and label scale that would
-   overflow float64 (:func:`mastcore._validation.check_scales`);
+   overflow float64 (:func:`mastcore._plumbing.validation.check_scales`);
 4. routes ``cache=True`` through the disk cache (:func:`mastcore.cache.cached_call`) and runs the call under the
-   thread policy (:mod:`mastcore._threads`), which receives the size of the problem (:func:`problem_size`);
+   thread policy (:mod:`mastcore._plumbing.threads`), which receives the size of the problem (:func:`problem_size`);
 5. at the outermost solver call only, applies the registered result hook: the error band of a theory result
    (:func:`mastcore.theory.bands.attach`, docs/theory.md §19).
 """
@@ -21,8 +21,8 @@ import inspect
 
 import numpy as np
 
-from . import _budget, _threads
-from ._validation import check_callable, check_data, check_label_size, check_scales
+from ._plumbing import budget as _budget, threads as _threads
+from ._plumbing.validation import check_callable, check_data, check_label_size, check_scales
 from .cache import cached_call
 from .specs import NetworkSpec
 
@@ -84,15 +84,16 @@ def problem_size(arguments: dict) -> dict:
     return dict(P=P, D=D, P_test=P_test, width=spec.width, chi=spec.chi, activation=spec.activation, options=options)
 
 
-def check_budget(method: str, size: dict) -> "_budget.Cost | None":
+def check_budget(method: str, size: dict, *, band: bool = True) -> "_budget.Cost | None":
     """Raise :class:`mastcore.ResourceError` before allocating when the call of ``method`` on a problem of ``size``
     (:func:`problem_size`) would exceed the memory limit; returns the estimate, or None when the size is not
-    readable (malformed input: the solver's own validation then names the argument)."""
+    readable (malformed input: the solver's own validation then names the argument). ``band``: the call is
+    outermost, so its result gets an error band (step 5), whose companion the estimate includes."""
     if size["P"] < 1 or size["D"] < 1:
         return None
     try:
         cost = _budget.estimate(method, P=size["P"], D=size["D"], width=size["width"], P_test=size["P_test"],
-                                activation=size["activation"], strict=False, **size["options"])
+                                activation=size["activation"], strict=False, band=band, **size["options"])
     except (ValueError, TypeError, KeyError):  # a malformed option: the solver's own check names it
         return None
     return _budget.check(cost, remedy="reduce the sizes or options named above, or raise the limit")
@@ -124,7 +125,7 @@ def solver(method: str):
                     result = cached_call(wrapper, *args, **kwargs)
                 else:
                     size = problem_size(bound.arguments)
-                    check_budget(method, size)
+                    check_budget(method, size, band=outermost and _RESULT_HOOK[0] is not None)
                     X, y, X_test = check_data(bound.arguments.get("X"), bound.arguments.get("y"),
                                               bound.arguments.get("X_test"))
                     check_scales(X, y, spec, X_test)

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import threading
-from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import as_matrix, as_vector, positive_float
+from ._plumbing.memo import ArrayMemo, call_scope, content_key
+from ._plumbing.validation import as_matrix, as_vector, positive_float
 
 __all__ = ["MEMO", "RANK_RTOL", "RowSpace", "call_scope", "content_key", "gp_predict", "no_memo", "row_space"]
 
@@ -51,60 +49,16 @@ class RowSpace:
 
 #: Work that depends on the data only — the row space of X, the NNGP kernel of X and its eigendecomposition — is
 #: memoised on the content of X (and the kernel's parameters): a sweep, or a user calling a solver once per χ in a
-#: loop, computes it once (docs/theory.md §11, §17). Bounded in entries and bytes, least recently used first out.
+#: loop, computes it once (docs/theory.md §11, §17). Bounded in entries and bytes, least recently used first out:
+#: the library's one byte-bounded LRU (mastcore._plumbing.memo).
 MEMO_ITEMS = 16
 MEMO_MAX_BYTES = 256 * 2**20
 
+#: The solvers' memo class (``_Memo(max_items, max_bytes)``, ``get(kind, key, compute)``); other stores of the
+#: theory (band companions, shared prior samples) are made from it too.
+_Memo = ArrayMemo
 
-class _Memo:
-    """Least-recently-used store of read-only results keyed on array content; counts hits and misses."""
-
-    def __init__(self, max_items: int, max_bytes: int):
-        self.max_items, self.max_bytes = max_items, max_bytes
-        self._store: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.enabled = True
-        self.hits = Counter()
-        self.misses = Counter()
-
-    def get(self, kind: str, key: tuple, compute):
-        """``compute()`` memoised under (kind, key); its arrays are made read-only."""
-        if not self.enabled:
-            return compute()
-        full = (kind, key)
-        with self._lock:
-            hit = self._store.get(full)
-            if hit is not None:
-                self._store.move_to_end(full)
-                self.hits[kind] += 1
-                return hit[0]
-        value = compute()
-        arrays = _arrays_of(value)
-        for arr in arrays:
-            arr.flags.writeable = False
-        nbytes = sum(arr.nbytes for arr in arrays)
-        with self._lock:
-            self.misses[kind] += 1
-            if nbytes <= self.max_bytes:
-                self._store[full] = (value, nbytes)
-                while len(self._store) > self.max_items or sum(v[1] for v in self._store.values()) > self.max_bytes:
-                    self._store.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._store.clear()
-            self.hits.clear()
-            self.misses.clear()
-
-
-def _arrays_of(value) -> list:
-    """The numpy arrays held by a memoised value: an array, a tuple of arrays or a dataclass of them."""
-    parts = value if isinstance(value, tuple) else vars(value).values() if hasattr(value, "__dict__") else (value,)
-    return [v for v in parts if isinstance(v, np.ndarray)]
-
-
-MEMO = _Memo(MEMO_ITEMS, MEMO_MAX_BYTES)
+MEMO = ArrayMemo(MEMO_ITEMS, MEMO_MAX_BYTES)
 
 
 @contextlib.contextmanager
@@ -115,38 +69,6 @@ def no_memo():
         yield
     finally:
         MEMO.enabled = old
-
-
-_scope = threading.local()
-
-
-@contextlib.contextmanager
-def call_scope():
-    """Context in which the content key of an array object is computed once: the arrays of one solver call are not
-    modified while it runs (a 41 MB X takes ~30 ms to hash, and a call looks it up several times). Nested scopes
-    share the outermost one; each thread has its own."""
-    if getattr(_scope, "keys", None) is not None:
-        yield
-        return
-    _scope.keys = {}
-    try:
-        yield
-    finally:
-        _scope.keys = None
-
-
-def content_key(X: np.ndarray) -> tuple:
-    """Shape, dtype and a 128-bit hash of the bytes of X: equal for equal content, whatever the array object."""
-    keys = getattr(_scope, "keys", None)
-    if keys is not None:
-        hit = keys.get(id(X))
-        if hit is not None and hit[0] is X:
-            return hit[1]
-    data = np.ascontiguousarray(X)
-    key = data.shape, data.dtype.str, hashlib.blake2b(data.reshape(-1).view(np.uint8), digest_size=16).digest()
-    if keys is not None:
-        keys[id(X)] = (X, key)  # the reference keeps the id from being reused within the scope
-    return key
 
 
 def row_space(X: np.ndarray) -> RowSpace:

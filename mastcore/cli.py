@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._budget import Cost, check, estimate_sweep, estimate_task
+from ._plumbing.budget import Cost, check, estimate_sweep, estimate_task
 from .cache import cache_info, clear_cache, format_info, source_hash
 from .data import TaskSpec, available_tasks, make_task
 from .plots import regimes_figure
@@ -456,7 +456,7 @@ def _add_atlas_parser(sub) -> None:
 
 def _cmd_atlas(args, parser) -> int:
     from .atlas.build import build_atlas, estimate_atlas  # noqa: PLC0415
-    from ._budget import format_seconds  # noqa: PLC0415
+    from ._plumbing.budget import format_seconds  # noqa: PLC0415
 
     try:
         burn = args.burn_in if args.burn_in is not None else args.steps // 10

@@ -2,7 +2,7 @@
 
 A :class:`Method` holds the solver, its label, which activations it applies to, whether it is sampled, how the
 sweep warm-starts it from the previous χ (and from the other methods at the same χ), how the budget prices it
-(:class:`mastcore._budget.CostModel`), how the thread policy treats it (:class:`mastcore._threads.ThreadModel`),
+(:class:`mastcore._plumbing.budget.CostModel`), how the thread policy treats it (:class:`mastcore._plumbing.threads.ThreadModel`),
 its plot style, whether the dashboard draws it as a theory curve against χ, and the theories of the theory map it
 provides. :data:`METHODS` is the live registry, in the order of fidelity used by tables and plots (docs/theory.md
 §0); the sweep, the budget, the thread policy, the plots, the dashboard and the theory map read it.
@@ -20,9 +20,9 @@ import inspect
 from dataclasses import dataclass, fields
 from typing import Callable
 
-from ._budget import COST_MODELS, CostModel
+from ._plumbing.budget import COST_MODELS, CostModel
 from ._registry import METHODS  # the live registry, name → Method (stored there for the budget and thread policy)
-from ._threads import THREAD_MODELS, ThreadModel
+from ._plumbing.threads import THREAD_MODELS, ThreadModel
 from .activations import ACTIVATIONS, get_activation
 from .posterior.gibbs import exact_posterior
 from .posterior.langevin import LangevinOptions, train_langevin
@@ -91,11 +91,11 @@ class Method:
         docs/theory.md §0). Default: none (each χ from scratch).
     chi_independent : bool
         The result does not depend on χ (the NNGP, docs/theory.md §3): the sweep computes it once.
-    cost : mastcore._budget.CostModel, optional
+    cost : mastcore._plumbing.budget.CostModel, optional
         How :func:`mastcore.estimate` prices a call. Default: a kernel method's model (the NNGP's formulas).
     warm_cost : tuple of (keyword, value)
         Options the cost model gets at the warm-started points of a sweep (after the first χ).
-    threads : mastcore._threads.ThreadModel, optional
+    threads : mastcore._plumbing.threads.ThreadModel, optional
         Crossover and work size of the thread policy. Default: one thread unless the user sets a count.
     style : (colour, dash, marker) or (colour, dash, marker, width), optional
         Plot style (plotly colour, line dash or None for points, marker symbol, line width). Default: the plots'
@@ -141,9 +141,9 @@ class Method:
         if self.warm_start is not None and not callable(self.warm_start):
             raise TypeError(f"'warm_start' must be callable or None; got {type(self.warm_start).__name__}")
         if self.cost is not None and not isinstance(self.cost, CostModel):
-            raise TypeError(f"'cost' must be a mastcore._budget.CostModel or None; got {type(self.cost).__name__}")
+            raise TypeError(f"'cost' must be a mastcore._plumbing.budget.CostModel or None; got {type(self.cost).__name__}")
         if self.threads is not None and not isinstance(self.threads, ThreadModel):
-            raise TypeError(f"'threads' must be a mastcore._threads.ThreadModel or None; got "
+            raise TypeError(f"'threads' must be a mastcore._plumbing.threads.ThreadModel or None; got "
                             f"{type(self.threads).__name__}")
         if self.style is not None and (not isinstance(self.style, tuple) or len(self.style) not in (3, 4)):
             raise ValueError(f"'style' must be a (colour, dash, marker[, width]) tuple or None; got {self.style!r}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_vector, is_pm1
+from ._plumbing.validation import as_vector, is_pm1
 
 __all__ = ["AGREE_RTOL", "BAND_COLUMNS", "SUMMARIES", "chain_se", "chains_agree", "discrepancies", "propagate_band",
            "split_rhat", "summarize"]

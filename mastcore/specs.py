@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ._validation import positive_float, positive_int
+from ._plumbing.validation import positive_float, positive_int
 from .activations import ACTIVATIONS
-from ._warn import warn
+from ._plumbing.warn import warn
 
 __all__ = ["ACTIVATIONS", "ConvergenceWarning", "LoopBreakdownWarning", "NetworkSpec", "ScaleWarning"]
 

@@ -25,11 +25,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from . import _budget, _linalg, _threads, parallel
+from . import _linalg, parallel
+from ._plumbing import budget as _budget, threads as _threads
 from ._api import check_spec
-from ._validation import (check_callable, check_chi_scale, check_data, check_labels, check_method_options,
+from ._plumbing.validation import (check_callable, check_chi_scale, check_data, check_labels, check_method_options,
                           check_scales, check_test_labels, chi_values, method_names)
-from ._warn import warn
+from ._plumbing.warn import warn
 from .activations import get_activation
 from .cache import CacheMiss, cached_call, store_result
 from .methods import METHODS, Method, SweepPoint, register_method

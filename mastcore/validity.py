@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .activations import get_activation
-from ._budget import Cost, estimate, estimate_sweep, format_seconds
-from ._validation import check_callable, check_data, positive_float, positive_int
+from ._plumbing.budget import Cost, estimate, estimate_sweep, format_seconds
+from ._plumbing.validation import check_callable, check_data, positive_float, positive_int
 from .cache import CacheMiss
 from ._registry import LiveView
 from .methods import METHODS

@@ -34,7 +34,7 @@ APP_CACHE_MAX_BYTES = 256 * 1024**2
 
 def app_cache_max_bytes() -> int:
     """The byte cap of the app's share of the disk cache: ``$MASTCORE_APP_CACHE_MAX_BYTES`` (e.g. "1G") or 256 MiB."""
-    from mastcore._validation import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
+    from mastcore._plumbing.env import env_bytes  # noqa: PLC0415  (the library's one parser of byte sizes)
 
     return env_bytes("MASTCORE_APP_CACHE_MAX_BYTES", APP_CACHE_MAX_BYTES, allow_zero=True)
 

@@ -5,14 +5,14 @@ Streamlit keeps a closed tab's session (its session state, widget values, the la
 keeps them in (a TTL cache) drops an expired session only when it is written to again, i.e. when a new browser
 connects: after a lesson the sessions of the whole class stay in memory however long the server idles.
 :func:`reap_disconnected_sessions` drops the expired ones; :func:`install` makes the memo's janitor
-(mastcore_dashboard/memo.py) call it on each of its rounds, before it hands freed memory back to the system.
+(:data:`mastcore._plumbing.memo.JANITOR_HOOKS`, the app's memo is mastcore_dashboard/memo.py) call it on each of its rounds, before it hands freed memory back to the system.
 
 The store is reached through Streamlit internals (``Runtime._session_mgr._session_storage._cache``): when a
 Streamlit release changes them, the reaping does nothing (and Streamlit's own, later clean-up remains).
 """
 from __future__ import annotations
 
-from .memo import JANITOR_HOOKS
+from mastcore._plumbing.memo import JANITOR_HOOKS
 
 __all__ = ["install", "reap_disconnected_sessions"]
 

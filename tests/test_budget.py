@@ -1,4 +1,4 @@
-"""The resource budget (mastcore/_budget.py): estimates, the limit, refusals before allocating (docs/theory.md §16).
+"""The resource budget (mastcore/_plumbing/budget.py): estimates, the limit, refusals before allocating (docs/theory.md §16).
 
 Timing claims are measured by bench/resources.py; here only that refusals are fast (a refusal allocates nothing
 and must not take the time of the work it refuses) and that the memory estimate matches a measured call.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import _budget
+from mastcore._plumbing import budget as _budget
 from mastcore.sweep import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +192,42 @@ def test_memory_estimate_matches_a_measured_call(method, P, options):
     assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
 
 
+_SWEEP_PEAK = """
+import json, gc, warnings
+import numpy as np
+import mastcore as mc
+from mastcore import _linalg
+warnings.simplefilter("ignore")
+X, y = mc.ising(600, 50, 0.1, seed=0)
+spec = mc.NetworkSpec(width=50, chi=1.0, g_v=0.5, g_w=0.5)
+mc.sweep(X[:20], y[:20], spec, chis=[1.0, 2.0], methods=("tree",), X_test=X[:20])  # imports, first-call set-up
+_linalg.MEMO.clear()
+mc.theory.bands._COMPANIONS.clear()
+gc.collect()
+def rss(key):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+open("/proc/self/clear_refs", "w").write("5")
+r0 = rss("VmRSS:")
+result = mc.sweep(X[:300], y[:300], spec, chis=list(np.geomspace(1, 50, 25)), methods=("tree",), X_test=X[300:])
+print(json.dumps(rss("VmHWM:") - r0))
+"""
+
+
+def test_sweep_memory_estimate_counts_the_band_companions():
+    """A sweep's theory results carry error bands whose companions (one per χ) stay in memory: at P = 300 over 25 χ
+    they are most of the sweep's peak (117 MiB measured, 38 MiB without the bands), and the estimate counts them."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc to reset the peak resident set")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MALLOC_MMAP_THRESHOLD_": "65536"}
+    p = subprocess.run([sys.executable, "-c", _SWEEP_PEAK], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    measured = json.loads(p.stdout.strip().splitlines()[-1])
+    est = mc.estimate_sweep(P=300, D=50, width=50, P_test=300, chis=list(np.geomspace(1, 50, 25)),
+                            methods=("tree",)).bytes
+    assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["nngp", "rescaled", "one_loop", "quadrature", "langevin"])
 def test_memory_estimate_matches_measured_calls_slow(method):
@@ -199,6 +235,38 @@ def test_memory_estimate_matches_measured_calls_slow(method):
     measured = _measured_peak(method, 700, options)
     est = mc.estimate(method, P=700, D=200, width=100, P_test=500, **options).bytes
     assert 1 / MEMORY_FACTOR <= measured / est <= MEMORY_FACTOR, (measured, est)
+
+
+def test_the_error_band_is_priced():
+    """A theory result gets its error band from the band companion, a renormalised one loop run after the call
+    (docs/theory.md §19.1): its estimate counts that run; results with a band of their own, exact ones and samplers
+    do not. In a sweep the companion runs once per χ, whichever methods share it."""
+    from mastcore.theory.bands import COMPANION_SAMPLES
+
+    kw = dict(P=120, D=60, width=50, P_test=200)
+
+    def companion(chi, activation="linear"):  # what bands.companion runs
+        return mc.estimate("one_loop", variant="renormalised", n_samples=COMPANION_SAMPLES,
+                           max_samples=COMPANION_SAMPLES, chi=chi, activation=activation, band=False, **kw)
+
+    for method in ("nngp", "tree", "rescaled"):
+        own, banded = mc.estimate(method, band=False, **kw), mc.estimate(method, **kw)
+        assert banded.seconds == pytest.approx(own.seconds + companion(None).seconds)
+        assert banded.bytes >= own.result_bytes + companion(None).bytes and banded.bytes >= own.bytes
+    assert mc.estimate("one_loop", variant="perturbative", **kw).seconds > mc.estimate(
+        "one_loop", variant="perturbative", band=False, **kw).seconds
+    for method, opts in (("renormalised_loop", {}), ("one_loop", {}), ("quadrature", {}),
+                         ("exact", OPTIONS["exact"])):  # own band, "auto" (lends its own), exact, sampler
+        assert mc.estimate(method, **kw, **opts) == mc.estimate(method, band=False, **kw, **opts), method
+    erf = dict(kw, activation="erf")
+    assert mc.estimate("nngp", **erf).seconds == pytest.approx(mc.estimate("nngp", band=False, **erf).seconds
+                                                               + companion(None, "erf").seconds)
+    chis = [1.0, 4.0, 16.0]
+    sweep = mc.estimate_sweep(**kw, chis=chis, methods=("nngp", "tree"))
+    parts = (mc.estimate("nngp", band=False, **kw).seconds
+             + sum(mc.estimate("tree", band=False, chi=c, **({"warm": True} if c > 1 else {}), **kw).seconds
+                   for c in chis))
+    assert sweep.seconds == pytest.approx(parts + sum(companion(c).seconds for c in chis))
 
 
 def test_cli_check_budget_counts_the_task(limit):
@@ -218,15 +286,16 @@ def test_estimates_use_the_solvers_own_defaults():
     # the cost model does not keep its own copy of solver defaults: what it assumes equals what the solvers use
     import inspect
 
-    from mastcore.theory import _nonlinear_particles, cumulant_loop, nngp_expansion, tree
+    from mastcore.theory import _nonlinear_particles, bands, cumulant_loop, nngp_expansion, tree
 
     sig = inspect.signature(_nonlinear_particles.particle_tree).parameters
     assumed = _budget._solver_defaults()
     assert assumed["particles"] == {k: sig[k].default for k in assumed["particles"]}
     assert assumed["gaussian_stages"] == inspect.signature(tree.tree_level).parameters["n_stages"].default
     assert assumed["loop_block"] == max(nngp_expansion.BLOCK, cumulant_loop.BLOCK)
+    assert assumed["companion_samples"] == bands.COMPANION_SAMPLES  # the band companion's prior samples
     # and an explicit option changes the estimate the way the work changes: twice the particles, about twice the time
-    kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles")
+    kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles", band=False)  # the tree's own work
     one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)
     assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes
 

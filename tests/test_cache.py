@@ -1,5 +1,6 @@
-"""Tests of mastcore/cache.py: hits are fast and equal; keys follow the source code; damaged or mistyped entries
-are recomputed; clearing removes only cache entries; the size cap holds; concurrent processes compute once."""
+"""Tests of the disk cache (mastcore/_plumbing/cache.py; its public face is mastcore/cache.py): hits are fast and
+equal; keys follow the source code; damaged or mistyped entries are recomputed; clearing removes only cache
+entries; the size cap holds; concurrent processes compute once."""
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore import cache
+from mastcore._plumbing import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A repeated identical request must come back without recomputing: well under the 0.1 s an uncached call takes.

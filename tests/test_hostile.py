@@ -152,9 +152,11 @@ def test_work_beyond_the_time_budget_is_refused_with_the_command_line(monkeypatc
 
 
 def test_tight_memory_limit_gives_no_traceback(monkeypatch):
-    """Under a small MASTCORE_MAX_BYTES the tree curves fit but the one loop does not: looking the one loop up in
-    the cache must not raise the budget's error (it computes nothing); the page says what does not fit."""
-    monkeypatch.setenv("MASTCORE_MAX_BYTES", "60M")
+    """Under a tight MASTCORE_MAX_BYTES the tree curves just fit: looking the one loop up in the cache must not
+    raise the budget's error (it computes nothing); the page says what does not fit."""
+    # at P = 300 the NNGP and tree-level curves over 25 χ with their error bands are estimated at 113 MiB (measured
+    # 117 MiB peak; the band companions are most of it)
+    monkeypatch.setenv("MASTCORE_MAX_BYTES", "125M")
     at = _app({"P": "300"})
     assert not at.exception
     assert at.metric  # the theories that fit are shown

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mastcore as mc
-from mastcore._validation import chi_values
+from mastcore._plumbing.validation import chi_values
 from mastcore.data import tasks as tasks_mod
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
@@ -391,7 +391,7 @@ def test_reference_run_says_when_it_was_not_stored(tmp_path, monkeypatch):
 
     from mastcore_dashboard import compute
     from mastcore_dashboard.state import Settings
-    from mastcore import cache
+    from mastcore._plumbing import cache
 
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(tmp_path / "cache"))
     settings = Settings(P=12, P_test=40, D=20, width=30)

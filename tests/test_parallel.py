@@ -91,7 +91,7 @@ def test_sweep_points_in_shared_process_workers_run_one_thread(monkeypatch):
 
     import sys
 
-    from mastcore import _threads
+    from mastcore._plumbing import threads as _threads
 
     sweep_module = sys.modules["mastcore.sweep"]  # the module (mc.sweep is the function)
 
@@ -118,7 +118,7 @@ def test_cluster_sweep_keeps_its_cache_in_the_caller_and_resumes(tmp_path, monke
     app lists runs by), a rerun sends nothing to the cluster, and a sweep missing one point computes only it."""
     from distributed import LocalCluster, get_task_stream
 
-    from mastcore import cache
+    from mastcore._plumbing import cache
 
     mine, theirs = tmp_path / "caller", tmp_path / "worker"
     monkeypatch.setenv("MASTCORE_CACHE_DIR", str(mine))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mastcore as mc
-from mastcore._validation import as_matrix, as_vector, check_data, positive_float, positive_int
+from mastcore._plumbing.validation import as_matrix, as_vector, check_data, positive_float, positive_int
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,4 +1,4 @@
-"""Tests of mastcore/_threads.py (the thread policy) and of the memo of work on X in mastcore/_linalg.py
+"""Tests of mastcore/_plumbing/threads.py (the thread policy) and of the memo of work on X in mastcore/_linalg.py
 (docs/theory.md §17). No test asserts a wall-clock time."""
 import json
 import os
@@ -11,7 +11,8 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import mastcore as mc
-from mastcore import _linalg, _threads
+from mastcore import _linalg
+from mastcore._plumbing import threads as _threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,7 +176,7 @@ def test_env_variable_respected_in_a_fresh_process():
     """OPENBLAS_NUM_THREADS=2 in the environment: inside a solver's policy BLAS keeps the user's 2 threads; without
     it the same call runs one thread."""
     code = (
-        "import json, threadpoolctl; from mastcore import _threads\n"
+        "import json, threadpoolctl; from mastcore._plumbing import threads as _threads\n"
         "import numpy\n"
         "with _threads.policy('tree', P=80, D=200):\n"
         "    info = threadpoolctl.threadpool_info()\n"
@@ -197,27 +198,20 @@ def _write(path, text):
     path.write_text(text)
 
 
-def test_cgroup_v2_quota(tmp_path):
-    _write(tmp_path / "proc_cgroup", "0::/job\n")
-    _write(tmp_path / "cg" / "job" / "cpu.max", "150000 100000\n")
-    quota = _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup"))
-    assert quota == pytest.approx(1.5)
-    assert _threads.available_cores(affinity=8, quota=quota) == 2  # 1.5 cores: two threads, rounded up
-    _write(tmp_path / "cg" / "job" / "cpu.max", "max 100000\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) is None
+def test_available_cores_are_joblibs_count(monkeypatch):
+    """The CPUs of the process (affinity, cgroup quota, $LOKY_MAX_CPU_COUNT) are joblib's count; a quota given
+    explicitly caps it, rounded up (1.5 cores: two threads)."""
+    import joblib
 
-
-def test_cgroup_v1_quota(tmp_path):
-    _write(tmp_path / "proc_cgroup", "4:memory:/x\n1:cpu,cpuacct:/job\n")
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_quota_us", "300000\n")
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_period_us", "100000\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) == 3.0
-    _write(tmp_path / "cg" / "cpu,cpuacct" / "job" / "cpu.cfs_quota_us", "-1\n")
-    assert _threads._cgroup_quota(root=str(tmp_path / "cg"), proc_cgroup=str(tmp_path / "proc_cgroup")) is None
+    assert _threads.available_cores() == joblib.cpu_count()
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    assert _threads.available_cores() == 1
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 6)
+    assert _threads.available_cores() == 6 and _threads.available_cores(quota=1.5) == 2
+    assert _threads.available_cores(affinity=8, quota=1.5) == 2
 
 
 def test_unreadable_system_files_fall_back(tmp_path):
-    assert _threads._cgroup_quota(root=str(tmp_path / "none"), proc_cgroup=str(tmp_path / "none")) is None
     assert _threads.available_cores(affinity=3, quota=None) == 3
     assert _threads.available_cores(affinity=3, quota=0.2) == 1
     assert 1 <= _threads.available_cores() <= (os.cpu_count() or 1)
@@ -286,10 +280,10 @@ def test_memo_keys_on_content_and_is_bounded():
     assert mc.theory.kernels.train_kernel(X, spec) is mc.theory.kernels.train_kernel(X, spec.replace(chi=5.0))
     for seed in range(_linalg.MEMO_ITEMS + 4):
         _linalg.row_space(mc.ising(10, 20, 0.1, seed=100 + seed)[0])
-    assert len(_linalg.MEMO._store) <= _linalg.MEMO_ITEMS
+    assert len(_linalg.MEMO) <= _linalg.MEMO_ITEMS
     big = _linalg._Memo(max_items=8, max_bytes=1000)
     big.get("k", (1,), lambda: np.zeros(1000))  # 8000 bytes: not kept
-    assert not big._store and big.misses["k"] == 1
+    assert len(big) == 0 and big.total == 0 and big.misses["k"] == 1
 
 
 @pytest.mark.skipif(max(_blas_counts() or [1]) < 2, reason="the BLAS runs one thread here: nothing to restore")

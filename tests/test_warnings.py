@@ -1,4 +1,4 @@
-"""Every warning of the library points at the user's line that called it (mastcore/_warn.py), not at a line inside
+"""Every warning of the library points at the user's line that called it (mastcore/_plumbing/warn.py), not at a line inside
 mastcore, whatever the depth of the call (a solver, its decorator, the disk cache, a sweep)."""
 from __future__ import annotations
 

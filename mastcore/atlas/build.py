@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .. import __version__
-from .._budget import estimate
+from .._plumbing.budget import estimate
 from ..activations import ACTIVATIONS
 from ..data import TaskSpec, make_task
 from ..metrics import summarize

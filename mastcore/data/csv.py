@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .._validation import MAX_ABS, as_matrix, as_vector, positive_int
+from .._plumbing.validation import MAX_ABS, as_matrix, as_vector, positive_int
 from .tasks import Task, TaskSpec
 from .tasks import standardize as standardize_features
 

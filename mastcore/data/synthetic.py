@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import erf
 
-from .._validation import positive_float, positive_int
+from .._plumbing.validation import positive_float, positive_int
 from .tasks import Task, TaskSpec
 
 __all__ = ["ERF_TEACHER_C", "TEACHERS", "erf_teacher", "ising", "ising_task", "teacher_student",

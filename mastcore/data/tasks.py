@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import positive_float, positive_int
+from .._plumbing.validation import positive_float, positive_int
 
 __all__ = ["Task", "TaskSpec", "available_tasks", "check_options", "make_task", "register_task", "standardize"]
 

@@ -40,8 +40,8 @@ from ..activations import get_activation
 from .._api import solver
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
-from .._validation import check_data, positive_int
-from .._warn import warn
+from .._plumbing.validation import check_data, positive_int
+from .._plumbing.warn import warn
 from ..metrics import chains_agree, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec

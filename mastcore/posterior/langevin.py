@@ -28,7 +28,7 @@ Step size
     restarts from its initial state with a 4× smaller step (at most MAX_RESTARTS times).
 Noise
     The Gaussians of a step (E·N·(K + 1) of them) are drawn in one bulk float32 call into reused buffers; when the
-    thread policy (:mod:`mastcore._threads`) leaves a core for it, the trainer times drawing the next step's noise
+    thread policy (:mod:`mastcore._plumbing.threads`) leaves a core for it, the trainer times drawing the next step's noise
     on a thread of its own (while the current step computes its force) against drawing it in line, and keeps the
     faster. One generator, one draw per step, in step order: the stream, and so the result, is the same either way.
 Linear networks
@@ -54,12 +54,12 @@ from typing import Callable
 
 import numpy as np
 
-from .. import _threads
+from .._plumbing import threads as _threads
 from .._api import solver
 from ..activations import get_activation
 from .._linalg import row_space
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
+from .._plumbing.validation import check_data, positive_float, positive_int
+from .._plumbing.warn import warn
 from ..metrics import CONSTANT_RTOL, chain_se, chains_agree, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
@@ -100,7 +100,7 @@ class LangevinOptions:
     chunks : split the ensemble into this many independently seeded chunks, run through joblib (so a
         ``joblib.parallel_config`` backend — loky, dask, ray — spreads them); 1 = one batched computation.
     threads : CPU threads while training (restored afterwards), as with ``mc.threads(threads)``; None: the thread
-        policy of :mod:`mastcore._threads` (one thread for small steps, a spare core for the noise).
+        policy of :mod:`mastcore._plumbing.threads` (one thread for small steps, a spare core for the noise).
     """
 
     ensemble: int = 16

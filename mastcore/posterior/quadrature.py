@@ -16,8 +16,8 @@ from ..activations import get_activation
 from .._api import solver
 from .._linalg import row_space
 from .._sigma import SigmaVMixin
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
+from .._plumbing.validation import check_data, positive_float, positive_int
+from .._plumbing.warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 

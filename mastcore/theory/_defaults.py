@@ -1,4 +1,4 @@
-"""Solver defaults that the cost model (mastcore/_budget.py) needs as well: defined once here, imported by the
+"""Solver defaults that the cost model (mastcore/_plumbing/budget.py) needs as well: defined once here, imported by the
 solvers and read by the estimates. This module imports nothing of the package (no import cycle through the
 solvers' decorator, which checks the budget)."""
 from __future__ import annotations
@@ -26,3 +26,6 @@ PSI_VEC_BYTES = 256 * 2**20
 #: between while the Monte-Carlo error is above target).
 RENORMALISED_SAMPLES = 16000
 RENORMALISED_MAX_SAMPLES = 800000
+#: Prior samples of the band companion of erf/ReLU theories (mastcore.theory.bands.COMPANION_SAMPLES, which the
+#: budget prices: tests/test_budget.py checks that the two agree).
+COMPANION_SAMPLES = 8000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _threads
+from .._plumbing import threads as _threads
 from ..activations import get_activation
 from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
 

@@ -9,7 +9,7 @@ import numpy as np
 from ..activations import get_activation
 from .._api import check_spec, solver
 from .._linalg import MEMO, _gp_predict, content_key
-from .._validation import check_data
+from .._plumbing.validation import check_data
 from ..results import Result
 from ..specs import NetworkSpec
 from .nonlinear_kernels import kernel

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import positive_float, positive_int
-from .._warn import warn
+from .._plumbing.validation import positive_float, positive_int
+from .._plumbing.warn import warn
 from ..results import Result
 from ..specs import LoopBreakdownWarning
 from .saddle import TreeResult

@@ -15,7 +15,7 @@ import dataclasses
 import warnings
 
 from ..activations import get_activation
-from .._warn import warn
+from .._plumbing.warn import warn
 from . import bands
 from ..specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion

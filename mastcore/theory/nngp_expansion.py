@@ -22,7 +22,7 @@ import numpy as np
 
 from ..activations import get_activation
 from .._linalg import row_space
-from .._validation import check_data
+from .._plumbing.validation import check_data
 from ..specs import NetworkSpec
 from . import _defaults
 from .kernels import cross_kernel, nngp

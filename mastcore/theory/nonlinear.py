@@ -27,8 +27,8 @@ from .._api import check_spec
 from ..activations import ACTIVATIONS, get_activation
 from .._linalg import RowSpace, row_space
 from .._sigma import SigmaVMixin
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
+from .._plumbing.validation import check_data, positive_float, positive_int
+from .._plumbing.warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 from . import _defaults

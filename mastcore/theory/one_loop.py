@@ -29,8 +29,8 @@ from scipy.optimize import brentq
 
 from ..activations import get_activation
 from .._api import solver
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
+from .._plumbing.validation import check_data, positive_float, positive_int
+from .._plumbing.warn import warn
 from ..specs import ConvergenceWarning, NetworkSpec
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
 from .saddle import TreeResult, linear_tree_level, reduce_problem

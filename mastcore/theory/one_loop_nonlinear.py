@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_data
+from .._plumbing.validation import check_data
 from ..specs import NetworkSpec
 from . import _defaults
 from .cumulant_loop import SymBasis, jackknife_core

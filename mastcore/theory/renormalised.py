@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from ..activations import get_activation
-from .._validation import check_data
+from .._plumbing.validation import check_data
 from ..specs import NetworkSpec
 from . import _defaults
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh

@@ -9,8 +9,8 @@ import scipy.linalg as sla
 from scipy.optimize import brentq
 
 from .._api import solver
-from .._validation import check_data
-from .._warn import warn
+from .._plumbing.validation import check_data
+from .._plumbing.warn import warn
 from ..results import Result
 from ..specs import ConvergenceWarning, NetworkSpec
 from .kernels import cross_kernel, train_kernel, train_kernel_eigh

@@ -6,10 +6,10 @@ import os
 import sys
 import warnings
 
-#: Only where a warning points changes: cached results do not depend on this module (mastcore/cache.py).
+#: Only where a warning points changes: cached results do not depend on this module (mastcore/_plumbing/cache.py).
 CACHE_NEUTRAL = True
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # mastcore/, not _plumbing/
 #: Frames skipped besides the package's own: the standard library's context managers, joblib (the disk cache calls
 #: the solver through it) and the generated __init__ of the package's dataclasses (checked in __post_init__).
 _SKIP = ("contextlib.py", f"{os.sep}joblib{os.sep}")

@@ -9,10 +9,9 @@ once torch is imported, :func:`mastcore.sweep` around its parallel points). The 
 3. one thread when the work is small — the matrices of ``method`` below its measured crossover (the
    :class:`ThreadModel` of its record in :data:`mastcore.methods.METHODS`; :data:`CROSSOVER` lists them): there a
    multi-threaded BLAS costs more in start-up and spinning than it saves;
-4. otherwise the cores actually free to the process: the CPUs it may run on (``os.sched_getaffinity``), capped by
-   its cgroup CPU quota (``cpu.max``, or ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), less those kept busy by
-   other processes at that moment (the run queue of ``/proc/loadavg`` less this process's own running threads),
-   and never more than the caller's own setting.
+4. otherwise the cores actually free to the process: the CPUs it may run on, capped by its cgroup CPU quota
+   (:func:`joblib.cpu_count`), less those kept busy by other processes at that moment (the run queue of
+   ``/proc/loadavg`` less this process's own running threads), and never more than the caller's own setting.
 
 The caller's settings are restored afterwards; a nested call that wants the count already in force changes
 nothing (so a sweep that fixes the count for its workers is not undone by the solvers it runs).
@@ -28,9 +27,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import _linalg
-from ._registry import METHODS, LiveView
-from .activations import get_activation
+import joblib
+
+from .memo import call_scope
+from .._registry import METHODS, LiveView
+from ..activations import get_activation
 
 #: This module cannot change a result: the cache's source hash leaves it out (mastcore.cache, "Keys").
 CACHE_NEUTRAL = True
@@ -101,61 +102,21 @@ CORES_TTL = 10.0
 # --- what the machine offers ------------------------------------------------------------------------------------
 
 
-def _cgroup_quota(root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> float | None:
-    """CPU quota of this process's cgroup in cores (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), None if none."""
-    paths = []
-    try:
-        with open(proc_cgroup) as fh:
-            for line in fh:
-                parts = line.strip().split(":", 2)
-                if len(parts) == 3 and (parts[0] == "0" or "cpu" in parts[1].split(",")):
-                    paths.append((parts[0] == "0", parts[2]))
-    except OSError:
-        pass
-    candidates = []
-    for v2, rel in paths:
-        rel = rel.lstrip("/")
-        if v2:
-            candidates += [(os.path.join(root, rel, "cpu.max"), None), (os.path.join(root, "cpu.max"), None)]
-        else:
-            for sub in ("cpu", "cpu,cpuacct"):
-                base = os.path.join(root, sub, rel)
-                candidates.append((os.path.join(base, "cpu.cfs_quota_us"), os.path.join(base, "cpu.cfs_period_us")))
-    candidates += [(os.path.join(root, "cpu.max"), None),
-                   (os.path.join(root, "cpu", "cpu.cfs_quota_us"), os.path.join(root, "cpu", "cpu.cfs_period_us"))]
-    for quota_path, period_path in candidates:
-        try:
-            with open(quota_path) as fh:
-                fields = fh.read().split()
-            if period_path is None:  # v2: "max 100000" or "200000 100000"
-                if not fields or fields[0] == "max":
-                    continue
-                quota, period = float(fields[0]), float(fields[1]) if len(fields) > 1 else 100000.0
-            else:
-                quota = float(fields[0])
-                if quota <= 0:  # -1: no limit
-                    continue
-                with open(period_path) as fh:
-                    period = float(fh.read().split()[0])
-            if quota > 0 and period > 0:
-                return quota / period
-        except (OSError, ValueError, IndexError):
-            continue
-    return None
-
-
 def available_cores(*, affinity: int | None = None, quota: float | None = None) -> int:
-    """CPUs this process may use: its affinity set, capped by the cgroup CPU quota (rounded up), at least 1.
+    """CPUs this process may use, at least 1: :func:`joblib.cpu_count` — the affinity set, capped by the cgroup CPU
+    quota (``cpu.max``, or ``cpu.cfs_quota_us``/``cpu.cfs_period_us``; rounded up) and by ``$LOKY_MAX_CPU_COUNT``.
 
-    ``affinity`` and ``quota`` override what is read from the system (for tests).
+    joblib reads the quota of the cgroup mounted at /sys/fs/cgroup, which inside a container (its own cgroup
+    namespace) is the container's; a quota set on an enclosing group seen without a namespace (a systemd slice) is
+    not read — the hand-written reader this replaces walked up to it, at the price of ~60 lines of /proc parsing.
+
+    ``affinity`` and ``quota`` (cores) replace what is read from the system (for tests): then the count is
+    ``min(affinity, ceil(quota))``, ``affinity`` defaulting to joblib's count.
     """
+    if affinity is None and quota is None:
+        return max(1, int(joblib.cpu_count()))
     if affinity is None:
-        try:
-            affinity = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # not Linux
-            affinity = os.cpu_count() or 1
-    if quota is None:
-        quota = _cgroup_quota()
+        affinity = joblib.cpu_count()
     cores = affinity if quota is None else min(affinity, max(1, math.ceil(quota - 1e-9)))
     return max(1, int(cores))
 
@@ -197,7 +158,11 @@ def busy_cores(loadavg_path: str = "/proc/loadavg", tasks_path: str = "/proc/sel
 
 
 def _others_running(loadavg_path: str, tasks_path: str) -> int | None:
-    """One reading: running threads of other processes (None where /proc cannot be read)."""
+    """One reading: running threads of other processes (None where /proc cannot be read).
+
+    Read by hand: psutil gives the load averages (1, 5, 15 minutes) but not the instantaneous run queue (the 4th
+    field of /proc/loadavg), nor the run state of a process's threads, and an average would count a job that
+    ended a minute ago."""
     try:
         with open(loadavg_path) as fh:
             running = int(fh.read().split()[3].split("/")[0])
@@ -428,7 +393,7 @@ def policy(method: str, *, P: int, **size):
         caller = torch_n if thread_model(method).trainer and torch_n is not None else blas
         chosen = plan(method, P=P, caller=caller, **size)
         # the call's arrays are hashed once for the memo of work on X (docs/theory.md §17.3)
-        with limit_threads(chosen.threads), _linalg.call_scope():
+        with limit_threads(chosen.threads), call_scope():
             yield chosen
     finally:
         with _lock:

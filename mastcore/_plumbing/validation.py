@@ -5,9 +5,7 @@ Every error names the argument, the rule and the offending value, in the form
 """
 from __future__ import annotations
 
-import math
 import numbers
-import os
 
 import numpy as np
 
@@ -339,30 +337,3 @@ def check_labels(y, *, name: str = "y") -> str | None:
     return (f"'{name}' has the class values {shown}, not ±1: the theories fit them as real numbers (regression), "
             f"and the 0–1 error (sign of the prediction vs sign of y) is not defined for them and is reported as "
             f"NaN; encode two classes as −1/+1{remedy}")
-
-
-_BYTE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
-               "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
-
-
-def parse_bytes(text, name: str, *, allow_zero: bool = False) -> int:
-    """'8G', '512 MiB', '1e9' → bytes (binary units); ValueError naming ``name`` otherwise. The one parser of byte
-    sizes (every ``$MASTCORE_*_BYTES`` variable reads through :func:`env_bytes`)."""
-    raw = str(text).strip()
-    num = raw.rstrip("BbKkMmGgTtIi ")
-    unit = raw[len(num):].strip().upper()
-    try:
-        value = float(num)
-    except ValueError:
-        value = float("nan")
-    low_ok = value >= 0 if allow_zero else value > 0
-    if unit not in _BYTE_UNITS or not math.isfinite(value) or not low_ok:
-        what = "a number of bytes >= 0" if allow_zero else "a positive number of bytes"
-        raise ValueError(f"'{name}' must be {what} such as 8000000000 or 8G; got {raw!r}")
-    return int(value * _BYTE_UNITS[unit])
-
-
-def env_bytes(name: str, default: int, *, allow_zero: bool = False) -> int:
-    """The byte size in environment variable ``name`` (:func:`parse_bytes`), or ``default`` when unset or empty."""
-    raw = os.environ.get(name, "").strip()
-    return parse_bytes(raw, name, allow_zero=allow_zero) if raw else int(default)
