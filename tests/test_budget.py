@@ -218,7 +218,8 @@ def test_estimates_use_the_solvers_own_defaults():
     # the cost model does not keep its own copy of solver defaults: what it assumes equals what the solvers use
     import inspect
 
-    from mastcore.theory import _nonlinear_particles, cumulant_loop, nngp_expansion, tree
+    from mastcore.theory.tree import particles as _nonlinear_particles, level as tree
+    from mastcore.theory.loops import cumulants as cumulant_loop, nngp_expansion
 
     sig = inspect.signature(_nonlinear_particles.particle_tree).parameters
     assumed = _budget._solver_defaults()

@@ -8,9 +8,9 @@ import pytest
 
 import mastcore as mc
 from mastcore import cache
-from mastcore.theory import nonlinear as nl
-from mastcore.theory import nonlinear_kernels as nk
-from mastcore.theory.saddle import linear_tree_level as linear_tree
+from mastcore.theory.tree import nonlinear as nl
+from mastcore.theory.kernels import gaussian_law as nk
+from mastcore.theory.tree.linear import linear_tree_level as linear_tree
 
 #: Monte-Carlo agreement: |exact − MC| ≤ 4 standard errors (docs/theory.md §8.6).
 MC_SIGMAS = 4.0
@@ -310,7 +310,7 @@ def test_nonlinear_tree_on_digits_runs_in_row_space():
 
 
 def test_public_names():
-    assert mc.rescaled_kernel.__module__ == "mastcore.theory.rescaled"
+    assert mc.rescaled_kernel.__module__ == "mastcore.theory.renormalised.kernel"
     assert nl.DEFAULT_ANSATZ["erf"] == "gaussian" and nl.DEFAULT_ANSATZ["relu"] == "gaussian_mean"
 
 

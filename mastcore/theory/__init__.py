@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from . import bands  # registers the error band of every solver result (docs/theory.md §19)
-from .kernels import GPResult, linear_kernel, nngp, nngp_kernel
-from .features import feature_summary
-from .nonlinear import ANSATZE, DEFAULT_ANSATZ, NonlinearTreeResult, tree_objective
-from .one_loop import OneLoopResult, one_loop
-from .loop_result import NonlinearOneLoopResult
-from .rescaled import RescaledResult, rescaled_kernel
-from .saddle import TreeResult
-from .tree import tree_level
+from .kernels.nngp import GPResult, linear_kernel, nngp, nngp_kernel
+from .tree.features import feature_summary
+from .tree.nonlinear import ANSATZE, DEFAULT_ANSATZ, NonlinearTreeResult, tree_objective
+from .loops.linear import OneLoopResult, one_loop
+from .loops.result import NonlinearOneLoopResult
+from .renormalised.kernel import RescaledResult, rescaled_kernel
+from .tree.linear import TreeResult
+from .tree.level import tree_level
 
 __all__ = [
     "ANSATZE",

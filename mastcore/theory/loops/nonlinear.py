@@ -14,13 +14,13 @@ import time
 
 import numpy as np
 
-from .._validation import check_data
-from ..specs import NetworkSpec
-from . import _defaults
-from .cumulant_loop import SymBasis, jackknife_core
-from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
-from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
+from ..._validation import check_data
+from ...specs import NetworkSpec
+from .. import _defaults
+from .cumulants import SymBasis, jackknife_core
+from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
+from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
+from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
 

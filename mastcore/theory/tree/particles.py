@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _defaults
-from ._likelihood import dual
-from .nonlinear_kernels import activation_fn
+from .. import _defaults
+from .likelihood import dual
+from ..kernels.gaussian_law import activation_fn
 
 #: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
 #: the final averaging stage, MALA steps per outer iteration; and the damping of the C update.

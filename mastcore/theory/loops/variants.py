@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-from ..activations import get_activation
-from .._warn import warn
-from . import bands
-from ..specs import LoopBreakdownWarning, NetworkSpec
+from ...activations import get_activation
+from ..._warn import warn
+from .. import bands
+from ...specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
-from .nonlinear import NonlinearTreeResult, nonlinear_tree_level
-from .one_loop_nonlinear import DENSE_MAX_P, saddle_one_loop
-from .renormalised import LEAVE_FLAGS, renormalised_one_loop
+from ..tree.nonlinear import NonlinearTreeResult, nonlinear_tree_level
+from .nonlinear import DENSE_MAX_P, saddle_one_loop
+from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop
 
 __all__ = ["WARM_STAGES", "choose", "run_variant"]
 

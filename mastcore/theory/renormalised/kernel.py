@@ -8,12 +8,12 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from .._api import solver
-from .._validation import check_data
-from .._warn import warn
-from ..results import Result
-from ..specs import ConvergenceWarning, NetworkSpec
-from .kernels import cross_kernel, train_kernel, train_kernel_eigh
+from ..._api import solver
+from ..._validation import check_data
+from ..._warn import warn
+from ...results import Result
+from ...specs import ConvergenceWarning, NetworkSpec
+from ..kernels.nngp import cross_kernel, train_kernel, train_kernel_eigh
 
 __all__ = ["RescaledResult", "rescaled_kernel"]
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import ACTIVATIONS, get_activation
-from .closed_kernels import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
+from ...activations import ACTIVATIONS, get_activation
+from .closed_forms import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
 
 __all__ = [
     "NONLINEAR",
@@ -186,7 +186,7 @@ def _gauss_mean(act, mu, s2):
     if act.gauss_mean_torch is not None:
         return act.gauss_mean_torch(mu, s2)
     torch = _torch()
-    from .numerical_kernel import gh_rule  # noqa: PLC0415
+    from .quadrature import gh_rule  # noqa: PLC0415
 
     z, w = (torch.tensor(a, dtype=mu.dtype, device=mu.device) for a in gh_rule(GH_INNER))
     return torch.sum(w * act.phi_torch(mu[..., None] + torch.sqrt(s2)[..., None] * z), dim=-1)

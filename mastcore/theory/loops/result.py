@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import positive_float, positive_int
-from .._warn import warn
-from ..results import Result
-from ..specs import LoopBreakdownWarning
-from .saddle import TreeResult
+from ..._validation import positive_float, positive_int
+from ..._warn import warn
+from ...results import Result
+from ...specs import LoopBreakdownWarning
+from ..tree.linear import TreeResult
 
 __all__ = ["LOOP_TO_TREE_MAX", "LoopFlags", "NonlinearOneLoopResult", "OneLoopResult", "WIDTH_ADVISORY",
            "monte_carlo_settings"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _threads
-from ..activations import get_activation
-from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
+from ... import _threads
+from ...activations import get_activation
+from ..kernels.gaussian_law import mean_cross_torch, mean_gram_torch
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
 #: standard deviation along it); both signs are tried.

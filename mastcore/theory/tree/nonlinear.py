@@ -22,21 +22,21 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import scipy.linalg as sla
 
-from .._registry import LiveView
-from .._api import check_spec
-from ..activations import ACTIVATIONS, get_activation
-from .._linalg import RowSpace, row_space
-from .._sigma import SigmaVMixin
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
-from ..results import Result
-from ..specs import ConvergenceWarning, NetworkSpec
-from . import _defaults
-from ._likelihood import likelihood
-from ._nonlinear_mean import gaussian_mean_tree
-from ._nonlinear_particles import particle_tree
+from ..._registry import LiveView
+from ..._api import check_spec
+from ...activations import ACTIVATIONS, get_activation
+from ..._linalg import RowSpace, row_space
+from ..._sigma import SigmaVMixin
+from ..._validation import check_data, positive_float, positive_int
+from ..._warn import warn
+from ...results import Result
+from ...specs import ConvergenceWarning, NetworkSpec
+from .. import _defaults
+from .likelihood import likelihood
+from .gaussian_mean import gaussian_mean_tree
+from .particles import particle_tree
 from .neuron_law import LawProblem, law_problem
-from .nonlinear_kernels import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
+from ..kernels.gaussian_law import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
 
 __all__ = [
     "ANSATZE",

@@ -27,14 +27,14 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from ..activations import get_activation
-from .._api import solver
-from .._validation import check_data, positive_float, positive_int
-from .._warn import warn
-from ..specs import ConvergenceWarning, NetworkSpec
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
-from .saddle import TreeResult, linear_tree_level, reduce_problem
-from . import loop_variants
+from ...activations import get_activation
+from ..._api import solver
+from ..._validation import check_data, positive_float, positive_int
+from ..._warn import warn
+from ...specs import ConvergenceWarning, NetworkSpec
+from .result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
+from ..tree.linear import TreeResult, linear_tree_level, reduce_problem
+from . import variants as loop_variants
 
 __all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
 
