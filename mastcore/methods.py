@@ -29,7 +29,7 @@ from .posterior.langevin import LangevinOptions, train_langevin
 from .posterior.quadrature import posterior_quadrature
 from .theory.kernels.nngp import nngp
 from .theory.tree.nonlinear import NonlinearTreeResult
-from .theory.loops.linear import one_loop
+from .theory.loops.one_loop import one_loop
 from .theory.renormalised.kernel import rescaled_kernel
 from .theory.tree.linear import TreeResult
 from .theory.tree.level import tree_level

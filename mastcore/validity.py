@@ -30,7 +30,7 @@ from .specs import NetworkSpec
 from .sweep import sweep as _sweep
 from .theory.bands import band_of_mean_y_delta
 from .theory.kernels.nngp import train_kernel_eigh
-from .theory.loops.linear import one_loop as _one_loop
+from .theory.loops.one_loop import one_loop as _one_loop
 from .theory.loops.nonlinear import DENSE_MAX_P
 from .theory.renormalised.one_loop import LEAVE_FLAGS
 

@@ -172,7 +172,7 @@ def test_a_change_to_the_source_recomputes(cache_dir, tmp_path, monkeypatch):
 
 
 def test_source_hash_of_mastcore_follows_its_imports():
-    deps = cache._closure("mastcore.theory.loops.linear")
+    deps = cache._closure("mastcore.theory.loops.one_loop")
     assert "mastcore.theory.tree.linear" in deps and "mastcore.theory.kernels.nngp" in deps
     assert "mastcore.posterior.langevin" not in deps  # unrelated code does not invalidate one-loop results
     assert "mastcore.sweep" in cache._closure("mastcore.sweep")

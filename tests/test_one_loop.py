@@ -242,7 +242,7 @@ def test_result_fields_and_decomposition():
 
 
 def test_mc_one_loop_is_callable_after_submodule_import():
-    importlib.import_module("mastcore.theory.loops.linear")
+    importlib.import_module("mastcore.theory.loops.one_loop")
     X, y = small_problem(4, 6, 0)
     r = mc.one_loop(X, y, _spec(20, 2.0), variant="perturbative")
     assert isinstance(r, mc.OneLoopResult)

@@ -5,7 +5,7 @@ from . import bands  # registers the error band of every solver result (docs/the
 from .kernels.nngp import GPResult, linear_kernel, nngp, nngp_kernel
 from .tree.features import feature_summary
 from .tree.nonlinear import ANSATZE, DEFAULT_ANSATZ, NonlinearTreeResult, tree_objective
-from .loops.linear import OneLoopResult, one_loop
+from .loops.one_loop import OneLoopResult, one_loop
 from .loops.result import NonlinearOneLoopResult
 from .renormalised.kernel import RescaledResult, rescaled_kernel
 from .tree.linear import TreeResult

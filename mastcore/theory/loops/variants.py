@@ -20,6 +20,7 @@ from .. import bands
 from ...specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
 from ..tree.nonlinear import NonlinearTreeResult, nonlinear_tree_level
+from .linear import linear_one_loop
 from .nonlinear import DENSE_MAX_P, saddle_one_loop
 from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop
 
@@ -32,8 +33,9 @@ def _warm_stages(ansatz) -> dict:
     return {"particle_stages": WARM_STAGES} if ansatz == "particles" else {"n_stages": WARM_STAGES}
 
 
-def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
-    """One variant (not "auto"); ``linear_one_loop`` is the structured linear solver (variant, tree, options)."""
+def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
+    """One variant (not "auto") with the options of :func:`mastcore.one_loop` (linear networks: the structured
+    solver of :mod:`.linear`, docs/theory.md §6)."""
     mc_opts = {k: options[k] for k in ("n_samples", "max_samples", "mc_rtol", "seed", "progress")
                if options.get(k) is not None}
     if variant == "nngp":
@@ -41,7 +43,8 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_lo
     if variant == "renormalised":
         return renormalised_one_loop(X, y, spec, X_test, strict=options.get("strict", False), **mc_opts)
     if get_activation(spec.activation).linear:
-        return linear_one_loop(variant, tree)
+        return linear_one_loop(X, y, spec, X_test, variant, tree=tree,
+                               **{k: options[k] for k in ("kernel_variance", "tol", "max_iter", "strict") if k in options})
     if variant != "perturbative":
         raise ValueError(f"'variant' {variant!r} exists for linear networks only; for activation "
                          f"{spec.activation!r} use 'auto', 'perturbative', 'nngp' or 'renormalised'")
@@ -66,7 +69,7 @@ def _quiet(fn):
     return out, caught
 
 
-def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
+def choose(X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
     """The result of ``variant="auto"`` (module docstring): among the variants that can run, the one with the
     smallest error band of train mean(y·Δ) (:func:`.bands.pick`, docs/theory.md §19.3); its warnings re-issued.
 
@@ -75,8 +78,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     one loop reports that it left its expansion (``renormalised.LEAVE_FLAGS``) — a gate on cost (the particle saddle
     costs 10–100× more), not on the choice, which is by band.
     """
-    ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None,
-                                             linear_one_loop=linear_one_loop, options=options))
+    ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None, options=options))
     ref = bands.attach(ref, X, y, X_test)
     found = [(ref, caught)]
     opts = dict(options)
@@ -87,8 +89,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     else:
         run_saddle = True
     if run_saddle:
-        saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree,
-                                                    linear_one_loop=linear_one_loop, options=opts))
+        saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree, options=opts))
         found.append((bands.attach(saddle, X, y, X_test, ref=bands.lender(ref)), caught))
     out = bands.pick([r for r, _ in found], y)
     for w in next(c for r, c in found if r is out):

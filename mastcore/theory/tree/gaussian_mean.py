@@ -14,6 +14,8 @@ import numpy as np
 from ... import _threads
 from ...activations import get_activation
 from ..kernels.gaussian_law import mean_cross_torch, mean_gram_torch
+from .gaussian import gaussian_tree as gaussian  # the zero-mean solution this ansatz starts from (docs/theory.md §9.3)
+from .result import finish
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
 #: standard deviation along it); both signs are tried.
@@ -129,7 +131,7 @@ def gaussian_mean_tree(pb, **kw):
         return _gaussian_mean_tree(torch, pb, **kw)
 
 
-def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t0, finish, gaussian):
+def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t0):
     spec = pb.spec
     chi = spec.chi
     zero = gaussian(pb, init=None if init is None or init.ansatz != "gaussian" else init, tol=max(tol, 1e-8),

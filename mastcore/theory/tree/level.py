@@ -9,7 +9,8 @@ from ..._linalg import row_space
 from ..._validation import positive_float, positive_int
 from ..._warn import warn
 from ...specs import LoopBreakdownWarning, NetworkSpec
-from .nonlinear import ANNEAL_STAGES, GAUSSIAN_TOL, NonlinearTreeResult, nonlinear_tree_level
+from .gaussian import GAUSSIAN_TOL
+from .nonlinear import ANNEAL_STAGES, NonlinearTreeResult, nonlinear_tree_level
 from .linear import VARIANTS, TreeResult, linear_tree_level
 
 __all__ = ["WIDTH_BELOW_RANK", "tree_level"]
