@@ -27,7 +27,7 @@ from .cache import CacheMiss
 from ._registry import LiveView
 from .methods import METHODS
 from .specs import NetworkSpec
-from .sweep import sweep as _sweep
+from .engine import sweep as _sweep
 from .theory.bands import band_of_mean_y_delta
 from .theory.kernels.nngp import train_kernel_eigh
 from .theory.loops.one_loop import one_loop as _one_loop

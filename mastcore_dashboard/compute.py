@@ -20,7 +20,7 @@ import pandas as pd
 
 import mastcore as mc
 from mastcore import cache
-from mastcore.sweep import METHODS, data_key
+from mastcore.engine import METHODS, data_key
 from mastcore.theory.tree.features import feature_summary
 
 from .state import DIGIT_TASKS, MAX_TASK_BYTES, Settings

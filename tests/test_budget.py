@@ -18,7 +18,7 @@ import pytest
 
 import mastcore as mc
 from mastcore import _budget
-from mastcore.sweep import METHODS
+from mastcore.engine import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A refusal must come quickly: the estimate reads sizes only (generous for a loaded 2-core machine).

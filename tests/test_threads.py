@@ -299,7 +299,7 @@ def test_thread_workers_of_a_sweep_keep_one_thread_until_all_finish(monkeypatch)
     import threading
     import time
 
-    sweep_module = sys.modules["mastcore.sweep"]
+    sweep_module = sys.modules["mastcore.engine"]
 
     real = sweep_module._sampled_point
     first_in, second_in = threading.Event(), threading.Event()
