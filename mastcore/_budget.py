@@ -357,7 +357,7 @@ def _solver_defaults() -> dict:
 
 
 def _stages(chi: float, N: int, n_stages: int) -> int:
-    """χ stages of the annealed nonlinear tree level from the NNGP (tree.gaussian._chi_path)."""
+    """χ stages of the annealed nonlinear tree level from the NNGP (nonlinear._chi_path)."""
     if chi <= 1.0 + 1e-12:
         return 1
     span = math.log(chi) / max(math.log(max(N, 2)), 1e-12)
@@ -372,7 +372,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
     solver = _solver_defaults()
     stages = 1 if warm else _stages(float(o["chi"] or N), N, int(o["n_stages"] or solver["gaussian_stages"]))
     iters = GAUSS_ITERS_WARM if warm else GAUSS_ITERS_FIRST + GAUSS_ITERS_STAGE * (stages - 1)
-    # Gaussian map (tree.gaussian._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
+    # Gaussian map (nonlinear._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
     # δ, √δ, k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b and two temporaries, ~12 live P×P); per application M and ZᵀGZ
     # (4P²r + 4Pr²), a Cholesky and inverse of C + κ0 (P³) and of Λ (2r³), and ~40 elementwise passes over P×P
     g_peak = 12 * P * P + 6 * r * r + P * r

@@ -241,7 +241,7 @@ def get_activation(name) -> Activation:
 # --- built-in activations ------------------------------------------------------------------------------------
 
 def _closed(fname):
-    """The closed form ``fname`` of mastcore.theory.closed_kernels, imported when first called (the theory package
+    """The closed form ``fname`` of mastcore.theory.kernels.closed_forms, imported when first called (the theory package
     imports this module)."""
 
     def f(*args, **kwargs):

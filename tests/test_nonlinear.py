@@ -186,7 +186,7 @@ def test_warm_start_and_progress_and_validation():
 
 
 def test_non_convergence_warns_or_raises(monkeypatch):
-    monkeypatch.setattr(nl, "NK_MAX_ITER", 2)  # keep the hopeless Newton–Krylov fallback short
+    monkeypatch.setattr(gaussian, "NK_MAX_ITER", 2)  # keep the hopeless Newton–Krylov fallback short
     X, y, _, _ = _teacher()
     spec = mc.NetworkSpec(width=40, chi=40.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
     # an unreachable tolerance (below double-precision round-off) cannot be met by damping nor by Newton–Krylov

@@ -1,4 +1,4 @@
-"""Tests of mastcore.theory.one_loop (docs/theory.md §5–§6, §8.3).
+"""Tests of mastcore.theory.loops (one_loop.py, linear.py; docs/theory.md §5–§6, §8.3).
 
 References, all independent of the structured implementation:
 * dense Schur form (tests/reference/one_loop_dense.py, O(P⁶)), built straight from the operator formulas of docs/theory.md §5;

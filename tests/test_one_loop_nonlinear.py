@@ -272,7 +272,7 @@ def test_renormalised_loop_reports_a_saddle_that_did_not_converge(monkeypatch):
 
     def unconverged(*args, **kwargs):
         r = real(*args, **kwargs)
-        warnings.warn("rescaled kernel: residual 1e-2", mc.ConvergenceWarning)  # what the real one says
+        warnings.warn("renormalised kernel: residual 1e-2", mc.ConvergenceWarning)  # what the real one says
         return dataclasses.replace(r, converged=False, residual=1e-2)
 
     monkeypatch.setattr(module, "rescaled_kernel", unconverged)

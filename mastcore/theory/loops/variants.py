@@ -1,10 +1,10 @@
 """The variants of ``mc.one_loop`` beyond the linear saddle, and the rule of ``variant="auto"`` (docs/theory.md §12.4).
 
 * ``"perturbative"`` — the one loop around the tree-level saddle: linear networks by the structured form of §6,
-  erf/ReLU from sampled cumulants of the neuron law (§12.2, :mod:`.one_loop_nonlinear`);
+  erf/ReLU from sampled cumulants of the neuron law (§12.2, :mod:`.nonlinear`);
 * ``"nngp"`` — the 1/N expansion around the NNGP (§12.3, :mod:`.nngp_expansion`);
-* ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`.renormalised`);
-* ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`.bands.pick`) among the
+* ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`..renormalised.one_loop`);
+* ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`..bands.pick`) among the
   renormalised one loop and the one loop around the saddle (linear: the tree saddle; erf/ReLU: the particle saddle,
   P ≤ 80, tried where the renormalised one loop leaves its expansion). The rule and its measurements are in
   docs/theory.md §12.4 and §19.
@@ -71,7 +71,7 @@ def _quiet(fn):
 
 def choose(X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
     """The result of ``variant="auto"`` (module docstring): among the variants that can run, the one with the
-    smallest error band of train mean(y·Δ) (:func:`.bands.pick`, docs/theory.md §19.3); its warnings re-issued.
+    smallest error band of train mean(y·Δ) (:func:`..bands.pick`, docs/theory.md §19.3); its warnings re-issued.
 
     Candidates: the renormalised one loop always; linear networks also the one loop around the tree saddle (both
     cost O(P³)); erf/ReLU also the one loop around the particle saddle (P ≤ 80), run only where the renormalised
