@@ -28,7 +28,7 @@ from .posterior.gibbs import exact_posterior
 from .posterior.langevin import LangevinOptions, train_langevin
 from .posterior.quadrature import posterior_quadrature
 from .theory.kernels.nngp import nngp
-from .theory.tree.nonlinear import NonlinearTreeResult
+from .theory.tree.result import NonlinearTreeResult
 from .theory.loops.one_loop import one_loop
 from .theory.renormalised.kernel import rescaled_kernel
 from .theory.tree.linear import TreeResult

@@ -307,7 +307,7 @@ def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Public API
+# The linear one loop (called by loops/one_loop.py, and by loops/variants.py for variant="auto")
 # --------------------------------------------------------------------------------------------------------------
 
 
