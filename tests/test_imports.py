@@ -181,7 +181,7 @@ def test_theory_modules_import_in_a_fresh_interpreter_in_either_order():
 
 
 def test_no_theory_function_takes_a_callback_for_shared_code():
-    """Shared code is imported from a lower module, never passed down as an argument (issue 20)."""
+    """Shared code is imported from a lower module, never passed down as an argument."""
     injected = {"finish", "gaussian", "linear_one_loop"}
     found = []
     for name in sorted(_modules()):
