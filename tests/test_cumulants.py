@@ -14,7 +14,7 @@ import mastcore as mc
 from mastcore.methods import METHODS, SweepPoint
 from mastcore.theory.renormalised import prior_features
 from mastcore.theory.kernels.nngp import train_kernel
-from mastcore.theory.tree.nonlinear import nonlinear_tree_level
+from mastcore.theory.tree.level import nonlinear_tree_level
 from mastcore.theory.renormalised.one_loop import renormalised_one_loop
 
 #: |z| above this fails a z-test (a false alarm about once in 16000 at a true zero).

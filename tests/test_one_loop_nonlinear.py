@@ -13,7 +13,7 @@ from mastcore.theory.loops.cumulants import GaussianCumulants, SampleCumulants, 
 from mastcore.theory.kernels.nngp import linear_kernel
 from mastcore.theory.tree.neuron_law import law_problem, sample_gaussian
 from mastcore.theory.loops.nngp_expansion import nngp_expansion
-from mastcore.theory.tree.nonlinear import nonlinear_tree_level
+from mastcore.theory.tree.level import nonlinear_tree_level
 from mastcore.theory.loops.nonlinear import saddle_one_loop
 from mastcore.theory.renormalised.one_loop import renormalised_one_loop
 from reference.brute_cgf_one_loop import brute_cgf_one_loop

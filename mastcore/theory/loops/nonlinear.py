@@ -19,7 +19,8 @@ from ...specs import NetworkSpec
 from .. import _defaults
 from .cumulants import SymBasis, jackknife_core
 from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
-from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
+from ..tree.level import nonlinear_tree_level
+from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult
 from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]

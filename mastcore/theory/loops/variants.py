@@ -19,7 +19,8 @@ from ..._warn import warn
 from .. import bands
 from ...specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
-from ..tree.nonlinear import NonlinearTreeResult, nonlinear_tree_level
+from ..tree.level import nonlinear_tree_level
+from ..tree.nonlinear import NonlinearTreeResult
 from .linear import linear_one_loop
 from .nonlinear import DENSE_MAX_P, saddle_one_loop
 from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop

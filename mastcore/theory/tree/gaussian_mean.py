@@ -14,7 +14,7 @@ import numpy as np
 from ... import _threads
 from ...activations import get_activation
 from ..kernels.gaussian_law import mean_cross_torch, mean_gram_torch
-from .gaussian import gaussian_tree as gaussian  # the zero-mean solution this ansatz starts from (docs/theory.md §9.3)
+from .nonlinear import gaussian_tree as gaussian  # the zero-mean solution this ansatz starts from (docs/theory.md §9.3)
 from .result import finish
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the

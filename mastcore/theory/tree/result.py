@@ -1,5 +1,5 @@
 """The result of the erf/ReLU tree level and the one function that builds it, shared by every ansatz
-(:mod:`.gaussian`, :mod:`.gaussian_mean`, :mod:`.particles`; docs/theory.md §9).
+(the zero-mean Gaussian of :mod:`.nonlinear`, :mod:`.gaussian_mean`, :mod:`.particles`; docs/theory.md §9).
 
 This module imports no ansatz, so each ansatz imports :func:`finish` from here (no callback passed down).
 """
