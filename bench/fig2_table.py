@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import numpy as np  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from mastcore.theory.kernels import linear_kernel  # noqa: E402
+from mastcore.theory.kernels.nngp import linear_kernel  # noqa: E402
 from reference.brute_one_loop import exact_mean_delta  # noqa: E402
 
 CHIS = (1, 2, 5, 10, 20, 50, 100)

@@ -48,7 +48,7 @@ def cold():
     from mastcore.theory import bands
     bands._COMPANIONS.clear()
     try:
-        from mastcore.theory import prior_features
+        from mastcore.theory.renormalised import prior_features
         prior_features.STORE.clear()
     except ImportError:  # the baseline has no shared prior features
         pass

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import numpy as np  # noqa: E402
 
 import mastcore as mc  # noqa: E402
-from mastcore.theory.kernels import linear_kernel  # noqa: E402
+from mastcore.theory.kernels.nngp import linear_kernel  # noqa: E402
 from reference.brute_one_loop import exact_mean_delta, small_problem  # noqa: E402
 
 NS = (8, 16, 32, 64, 128, 256)

@@ -33,7 +33,7 @@ def _worker(method: str, P: int) -> dict:
 
     import mastcore as mc
     from reference import one_loop_dense as dense
-    from mastcore.theory.saddle import reduce_problem
+    from mastcore.theory.tree.linear import reduce_problem
 
     task = mc.make_task(mc.TaskSpec(P=P, D=2 * P, P_test=10, seed=1))
     with warnings.catch_warnings():

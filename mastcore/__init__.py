@@ -39,7 +39,7 @@ from .results import Result, SampledResult, Trace
 from .activations import Activation, get_activation, register_activation
 from .specs import ACTIVATIONS, ConvergenceWarning, LoopBreakdownWarning, NetworkSpec, ScaleWarning
 from .methods import Method, register_method, unregister_method
-from .sweep import METHODS, SweepResult, anneal, sweep
+from .engine import METHODS, SweepResult, anneal, sweep
 from .theory import (
     GPResult,
     NonlinearOneLoopResult,

@@ -140,7 +140,7 @@ class Activation:
         """
         if self.pair_kernel is not None:
             return self.pair_kernel(c, qa, qb, derivatives=derivatives)
-        from .theory.numerical_kernel import gh_pair_kernel  # noqa: PLC0415  (the theory package imports this one)
+        from .theory.kernels.quadrature import gh_pair_kernel  # noqa: PLC0415  (the theory package imports this one)
 
         return gh_pair_kernel(self.phi, self.dphi, c, qa, qb, degree=self.quadrature_degree, derivatives=derivatives)
 
@@ -148,7 +148,7 @@ class Activation:
         """k(x, x) = E[φ(h)²], h ~ N(0, q), as a function of q alone; (k, dk/dq) if ``derivative``."""
         if self.diag_kernel is not None:
             return self.diag_kernel(q, derivative=derivative)
-        from .theory.numerical_kernel import gh_diag_kernel  # noqa: PLC0415
+        from .theory.kernels.quadrature import gh_diag_kernel  # noqa: PLC0415
 
         return gh_diag_kernel(self.phi, self.dphi, q, degree=self.quadrature_degree, derivative=derivative)
 
@@ -241,11 +241,11 @@ def get_activation(name) -> Activation:
 # --- built-in activations ------------------------------------------------------------------------------------
 
 def _closed(fname):
-    """The closed form ``fname`` of mastcore.theory.closed_kernels, imported when first called (the theory package
+    """The closed form ``fname`` of mastcore.theory.kernels.closed_forms, imported when first called (the theory package
     imports this module)."""
 
     def f(*args, **kwargs):
-        from .theory import closed_kernels  # noqa: PLC0415
+        from .theory.kernels import closed_forms as closed_kernels  # noqa: PLC0415
 
         return getattr(closed_kernels, fname)(*args, **kwargs)
 

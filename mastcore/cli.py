@@ -36,7 +36,7 @@ from .data import TaskSpec, available_tasks, make_task
 from .plots import regimes_figure
 from .posterior.langevin import LangevinOptions
 from .specs import ACTIVATIONS, NetworkSpec
-from .sweep import METHODS, sweep
+from .engine import METHODS, sweep
 
 __all__ = ["FIG2_NET", "FIG2_TASK", "app_script", "main"]
 
@@ -343,7 +343,7 @@ def _meta(task_spec, spec, chis, methods, options, seconds, title) -> dict:
         "methods": list(methods),
         "options": options,
         "version": __version__,
-        "code": source_hash("mastcore.sweep"),
+        "code": source_hash("mastcore.engine"),
         "seconds": seconds,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -27,12 +27,12 @@ from .activations import ACTIVATIONS, get_activation
 from .posterior.gibbs import exact_posterior
 from .posterior.langevin import LangevinOptions, train_langevin
 from .posterior.quadrature import posterior_quadrature
-from .theory.kernels import nngp
-from .theory.nonlinear import NonlinearTreeResult
-from .theory.one_loop import one_loop
-from .theory.rescaled import rescaled_kernel
-from .theory.saddle import TreeResult
-from .theory.tree import tree_level
+from .theory.kernels.nngp import nngp
+from .theory.tree.result import NonlinearTreeResult
+from .theory.loops.one_loop import one_loop
+from .theory.renormalised.kernel import rescaled_kernel
+from .theory.tree.linear import TreeResult
+from .theory.tree.level import tree_level
 
 __all__ = ["METHODS", "Method", "SweepPoint", "register_method", "unregister_method"]
 

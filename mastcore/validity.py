@@ -27,12 +27,12 @@ from .cache import CacheMiss
 from ._registry import LiveView
 from .methods import METHODS
 from .specs import NetworkSpec
-from .sweep import sweep as _sweep
+from .engine import sweep as _sweep
 from .theory.bands import band_of_mean_y_delta
-from .theory.kernels import train_kernel_eigh
-from .theory.one_loop import one_loop as _one_loop
-from .theory.one_loop_nonlinear import DENSE_MAX_P
-from .theory.renormalised import LEAVE_FLAGS
+from .theory.kernels.nngp import train_kernel_eigh
+from .theory.loops.one_loop import one_loop as _one_loop
+from .theory.loops.nonlinear import DENSE_MAX_P
+from .theory.renormalised.one_loop import LEAVE_FLAGS
 
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "calibrated", "default_grid", "estimate_map", "map_jobs",
            "recommend", "theory_map"]

@@ -20,8 +20,8 @@ import pandas as pd
 
 import mastcore as mc
 from mastcore import cache
-from mastcore.sweep import METHODS, data_key
-from mastcore.theory.features import feature_summary
+from mastcore.engine import METHODS, data_key
+from mastcore.theory.tree.features import feature_summary
 
 from .state import DIGIT_TASKS, MAX_TASK_BYTES, Settings
 from .words import flag_sentence
@@ -416,7 +416,7 @@ def theory_curves(task: mc.Task, settings: Settings, chis, methods, *, progress:
 
 
 def features_at(task: mc.Task, curves: TheoryCurves, chi: float) -> dict:
-    """Feature-learning summary (mastcore.theory.features) of the tree level nearest to ``chi``."""
+    """Feature-learning summary (mastcore.theory.tree.features) of the tree level nearest to ``chi``."""
     return feature_summary(curves.tree(chi), task.X, task.y, task.direction)
 
 

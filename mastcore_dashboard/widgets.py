@@ -507,7 +507,7 @@ def require_task(settings: Settings):
 # --- long computations: estimate, budget, progress, Cancel -----------------------------------------------
 
 def fmt_seconds(s: float) -> str:
-    """Seconds for people, as the library writes them in its estimates and refusals (mastcore._budget)."""
+    """Seconds for people, as the library writes them in its estimates and refusals (mastcore._plumbing.budget)."""
     return mc.format_seconds(s)
 
 

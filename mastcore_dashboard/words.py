@@ -1,7 +1,7 @@
 """Solver flags in words for people, and plain text made safe for markdown (no streamlit, no maths).
 
 The library marks its results with short flag names (``width_below_2P``, ``loop_correction_large``, ...;
-mastcore/theory/loop_result.py); the app shows the sentence of each flag instead (docs/theory.md §6, §12).
+mastcore/theory/loops/result.py); the app shows the sentence of each flag instead (docs/theory.md §6, §12).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from mastcore_dashboard.widgets import chi_slider, current_settings, data_digest
 from mastcore_dashboard.worker import Call
 from mastcore_dashboard.widgets import chart
 from mastcore import plots
-from mastcore.sweep import METHODS
+from mastcore.engine import METHODS
 
 settings = current_settings()
 page_header(

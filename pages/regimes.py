@@ -14,7 +14,7 @@ from mastcore_dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, 
 from mastcore_dashboard.widgets import chart
 from mastcore import plots
 from mastcore.cache import CacheMiss
-from mastcore.sweep import METHODS
+from mastcore.engine import METHODS
 
 settings = current_settings()
 linear = settings.linear

@@ -16,9 +16,9 @@ import pytest
 
 import mastcore as mc
 from mastcore.activations import GH_DEGREE
-from mastcore.theory import closed_kernels as ck
-from mastcore.theory import nonlinear_kernels as nk
-from mastcore.theory.numerical_kernel import gh_diag_kernel, gh_pair_kernel
+from mastcore.theory.kernels import closed_forms as ck
+from mastcore.theory.kernels import gaussian_law as nk
+from mastcore.theory.kernels.quadrature import gh_diag_kernel, gh_pair_kernel
 
 #: Monte-Carlo agreement: |quadrature − MC| ≤ 4 standard errors.
 MC_SIGMAS = 4.0

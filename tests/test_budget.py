@@ -18,7 +18,7 @@ import pytest
 
 import mastcore as mc
 from mastcore._plumbing import budget as _budget
-from mastcore.sweep import METHODS
+from mastcore.engine import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A refusal must come quickly: the estimate reads sizes only (generous for a loaded 2-core machine).
@@ -286,7 +286,9 @@ def test_estimates_use_the_solvers_own_defaults():
     # the cost model does not keep its own copy of solver defaults: what it assumes equals what the solvers use
     import inspect
 
-    from mastcore.theory import _nonlinear_particles, bands, cumulant_loop, nngp_expansion, tree
+    from mastcore.theory import bands
+    from mastcore.theory.tree import particles as _nonlinear_particles, level as tree
+    from mastcore.theory.loops import cumulants as cumulant_loop, nngp_expansion
 
     sig = inspect.signature(_nonlinear_particles.particle_tree).parameters
     assumed = _budget._solver_defaults()

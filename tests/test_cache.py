@@ -47,7 +47,7 @@ def test_sweep_second_call_is_a_fast_equal_hit(cache_dir):
     direct = mc.anneal(X, y, spec, chis)
     np.testing.assert_array_equal(direct.results["tree"][-1].f_train, second.results["tree"][-1].f_train)
     info = cache.cache_info()
-    assert info["entries"] == 1 and list(info["functions"]) == ["mastcore.sweep._deterministic"]
+    assert info["entries"] == 1 and list(info["functions"]) == ["mastcore.engine._deterministic"]
 
 
 def test_langevin_cache_hit(cache_dir):
@@ -173,10 +173,10 @@ def test_a_change_to_the_source_recomputes(cache_dir, tmp_path, monkeypatch):
 
 
 def test_source_hash_of_mastcore_follows_its_imports():
-    deps = cache._closure("mastcore.theory.one_loop")
-    assert "mastcore.theory.saddle" in deps and "mastcore.theory.kernels" in deps
+    deps = cache._closure("mastcore.theory.loops.one_loop")
+    assert "mastcore.theory.tree.linear" in deps and "mastcore.theory.kernels.nngp" in deps
     assert "mastcore.posterior.langevin" not in deps  # unrelated code does not invalidate one-loop results
-    assert "mastcore.sweep" in cache._closure("mastcore.sweep")
+    assert "mastcore.engine" in cache._closure("mastcore.engine")
 
 
 def test_clear_removes_only_cache_entries(cache_dir):
@@ -185,7 +185,7 @@ def test_clear_removes_only_cache_entries(cache_dir):
     mc.tree_level(X, y, spec, cache=True)
     store = cache_dir / cache.STORE
     user_files = [cache_dir / "README.md", cache_dir / "joblib" / "notes.txt", store / "mine.txt",
-                  store / "mastcore.sweep._deterministic" / "keep.csv"]
+                  store / "mastcore.engine._deterministic" / "keep.csv"]
     for f in user_files:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("the user's")
@@ -248,7 +248,7 @@ def test_cli_cache_info_and_clear(cache_dir):
                                           text=True, env=env, cwd=ROOT, timeout=120, **kw)
     info = run("info")
     assert info.returncode == 0, info.stderr
-    assert "entries: 1" in info.stdout and "mastcore.sweep._deterministic" in info.stdout
+    assert "entries: 1" in info.stdout and "mastcore.engine._deterministic" in info.stdout
     declined = run("clear", input="n\n")
     assert declined.returncode == 1 and cache.cache_info()["entries"] == 1
     clear = run("clear", "--yes")

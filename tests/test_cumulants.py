@@ -12,10 +12,10 @@ from scipy.special import erf
 
 import mastcore as mc
 from mastcore.methods import METHODS, SweepPoint
-from mastcore.theory import prior_features
-from mastcore.theory.kernels import train_kernel
-from mastcore.theory.nonlinear import nonlinear_tree_level
-from mastcore.theory.renormalised import renormalised_one_loop
+from mastcore.theory.renormalised import prior_features
+from mastcore.theory.kernels.nngp import train_kernel
+from mastcore.theory.tree.level import nonlinear_tree_level
+from mastcore.theory.renormalised.one_loop import renormalised_one_loop
 
 #: |z| above this fails a z-test (a false alarm about once in 16000 at a true zero).
 Z_MAX = 4.0

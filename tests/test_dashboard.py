@@ -92,7 +92,7 @@ def test_feature_summary_rescaling_and_outlier():
     with warnings.catch_warnings():
         warnings.simplefilter("error", mc.ConvergenceWarning)
         tree = mc.tree_level(task.X, task.y, SMALL.network_spec(float(SMALL.width)))
-    fs = mc.theory.features.feature_summary(tree, task.X, task.y, task.direction)
+    fs = mc.theory.tree.features.feature_summary(tree, task.X, task.y, task.direction)
     assert fs["eig"][0] > 1.5 and np.allclose(fs["eig"][1:], fs["eig"][1:].clip(max=1.0))  # one outlier above prior
     assert fs["overlap"] > 0.9  # aligned with the all-ones Ising direction
     # docs/theory.md §4: a best single scalar reproduces the mean predictor up to a small spectral correction

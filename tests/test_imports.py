@@ -1,11 +1,16 @@
-"""The architecture of mastcore: it never imports streamlit, and its import graph has no cycle."""
+"""The architecture of mastcore: it never imports streamlit, its import graph has no cycle, mastcore/theory/ is layered by
+family (kernels < tree < loops, renormalised kernel) with no callbacks passed down, and no module hides a public name."""
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
+import inspect
 import json
 import pkgutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import mastcore
@@ -75,7 +80,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_import_graph_has_no_cycle():
     graph = _edges(_modules())
-    assert len(graph) > 25 and "mastcore.theory.saddle" in graph["mastcore.theory.one_loop"]  # the graph is real
+    assert len(graph) > 25 and "mastcore.theory.tree.linear" in graph["mastcore.theory.loops.linear"]  # the graph is real
     cycle = _find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -113,6 +118,83 @@ def test_public_names_resolve_eagerly():
     import mastcore as mc
 
     assert mc.exact_posterior.__module__ == "mastcore.posterior.gibbs"
-    assert mc.sweep.__module__ == "mastcore.sweep" and mc.anneal.__module__ == "mastcore.sweep"
+    assert mc.sweep.__module__ == "mastcore.engine" and mc.anneal.__module__ == "mastcore.engine"
     for name in mc.__all__:
         assert getattr(mc, name) is not None
+
+
+def test_sweep_is_the_function_and_no_module_hides_a_public_name():
+    """``from mastcore import sweep`` gives the function (the engine is mastcore.engine), and no public name of
+    mastcore or mastcore.theory shares its dotted path with a module (a module there would shadow it or be shadowed)."""
+    import mastcore as mc
+    from mastcore import sweep
+
+    assert callable(sweep) and sweep is mc.sweep and not isinstance(sweep, types.ModuleType)
+    assert sweep is importlib.import_module("mastcore.engine").sweep
+    assert "mastcore.sweep" not in sys.modules
+    for package in (mc, mc.theory):
+        for name in package.__all__:
+            path = f"{package.__name__}.{name}"
+            assert importlib.util.find_spec(path) is None, f"module {path} has the name of a public object"
+            assert not isinstance(getattr(package, name), types.ModuleType), path
+
+
+#: The families of mastcore/theory/ (docs/library.md, "Code layout"), bottom to top; a module may import its own
+#: family and the families before it. The dispatch of mc.one_loop (loops.one_loop, loops.variants) sits above all of
+#: them: it picks among the loops and the renormalised one loop.
+FAMILIES = ("kernels", "tree", "loops", "renormalised")
+DISPATCH = {"mastcore.theory.loops.one_loop", "mastcore.theory.loops.variants"}
+
+
+def _family(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["mastcore", "theory"] and parts[2] in FAMILIES else None
+
+
+def test_theory_families_import_only_the_families_below():
+    graph = _edges(_modules())
+    theory = [m for m in graph if _family(m)]
+    assert {_family(m) for m in theory} == set(FAMILIES) and len(theory) > 20  # the layout is the one described
+    wrong = []
+    for m in theory:
+        if m in DISPATCH:
+            continue
+        for t in graph[m]:
+            if t in DISPATCH or (_family(t) and FAMILIES.index(_family(t)) > FAMILIES.index(_family(m))):
+                wrong.append(f"{m} -> {t}")
+    assert not wrong, "a family imports one above it: " + ", ".join(wrong)
+
+
+def test_theory_modules_import_in_a_fresh_interpreter_in_either_order():
+    """Every module of the theory families imports in a fresh interpreter, top to bottom and bottom to top. (Any
+    import runs mastcore/__init__ first, so the static graph above is the check with teeth; this one catches a module
+    that fails when loaded by itself.)"""
+    leaves = [m for f in FAMILIES for m in sorted(_modules()) if _family(m) == f]
+    runs = []
+    for order in (leaves, leaves[::-1]):  # the two interpreters run side by side
+        code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in order)
+        runs.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err[-2000:]
+
+
+def test_no_theory_function_takes_a_callback_for_shared_code():
+    """Shared code is imported from a lower module, never passed down as an argument."""
+    injected = {"finish", "gaussian", "linear_one_loop"}
+    found = []
+    for name in sorted(_modules()):
+        if not name.startswith("mastcore.theory"):
+            continue
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            funcs = [obj] if inspect.isfunction(obj) else (
+                [f for f in vars(obj).values() if inspect.isfunction(f)] if inspect.isclass(obj) else [])
+            for f in funcs:
+                if getattr(f, "__module__", None) != name:
+                    continue
+                bad = injected & set(inspect.signature(f).parameters)
+                if bad:
+                    found.append(f"{name}.{f.__qualname__}({', '.join(sorted(bad))})")
+    assert not found, found

@@ -6,7 +6,7 @@ import pytest
 
 import mastcore as mc
 from mastcore._linalg import gp_predict, row_space
-from mastcore.theory.kernels import linear_kernel, nngp_kernel
+from mastcore.theory.kernels.nngp import linear_kernel, nngp_kernel
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")

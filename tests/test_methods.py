@@ -71,7 +71,7 @@ def test_registered_method_runs_in_the_sweep(registered, data):
     # chi_independent: computed once and reused at every χ (only its error band is estimated anew per χ)
     assert res.results["half_nngp"][0].f_train is res.results["half_nngp"][2].f_train
     assert "half_nngp" in mc.METHODS and mc.METHODS["half_nngp"].label == "half NNGP"
-    from mastcore.sweep import METHODS as sweep_methods, Method  # noqa: PLC0415 (the old home still works)
+    from mastcore.engine import METHODS as sweep_methods, Method  # noqa: PLC0415 (the sweep engine re-exports them)
 
     assert sweep_methods is mc.METHODS and Method is mc.Method
 
@@ -200,8 +200,8 @@ def test_theory_map_takes_the_records_map_theories():
 
 
 def test_sweep_loop_has_no_per_method_branch():
-    """mastcore/sweep.py compares no method name: what differs between methods is in their records."""
-    tree = ast.parse((ROOT / "mastcore" / "sweep.py").read_text(encoding="utf-8"))
+    """mastcore/engine.py compares no method name: what differs between methods is in their records."""
+    tree = ast.parse((ROOT / "mastcore" / "engine.py").read_text(encoding="utf-8"))
     names = set(mc.METHODS)
     compared = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Compare)
                 for c in (node.left, *node.comparators) if isinstance(c, ast.Constant) and c.value in names]

@@ -8,9 +8,10 @@ import pytest
 
 import mastcore as mc
 from mastcore import cache
-from mastcore.theory import nonlinear as nl
-from mastcore.theory import nonlinear_kernels as nk
-from mastcore.theory.saddle import linear_tree_level as linear_tree
+from mastcore.theory.tree import nonlinear as nl
+from mastcore.theory.tree.level import nonlinear_tree_level
+from mastcore.theory.kernels import gaussian_law as nk
+from mastcore.theory.tree.linear import linear_tree_level as linear_tree
 
 #: Monte-Carlo agreement: |exact − MC| ≤ 4 standard errors (docs/theory.md §8.6).
 MC_SIGMAS = 4.0
@@ -113,7 +114,7 @@ def test_gaussian_ansatz_with_linear_activation_is_the_linear_tree_level(shape, 
     P, D = shape
     X, y, Xs, _ = _teacher(P, D)
     spec = mc.NetworkSpec(width=40, chi=chi, g_v=1.0, g_w=1.0, kappa0=0.25)
-    r = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian", tol=1e-13, max_iter=5000)
+    r = nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian", tol=1e-13, max_iter=5000)
     ref = linear_tree(X, y, spec, Xs)
     assert r.converged and r.residual < 1e-12
     assert np.max(np.abs(r.f_train - ref.f_train)) < LINEAR_TOL
@@ -171,13 +172,13 @@ def test_warm_start_and_progress_and_validation():
     X, y, Xs, _ = _teacher()
     spec = mc.NetworkSpec(width=40, chi=10.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
     calls = []
-    r10 = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", progress=lambda d, t, i: calls.append((d, t)))
+    r10 = nonlinear_tree_level(X, y, spec, ansatz="gaussian", progress=lambda d, t, i: calls.append((d, t)))
     assert calls and calls[-1][0] == calls[-1][1]
-    r40 = nl.nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian", init=r10)
-    cold = nl.nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian")
+    r40 = nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian", init=r10)
+    cold = nonlinear_tree_level(X, y, spec.replace(chi=40.0), ansatz="gaussian")
     assert np.max(np.abs(r40.f_train - cold.f_train)) < 1e-7
     with pytest.raises(ValueError, match="'ansatz' must be one of"):
-        nl.nonlinear_tree_level(X, y, spec, ansatz="bogus")
+        nonlinear_tree_level(X, y, spec, ansatz="bogus")
     with pytest.raises(ValueError, match="'C_init' applies to linear networks"):
         mc.tree_level(X, y, spec, C_init=np.eye(3))
     with pytest.raises(ValueError, match="apply to erf/ReLU"):
@@ -190,10 +191,10 @@ def test_non_convergence_warns_or_raises(monkeypatch):
     spec = mc.NetworkSpec(width=40, chi=40.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
     # an unreachable tolerance (below double-precision round-off) cannot be met by damping nor by Newton–Krylov
     with pytest.warns(mc.ConvergenceWarning, match="residual"):
-        r = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30)
+        r = nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30)
     assert not r.converged and r.residual > 1e-30
     with pytest.raises(RuntimeError, match="did not converge"):
-        nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30, strict=True)
+        nonlinear_tree_level(X, y, spec, ansatz="gaussian", max_iter=2, n_stages=1, tol=1e-30, strict=True)
 
 
 # --- non-zero-mean ansatz --------------------------------------------------------------------------------------
@@ -231,14 +232,14 @@ def test_gaussian_mean_relu_raises_J_and_erf_keeps_zero_mean():
     pytest.importorskip("torch")
     X, y, Xs, _ = _teacher(P=20, D=10)
     spec = mc.NetworkSpec(width=20, chi=20.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
-    zero = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian")
-    mean = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian_mean")
+    zero = nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian")
+    mean = nonlinear_tree_level(X, y, spec, Xs, ansatz="gaussian_mean")
     assert mean.ansatz == "gaussian_mean" and mean.converged
     assert mean.J > zero.J + 1e-3  # docs/theory.md §9: the zero-mean Gaussian is not a maximum for ReLU
     assert np.linalg.norm(mean.mu) > 0.1 * np.sqrt(spec.g_v / X.shape[1])
     assert mean.f_test.shape == (Xs.shape[0],)
-    e = nl.nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian_mean")
-    e0 = nl.nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian")
+    e = nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian_mean")
+    e0 = nonlinear_tree_level(X, y, spec.replace(activation="erf"), ansatz="gaussian")
     assert np.linalg.norm(e.mu) < 1e-6 and np.max(np.abs(e.f_train - e0.f_train)) < 1e-6
     assert mc.tree_level(X, y, spec).ansatz == "gaussian_mean"  # ReLU default
 
@@ -254,8 +255,8 @@ def test_particles_reproduce_linear_tree_level():
     calls = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
-        r = nl.nonlinear_tree_level(X, y, spec, Xs, ansatz="particles", n_particles=1500, seed=1,
-                          progress=lambda d, t, i: calls.append(d))
+        r = nonlinear_tree_level(X, y, spec, Xs, ansatz="particles", n_particles=1500, seed=1,
+                                 progress=lambda d, t, i: calls.append(d))
     assert calls and r.ansatz == "particles"
     m_ref = np.mean(y * (y - ref.f_train))
     m = np.mean(y * (y - r.f_train))
@@ -310,7 +311,7 @@ def test_nonlinear_tree_on_digits_runs_in_row_space():
 
 
 def test_public_names():
-    assert mc.rescaled_kernel.__module__ == "mastcore.theory.rescaled"
+    assert mc.rescaled_kernel.__module__ == "mastcore.theory.renormalised.kernel"
     assert nl.DEFAULT_ANSATZ["erf"] == "gaussian" and nl.DEFAULT_ANSATZ["relu"] == "gaussian_mean"
 
 
@@ -323,7 +324,7 @@ def test_particles_cache_roundtrip(tmp_path, monkeypatch):
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
         a = mc.tree_level(X, y, spec, Xs, cache=True, **opts)
         b = mc.tree_level(X, y, spec, Xs, cache=True, progress=lambda *x: None, **opts)
-        c = nl.nonlinear_tree_level(X, y, spec, Xs, **opts)
+        c = nonlinear_tree_level(X, y, spec, Xs, **opts)
     assert np.array_equal(a.f_train, b.f_train) and np.array_equal(a.f_test, b.f_test)
     assert np.array_equal(a.f_train, c.f_train)  # deterministic in the seed
     assert any(tmp_path.rglob(cache.RESULT))
@@ -333,7 +334,7 @@ def test_newton_krylov_fallback_finds_the_same_fixed_point():
     """The fallback used when damping stalls (unstable direction of the map) solves the same stationarity equation."""
     X, y, _, _ = _teacher(P=16, D=8)
     spec = mc.NetworkSpec(width=16, chi=16.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="relu")
-    r = nl.nonlinear_tree_level(X, y, spec, ansatz="gaussian", tol=1e-12)
+    r = nonlinear_tree_level(X, y, spec, ansatz="gaussian", tol=1e-12)
     pb = nl._problem(X, y, spec, None)
     Lam = np.linalg.inv(r._cov_row)
     start = Lam + 0.05 * np.diag(np.diag(Lam))  # 5 % off the solution

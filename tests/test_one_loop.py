@@ -1,4 +1,4 @@
-"""Tests of mastcore.theory.one_loop (docs/theory.md §5–§6, §8.3).
+"""Tests of mastcore.theory.loops (one_loop.py, linear.py; docs/theory.md §5–§6, §8.3).
 
 References, all independent of the structured implementation:
 * dense Schur form (tests/reference/one_loop_dense.py, O(P⁶)), built straight from the operator formulas of docs/theory.md §5;
@@ -17,9 +17,9 @@ import pytest
 
 import mastcore as mc
 from reference import one_loop_dense as dense
-ol_mod = importlib.import_module("mastcore.theory.one_loop")
-from mastcore.theory.kernels import linear_kernel
-from mastcore.theory.saddle import reduce_problem
+ol_mod = importlib.import_module("mastcore.theory.loops.linear")
+from mastcore.theory.kernels.nngp import linear_kernel
+from mastcore.theory.tree.linear import reduce_problem
 
 from reference.brute_one_loop import brute_one_loop, exact_mean_delta, small_problem
 
@@ -242,7 +242,7 @@ def test_result_fields_and_decomposition():
 
 
 def test_mc_one_loop_is_callable_after_submodule_import():
-    importlib.import_module("mastcore.theory.one_loop")
+    importlib.import_module("mastcore.theory.loops.one_loop")
     X, y = small_problem(4, 6, 0)
     r = mc.one_loop(X, y, _spec(20, 2.0), variant="perturbative")
     assert isinstance(r, mc.OneLoopResult)

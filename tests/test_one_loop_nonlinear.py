@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore.theory.cumulant_loop import GaussianCumulants, SampleCumulants, SymBasis, cumulant_core
-from mastcore.theory.kernels import linear_kernel
-from mastcore.theory.neuron_law import law_problem, sample_gaussian
-from mastcore.theory.nngp_expansion import nngp_expansion
-from mastcore.theory.nonlinear import nonlinear_tree_level
-from mastcore.theory.one_loop_nonlinear import saddle_one_loop
-from mastcore.theory.renormalised import renormalised_one_loop
+from mastcore.theory.loops.cumulants import GaussianCumulants, SampleCumulants, SymBasis, cumulant_core
+from mastcore.theory.kernels.nngp import linear_kernel
+from mastcore.theory.tree.neuron_law import law_problem, sample_gaussian
+from mastcore.theory.loops.nngp_expansion import nngp_expansion
+from mastcore.theory.tree.level import nonlinear_tree_level
+from mastcore.theory.loops.nonlinear import saddle_one_loop
+from mastcore.theory.renormalised.one_loop import renormalised_one_loop
 from reference.brute_cgf_one_loop import brute_cgf_one_loop
 from reference.brute_one_loop import exact_mean_delta, small_problem
 from reference.one_loop_dense import op_matrix, sym_basis
@@ -267,12 +267,12 @@ def test_renormalised_loop_reports_a_saddle_that_did_not_converge(monkeypatch):
     import dataclasses
     import sys
 
-    module = sys.modules["mastcore.theory.renormalised"]
+    module = sys.modules["mastcore.theory.renormalised.one_loop"]
     real = module.rescaled_kernel
 
     def unconverged(*args, **kwargs):
         r = real(*args, **kwargs)
-        warnings.warn("rescaled kernel: residual 1e-2", mc.ConvergenceWarning)  # what the real one says
+        warnings.warn("renormalised kernel: residual 1e-2", mc.ConvergenceWarning)  # what the real one says
         return dataclasses.replace(r, converged=False, residual=1e-2)
 
     monkeypatch.setattr(module, "rescaled_kernel", unconverged)
@@ -289,8 +289,8 @@ def test_renormalised_loop_reports_a_saddle_that_did_not_converge(monkeypatch):
 def test_prior_batches_estimate_the_analytic_nngp_kernel_with_an_honest_error_bar():
     # E_prior φφᵀ = C0 / g_w (the arcsine kernel for erf, analytic): the batched sums must reproduce it within their
     # own batch-means error, groups must add up to the total, and growing keeps the earlier draws
-    from mastcore.theory.kernels import train_kernel
-    from mastcore.theory.neuron_law import PriorBatches
+    from mastcore.theory.kernels.nngp import train_kernel
+    from mastcore.theory.tree.neuron_law import PriorBatches
 
     X, _ = small_problem(5, 8, 3)
     spec = mc.NetworkSpec(width=20, chi=1.0, activation="erf")
@@ -314,8 +314,9 @@ def test_prior_batches_estimate_the_analytic_nngp_kernel_with_an_honest_error_ba
 def test_jackknife_shared_setup_equals_recomputing_every_replicate(monkeypatch):
     # the jackknife shares the saddle's setup and the samples' vec(φφᵀ) across replicates; with both switched off
     # (every replicate recomputes from the raw samples) the estimates and replicates must be the same numbers
-    from mastcore.theory import _defaults, cumulant_loop
-    from mastcore.theory.neuron_law import sample_gaussian
+    from mastcore.theory import _defaults
+    from mastcore.theory.loops import cumulants as cumulant_loop
+    from mastcore.theory.tree.neuron_law import sample_gaussian
 
     X, y = small_problem(6, 9, 2)
     spec = mc.NetworkSpec(width=12, chi=3.0, activation="erf", kappa0=0.5)

@@ -93,7 +93,7 @@ def test_sweep_points_in_shared_process_workers_run_one_thread(monkeypatch):
 
     from mastcore._plumbing import threads as _threads
 
-    sweep_module = sys.modules["mastcore.sweep"]  # the module (mc.sweep is the function)
+    sweep_module = sys.modules["mastcore.engine"]  # the sweep engine (mc.sweep is its function)
 
     seen = []
     original = sweep_module._sampled_point

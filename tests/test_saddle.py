@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import mastcore as mc
-from mastcore.theory import saddle
+from mastcore.theory.tree import linear as saddle
 from mastcore._linalg import gp_predict, row_space
-from mastcore.theory.kernels import linear_kernel
+from mastcore.theory.kernels.nngp import linear_kernel
 
 #: Stationarity tolerance of docs/theory.md §8.1.
 TOL_STATIONARY = 1e-10

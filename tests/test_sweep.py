@@ -140,7 +140,7 @@ def test_cached_sweep_is_one_entry_and_resumes_sampled_points(fig2, cache_dir):
         warnings.simplefilter("ignore", mc.ConvergenceWarning)
         first = mc.sweep(X, y, spec, chis=[1, 4, 8], methods=("tree", "exact"), options=opts, cache=True)
         functions = cache.cache_info()["functions"]
-        assert functions["mastcore.sweep._deterministic"]["entries"] == 1
+        assert functions["mastcore.engine._deterministic"]["entries"] == 1
         assert functions["mastcore.posterior.gibbs.exact_posterior"]["entries"] == 3
         # a sweep killed after its first point resumes: the finished points are read back, not recomputed
         again = mc.sweep(X, y, spec, chis=[1, 4, 8, 6], methods=("exact",), options=opts, cache=True)

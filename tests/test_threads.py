@@ -276,8 +276,8 @@ def test_memo_keys_on_content_and_is_bounded():
     X2[0, 0] = -X2[0, 0]
     assert _linalg.row_space(X2) is not a  # changed content: a miss
     spec = mc.NetworkSpec(width=10)
-    assert mc.theory.kernels.train_kernel(X, spec) is not mc.theory.kernels.train_kernel(X, spec.replace(g_w=2.0))
-    assert mc.theory.kernels.train_kernel(X, spec) is mc.theory.kernels.train_kernel(X, spec.replace(chi=5.0))
+    assert mc.theory.kernels.nngp.train_kernel(X, spec) is not mc.theory.kernels.nngp.train_kernel(X, spec.replace(g_w=2.0))
+    assert mc.theory.kernels.nngp.train_kernel(X, spec) is mc.theory.kernels.nngp.train_kernel(X, spec.replace(chi=5.0))
     for seed in range(_linalg.MEMO_ITEMS + 4):
         _linalg.row_space(mc.ising(10, 20, 0.1, seed=100 + seed)[0])
     assert len(_linalg.MEMO) <= _linalg.MEMO_ITEMS
@@ -293,7 +293,7 @@ def test_thread_workers_of_a_sweep_keep_one_thread_until_all_finish(monkeypatch)
     import threading
     import time
 
-    sweep_module = sys.modules["mastcore.sweep"]
+    sweep_module = sys.modules["mastcore.engine"]
 
     real = sweep_module._sampled_point
     first_in, second_in = threading.Event(), threading.Event()

@@ -10,8 +10,8 @@ from scipy.optimize import minimize_scalar
 
 import mastcore as mc
 from mastcore import validity
-from mastcore.theory.kernels import linear_kernel
-from mastcore.theory.renormalised import renormalised_one_loop
+from mastcore.theory.kernels.nngp import linear_kernel
+from mastcore.theory.renormalised.one_loop import renormalised_one_loop
 from reference.brute_one_loop import exact_mean_delta, small_problem
 
 

@@ -284,7 +284,7 @@ COST_MODELS: dict[str, CostModel] = {
                       detail=lambda o, a: None if a.linear else f"ansatz {o['ansatz'] or a.default_ansatz}",
                       band=_always),
     "rescaled": CostModel("rescaled", _rescaled, "renormalised kernel", band=_always),
-    # the renormalised one loop has a band of its own, and "auto" runs it and lends it (theory/loop_variants.py)
+    # the renormalised one loop has a band of its own, and "auto" runs it and lends it (theory/loops/variants.py)
     "one_loop": CostModel("one_loop", _one_loop, "one loop",
                           band=lambda o, a: o["variant"] not in ("auto", "renormalised")),
     "quadrature": CostModel("quadrature", _quadrature, "posterior quadrature"),

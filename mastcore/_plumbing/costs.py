@@ -153,7 +153,7 @@ def _solver_defaults() -> dict:
 
 
 def _stages(chi: float, N: int, n_stages: int) -> int:
-    """χ stages of the annealed nonlinear tree level from the NNGP (nonlinear._chi_path)."""
+    """χ stages of the annealed nonlinear tree level from the NNGP (tree.nonlinear._chi_path)."""
     if chi <= 1.0 + 1e-12:
         return 1
     span = math.log(chi) / max(math.log(max(N, 2)), 1e-12)
@@ -168,7 +168,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
     solver = _solver_defaults()
     stages = 1 if warm else _stages(float(o["chi"] or N), N, int(o["n_stages"] or solver["gaussian_stages"]))
     iters = GAUSS_ITERS_WARM if warm else GAUSS_ITERS_FIRST + GAUSS_ITERS_STAGE * (stages - 1)
-    # Gaussian map (nonlinear._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
+    # Gaussian map (tree.nonlinear._gaussian_map): M = ZΣZᵀ and the kernel with its derivatives (pair_kernel: A, B, AB,
     # δ, √δ, k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b and two temporaries, ~12 live P×P); per application M and ZᵀGZ
     # (4P²r + 4Pr²), a Cholesky and inverse of C + κ0 (P³) and of Λ (2r³), and ~40 elementwise passes over P×P
     g_peak = 12 * P * P + 6 * r * r + P * r
@@ -194,7 +194,7 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
         M = positive_int("n_particles", po["n_particles"])
         n_outer = po["n_stages"] * po["outer_per_stage"] + po["outer_final"]
         steps = n_outer * (po["mcmc_steps"] + 1)
-        # MALA (theory/_nonlinear_particles.py): V, proposal, gradients (M×r) and H, F, FC, φ'(H) (M×P) twice;
+        # MALA (theory/tree/particles.py): V, proposal, gradients (M×r) and H, F, FC, φ'(H) (M×P) twice;
         # the history of C over the averaging window (outer_final × P×P)
         peak = sv_kept + max(sv_peak - sv_kept, 10 * M * P + 8 * M * r + po["outer_final"] * P * P + 6 * P * P
                              + (3 * M * Ps + Ps * P if Ps else 0))
@@ -289,14 +289,14 @@ def _one_loop(P, D, Ps, N, act, o):
     r = min(P, D)
     t_peak, t_res, t_flops, t_elems, t_units, parts = _tree_linear(P, D, Ps, N, dict(o, warm=False,
                                                                                       variant="full"))
-    # structured fluctuations (one_loop.Fluctuations, _gradients, perturbative_core): ~25 live r×r arrays;
+    # structured fluctuations (loops.linear.Fluctuations, _gradients, perturbative_core): ~25 live r×r arrays;
     # kernel variance (Fluctuations._variance_series) on the lifted P×P grid: out, T, T∘T and a product (~6 P×P);
     # then δC and C + δC lifted to P×P
     core = 25 * r * r
     var = 6 * P * P if o["kernel_variance"] else 0
     result = t_res + 3 * P * P + 6 * P + 4 * Ps + r * r
     peak = t_res + max(t_peak - t_res, core, var + 2 * r * r) + 2 * P * P
-    # kernel variance (one_loop.Fluctuations._variance_series): ~25 products of (P, r) by (r, P) over its series
+    # kernel variance (loops.linear.Fluctuations._variance_series): ~25 products of (P, r) by (r, P) over its series
     flops = t_flops + 60.0 * r**3 + (50.0 * P * P * r if o["kernel_variance"] else 0.0)
     iters = 1
     if o["variant"] == "self_consistent":

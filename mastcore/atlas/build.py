@@ -28,7 +28,7 @@ from ..data import TaskSpec, make_task
 from ..metrics import summarize
 from ..posterior.langevin import LangevinOptions, train_langevin
 from ..specs import ConvergenceWarning, NetworkSpec
-from ..theory.kernels import nngp_kernel
+from ..theory.kernels.nngp import nngp_kernel
 from . import ATLAS_FILE, ATLAS_PRESETS, FORMAT, MAX_BYTES, Atlas, load_atlas, trainer_hash
 
 __all__ = ["ATLAS_OPTIONS", "N_CHI", "atlas_chis", "build_atlas", "estimate_atlas", "rescaling_factor"]

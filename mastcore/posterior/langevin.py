@@ -63,7 +63,7 @@ from .._plumbing.warn import warn
 from ..metrics import CONSTANT_RTOL, chain_se, chains_agree, split_rhat
 from ..results import SampledResult, Trace
 from ..specs import ConvergenceWarning, NetworkSpec
-from ..theory.kernels import train_kernel_eigh
+from ..theory.kernels.nngp import train_kernel_eigh
 
 __all__ = ["LangevinOptions", "LangevinResult", "train_langevin"]
 

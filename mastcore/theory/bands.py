@@ -88,7 +88,7 @@ def _own(result, X):
 def companion(X, y, spec, X_test):
     """The renormalised one loop with its band: the reference of the disagreement bands (docs/theory.md §19.1).
     Memoised on the data's content and the spec (docs/theory.md §17.3): a sweep asks for it once per χ and theory."""
-    from .renormalised import renormalised_one_loop
+    from .renormalised.one_loop import renormalised_one_loop
 
     def compute():
         with warnings.catch_warnings(), inner():

@@ -6,7 +6,7 @@ For samples φ_s (S, P) of a neuron law and C* = g_w mean_s φ_sφ_sᵀ, C̃* = 
 is stationary at (C*, C̃*). Torch autograd (float64) over the raw independent entries (upper triangles) of C and
 C̃ gives the full Hessian S2 and third derivative S3, the propagator G = (−S2)⁻¹, the tadpole ⟨δz⟩ = ½ G S3[G]
 and ⟨Δ⟩ = Δ(z*) + Δ'·⟨δz⟩ + ½ Δ''[G] with Δ(C) = κ0 (C + κ0)⁻¹y (docs/theory.md §6, §12). It shares no code and
-no formula with mastcore beyond the definition of the action; the fast path (mastcore.theory.cumulant_loop) must
+no formula with mastcore beyond the definition of the action; the fast path (mastcore.theory.loops.cumulants) must
 agree with it on the same sample. Reverse mode three times (docs/theory.md §15 (item 7)). P ≤ 6.
 """
 from __future__ import annotations

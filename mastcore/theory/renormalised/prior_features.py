@@ -20,11 +20,11 @@ import threading
 
 import numpy as np
 
-from .._linalg import _Memo, content_key
-from ..activations import get_activation
-from .kernels import train_kernel, train_kernel_eigh
-from .neuron_law import law_problem
-from .nonlinear_kernels import activation_fn
+from ..._linalg import _Memo, content_key
+from ...activations import get_activation
+from ..kernels.nngp import train_kernel, train_kernel_eigh
+from ..tree.neuron_law import law_problem
+from ..kernels.gaussian_law import activation_fn
 
 __all__ = ["BLOCK", "PriorFeatures", "STORE", "shared_prior"]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from . import _defaults
+from .. import _defaults
 
 __all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "core_setup", "cumulant_core", "jackknife_core"]
 

@@ -5,8 +5,8 @@ second moments q = xᵀΣx, q' = x'ᵀΣx', c = xᵀΣx'. This module gives k an
 (∂k/∂c, ∂k/∂q, ∂k/∂q'; on the diagonal dk/dq as a function of q alone) and the Gram-matrix helpers used by the
 Gaussian-ansatz tree level, plus the non-zero-mean kernel E[φ(h)φ(h')] with h ~ N(m, ·) (torch, differentiable)
 used by the ``gaussian_mean`` ansatz. Each activation's record supplies its kernel: the closed forms of linear, erf
-(arcsine) and ReLU (arc-cosine) networks (mastcore.theory.closed_kernels), Gauss–Hermite quadrature for any other φ
-(mastcore.theory.numerical_kernel).
+(arcsine) and ReLU (arc-cosine) networks (mastcore.theory.kernels.closed_forms), Gauss–Hermite quadrature for any other φ
+(mastcore.theory.kernels.quadrature).
 
 Everything here is pure: arrays in, arrays out, float64. The network kernel is C = g_w k (docs/theory.md §9).
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import ACTIVATIONS, get_activation
-from .closed_kernels import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
+from ...activations import ACTIVATIONS, get_activation
+from .closed_forms import erf_diag, erf_pair, linear_diag, linear_pair, relu_diag, relu_pair  # noqa: F401
 
 __all__ = [
     "NONLINEAR",
@@ -57,8 +57,8 @@ def activation_fn(activation):
 def pair_kernel(c, qa, qb, activation, *, derivatives: bool = False):
     """k(c, q_a, q_b) for distinct points (elementwise over broadcastable arrays) (docs/theory.md §9.1, §9.7).
 
-    The activation's closed form where it has one (mastcore.theory.closed_kernels: linear, erf, ReLU),
-    otherwise Gauss–Hermite quadrature (mastcore.theory.numerical_kernel).
+    The activation's closed form where it has one (mastcore.theory.kernels.closed_forms: linear, erf, ReLU),
+    otherwise Gauss–Hermite quadrature (mastcore.theory.kernels.quadrature).
     Returns k, or (k, ∂k/∂c, ∂k/∂q_a, ∂k/∂q_b) if ``derivatives``.
     """
     return get_activation(activation).kernel(c, qa, qb, derivatives=derivatives)
@@ -186,7 +186,7 @@ def _gauss_mean(act, mu, s2):
     if act.gauss_mean_torch is not None:
         return act.gauss_mean_torch(mu, s2)
     torch = _torch()
-    from .numerical_kernel import gh_rule  # noqa: PLC0415
+    from .quadrature import gh_rule  # noqa: PLC0415
 
     z, w = (torch.tensor(a, dtype=mu.dtype, device=mu.device) for a in gh_rule(GH_INNER))
     return torch.sum(w * act.phi_torch(mu[..., None] + torch.sqrt(s2)[..., None] * z), dim=-1)

@@ -3,7 +3,7 @@
 The kernel's cumulant generating function is estimated on samples of the neuron law at the tree-level saddle —
 the Gaussian ansätze of docs/theory.md §9.2–§9.3 (independent draws) or the exact tilted law of §9.4 (MALA
 chains started from the particle tree level's mean and covariance) — and the one loop is the perturbative
-expansion of :mod:`mastcore.theory.cumulant_loop`. The Monte-Carlo error is a delete-one-group jackknife over
+expansion of :mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over
 independent groups of samples (draws or chains); samples are doubled until the standard error of the train
 mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the one-loop correction of mean(y·Δ), or ``max_samples`` is
 reached (then the flag ``mc_error_large`` is set). Same seed → same answer.
@@ -14,13 +14,14 @@ import time
 
 import numpy as np
 
-from .._plumbing.validation import check_data
-from ..specs import NetworkSpec
-from . import _defaults
-from .cumulant_loop import SymBasis, jackknife_core
-from .neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
-from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
+from ..._plumbing.validation import check_data
+from ...specs import NetworkSpec
+from .. import _defaults
+from .cumulants import SymBasis, jackknife_core
+from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
+from ..tree.level import nonlinear_tree_level
+from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult
+from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
 

@@ -20,14 +20,14 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from ..activations import get_activation
-from .._linalg import RowSpace, row_space
-from .._sigma import SigmaVMixin
-from .._plumbing.validation import check_data, positive_float, positive_int
-from .._plumbing.warn import warn
-from ..results import Result
-from ..specs import ConvergenceWarning, NetworkSpec
-from .kernels import train_kernel
+from ...activations import get_activation
+from ..._linalg import RowSpace, row_space
+from ..._sigma import SigmaVMixin
+from ..._plumbing.validation import check_data, positive_float, positive_int
+from ..._plumbing.warn import warn
+from ...results import Result
+from ...specs import ConvergenceWarning, NetworkSpec
+from ..kernels.nngp import train_kernel
 
 __all__ = ["TreeResult", "linear_tree_level", "solve_scalar_s"]
 

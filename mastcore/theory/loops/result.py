@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._plumbing.validation import positive_float, positive_int
-from .._plumbing.warn import warn
-from ..results import Result
-from ..specs import LoopBreakdownWarning
-from .saddle import TreeResult
+from ..._plumbing.validation import positive_float, positive_int
+from ..._plumbing.warn import warn
+from ...results import Result
+from ...specs import LoopBreakdownWarning
+from ..tree.linear import TreeResult
 
 __all__ = ["LOOP_TO_TREE_MAX", "LoopFlags", "NonlinearOneLoopResult", "OneLoopResult", "WIDTH_ADVISORY",
            "monte_carlo_settings"]
@@ -143,7 +143,7 @@ class OneLoopResult(Result):
 class NonlinearOneLoopResult(OneLoopResult):
     """One loop of an erf/ReLU (or, for checks, linear) network from sampled cumulants (docs/theory.md §12).
 
-    Beyond :class:`~mastcore.theory.one_loop.OneLoopResult`:
+    Beyond :class:`~mastcore.theory.loops.result.OneLoopResult`:
     se_train (P,), se_test (P*,) : Monte-Carlo standard errors (jackknife over sample groups).
     mc_se : s.e. of the train mean(y·Δ); mc_ratio : mc_se / |one-loop correction of train mean(y·Δ)|.
     chain_f_train (G, P), chain_f_test (G, P*) : jackknife pseudo-values of f (their spread / √G is the s.e.; what

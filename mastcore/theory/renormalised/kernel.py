@@ -8,12 +8,12 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from .._api import solver
-from .._plumbing.validation import check_data
-from .._plumbing.warn import warn
-from ..results import Result
-from ..specs import ConvergenceWarning, NetworkSpec
-from .kernels import cross_kernel, train_kernel, train_kernel_eigh
+from ..._api import solver
+from ..._plumbing.validation import check_data
+from ..._plumbing.warn import warn
+from ...results import Result
+from ...specs import ConvergenceWarning, NetworkSpec
+from ..kernels.nngp import cross_kernel, train_kernel, train_kernel_eigh
 
 __all__ = ["RescaledResult", "rescaled_kernel"]
 
@@ -87,12 +87,12 @@ def rescaled_kernel(X, y, spec: NetworkSpec, X_test=None) -> RescaledResult:
             n_iter += info.iterations
             roots.append(u)
     if not roots:
-        raise RuntimeError(f"rescaled kernel: no maximum of Phi(u) on [1e-8, 1e8] (chi={chi:g}, N={N})")
+        raise RuntimeError(f"renormalised kernel: no maximum of Phi(u) on [1e-8, 1e8] (chi={chi:g}, N={N})")
     u = max(roots, key=phi)
     residual = float(abs(dphi_dlogu(u))) / N
     converged = residual < 1e-8
     if not converged:
-        warn(f"rescaled kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning)
+        warn(f"renormalised kernel: residual {residual:.2e} at u={u:.6g}", ConvergenceWarning)
     C = u * C0
     A = C + k0 * np.eye(X.shape[0])
     alpha = sla.cho_solve(sla.cho_factor(A, lower=True), y)

@@ -1,4 +1,4 @@
-"""Tree level and kernel rescaling for erf and ReLU networks (docs/theory.md §9).
+"""The erf/ReLU tree level (docs/theory.md §9): the row-space problem, the objective J, the zero-mean Gaussian ansatz.
 
 Three ansätze for the per-neuron weight law at the saddle point:
 
@@ -12,37 +12,37 @@ Three ansätze for the per-neuron weight law at the saddle point:
 
 All solvers work in the row space of X (rank r ≤ min(P, D)): orthogonal to it the law is the prior, which the
 train kernel does not see; the test kernel adds its prior variance back (exact for the Gaussian ansätze).
+
+This module holds the first (:func:`gaussian_tree`, where :mod:`.gaussian_mean` starts from); the others are
+:mod:`.gaussian_mean` and :mod:`.particles`, :func:`.level.nonlinear_tree_level` picks one, and every ansatz returns
+the :class:`.result.NonlinearTreeResult` built by :func:`.result.finish` (shared code below, no callbacks).
 """
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.linalg as sla
 
-from .._registry import LiveView
-from .._api import check_spec
-from ..activations import ACTIVATIONS, get_activation
-from .._linalg import RowSpace, row_space
-from .._sigma import SigmaVMixin
-from .._plumbing.validation import check_data, positive_float, positive_int
-from .._plumbing.warn import warn
-from ..results import Result
-from ..specs import ConvergenceWarning, NetworkSpec
-from . import _defaults
-from ._likelihood import likelihood
-from ._nonlinear_mean import gaussian_mean_tree
-from ._nonlinear_particles import particle_tree
+from ..._registry import LiveView
+from ..._api import check_spec
+from ...activations import ACTIVATIONS
+from ..._linalg import RowSpace, row_space
+from ..._plumbing.validation import check_data
+from ..._plumbing.warn import warn
+from ...specs import ConvergenceWarning, NetworkSpec
+from .. import _defaults
+from .likelihood import likelihood
 from .neuron_law import LawProblem, law_problem
-from .nonlinear_kernels import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
+from ..kernels.gaussian_law import gram_parts, kernel, kernel_gradient_matrix, pair_kernel
+from .result import NonlinearTreeResult, finish
 
 __all__ = [
     "ANSATZE",
     "DEFAULT_ANSATZ",
     "NonlinearTreeResult",
-    "nonlinear_tree_level",
+    "gaussian_tree",
     "tree_objective",
 ]
 
@@ -63,51 +63,6 @@ ANNEAL_STAGES = _defaults.ANNEAL_STAGES
 ETA_MIN = 1e-10
 ETA_STALL = 1e-6
 NK_MAX_ITER = 100
-
-
-# --- results ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class NonlinearTreeResult(SigmaVMixin, Result):
-    """Tree-level saddle point of an erf/ReLU (or linear) network under a neuron-law ansatz (docs/theory.md §9).
-
-    Attributes
-    ----------
-    f_train : (P,) mean predictor C (C + κ0)⁻¹ y; f_test : (P*,) or None, C(X*, X) (C + κ0)⁻¹ y with the test
-        kernel of the same neuron law.
-    C : (P, P) adapted kernel g_w E[φ(Xv) φ(Xv)ᵀ] under the law. a : (P,) = (C + κ0)⁻¹ y.
-    s : outlier eigenvalue of the weight covariance Σ_v in units of the prior variance g_v/D. For linear nets it
-        is the rescaling factor of §4 up to O(1/N); it measures how strongly the law stretches along the task.
-    mu : (D,) mean of the law (``gaussian_mean``; zeros otherwise; for particles the particle mean).
-    ansatz, J : the ansatz and the objective J at the solution (``gaussian``/``gaussian_mean``; NaN for particles).
-    converged, n_iter, residual : diagnostics. Gaussian ansätze: residual = ‖Λ_new − Λ‖_F/‖Λ‖_F of the
-        stationarity map (μ's equation included for ``gaussian_mean``). Particles: relative drift of C between the
-        two halves of the averaging window, to be compared with ``c_se`` (its Monte-Carlo standard error).
-    K_B, n_roots : None (no background kernel / scalar root for nonlinear laws); kept for a uniform interface.
-    """
-
-    C: np.ndarray
-    a: np.ndarray
-    s: float
-    ansatz: str
-    J: float = float("nan")
-    mu: np.ndarray | None = None
-    c_se: float = 0.0
-    n_stages: int = 1
-    method: str = "tree"
-    K_B: None = None
-    n_roots: None = None
-    _cov_row: np.ndarray = field(default=None, repr=False)  # covariance of the law in the row space (r, r)
-    _mean_row: np.ndarray = field(default=None, repr=False)  # (r,)
-    _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis
-
-    @property
-    def variant(self) -> str:
-        return self.ansatz
-
-    def _sigma_row(self) -> np.ndarray:
-        return self._cov_row
 
 
 # --- the Gaussian (zero-mean) ansatz ---------------------------------------------------------------------------
@@ -255,37 +210,6 @@ def _chi_path(chi0: float, chi: float, N: int, n_stages: int) -> np.ndarray:
     return np.geomspace(chi0, chi, k)[1:]
 
 
-def _finish(pb, Sig_r, mean_r, C, a, X_test_kernel, ansatz, converged, n_iter, residual, t0, J, n_stages, c_se=0.0):
-    spec = pb.spec
-    f_train = pb.y - spec.kappa0 * a  # = C (C+κ0)⁻¹ y
-    f_test = None if X_test_kernel is None else X_test_kernel @ a
-    cov = Sig_r
-    top = float(np.linalg.eigvalsh(cov)[-1])
-    prior = spec.g_v / pb.D
-    s = max(top, prior) / prior if pb.r < pb.D else top / prior
-    mu = np.zeros(pb.D) if mean_r is None else pb.rs.W @ mean_r
-    return NonlinearTreeResult(
-        f_train=f_train,
-        f_test=f_test,
-        C=C,
-        a=a,
-        s=float(s),
-        spec=spec,
-        ansatz=ansatz,
-        converged=bool(converged),
-        n_iter=int(n_iter),
-        residual=float(residual),
-        seconds=time.perf_counter() - t0,
-        J=float(J),
-        mu=mu,
-        c_se=float(c_se),
-        n_stages=int(n_stages),
-        _cov_row=cov,
-        _mean_row=np.zeros(pb.r) if mean_r is None else mean_r,
-        _W=pb.rs.W,
-    )
-
-
 def _test_kernel_gaussian(pb, Sig_r, activation):
     """g_w k(X*, X) under N(0, Σ) with Σ = W Σ_r Wᵀ + (g_v/D)(I − WWᵀ)."""
     if pb.Zs is None:
@@ -306,7 +230,9 @@ def _init_precision(pb, init):
     return np.linalg.inv(cov), float(init.spec.chi)
 
 
-def _gaussian_tree(pb, *, init, tol, max_iter, n_stages, progress, t0):
+def gaussian_tree(pb, *, init, tol, max_iter, n_stages, progress, t0):
+    """Tree level with the zero-mean Gaussian neuron law (docs/theory.md §9.2): anneal in χ from ``init`` (or the
+    NNGP), one damped stage per χ. Returns a NonlinearTreeResult."""
     spec = pb.spec
     act = spec.activation
     Lam, chi0 = _init_precision(pb, init)
@@ -322,11 +248,11 @@ def _gaussian_tree(pb, *, init, tol, max_iter, n_stages, progress, t0):
             progress(i + 1, len(path), {"chi": float(chi_k), "residual": res})
     _, Sig, C, a, J = _gaussian_map(Lam, pb, spec.chi, act)
     converged = res < tol
-    return _finish(pb, Sig, None, C, a, _test_kernel_gaussian(pb, Sig, act), "gaussian", converged, total, res,
-                   t0, J, len(path))
+    return finish(pb, Sig, None, C, a, _test_kernel_gaussian(pb, Sig, act), "gaussian", converged, total, res,
+                  t0, J, len(path))
 
 
-# --- public entry points ---------------------------------------------------------------------------------------
+# --- the convergence report of every ansatz (level.nonlinear_tree_level) -----------------------------------------
 
 
 def _report(result, strict):
@@ -341,68 +267,3 @@ def _report(result, strict):
     if strict:
         raise RuntimeError(msg)
     warn(msg, ConvergenceWarning)
-
-
-def nonlinear_tree_level(
-    X,
-    y,
-    spec: NetworkSpec,
-    X_test=None,
-    *,
-    ansatz: str | None = None,
-    init: NonlinearTreeResult | None = None,
-    tol: float = GAUSSIAN_TOL,
-    max_iter: int = 2000,
-    n_stages: int = ANNEAL_STAGES,
-    strict: bool = False,
-    progress=None,
-    **particle_options,
-) -> NonlinearTreeResult:
-    """Tree-level predictor of an erf/ReLU (or linear) two-layer network (docs/theory.md §9).
-
-    Parameters
-    ----------
-    X : (P, D), y : (P,), X_test : (P*, D) or None
-    spec : NetworkSpec (any registered activation).
-    ansatz : "gaussian" (zero-mean Gaussian neuron law), "gaussian_mean" (Gaussian with a mean, maximising J) or
-        "particles" (MCMC particles: the exact saddle point; slower). Default: ``DEFAULT_ANSATZ[activation]``.
-    init : a previous result on the same data (e.g. at a smaller χ) to warm-start from; otherwise the solver
-        anneals from the NNGP law (χ = 1) in up to ``n_stages`` geometric χ stages.
-    tol, max_iter : tolerance on ‖Λ_new − Λ‖_F/‖Λ‖_F and iterations per stage (Gaussian ansätze).
-    strict : raise RuntimeError instead of a ConvergenceWarning when not converged.
-    progress : callable(done, total, info) or None.
-    particle_options : for ``ansatz="particles"``: ``n_particles``, ``seed``, ``n_stages``, ``outer_per_stage``,
-        ``outer_final``, ``mcmc_steps``, ``damping``, ``particle_stages`` (its χ stages) (defaults:
-        _nonlinear_particles.particle_tree, theory/_defaults.py).
-
-    Returns
-    -------
-    NonlinearTreeResult
-    """
-    t0 = time.perf_counter()
-    X, y, X_test = check_data(X, y, X_test)
-    ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
-    if ansatz not in ANSATZE:
-        raise ValueError(f"'ansatz' must be one of {ANSATZE}; got {ansatz!r}")
-    tol = positive_float("tol", tol)
-    max_iter = positive_int("max_iter", max_iter)
-    n_stages = positive_int("n_stages", n_stages)
-    pb = _problem(X, y, spec, X_test)
-    try:
-        if ansatz == "gaussian":
-            res = _gaussian_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages, progress=progress,
-                                 t0=t0)
-        elif ansatz == "gaussian_mean":
-            res = gaussian_mean_tree(pb, init=init, tol=tol, max_iter=max_iter, n_stages=n_stages,
-                                     progress=progress, t0=t0, finish=_finish, gaussian=_gaussian_tree)
-        else:
-            if "particle_stages" in particle_options:  # χ stages of the particle anneal (a warm start needs few)
-                particle_options["n_stages"] = positive_int("particle_stages", particle_options.pop("particle_stages"))
-            res = particle_tree(pb, init=init, progress=progress, t0=t0, finish=_finish, **particle_options)
-    except (FloatingPointError, np.linalg.LinAlgError) as exc:
-        raise RuntimeError(
-            f"nonlinear tree level ({ansatz}) failed at chi={spec.chi:g}, N={spec.width}: {exc}; try more "
-            "'n_stages' or a larger kappa0"
-        ) from None
-    _report(res, strict)
-    return res

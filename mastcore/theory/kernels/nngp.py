@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import get_activation
-from .._api import check_spec, solver
-from .._linalg import MEMO, _gp_predict, content_key
-from .._plumbing.validation import check_data
-from ..results import Result
-from ..specs import NetworkSpec
-from .nonlinear_kernels import kernel
+from ...activations import get_activation
+from ..._api import check_spec, solver
+from ..._linalg import MEMO, _gp_predict, content_key
+from ..._plumbing.validation import check_data
+from ...results import Result
+from ...specs import NetworkSpec
+from .gaussian_law import kernel
 
 __all__ = ["GPResult", "cross_kernel", "linear_kernel", "nngp", "nngp_kernel", "train_kernel", "train_kernel_eigh"]
 

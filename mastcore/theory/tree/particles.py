@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _defaults
-from ._likelihood import dual
-from .nonlinear_kernels import activation_fn
+from .. import _defaults
+from .likelihood import dual
+from ..kernels.gaussian_law import activation_fn
+from .result import finish
 
 #: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
 #: the final averaging stage, MALA steps per outer iteration; and the damping of the C update.
@@ -71,10 +72,10 @@ def _mala(V, tilt, eps, n_steps, rng, state):
     return V, eps, (logp, grad, F), acc_total / n_steps
 
 
-def particle_tree(pb, *, init, progress, t0, finish, n_particles=N_PARTICLES, seed=0, n_stages=STAGES,
+def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_stages=STAGES,
                   outer_per_stage=OUTER_PER_STAGE, outer_final=OUTER_FINAL, mcmc_steps=MCMC_STEPS,
                   damping=DAMPING):
-    """Particle tree level (docs/theory.md §9). Returns a NonlinearTreeResult built by ``finish``."""
+    """Particle tree level (docs/theory.md §9). Returns a NonlinearTreeResult built by :func:`.result.finish`."""
     spec = pb.spec
     act = spec.activation
     gw, N, k0 = spec.g_w, spec.width, spec.kappa0

@@ -1,10 +1,10 @@
 """The variants of ``mc.one_loop`` beyond the linear saddle, and the rule of ``variant="auto"`` (docs/theory.md §12.4).
 
 * ``"perturbative"`` — the one loop around the tree-level saddle: linear networks by the structured form of §6,
-  erf/ReLU from sampled cumulants of the neuron law (§12.2, :mod:`.one_loop_nonlinear`);
+  erf/ReLU from sampled cumulants of the neuron law (§12.2, :mod:`.nonlinear`);
 * ``"nngp"`` — the 1/N expansion around the NNGP (§12.3, :mod:`.nngp_expansion`);
-* ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`.renormalised`);
-* ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`.bands.pick`) among the
+* ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`..renormalised.one_loop`);
+* ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`..bands.pick`) among the
   renormalised one loop and the one loop around the saddle (linear: the tree saddle; erf/ReLU: the particle saddle,
   P ≤ 80, tried where the renormalised one loop leaves its expansion). The rule and its measurements are in
   docs/theory.md §12.4 and §19.
@@ -14,14 +14,16 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-from ..activations import get_activation
-from .._plumbing.warn import warn
-from . import bands
-from ..specs import LoopBreakdownWarning, NetworkSpec
+from ...activations import get_activation
+from ..._plumbing.warn import warn
+from .. import bands
+from ...specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
-from .nonlinear import NonlinearTreeResult, nonlinear_tree_level
-from .one_loop_nonlinear import DENSE_MAX_P, saddle_one_loop
-from .renormalised import LEAVE_FLAGS, renormalised_one_loop
+from ..tree.level import nonlinear_tree_level
+from ..tree.nonlinear import NonlinearTreeResult
+from .linear import linear_one_loop
+from .nonlinear import DENSE_MAX_P, saddle_one_loop
+from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop
 
 __all__ = ["WARM_STAGES", "choose", "run_variant"]
 
@@ -32,8 +34,9 @@ def _warm_stages(ansatz) -> dict:
     return {"particle_stages": WARM_STAGES} if ansatz == "particles" else {"n_stages": WARM_STAGES}
 
 
-def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
-    """One variant (not "auto"); ``linear_one_loop`` is the structured linear solver (variant, tree, options)."""
+def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
+    """One variant (not "auto") with the options of :func:`mastcore.one_loop` (linear networks: the structured
+    solver of :mod:`.linear`, docs/theory.md §6)."""
     mc_opts = {k: options[k] for k in ("n_samples", "max_samples", "mc_rtol", "seed", "progress")
                if options.get(k) is not None}
     if variant == "nngp":
@@ -41,7 +44,8 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, linear_one_lo
     if variant == "renormalised":
         return renormalised_one_loop(X, y, spec, X_test, strict=options.get("strict", False), **mc_opts)
     if get_activation(spec.activation).linear:
-        return linear_one_loop(variant, tree)
+        return linear_one_loop(X, y, spec, X_test, variant, tree=tree,
+                               **{k: options[k] for k in ("kernel_variance", "tol", "max_iter", "strict") if k in options})
     if variant != "perturbative":
         raise ValueError(f"'variant' {variant!r} exists for linear networks only; for activation "
                          f"{spec.activation!r} use 'auto', 'perturbative', 'nngp' or 'renormalised'")
@@ -66,17 +70,16 @@ def _quiet(fn):
     return out, caught
 
 
-def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: dict):
+def choose(X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
     """The result of ``variant="auto"`` (module docstring): among the variants that can run, the one with the
-    smallest error band of train mean(y·Δ) (:func:`.bands.pick`, docs/theory.md §19.3); its warnings re-issued.
+    smallest error band of train mean(y·Δ) (:func:`..bands.pick`, docs/theory.md §19.3); its warnings re-issued.
 
     Candidates: the renormalised one loop always; linear networks also the one loop around the tree saddle (both
     cost O(P³)); erf/ReLU also the one loop around the particle saddle (P ≤ 80), run only where the renormalised
     one loop reports that it left its expansion (``renormalised.LEAVE_FLAGS``) — a gate on cost (the particle saddle
     costs 10–100× more), not on the choice, which is by band.
     """
-    ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None,
-                                             linear_one_loop=linear_one_loop, options=options))
+    ref, caught = _quiet(lambda: run_variant("renormalised", X, y, spec, X_test, tree=None, options=options))
     ref = bands.attach(ref, X, y, X_test)
     found = [(ref, caught)]
     opts = dict(options)
@@ -87,8 +90,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, linear_one_loop, options: d
     else:
         run_saddle = True
     if run_saddle:
-        saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree,
-                                                    linear_one_loop=linear_one_loop, options=opts))
+        saddle, caught = _quiet(lambda: run_variant("perturbative", X, y, spec, X_test, tree=tree, options=opts))
         found.append((bands.attach(saddle, X, y, X_test, ref=bands.lender(ref)), caught))
     out = bands.pick([r for r, _ in found], y)
     for w in next(c for r, c in found if r is out):

@@ -1,7 +1,7 @@
 """Non-zero-mean Gaussian neuron law N(μ, Σ) for the nonlinear tree level (docs/theory.md §9, "better ansätze").
 
 J(μ, Σ) = L(g_w k(μ, Σ)) − N·KL(N(μ, Σ) ‖ N(0, (g_v/D) I)) is maximised over μ and Σ = L Lᵀ (row space) with
-L-BFGS (torch autodiff through the quadrature kernel of :mod:`mastcore.nonlinear_kernels`), starting from the
+L-BFGS (torch autodiff through the quadrature kernel of :mod:`mastcore.theory.kernels.gaussian_law`), starting from the
 zero-mean solution and from ± a shift along its top eigenvector; the largest J wins. The solution is then
 polished with the damped stationarity map
     Σ⁻¹ = (D/g_v) I − (2/N) ∂L/∂Σ,   μ = (g_v/(N D)) ∂L/∂μ,
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._plumbing import threads as _threads
-from ..activations import get_activation
-from .nonlinear_kernels import mean_cross_torch, mean_gram_torch
+from ..._plumbing import threads as _threads
+from ...activations import get_activation
+from ..kernels.gaussian_law import mean_cross_torch, mean_gram_torch
+from .nonlinear import gaussian_tree as gaussian  # the zero-mean solution this ansatz starts from (docs/theory.md §9.3)
+from .result import finish
 
 #: Relative size of the initial mean shift along the top eigenvector of the zero-mean solution (in units of the
 #: standard deviation along it); both signs are tried.
@@ -129,7 +131,7 @@ def gaussian_mean_tree(pb, **kw):
         return _gaussian_mean_tree(torch, pb, **kw)
 
 
-def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t0, finish, gaussian):
+def _gaussian_mean_tree(torch, pb, *, init, tol, max_iter, n_stages, progress, t0):
     spec = pb.spec
     chi = spec.chi
     zero = gaussian(pb, init=None if init is None or init.ansatz != "gaussian" else init, tol=max(tol, 1e-8),

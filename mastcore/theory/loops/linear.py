@@ -1,4 +1,8 @@
-"""One-loop MSA theory: Gaussian fluctuations of the kernel (docs/theory.md §5–§6, §11; any activation: §12).
+"""One loop of linear networks: Gaussian fluctuations of the kernel (docs/theory.md §5–§6, §11).
+
+The public entry, for any activation, is :func:`mastcore.theory.loops.one_loop.one_loop` (``mc.one_loop``); it calls
+:func:`linear_one_loop` for the linear variants, directly or through the rule of ``variant="auto"``
+(:mod:`.variants`), which imports it from here: a lower module, not a callback.
 
 The fluctuation precision of C on Sym(P) (Frobenius inner product) is
 
@@ -27,21 +31,16 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import brentq
 
-from ..activations import get_activation
-from .._api import solver
-from .._plumbing.validation import check_data, positive_float, positive_int
-from .._plumbing.warn import warn
-from ..specs import ConvergenceWarning, NetworkSpec
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
-from .saddle import TreeResult, linear_tree_level, reduce_problem
-from . import loop_variants
+from ..._plumbing.validation import check_data, positive_float, positive_int
+from ..._plumbing.warn import warn
+from ...specs import ConvergenceWarning, NetworkSpec
+from .result import LOOP_TO_TREE_MAX, LoopFlags, OneLoopResult
+from ..tree.linear import TreeResult, linear_tree_level, reduce_problem
 
-__all__ = ["OneLoopResult", "one_loop", "Fluctuations"]
+__all__ = ["Fluctuations", "LINEAR_VARIANTS", "linear_one_loop", "perturbative_core", "self_consistent_core"]
 
-#: "auto" (default): the variant with the smallest error band (docs/theory.md §19.3) among the renormalised one loop
-#: (§12.5) and the one loop around the saddle (erf/ReLU: the particle saddle; rule of docs/theory.md §12.4).
-#: "nngp" is the 1/N expansion around the NNGP (§12.3); "self_consistent" is linear only.
-VARIANTS = ("auto", "perturbative", "self_consistent", "nngp", "renormalised")
+#: The variants of the linear one loop: around the tree saddle (§6.2) or self-consistent (§6.3).
+LINEAR_VARIANTS = ("perturbative", "self_consistent")
 #: Rows of the P×P kernel-variance matrix handled per block (bounds the O(P³) temporaries to ~CHUNK·P² floats).
 VAR_CHUNK = 32
 #: Kernel variance by the geometric series of 1/D (see Fluctuations.variance): used when ρ_max²/N is at most this
@@ -308,7 +307,7 @@ def self_consistent_core(C0, y, C_start, N, chi, kappa0, *, tol=1e-12, max_iter=
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Public API
+# The linear one loop (called by loops/one_loop.py, and by loops/variants.py for variant="auto")
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -327,77 +326,25 @@ def _breakdown(r, N, positive_definite, loop_ratio, tree_converged) -> LoopFlags
     return out
 
 
-@solver("one_loop")
-def one_loop(
+def linear_one_loop(
     X,
     y,
     spec: NetworkSpec,
     X_test=None,
-    variant: str = "auto",
+    variant: str = "perturbative",
     *,
     tree: TreeResult | None = None,
-    saddle_init=None,
     kernel_variance: bool = True,
     tol: float = 1e-12,
     max_iter: int = 200,
     strict: bool = False,
-    ansatz: str | None = None,
-    n_samples: int | None = None,
-    max_samples: int | None = None,
-    mc_rtol: float | None = None,
-    seed: int = 0,
-    progress=None,
-    cache: bool = False,
 ) -> OneLoopResult:
-    """One-loop mean predictor of a two-layer network (docs/theory.md §6, §12); any activation.
-
-    Parameters
-    ----------
-    X : (P, D), y : (P,), X_test : (P*, D) or None.  spec : NetworkSpec (any registered activation).
-    variant : "auto" (default: the variant with the smallest error band, docs/theory.md §19.3 — the renormalised
-        one loop or the one loop around the saddle; erf/ReLU: the particle saddle, tried where the renormalised one
-        loop leaves its expansion, docs/theory.md §12.4),
-        "perturbative" (expansion around the tree saddle; linear: structured O(P³) form of §6.4; erf/ReLU: sampled
-        cumulants of the neuron law, §12.2), "self_consistent" (linear only: solve ∇Γ = 0, §6.3), "nngp" (the 1/N
-        expansion around the NNGP, §12.3) or "renormalised" (the one loop around the renormalised saddle u*·C0,
-        §12.5).
-    tree : TreeResult (linear) or NonlinearTreeResult (erf/ReLU) at the same spec to start from (e.g. from
-        mc.sweep); solved if None.
-    saddle_init : erf/ReLU: a NonlinearTreeResult on the same data at a nearby χ (the previous χ of a sweep) from
-        which the saddle's tree level is warm-started when it has to be solved (few χ stages instead of the anneal
-        from the NNGP, docs/theory.md §12.9); ignored otherwise.
-    ansatz : erf/ReLU saddle: "gaussian", "gaussian_mean" or "particles" (default: the tree level's default; "auto"
-        uses "particles" where the neuron law is far from the prior).
-    n_samples, max_samples, mc_rtol, seed : Monte Carlo of the erf/ReLU cumulants (defaults of the variant's
-        module): samples are doubled until the standard error of train mean(y·Δ) is at most ``mc_rtol`` (5 %) of
-        the loop correction; ``se_train``/``se_test`` report it; same seed → same answer.
-    progress : callable(done, total, info) or None (erf/ReLU sampling).
-    kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(P²r) time by the series of
-        Fluctuations.variance, O(P²r²) for very small N; r = rank X).
-    tol, max_iter : tolerance / iterations of the self-consistent iteration.
-    strict : raise RuntimeError instead of warning (ConvergenceWarning) on non-convergence.
-    cache : store the result on disk (mastcore.cache).
-
-    Returns
-    -------
-    OneLoopResult (erf/ReLU and the "nngp"/"renormalised" variants: its subclass NonlinearOneLoopResult, with the
-    Monte-Carlo error). Bad regimes (𝓜 not positive definite, N < rank X, one-loop correction > ½ tree-level
-    discrepancy) set ``flags``/``message`` and issue a LoopBreakdownWarning.
-    """
+    """One loop of a linear network around its tree saddle (docs/theory.md §6): ``variant`` "perturbative" (§6.2,
+    structured O(P³) form of §6.4) or "self_consistent" (solve ∇Γ = 0, §6.3). Arguments as :func:`mastcore.one_loop`
+    (which calls this for linear networks, directly or through the rule of ``variant="auto"``)."""
     t0 = time.perf_counter()
-    if variant not in VARIANTS:
-        raise ValueError(f"'variant' must be one of {VARIANTS}; got {variant!r}")
-    if variant == "auto" or variant in ("nngp", "renormalised") or not get_activation(spec.activation).linear:
-        def linear(v, t):
-            return one_loop(X, y, spec, X_test, v, tree=t, kernel_variance=kernel_variance, tol=tol,
-                            max_iter=max_iter, strict=strict)
-
-        opts = dict(ansatz=ansatz, n_samples=n_samples, max_samples=max_samples, mc_rtol=mc_rtol, seed=seed,
-                    progress=progress, strict=strict, saddle_init=saddle_init)
-        if variant == "auto":
-            return loop_variants.choose(X, y, spec, X_test, tree=tree, linear_one_loop=linear, options=opts)
-        return loop_variants.run_variant(variant, X, y, spec, X_test, tree=tree, linear_one_loop=linear,
-                                         options=opts)
+    if variant not in LINEAR_VARIANTS:
+        raise ValueError(f"'variant' must be one of {LINEAR_VARIANTS} for a linear network; got {variant!r}")
     tol = positive_float("tol", tol)
     max_iter = positive_int("max_iter", max_iter)
     X, y, X_test = check_data(X, y, X_test)

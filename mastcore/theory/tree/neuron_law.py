@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._linalg import row_space
-from ._likelihood import dual
-from ._nonlinear_particles import _mala, _Tilt
-from .nonlinear_kernels import activation_fn
+from ..._linalg import row_space
+from .likelihood import dual
+from .particles import _mala, _Tilt
+from ..kernels.gaussian_law import activation_fn
 
 __all__ = ["FeatureSamples", "LawProblem", "law_problem", "sample_gaussian", "sample_prior", "sample_tilted"]
 

@@ -20,15 +20,15 @@ import time
 
 import numpy as np
 
-from ..activations import get_activation
-from .._linalg import row_space
-from .._plumbing.validation import check_data
-from ..specs import NetworkSpec
-from . import _defaults
-from .kernels import cross_kernel, nngp
-from .neuron_law import PriorBatches, law_problem
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
-from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
+from ...activations import get_activation
+from ..._linalg import row_space
+from ..._plumbing.validation import check_data
+from ...specs import NetworkSpec
+from .. import _defaults
+from ..kernels.nngp import cross_kernel, nngp
+from ..tree.neuron_law import PriorBatches, law_problem
+from .result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
+from .nonlinear import MC_RTOL, NonlinearOneLoopResult
 
 __all__ = ["N_SAMPLES", "nngp_expansion"]
 

@@ -27,16 +27,16 @@ import time
 
 import numpy as np
 
-from ..activations import get_activation
-from .._plumbing.validation import check_data
-from ..specs import NetworkSpec
-from . import _defaults
-from .kernels import cross_kernel, train_kernel, train_kernel_eigh
+from ...activations import get_activation
+from ..._plumbing.validation import check_data
+from ...specs import NetworkSpec
+from .. import _defaults
+from ..kernels.nngp import cross_kernel, train_kernel, train_kernel_eigh
 from .prior_features import BLOCK, shared_prior
-from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
-from .nngp_expansion import N_BATCHES
-from .one_loop_nonlinear import MC_RTOL, NonlinearOneLoopResult
-from .rescaled import rescaled_kernel
+from ..loops.result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
+from ..loops.nngp_expansion import N_BATCHES
+from ..loops.nonlinear import MC_RTOL, NonlinearOneLoopResult
+from .kernel import rescaled_kernel
 
 __all__ = ["LEAVE_FLAGS", "NONGAUSSIAN_MAX", "renormalised_one_loop"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .._linalg import _gp_predict
-from .kernels import nngp_kernel
+from ..._linalg import _gp_predict
+from ..kernels.nngp import nngp_kernel
 
 __all__ = ["feature_summary"]
 
