@@ -20,7 +20,7 @@ else:
     _prefetch = None
 
 from mastcore_dashboard.navigation import pages  # noqa: E402  (after the prefetch: these imports take a second or two)
-from mastcore_dashboard.widgets import sidebar  # noqa: E402
+from mastcore_dashboard.sidebar import sidebar  # noqa: E402
 
 page = st.navigation(pages())
 sidebar()

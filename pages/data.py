@@ -4,10 +4,14 @@ import streamlit as st
 
 from mastcore_dashboard import compute
 from mastcore_dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
-from mastcore_dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
-    require_task, show_error, uploaded_data
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import k
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, label_warning, read_upload, require_task, uploaded_data
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 #: The spectrum is computed without asking when it is expected to take less than this (seconds).

@@ -3,9 +3,13 @@ import numpy as np
 import streamlit as st
 
 from mastcore_dashboard import atlas_view, compute
-from mastcore_dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
-    warning_badges
-from mastcore_dashboard.widgets import chart
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider, live_chart
+from mastcore_dashboard.curves import tree_curves
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import warning_badges
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import require_task
 from mastcore import plots
 
 settings = current_settings()

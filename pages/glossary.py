@@ -3,7 +3,8 @@ import re
 
 import streamlit as st
 
-from mastcore_dashboard.widgets import current_settings, page_header
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.sidebar import current_settings
 
 #: (term, plain words, formula, section of docs/theory.md)
 TERMS = (

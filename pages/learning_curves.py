@@ -3,10 +3,17 @@ import streamlit as st
 
 from mastcore_dashboard import compute
 from mastcore_dashboard.state import VIEW_PARAMS
-from mastcore_dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
-    theory_grid, uploaded_data, v, view_widget
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider
+from mastcore_dashboard.curves import theory_grid
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, uploaded_data
+from mastcore_dashboard.url_state import view_widget
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 from mastcore.sweep import METHODS
 

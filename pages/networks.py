@@ -6,11 +6,17 @@ import streamlit as st
 import mastcore as mc
 from mastcore_dashboard import compute
 from mastcore_dashboard.state import VIEW_PARAMS
-from mastcore_dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, memo_get, memo_put, \
-    page_header, require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
-    warning_badges
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider
+from mastcore_dashboard.curves import curves, theory_grid
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error, warning_badges
+from mastcore_dashboard.runs import AUTO_SECONDS, digest, memo_get, memo_put, run_cancellable, take_cancelled
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import require_task
+from mastcore_dashboard.url_state import sync_query_params
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

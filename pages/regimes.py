@@ -8,10 +8,15 @@ from mastcore_dashboard import atlas_view, compute, training
 from mastcore_dashboard import reference as ref_rule
 from mastcore_dashboard import theory_map as tmap
 from mastcore_dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
-from mastcore_dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
-    label_warning, live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, \
-    view_widget, warning_badges
-from mastcore_dashboard.widgets import chart
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider, live_chart
+from mastcore_dashboard.curves import cached_curves, curves, curves_key, tree_curves
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import warning_badges
+from mastcore_dashboard.runs import AUTO_SECONDS, memo_get, memo_put
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, label_warning, require_task, uploaded_data
+from mastcore_dashboard.url_state import view_widget
 from mastcore import plots
 from mastcore.cache import CacheMiss
 from mastcore.sweep import METHODS
@@ -259,14 +264,17 @@ def live_view():
         csv = memo_put(csv_key, out.to_csv(index=False).encode())
     st.download_button("Download CSV", csv, file_name="mastcore_regimes.csv", mime="text/csv", on_click="ignore",
                        key="reg.download")
-    with st.expander("What the network predicts at this χ (predicted vs true, train and test)"):
-        pred_key = ("fig.predictions", figures_key, chi)
-        pred_fig = memo_get(pred_key)
-        if pred_fig is None:
-            preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
-            preds = preds.drop_duplicates(subset=["method", "split", "index"])
-            pred_fig = memo_put(pred_key, plots.predictions_figure(preds))
-        chart(pred_fig, key="reg.pred")
+    # drawn only while open (a few hundred kB of points the browser would otherwise draw on every first paint)
+    with st.expander("What the network predicts at this χ (predicted vs true, train and test)", key="reg.pred.open",
+                     on_change="rerun") as pred_box:
+        if pred_box.open:
+            pred_key = ("fig.predictions", figures_key, chi)
+            pred_fig = memo_get(pred_key)
+            if pred_fig is None:
+                preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
+                preds = preds.drop_duplicates(subset=["method", "split", "index"])
+                pred_fig = memo_put(pred_key, plots.predictions_figure(preds))
+            chart(pred_fig, key="reg.pred")
         st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
                    "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
                    "towards 0 more than the feature-learning theories.")

@@ -3,9 +3,13 @@ import numpy as np
 import streamlit as st
 
 from mastcore_dashboard import theory_map as tm
-from mastcore_dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, uploaded_data
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()

@@ -3,10 +3,14 @@ import streamlit as st
 
 from mastcore_dashboard import compute
 from mastcore_dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
-from mastcore_dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
-    run_cancellable, show_error, v, view_widget
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import AUTO_SECONDS, digest, memo_get, memo_put, run_cancellable
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.url_state import view_widget
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
