@@ -53,3 +53,80 @@ TOUR = (
      "fastest, roughly like 1/N². Right, **χ = N**: the NNGP stays far off, the tree level's error halves with "
      "each doubling of N (1/N), and the one loop is closer still. Grey lines show the slopes 1/N and 1/N²."),
 )
+
+
+# --- Regimes (pages/regimes.py) -----------------------------------------------------------------------------
+
+REGIMES_TITLE = "Regimes: from kernels to features"
+REGIMES_INTRO = (
+    "**How far does a network adapt to its data?** The scale χ decides: at χ = 1 a wide network is a fixed "
+    "kernel machine (the NNGP), at χ = N it learns features. Drag χ under the chart and watch how much of the "
+    "labels each theory leaves unexplained (Δ = y − prediction; lower is better).")
+REGIMES_SPLIT_HELP = ("train: the P examples the network was fitted to; test: the P* held-out examples "
+                      "(generalisation).")
+REGIMES_OBS_HELP = ("mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): the mean squared error. "
+                    "Lower is better for both (docs/theory.md §0.2).")
+#: Below the chart when no reference run is drawn yet ({sampler}: Gibbs-sampler or Langevin).
+REGIMES_RUNS_APPEAR = "{sampler} points with error bars appear here after runs on the **Networks** page."
+REGIMES_EXACT_CAPTION = ("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
+                         "networks; docs/theory.md §7.4). ")
+REGIMES_DRAG_CAPTION = ("Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
+                        "above follow when you let go. Keyboard: the slider at the top.")
+REGIMES_PREDICTIONS = "What the network predicts at this χ (predicted vs true, train and test)"
+REGIMES_PREDICTIONS_CAPTION = (
+    "Each dot is one example: its label (x, spread sideways per method when labels are ±1) and the mean prediction "
+    "(y). A perfect fit lies on the dashed line; the NNGP shrinks predictions towards 0 more than the "
+    "feature-learning theories.")
+THEORY_MAP_POINTER = "The **Theory map** page shows where each theory holds."
+
+
+def regimes_about(methods, linear: bool) -> str:
+    """The "What am I looking at?" text of the Regimes page (``methods``: the theories drawn)."""
+    return (
+        "A network with χ = 1 (standard scaling) behaves like a fixed kernel machine: its errors, measured by the "
+        "discrepancy Δ = y − f between labels and mean predictions, do not depend on χ (the flat **NNGP** line). "
+        "Slide χ towards N (mean-field scaling) and the hidden weights adapt to the task — the network learns "
+        "features and Δ shrinks. The **tree level** (the saddle point of the theory) captures this trend; the "
+        "**renormalised kernel** rescales the NNGP kernel by one number"
+        + ("; the **one loop** adds the finite-width correction that makes it match the exact posterior."
+           if "one_loop" in methods else ".")
+        + (" The **exact posterior** (black dash-dot curve with open circles) is the mean prediction of infinitely "
+           "long-trained networks, computed exactly by a one-dimensional quadrature (docs/theory.md §7.4): every "
+           "theory is judged against it." if linear else "")
+        + " **mean(y·Δ)** is the part of the labels the prediction misses, **mean(Δ²)** the squared error; both: "
+        "lower is better (docs/theory.md §0.2). Every symbol is explained on the **Glossary** page.")
+
+
+def regimes_validity(methods) -> str:
+    """The erf/ReLU validity note of the Regimes page."""
+    return ("**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (docs/theory.md §9) — close to the "
+            "networks at χ ≈ N, but not valid at small χ/N; the renormalised kernel u·C0 is the best simple theory "
+            "there." + ("" if "one_loop" in methods else " **One loop: linear networks only.**"))
+
+
+def regimes_reference(chi: float, exact_name: str, close=None, exact_value: float = 1.0) -> str:
+    """The reference line under the chart on linear networks: the exact posterior and the theory closest to it
+    (``close``: (name, distance) or None)."""
+    text = (f"**Reference at χ = {chi:g}: the {exact_name}** — the black dash-dot curve, the mean prediction of "
+            "infinitely long-trained networks.")
+    if close is not None:
+        gap = close[1] / max(abs(float(exact_value)), 1e-300)
+        text += f" Closest theory here: **{close[0]}**, off by {close[1]:.2g} ({100 * gap:.2g} % of the exact value)."
+    return f"{text} {THEORY_MAP_POINTER}"
+
+
+def regimes_recommended(chi: float, name: str, label: str | None, trustworthy: bool, reason: str) -> str:
+    """The recommendation line under the chart (mastcore.validity's choice, drawn as ``name``)."""
+    same = f" (here: the {label})" if label and label != name else ""
+    return (f"**Most accurate curve at χ = {chi:g}: {name}**{same} — "
+            + ("trustworthy here. " if trustworthy else "**no theory is trustworthy here.** ")
+            + f"{reason} {THEORY_MAP_POINTER}")
+
+
+def regimes_none_accurate(chi: float, reason: str) -> str:
+    return f"**No curve on this chart is known to be accurate at χ = {chi:g}.** {reason} {THEORY_MAP_POINTER}"
+
+
+def regimes_coming(name: str, runs_now: bool) -> str:
+    return (f"The most accurate curve at this χ, the {name}, "
+            + ("is being computed …" if runs_now else "waits for its **Compute** button below."))
