@@ -12,20 +12,16 @@ from streamlit.testing.v1 import AppTest
 
 import mastcore as mc
 from mastcore_dashboard import compute
+from mastcore_dashboard.navigation import page_files
 from mastcore_dashboard.state import DEFAULT_PRESET, N_CHI_SLOW, PRESETS, Settings, chi_grid
 from mastcore_dashboard.widgets import AUTO_SECONDS
 from mastcore import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["pages/regimes.py", "pages/feature_learning.py", "pages/networks.py", "pages/width_scaling.py",
-         "pages/data.py", "pages/learning_curves.py", "pages/glossary.py"]
-TITLES = {"pages/regimes.py": "Regimes", "pages/feature_learning.py": "Feature learning",
-          "pages/networks.py": "Networks", "pages/width_scaling.py": "Width scaling", "pages/data.py": "Data",
-          "pages/learning_curves.py": "Learning curves", "pages/glossary.py": "Glossary"}
-if (ROOT / "pages" / "theory_map.py").is_file():
-    PAGES.append("pages/theory_map.py")
-    TITLES["pages/theory_map.py"] = "Theory map"
+#: The app's pages, from its navigation table (the first is the default page).
+PAGES = [f"pages/{file}" for file, _, _ in page_files()]
+TITLES = {f"pages/{file}": title for file, title, _ in page_files()}
 #: The exact posterior's curve (linear networks): its legend and card name.
 EXACT = plots.METHOD_STYLE["quadrature"][0]
 #: Generous: the first Fig.-2 load computes the theory sweep (tree level + one loop) on a shared 2-core machine.
@@ -290,7 +286,8 @@ def test_settings_survive_page_switch_and_fragment_reruns():
 
 def test_app_files_do_not_put_maths_in_pages():
     # pages call mastcore; no numerical solver code in the page files (STYLE.md: no maths in pages)
-    for page in PAGES + ["app.py", "mastcore_dashboard/widgets.py", "mastcore_dashboard/state.py", "mastcore_dashboard/compute.py"]:
+    ui = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mastcore_dashboard").glob("*.py"))
+    for page in PAGES + ["app.py", *ui]:
         text = (ROOT / page).read_text()
         for forbidden in ("np.linalg.solve", "np.linalg.inv", "brentq", "cho_factor"):
             assert forbidden not in text, (page, forbidden)

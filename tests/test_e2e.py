@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from mastcore_dashboard.navigation import page_files
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,10 +26,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: Server start and first page (theory sweep at the default preset) on a busy 2-core machine.
 START_TIMEOUT_S = 90
 STEP_TIMEOUT_MS = 60_000
-PAGES = [("Feature learning", "feature_learning"), ("Networks", "networks"), ("Width scaling", "width_scaling"),
-         ("Learning curves", "learning_curves"), ("Data", "data"), ("Glossary", "glossary")]
-if (ROOT / "pages" / "theory_map.py").is_file():
-    PAGES.append(("Theory map", "theory_map"))
+#: (title, URL path) of every page but the default one (Regimes), from the app's navigation table.
+PAGES = [(title, Path(file).stem) for file, title, _ in page_files()[1:]]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
