@@ -28,6 +28,7 @@ def _end_tour() -> None:
 
 
 def guided_tour(sb) -> None:
+    """The sidebar's tour box (``sb``: the sidebar): one button per step."""
     with sb.expander("Guided tour (for teaching)", expanded="tour.step" in st.session_state):
         st.caption("Four steps from kernels to features; each sets the view for you and explains it above the "
                    "page.")

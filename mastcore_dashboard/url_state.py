@@ -13,6 +13,7 @@ __all__ = ["apply_preset", "commit", "init_state", "settings_now", "sync_query_p
 
 
 def _matching_preset(values: dict) -> str:
+    """The preset whose values ``values`` holds, or CUSTOM."""
     for name, preset in PRESETS.items():
         if all(values.get(f) == val for f, val in preset.items()):
             return name
@@ -42,6 +43,7 @@ def init_state() -> None:
 
 
 def apply_preset() -> None:
+    """on_change of the sidebar's Preset: its values become the settings (χ back to its default)."""
     name = st.session_state[w("preset")]
     st.session_state[k("preset")] = name
     if name in PRESETS:
@@ -57,6 +59,7 @@ def commit(name: str) -> None:
 
 
 def settings_now() -> Settings:
+    """The shared settings in session state now (without drawing the sidebar; see sidebar.current_settings)."""
     return Settings(**{f: st.session_state[k(f)] for f in FIELDS})
 
 
