@@ -326,3 +326,46 @@ GLOSSARY_TERMS = (
 GLOSSARY_INTRO = ("**Every symbol of the app in plain words**, then its formula, then the section of docs/theory.md "
                   "that derives it.")
 GLOSSARY_FILTER_HELP = "Shows only the entries whose name or text contains these letters."
+
+
+# --- texts with values in them ------------------------------------------------------------------------------
+
+def map_intro(accuracy: float) -> str:
+    """The Theory map's first sentence (``accuracy``: mastcore_dashboard.theory_map.ACCURACY)."""
+    return ("**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
+            "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
+            f"accurate: within {100 * accuracy:g} % of the exact answer's finite-width shift.")
+
+
+def map_colours(linear: bool, accuracy: float, log10_accuracy: float) -> str:
+    """What the Theory map's colours and stars mean."""
+    return ((MAP_REFERENCE_EXACT_POSTERIOR_LINEAR if linear else MAP_REFERENCE_ENSEMBLE_TRAINED_NETWORKS)
+            + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is "
+            f"100 %. **★: the most accurate theory of the cell, where it misses at most {100 * accuracy:g} % of the "
+            f"shift** (|theory − exact| ≤ {accuracy:g}·|exact − NNGP|, log10 ≤ {log10_accuracy:.2f}: the accuracy "
+            "the recommendation calls trustworthy, docs/theory.md §18); a cell without ★ has no theory that accurate.")
+
+
+def features_message(rescaling_gap: float) -> str:
+    """The paper's message beside the Σ_v spectrum (``rescaling_gap``: share of the shift the best scalar misses)."""
+    return (f"**The paper's message.** A rescaled NNGP kernel s·C0 reproduces the mean predictor: the best single "
+            f"scalar misses only {100 * rescaling_gap:.2f} % of the feature-learning shift here. But it cannot "
+            "reproduce the *directional* change of the weights: s·C0 corresponds to an isotropic Σ_v = s·(g_v/D)·I, "
+            "while the adapted network stretches Σ_v along one direction (the outlier on the left), aligned with the "
+            "task.")
+
+
+def width_scan(P: int, D: int, sidebar_P: int, sidebar_D: int, widths) -> str:
+    """What the Width-scaling scan uses and how its widths sit around P."""
+    same = P == sidebar_P and D == sidebar_D
+    widths = sorted(widths)
+    text = (f"This scan uses **P = {P} and D = {D}**"
+            + (" — the sidebar's values." if same else f" (the sidebar says P = {sidebar_P}, D = {sidebar_D}).")
+            + " The sidebar's task, κ0, g_v, g_w and seed are used. ")
+    if not widths:
+        return text
+    if widths[0] < P < widths[-1]:
+        return text + (f"The widths {', '.join(map(str, widths))} bracket P = {P} (P/N from {P / widths[-1]:.2g} to "
+                       f"{P / widths[0]:.2g}): the one loop's expansion is in P/N.")
+    return text + (f"All chosen widths are {'below' if widths[-1] <= P else 'above'} P = {P}: add widths on the other "
+                   "side of P to see both sides of the one loop's expansion in P/N.")

@@ -53,14 +53,7 @@ def live_view():
     chart(plots.kernel_heatmaps(fs["C0"], fs["C"], fs["order"]), key="feat.heat")
     left, right = st.columns(2)
     chart(plots.sigma_v_spectrum(fs["eig"], title=f"Spectrum of Σ_v at χ = {chi:g}"), key="feat.spec", container=left)
-    right.info(
-        f"**The paper's message.** A rescaled NNGP kernel s·C0 reproduces the mean predictor: the best single "
-        f"scalar misses only {100 * fs['rescaling_gap']:.2f} % of the feature-learning shift here. But it cannot "
-        "reproduce the *directional* change of the weights: s·C0 corresponds to an isotropic Σ_v = s·(g_v/D)·I, "
-        "while the adapted network stretches Σ_v along one direction (the outlier on the left), aligned with the "
-        "task.",
-        icon=":material/lightbulb:",
-    )
+    right.info(prose.features_message(fs["rescaling_gap"]), icon=":material/lightbulb:")
 
 
 live_view()

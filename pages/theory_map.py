@@ -13,21 +13,9 @@ from mastcore_dashboard.worker import Call
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Theory map", settings,
-    "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
-    "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
-    f"accurate: within {100 * tm.ACCURACY:g} % of the exact answer's finite-width shift.",
-)
+page_header("Theory map", settings, prose.map_intro(tm.ACCURACY))
 linear = settings.linear
-st.markdown(
-    (prose.MAP_REFERENCE_EXACT_POSTERIOR_LINEAR if linear else
-     prose.MAP_REFERENCE_ENSEMBLE_TRAINED_NETWORKS)
-    + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %. "
-    f"**★: the most accurate theory of the cell, where it misses at most {100 * tm.ACCURACY:g} % of the shift** "
-    f"(|theory − exact| ≤ {tm.ACCURACY:g}·|exact − NNGP|, log10 ≤ {np.log10(tm.ACCURACY):.2f}: the accuracy the "
-    "recommendation calls trustworthy, docs/theory.md §18); a cell without ★ has no theory that accurate."
-)
+st.markdown(prose.map_colours(linear, tm.ACCURACY, float(np.log10(tm.ACCURACY))))
 data = uploaded_data() if settings.task == "csv" else None
 c1, c2 = st.columns(2)
 # linear: the whole default grid in seconds; erf/ReLU: each cell trains networks, so one width and both scalings

@@ -73,16 +73,7 @@ sweeps = c[1].number_input("Gibbs sweeps", 50, 100000, step=100, key="ws.sweeps"
                            help=prose.WIDTH_SWEEPS_EXACT_SAMPLER_PER)
 chains = c[2].number_input("chains", 2, 1024, step=8, key="ws.chains", on_change=_store("wschains", "ws.chains"),
                            disabled=not gibbs, help="Independent chains of the exact sampler.")
-same = int(P) == settings.P and int(D) == settings.D
-st.caption(f"This scan uses **P = {int(P)} and D = {int(D)}**"
-           + (" — the sidebar's values." if same else f" (the sidebar says P = {settings.P}, D = {settings.D}).")
-           + " The sidebar's task, κ0, g_v, g_w and seed are used. "
-           + (f"The widths {', '.join(map(str, sorted(widths)))} bracket P = {int(P)} (P/N from "
-              f"{int(P) / max(widths):.2g} to {int(P) / min(widths):.2g}): the one loop's expansion is in P/N."
-              if widths and min(widths) < int(P) < max(widths) else
-              f"All chosen widths are {'below' if widths and max(widths) <= int(P) else 'above'} P = {int(P)}: "
-              "add widths on the other side of P to see both sides of the one loop's expansion in P/N."
-              if widths else ""))
+st.caption(prose.width_scan(int(P), int(D), settings.P, settings.D, widths))
 if not widths:
     st.error("Choose at least one width N.")
     st.stop()
