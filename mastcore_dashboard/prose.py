@@ -31,7 +31,8 @@ SIDEBAR_HELP = {
 }
 
 #: The guided tour (mastcore_dashboard/tour.py): (title, page file, χ as a share of N on a log scale (0 = χ of 1,
-#: 1 = χ of N), text). Each text says what the step's view shows (the Teaching preset, linear network) — the step has already set χ.
+#: 1 = χ of N), text). Each text says what the step's view shows (the Teaching preset, linear network) — the step
+#: has already set χ.
 TOUR = (
     ("1 · The kernel regime", "pages/regimes.py", 0.0,
      "**χ = 1, standard scaling** (the slider is at its left end). The network is close to a fixed kernel "
@@ -59,25 +60,22 @@ TOUR = (
 # --- Regimes (pages/regimes.py) -----------------------------------------------------------------------------
 
 REGIMES_TITLE = "Regimes: from kernels to features"
-REGIMES_INTRO = (
-    "**How far does a network adapt to its data?** The scale χ decides: at χ = 1 a wide network is a fixed "
-    "kernel machine (the NNGP), at χ = N it learns features. Drag χ under the chart and watch how much of the "
-    "labels each theory leaves unexplained (Δ = y − prediction; lower is better).")
-REGIMES_SPLIT_HELP = ("train: the P examples the network was fitted to; test: the P* held-out examples "
-                      "(generalisation).")
+REGIMES_INTRO = ("**How far does a network adapt to its data?** The scale χ decides: at χ = 1 a wide network is a "
+                 "fixed kernel machine (the NNGP), at χ = N it learns features. Drag χ under the chart and watch how "
+                 "much of the labels each theory leaves unexplained (Δ = y − prediction; lower is better).")
+REGIMES_SPLIT_HELP = "train: the P examples the network was fitted to; test: the P* held-out examples (generalisation)."
 REGIMES_OBS_HELP = ("mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): the mean squared error. "
                     "Lower is better for both (docs/theory.md §0.2).")
 #: Below the chart when no reference run is drawn yet ({sampler}: Gibbs-sampler or Langevin).
 REGIMES_RUNS_APPEAR = "{sampler} points with error bars appear here after runs on the **Networks** page."
 REGIMES_EXACT_CAPTION = ("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
                          "networks; docs/theory.md §7.4). ")
-REGIMES_DRAG_CAPTION = ("Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
-                        "above follow when you let go. Keyboard: the slider at the top.")
+REGIMES_DRAG_CAPTION = ("Drag the χ slider under the chart: the marker and the readout move in the browser; the "
+                        "cards above follow when you let go. Keyboard: the slider at the top.")
 REGIMES_PREDICTIONS = "What the network predicts at this χ (predicted vs true, train and test)"
-REGIMES_PREDICTIONS_CAPTION = (
-    "Each dot is one example: its label (x, spread sideways per method when labels are ±1) and the mean prediction "
-    "(y). A perfect fit lies on the dashed line; the NNGP shrinks predictions towards 0 more than the "
-    "feature-learning theories.")
+REGIMES_PREDICTIONS_CAPTION = ("Each dot is one example: its label (x, spread sideways per method when labels are "
+                               "±1) and the mean prediction (y). A perfect fit lies on the dashed line; the NNGP "
+                               "shrinks predictions towards 0 more than the feature-learning theories.")
 THEORY_MAP_POINTER = "The **Theory map** page shows where each theory holds."
 
 
@@ -134,80 +132,79 @@ def regimes_coming(name: str, runs_now: bool) -> str:
 
 
 # --- Feature learning (pages/feature_learning.py) --------------------------------------------------------------------
-FEATURES_WHAT_DOES_NETWORK_LEARN = ("**What does the network learn?** As χ grows, each hidden neuron's weights "
-                                    "stretch along one special direction that lines up with the task, and the "
-                                    "network's kernel (how similar it finds two inputs) adapts.")
-FEATURES_TREE_LEVEL_NETWORK_S = ("At tree level the network's kernel changes from the NNGP kernel C0 to an adapted "
-                                 "kernel C. The weights of each hidden neuron get one special direction — an "
-                                 "**outlier eigenvalue** of their covariance Σ_v — that lines up with the task "
-                                 "direction (all-ones for the Ising task, w* for teacher–student; docs/theory.md "
-                                 "§4.6).")
-FEATURES_HOW_MUCH_ADAPTED_KERNEL = ("How much the adapted kernel is stretched overall: f_tree = s·K_B (s·K_B + "
-                                    "κ0)⁻¹ y exactly (docs/theory.md §4.3). 1 = no adaptation.")
+FEATURES_TITLE = "Feature learning: the kernel adapts to the task"
+FEATURES_INTRO = ("**What does the network learn?** As χ grows, each hidden neuron's weights stretch along one "
+                  "special direction that lines up with the task, and the network's kernel (how similar it finds two "
+                  "inputs) adapts.")
+FEATURES_ABOUT = ("At tree level the network's kernel changes from the NNGP kernel C0 to an adapted kernel C. The "
+                  "weights of each hidden neuron get one special direction — an **outlier eigenvalue** of their "
+                  "covariance Σ_v — that lines up with the task direction (all-ones for the Ising task, w* for "
+                  "teacher–student; docs/theory.md §4.6).")
+FEATURES_HOW_MUCH_ADAPTED_KERNEL = ("How much the adapted kernel is stretched overall: f_tree = s·K_B (s·K_B + κ0)⁻¹ "
+                                    "y exactly (docs/theory.md §4.3). 1 = no adaptation.")
 FEATURES_LARGEST_EIGENVALUE_NEURON_S = ("Largest eigenvalue of a neuron's weight covariance, in units of its prior "
                                         "g_v/D: above 1 the weights have stretched along one direction "
                                         "(docs/theory.md §4.6).")
 FEATURES_TOP_EIGENVECTOR_V_TASK = ("|top eigenvector of Σ_v · task direction|: 1 = the stretched direction is the "
                                    "task's.")
 FEATURES_MAX_F_TREE_GP = "max|f_tree − GP(s_fit·C0)| as a share of the feature-learning shift max|f_tree − f_NNGP|"
-FEATURES_DRAG_UNDER_PANELS_MARKERS = ("Drag χ under the panels: the markers and the numbers move in the browser; "
-                                      "the kernels below follow when you let go.")
+FEATURES_DRAG_UNDER_PANELS_MARKERS = ("Drag χ under the panels: the markers and the numbers move in the browser; the "
+                                      "kernels below follow when you let go.")
 
 
 # --- Networks (pages/networks.py) ------------------------------------------------------------------------------------
-NETWORKS_DO_THEORIES_DESCRIBE_REAL = ("**Do the theories describe real networks?** Run the references they are "
-                                      "judged by, at the current χ, and compare.")
-NETWORKS_EXACT_POSTERIOR_LINEAR_NETWORK = ("The **exact posterior** of a linear network (Gibbs sampling, "
-                                           "docs/theory.md §7) and **networks trained with Langevin dynamics** "
-                                           "(whose stationary law is that posterior, §13) are the references every "
-                                           "theory is judged by. Runs are cached on disk: the ones listed below "
-                                           "load instantly.")
+NETWORKS_TITLE = "Networks: sample the posterior, train real networks"
+NETWORKS_INTRO = ("**Do the theories describe real networks?** Run the references they are judged by, at the current "
+                  "χ, and compare.")
+NETWORKS_ABOUT = ("The **exact posterior** of a linear network (Gibbs sampling, docs/theory.md §7) and **networks "
+                  "trained with Langevin dynamics** (whose stationary law is that posterior, §13) are the references "
+                  "every theory is judged by. Runs are cached on disk: the ones listed below load instantly.")
 NETWORKS_EXACT_POSTERIOR_SAMPLER_LINEAR = ("The exact posterior sampler is for linear networks; use Langevin "
                                            "training for erf/ReLU.")
 NETWORKS_EXACT_POSTERIOR_WHAT_INFINITELY = ("exact posterior: what an infinitely long Bayesian training run "
-                                            "converges to (linear networks); Langevin networks: an ensemble of "
-                                            "real networks trained with noisy gradient descent.")
+                                            "converges to (linear networks); Langevin networks: an ensemble of real "
+                                            "networks trained with noisy gradient descent.")
 NETWORKS_INDEPENDENT_MARKOV_CHAINS_THEIR = "Independent Markov chains; their spread gives the error bar."
 NETWORKS_INDEPENDENT_NETWORKS_TRAINED_SIDE = ("Independent networks trained side by side; their spread gives the "
                                               "error bar.")
 NETWORKS_RUNS_CURRENT_LONG_RUNS = "Runs at the current χ; long runs get a progress bar and a Cancel button."
 NETWORKS_NUMBER_SWEEPS_MUST_LARGER = ("The number of sweeps must be larger than the burn-in: increase 'sweeps' or "
                                       "lower 'burn-in sweeps'.")
-NETWORKS_NUMBER_STEPS_MUST_LARGER = ("The number of steps must be larger than the burn-in: increase 'training "
-                                     "steps' or lower 'burn-in steps'.")
-NETWORKS_RUNS_STORED_DISK_CACHE = ("Runs stored in the disk cache for this data and network (any χ and options); "
-                                   "the newest first.")
+NETWORKS_NUMBER_STEPS_MUST_LARGER = ("The number of steps must be larger than the burn-in: increase 'training steps' "
+                                     "or lower 'burn-in steps'.")
+NETWORKS_RUNS_STORED_DISK_CACHE = ("Runs stored in the disk cache for this data and network (any χ and options); the "
+                                   "newest first.")
 NETWORKS_RUN_NO_LONGER_DISK = "This run is no longer in the disk cache (it was cleared); run it again above."
-NETWORKS_LOWER_MEAN_Y_PREDICTION = ("Lower mean(y·Δ) = the prediction explains more of the labels. Theories have "
-                                    "no error bar (they are computed, not sampled). The run also appears as a "
-                                    "point with an error bar on the **Regimes** page.")
+NETWORKS_LOWER_MEAN_Y_PREDICTION = ("Lower mean(y·Δ) = the prediction explains more of the labels. Theories have no "
+                                    "error bar (they are computed, not sampled). The run also appears as a point "
+                                    "with an error bar on the **Regimes** page.")
 
 
 # --- Width scaling (pages/width_scaling.py) --------------------------------------------------------------------------
-WIDTH_WHICH_THEORY_CAN_YOU = ("**Which theory can you trust at a given width?** Each theory is compared with the "
-                              "exact answer for networks of growing width N, in both scalings.")
-WIDTH_PAPER_S_CENTRAL_CLAIM = ("The paper's central claim, made visible: in **mean-field scaling (χ = N)** the "
-                               "tree level's error falls like 1/N while the NNGP stays wrong; in **standard "
-                               "scaling (χ = 1)** the tree level is no better than the NNGP and the **one loop** "
-                               "is needed (its error falls like 1/N²). Grey guide lines show the slopes 1/N and "
-                               "1/N² (docs/theory.md §0.4). The reference is the **exact posterior** (the mean of "
-                               "infinitely long-trained networks): by default its exact value from a "
-                               "one-dimensional quadrature (docs/theory.md §7.4), drawn at once; the Gibbs sampler "
-                               "(with its noise floor) on request.")
+WIDTH_TITLE = "Width scaling: error against the exact posterior as N grows"
+WIDTH_INTRO = ("**Which theory can you trust at a given width?** Each theory is compared with the exact answer for "
+               "networks of growing width N, in both scalings.")
+WIDTH_ABOUT = ("The paper's central claim, made visible: in **mean-field scaling (χ = N)** the tree level's error "
+               "falls like 1/N while the NNGP stays wrong; in **standard scaling (χ = 1)** the tree level is no "
+               "better than the NNGP and the **one loop** is needed (its error falls like 1/N²). Grey guide lines "
+               "show the slopes 1/N and 1/N² (docs/theory.md §0.4). The reference is the **exact posterior** (the "
+               "mean of infinitely long-trained networks): by default its exact value from a one-dimensional "
+               "quadrature (docs/theory.md §7.4), drawn at once; the Gibbs sampler (with its noise floor) on request.")
 WIDTH_EXACT_POSTERIOR_EXISTS_LINEAR = ("The exact posterior exists for linear networks only: choose **linear** in "
                                        "the sidebar.")
 WIDTH_WIDTHS_COMPARE_DEFAULT_FROM = ("Widths to compare (default: from P/4 to 4P, bracketing P); each one is "
                                      "computed at χ = 1 and χ = N.")
 WIDTH_BOTH_EXACT_POSTERIOR_LINEAR = ("Both are the exact posterior of the linear network: the quadrature gives its "
-                                     "mean exactly (docs/theory.md §7.4), the Gibbs sampler estimates it with "
-                                     "error bars (§7).")
+                                     "mean exactly (docs/theory.md §7.4), the Gibbs sampler estimates it with error "
+                                     "bars (§7).")
 WIDTH_SWEEPS_EXACT_SAMPLER_PER = "Sweeps of the exact sampler per chain (more = smaller noise floor)."
 WIDTH_RUNS_THEORIES_REFERENCE_EVERY = "Runs the theories and the reference for every width (cached on disk)."
 
 
 # --- Learning curves (pages/learning_curves.py) ----------------------------------------------------------------------
-CURVES_HOW_DOES_ERROR_FALL = ("**How does the error fall with more data?** Each theory's training and test errors "
-                              "against the number of training examples P, on log–log axes, at one χ.")
+CURVES_TITLE = "Learning curves"
+CURVES_INTRO = ("**How does the error fall with more data?** Each theory's training and test errors against the "
+                "number of training examples P, on log–log axes, at one χ.")
 
 
 def curves_about(P_test: int, labels, exact: bool) -> str:
@@ -223,9 +220,8 @@ def curves_about(P_test: int, labels, exact: bool) -> str:
 
 CURVES_LEARNING_CURVES_LOG_SCALE = "χ of the learning curves (log scale: 1 = standard … N = mean field)"
 CURVES_EACH_P_ONE_MC = "Each P is one mc.sweep of every method at this χ (cached on disk)."
-CURVES_MEAN_Y_PART_LABELS = ("mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): mean squared "
-                             "error; 0–1 error: share of wrong signs. Lower is better for all three "
-                             "(docs/theory.md §0.2).")
+CURVES_MEAN_Y_PART_LABELS = ("mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): mean squared error; "
+                             "0–1 error: share of wrong signs. Lower is better for all three (docs/theory.md §0.2).")
 CURVES_ERROR_SHARE_WRONG_SIGNS = ("The 0–1 error (share of wrong signs) is defined for ±1 labels only, and this "
                                   "task's labels are not ±1 (e.g. {0, 1}, several classes or real values): choose "
                                   "mean(y·Δ) or mean(Δ²), or encode two classes as −1/+1.")
@@ -237,9 +233,9 @@ CURVES_BOTH_AXES_LOGARITHMIC_STRAIGHT = ("Both axes are logarithmic: a straight 
 MAP_REFERENCE_EXACT_POSTERIOR_LINEAR = ("The reference is the **exact posterior** of the linear network (a "
                                         "one-dimensional quadrature, docs/theory.md §7.4): the whole map takes "
                                         "seconds. ")
-MAP_REFERENCE_ENSEMBLE_TRAINED_NETWORKS = ("The reference is an ensemble of **trained networks** (Langevin "
-                                           "dynamics, docs/theory.md §13), computed on demand and kept in the disk "
-                                           "cache; a map takes minutes, with progress and a Cancel button. ")
+MAP_REFERENCE_ENSEMBLE_TRAINED_NETWORKS = ("The reference is an ensemble of **trained networks** (Langevin dynamics, "
+                                           "docs/theory.md §13), computed on demand and kept in the disk cache; a "
+                                           "map takes minutes, with progress and a Cancel button. ")
 MAP_COLUMNS_MAP_STANDARD_SCALING = "Columns of the map: χ = 1 is standard scaling, χ/N = 1 mean-field scaling."
 MAP_EMPTY_CELLS_NO_REFERENCE = ("Empty cells: no reference there yet (networks are computed when you press the "
                                 "button above).")
@@ -247,17 +243,17 @@ MAP_RECOMMENDATION_SIDEBAR_S_N = "The recommendation is for the sidebar's N and 
 
 
 # --- Data (pages/data.py) --------------------------------------------------------------------------------------------
-DATA_WHAT_DOES_NETWORK_SEE = ("**What does the network see?** The inputs and labels of the current task, and how "
-                              "to use your own data.")
+DATA_TITLE = "Data: the task the network learns"
+DATA_INTRO = "**What does the network see?** The inputs and labels of the current task, and how to use your own data."
 DATA_STANDARDISED_PIXELS_EACH_PIXEL = ("Standardised pixels (each pixel minus its mean over the training images, "
-                                       "divided by its spread): dark = more ink than the average digit there, "
-                                       "light = less.")
+                                       "divided by its spread): dark = more ink than the average digit there, light "
+                                       "= less.")
 DATA_SPECTRUM_NNGP_KERNEL_C = "**Spectrum of the NNGP kernel C0** (train set; docs/theory.md §3)"
 DATA_EIGENVALUES_ABOVE_DIRECTIONS_NETWORK = ("Eigenvalues above κ0 are directions the network fits; those below it "
                                              "are treated as noise.")
-DATA_UPLOAD_CSV_HEADER_ROW = ("Upload a CSV with a header row: numeric feature columns and the label in the "
-                              "**last** column (e.g. ±1). The first P rows (after a seeded shuffle) are the "
-                              "training set, the rest the test set; features are standardised.")
+DATA_UPLOAD_CSV_HEADER_ROW = ("Upload a CSV with a header row: numeric feature columns and the label in the **last** "
+                              "column (e.g. ±1). The first P rows (after a seeded shuffle) are the training set, the "
+                              "rest the test set; features are standardised.")
 DATA_SWITCHES_TASK_CSV_SESSION = "Switches the task to 'csv' (this session only: uploads are not in the URL)."
 
 

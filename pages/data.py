@@ -18,10 +18,7 @@ from mastcore import plots
 SPECTRUM_AUTO_SECONDS = 0.5
 
 settings = current_settings()
-page_header(
-    "Data: the task the network learns", settings,
-    prose.DATA_WHAT_DOES_NETWORK_SEE,
-)
+page_header(prose.DATA_TITLE, settings, prose.DATA_INTRO)
 
 task = require_task(settings)
 c = st.columns(4)
@@ -50,9 +47,7 @@ if eig is not None:
 
 st.divider()
 st.subheader("Your own data")
-st.markdown(
-    prose.DATA_UPLOAD_CSV_HEADER_ROW
-)
+st.markdown(prose.DATA_UPLOAD_CSV_HEADER_ROW)
 up = st.file_uploader("CSV file", type=["csv", "txt"], key="data.upload",
                       help=f"Numbers only; the label in the last column; UTF-8 or UTF-16 text; at most "
                            f"{MAX_UPLOAD_COLUMNS - 1:,} features and {MAX_UPLOAD_MB} MB. The file stays in this "

@@ -13,13 +13,8 @@ from mastcore_dashboard.task_data import require_task
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Feature learning: the kernel adapts to the task", settings,
-    prose.FEATURES_WHAT_DOES_NETWORK_LEARN,
-)
-st.markdown(
-    prose.FEATURES_TREE_LEVEL_NETWORK_S
-)
+page_header(prose.FEATURES_TITLE, settings, prose.FEATURES_INTRO)
+st.markdown(prose.FEATURES_ABOUT)
 task = require_task(settings)
 grid, base = tree_curves(task, settings)
 if base is None:

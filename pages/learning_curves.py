@@ -18,10 +18,7 @@ from mastcore import plots
 from mastcore.sweep import METHODS
 
 settings = current_settings()
-page_header(
-    "Learning curves", settings,
-    prose.CURVES_HOW_DOES_ERROR_FALL,
-)
+page_header(prose.CURVES_TITLE, settings, prose.CURVES_INTRO)
 methods = compute.learning_methods(settings.activation)
 st.markdown(prose.curves_about(settings.P_test, [METHODS[m].label for m in methods], "quadrature" in methods))
 data = uploaded_data() if settings.task == "csv" else None

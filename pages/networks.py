@@ -21,13 +21,8 @@ from mastcore import plots
 
 settings = current_settings()
 linear = settings.linear
-page_header(
-    "Networks: sample the posterior, train real networks", settings,
-    prose.NETWORKS_DO_THEORIES_DESCRIBE_REAL,
-)
-st.markdown(
-    prose.NETWORKS_EXACT_POSTERIOR_LINEAR_NETWORK
-)
+page_header(prose.NETWORKS_TITLE, settings, prose.NETWORKS_INTRO)
+st.markdown(prose.NETWORKS_ABOUT)
 task = require_task(settings)
 kinds = ["exact", "langevin"] if linear else ["langevin"]
 if not linear:

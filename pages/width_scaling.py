@@ -14,13 +14,8 @@ from mastcore_dashboard.worker import Call
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Width scaling: error against the exact posterior as N grows", settings,
-    prose.WIDTH_WHICH_THEORY_CAN_YOU,
-)
-st.markdown(
-    prose.WIDTH_PAPER_S_CENTRAL_CLAIM
-)
+page_header(prose.WIDTH_TITLE, settings, prose.WIDTH_INTRO)
+st.markdown(prose.WIDTH_ABOUT)
 if not settings.linear:
     st.warning(prose.WIDTH_EXACT_POSTERIOR_EXISTS_LINEAR,
                icon=":material/warning:")
