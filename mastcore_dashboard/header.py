@@ -38,8 +38,8 @@ def cite(container=None) -> None:
         base = ""
     params = {name: st.query_params.get_all(name) for name in st.query_params}
     link = export.view_link(base, params) if base else None
-    # drawn only while open: its code block would load the browser's syntax highlighter (1.5 MB of script) on
-    # every first paint (measured: a new session's chart came about a second later with it)
+    # drawn only while open: its code block made every new session's browser load and compile the syntax
+    # highlighter (1.5 MB of script, seen in the page's resource list) before the first chart
     with where.expander("Cite", icon=":material/format_quote:", key="cite.open", on_change="rerun") as box:
         if not box.open:
             return
