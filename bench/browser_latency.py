@@ -1,7 +1,8 @@
 """What a user of the dashboard feels, measured in real Chromium: χ drag latency, server round trip, cold load,
 and the server's memory under large links.
 
-Run: ``python bench/browser_latency.py [--repeats 20] [--only drag,roundtrip,cold,memory]``. Needs Debian's
+Run: ``python bench/browser_latency.py [--repeats 20] [--only drag,roundtrip,cold,memory,switch,session]``
+(``session``: only the new sessions of ``switch``). Needs Debian's
 ``/usr/bin/chromium`` (``bash .ci/run`` installs it) and the playwright Python package (no browser download).
 
 Targets: chart update < 50 ms after a drag step; server round trip < 300 ms; cold first load at the Teaching
@@ -371,20 +372,46 @@ def bench_switches(p, repeats: int = 3) -> dict:
                 out[key].append(_switch(page, "activation", "erf", "erf"))
                 out["act"].append(_switch(page, "activation", "linear", "linear"))
             page.close()
-            for _ in range(repeats):  # a new session (a new tab) at the Teaching preset on this warm server
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                t0 = time.perf_counter()
-                page.goto(server.url, wait_until="domcontentloaded")
-                page.wait_for_function("() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find("
-                                       "g => g.layout && g.layout.meta === 'mc-regimes'); "
-                                       "return g && g.data.some(d => d.name === 'tree level'); }", timeout=TIMEOUT_MS)
-                out["session"].append(time.perf_counter() - t0)
-                wait_idle(page)
-                page.close()
+            out["session"] = _new_sessions(browser, server, repeats)
         finally:
             browser.close()
     out["load"].append(os.getloadavg())
     return out
+
+
+def _new_sessions(browser, server, repeats: int) -> list:
+    """Seconds from opening a new tab (a new session) at the Teaching preset to the Regimes chart with its tree level."""
+    out = []
+    for _ in range(repeats):
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        t0 = time.perf_counter()
+        page.goto(server.url, wait_until="domcontentloaded")
+        page.wait_for_function("() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find("
+                               "g => g.layout && g.layout.meta === 'mc-regimes'); "
+                               "return g && g.data.some(d => d.name === 'tree level'); }", timeout=TIMEOUT_MS)
+        out.append(time.perf_counter() - t0)
+        wait_idle(page)
+        page.close()
+    return out
+
+
+def bench_sessions(p, repeats: int = 5) -> dict:
+    """Only the new sessions of :func:`bench_switches`: one first load warms the server (imports, theory, memo), then
+    ``repeats`` new tabs at the Teaching preset."""
+    load = [os.getloadavg()]
+    with Server() as server:
+        browser = open_browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.add_script_tag(content=JS_HELPERS)
+            page.wait_for_function(f"() => ({CHART_SIGNATURE})() !== null", timeout=TIMEOUT_MS)
+            wait_idle(page)
+            page.close()
+            session = _new_sessions(browser, server, repeats)
+        finally:
+            browser.close()
+    return {"session": session, "load": load + [os.getloadavg()]}
 
 
 def _row(name: str, values: list, target: float | None) -> str:
@@ -441,6 +468,12 @@ def main(argv=None):
             print(_row("activation switch, first (linear -> erf, theory computed)", sw["act_first"], None))
             print(_row("activation switch (linear <-> erf, visited before)", sw["act"], 2.0))
             print(_row("new session at the Teaching preset (warm server)", sw["session"], 3.0))
+        if "session" in only:
+            se = bench_sessions(p, repeats=args.repeats)
+            (l1, l5, _), (m1, m5, _) = se["load"]
+            print(f"new sessions on a warm server (load average 1/5 min: {l1:.1f}/{l5:.1f} before, {m1:.1f}/{m5:.1f} "
+                  f"after, {os.cpu_count()} CPUs):")
+            print(_row("new session at the Teaching preset (warm server)", se["session"], 3.0))
         if "memory" in only:
             for name, links in (("three large links (P=5000, P*=20000, D=5000)", LARGE),
                                 ("three of the largest links the app builds (P=2000, P*=2000, D=2000)", ACCEPTED)):

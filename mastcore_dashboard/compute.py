@@ -1,7 +1,7 @@
 """What the dashboard computes, all through the library: tasks, theory curves (mc.sweep), reference runs,
 learning curves, cost estimates and the command line that reproduces a refused computation.
 
-No widgets here (mastcore_dashboard/widgets.py draws them) and no maths (mastcore does it): these functions turn
+No widgets here (the Streamlit modules beside it draw them) and no maths (mastcore does it): these functions turn
 :class:`~mastcore_dashboard.state.Settings` into library calls and library results into tables for the figures. Every
 function that may run long takes the library's ``progress(done, total, info)`` and is importable, so that
 mastcore_dashboard/worker.py can run it in a worker process.

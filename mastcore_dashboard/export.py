@@ -1,5 +1,5 @@
 """Export and citation for the app: a figure's data as a table (CSV download beside every chart) and the BibTeX of
-the paper and of this software with the link of the current view. No Streamlit here (mastcore_dashboard/widgets.py draws
+the paper and of this software with the link of the current view. No Streamlit here (mastcore_dashboard/charts.py draws
 the buttons and the Cite expander)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The app's pages, in one list used by app.py and by a page run on its own (see widgets._ensure_sidebar)."""
+"""The app's pages, in one list used by app.py and by a page run on its own (see sidebar._ensure_sidebar)."""
 from __future__ import annotations
 
 from pathlib import Path

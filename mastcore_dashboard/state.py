@@ -1,7 +1,7 @@
 """The dashboard's settings and view: the sidebar's values, presets, URL names and what makes a value invalid.
 
 Nothing here draws widgets or computes physics: :class:`Settings` is a plain value that the widgets edit
-(mastcore_dashboard/widgets.py) and the computations read (mastcore_dashboard/compute.py). Every URL parameter is described by a
+(mastcore_dashboard/sidebar.py) and the computations read (mastcore_dashboard/compute.py). Every URL parameter is described by a
 :class:`Param` (its name, type, range or choices and default) and parsed defensively by :func:`parse_query`: a
 value that is not a finite number of the right type, negative, unknown or out of range never raises — it gives
 the default (or the clipped value) and one message naming the parameter, with the user's text shown as a code

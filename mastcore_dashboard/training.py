@@ -4,7 +4,7 @@ A Langevin ensemble at the current settings and χ is trained in a background wo
 (mastcore_dashboard.compute.stream_langevin): after each block its point appears on the Regimes chart with the
 standard error of the networks trained so far, which shrinks as they accumulate; a live panel shows the running value
 against training time beside the theory values; Pause, Resume and Cancel act on the worker
-(mastcore_dashboard.widgets.start_job / job_controls). The finished run is in the disk cache, like a run of the
+(mastcore_dashboard.jobs.start_job / job_controls). The finished run is in the disk cache, like a run of the
 Networks page: the page then draws it as a stored reference run, and it stays there.
 
 The ensemble's size, steps, burn-in and seed are the Networks page's Langevin fields (their URL names ens, steps,
@@ -20,8 +20,12 @@ from mastcore import plots
 
 from . import atlas_view, compute
 from .state import OBSERVABLES, VIEW_PARAMS, Settings
-from .widgets import (POLL_SECONDS, app_max_seconds, chart, current_chi, end_job, fmt_seconds, job_controls, job_state,
-                      poll_job, show_error, start_job, take_cancelled, v)
+from .charts import chart
+from .chi import current_chi
+from .jobs import POLL_SECONDS, end_job, job_controls, job_state, poll_job, start_job
+from .keys import v
+from .notices import show_error
+from .runs import app_max_seconds, fmt_seconds, take_cancelled
 from .worker import Call
 
 __all__ = ["KEY", "POLL_SECONDS", "active", "notice", "offer", "options_now", "panel", "point_trace", "settle"]

@@ -7,7 +7,7 @@ with mastcore imported once in the server, so a job starts in milliseconds), rel
 child: a solver stuck inside one χ point, a sampler between progress calls or an allocation that would exhaust
 memory all stop immediately, and their memory goes back to the system. ``pause()`` holds the job at its next progress
 report (e.g. between two blocks of a streamed Langevin run) until ``resume()``; a job paused for longer than
-PAUSE_MAX_SECONDS stops (nobody came back for it). No Streamlit here (mastcore_dashboard/widgets.py draws the
+PAUSE_MAX_SECONDS stops (nobody came back for it). No Streamlit here (mastcore_dashboard/runs.py draws the
 progress bar and the Pause, Resume and Cancel buttons around a Job).
 """
 from __future__ import annotations

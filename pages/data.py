@@ -2,22 +2,23 @@
 import numpy as np
 import streamlit as st
 
-from mastcore_dashboard import compute
+from mastcore_dashboard import compute, prose
 from mastcore_dashboard.state import MAX_UPLOAD_COLUMNS, MAX_UPLOAD_MB, md_code
-from mastcore_dashboard.widgets import current_settings, data_digest, k, label_warning, memo_run, page_header, read_upload, \
-    require_task, show_error, uploaded_data
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import k
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, label_warning, read_upload, require_task, uploaded_data
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 #: The spectrum is computed without asking when it is expected to take less than this (seconds).
 SPECTRUM_AUTO_SECONDS = 0.5
 
 settings = current_settings()
-page_header(
-    "Data: the task the network learns", settings,
-    "**What does the network see?** The inputs and labels of the current task, and how to use your own data.",
-)
+page_header(prose.DATA_TITLE, settings, prose.DATA_INTRO)
 
 task = require_task(settings)
 c = st.columns(4)
@@ -27,15 +28,14 @@ c[2].metric("input dimension D", task.D, help="Numbers per example.")
 c[3].metric("label mean (train)", f"{np.mean(task.y):+.3f}", help="0 = balanced ±1 labels.")
 if settings.task in ("digits", "mnist") and int(round(np.sqrt(task.D))) ** 2 == task.D:
     st.subheader("Sample digits")
-    st.caption("Standardised pixels (each pixel minus its mean over the training images, divided by its spread): "
-               "dark = more ink than the average digit there, light = less.")
+    st.caption(prose.DATA_STANDARDISED_PIXELS_EACH_PIXEL)
     chart(plots.digit_samples(task.X, task.y, n=12), key="data.digits")
 st.subheader("Inputs" + (" (Ising spins)" if settings.task == "ising" else ""))
 chart(plots.spins_image(task.X, task.y), key="data.image")
 left, right = st.columns(2)
 left.markdown("**Label balance**")
 chart(plots.label_balance(task.y, task.y_test), key="data.labels", container=left)
-right.markdown("**Spectrum of the NNGP kernel C0** (train set; docs/theory.md §3)")
+right.markdown(prose.DATA_SPECTRUM_NNGP_KERNEL_C)
 key = ("spectrum", settings, data_digest(uploaded_data() if settings.task == "csv" else None))
 with right:
     eig = memo_run(key, "the kernel spectrum", Call(compute.kernel_spectrum, task, settings),
@@ -43,15 +43,11 @@ with right:
                    auto_seconds=SPECTRUM_AUTO_SECONDS, remedy="Lower P in the sidebar")
 if eig is not None:
     chart(plots.kernel_spectrum(eig, kappa0=settings.kappa0), key="data.spec", container=right)
-    right.caption("Eigenvalues above κ0 are directions the network fits; those below it are treated as noise.")
+    right.caption(prose.DATA_EIGENVALUES_ABOVE_DIRECTIONS_NETWORK)
 
 st.divider()
 st.subheader("Your own data")
-st.markdown(
-    "Upload a CSV with a header row: numeric feature columns and the label in the **last** column (e.g. ±1). "
-    "The first P rows (after a seeded shuffle) are the training set, the rest the test set; features are "
-    "standardised."
-)
+st.markdown(prose.DATA_UPLOAD_CSV_HEADER_ROW)
 up = st.file_uploader("CSV file", type=["csv", "txt"], key="data.upload",
                       help=f"Numbers only; the label in the last column; UTF-8 or UTF-16 text; at most "
                            f"{MAX_UPLOAD_COLUMNS - 1:,} features and {MAX_UPLOAD_MB} MB. The file stays in this "
@@ -81,6 +77,6 @@ if up is not None:
         st.session_state[k("D")] = int(X.shape[1])
 
     st.button("Use this data set", on_click=_use, type="primary", key="data.use",
-              help="Switches the task to 'csv' (this session only: uploads are not in the URL).")
+              help=prose.DATA_SWITCHES_TASK_CSV_SESSION)
 elif "data.csv" in st.session_state:
     st.caption(f"In use: {md_code(st.session_state['data.csv']['file'])} (task 'csv' in the sidebar).")

@@ -2,23 +2,19 @@
 import numpy as np
 import streamlit as st
 
-from mastcore_dashboard import atlas_view, compute
-from mastcore_dashboard.widgets import chi_slider, current_settings, live_chart, page_header, require_task, tree_curves, \
-    warning_badges
-from mastcore_dashboard.widgets import chart
+from mastcore_dashboard import atlas_view, compute, prose
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider, live_chart
+from mastcore_dashboard.curves import tree_curves
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import warning_badges
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import require_task
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Feature learning: the kernel adapts to the task", settings,
-    "**What does the network learn?** As χ grows, each hidden neuron's weights stretch along one special "
-    "direction that lines up with the task, and the network's kernel (how similar it finds two inputs) adapts.",
-)
-st.markdown(
-    "At tree level the network's kernel changes from the NNGP kernel C0 to an adapted kernel C. The weights of "
-    "each hidden neuron get one special direction — an **outlier eigenvalue** of their covariance Σ_v — that "
-    "lines up with the task direction (all-ones for the Ising task, w* for teacher–student; docs/theory.md §4.6)."
-)
+page_header(prose.FEATURES_TITLE, settings, prose.FEATURES_INTRO)
+st.markdown(prose.FEATURES_ABOUT)
 task = require_task(settings)
 grid, base = tree_curves(task, settings)
 if base is None:
@@ -35,34 +31,24 @@ def live_view():
     fs = compute.features_at(task, base, chi)
     c = st.columns(4)
     c[0].metric("rescaling factor s", f"{fs['s']:.4f}" if np.isfinite(fs["s"]) else "–",
-                help="How much the adapted kernel is stretched overall: f_tree = s·K_B (s·K_B + κ0)⁻¹ y exactly "
-                     "(docs/theory.md §4.3). 1 = no adaptation.")
+                help=prose.FEATURES_HOW_MUCH_ADAPTED_KERNEL)
     c[1].metric("Σ_v outlier / (g_v/D)", f"{fs['eig'][0]:.3f}",
-                help="Largest eigenvalue of a neuron's weight covariance, in units of its prior g_v/D: above 1 the "
-                     "weights have stretched along one direction (docs/theory.md §4.6).")
+                help=prose.FEATURES_LARGEST_EIGENVALUE_NEURON_S)
     c[2].metric("overlap with task direction", f"{fs['overlap']:.3f}" if np.isfinite(fs["overlap"]) else "–",
-                help="|top eigenvector of Σ_v · task direction|: 1 = the stretched direction is the task's.")
+                help=prose.FEATURES_TOP_EIGENVECTOR_V_TASK)
     c[3].metric("best scalar rescaling misses", f"{100 * fs['rescaling_gap']:.2f} %",
-                help="max|f_tree − GP(s_fit·C0)| as a share of the feature-learning shift max|f_tree − f_NNGP|")
+                help=prose.FEATURES_MAX_F_TREE_GP)
     t = base.table
     fig = plots.features_figure(t, chi, live=True, meta="mc-features")
     fig.add_traces(atlas_view.features_traces(settings))  # the networks' s (first panel), at the presets
     live_chart(fig, key="feat.chart", grid=grid)
     if note := atlas_view.caption(settings, atlas_view.FEATURES_WHAT):
         st.caption(note)
-    st.caption("Drag χ under the panels: the markers and the numbers move in the browser; the kernels below follow "
-               "when you let go.")
+    st.caption(prose.FEATURES_DRAG_UNDER_PANELS_MARKERS)
     chart(plots.kernel_heatmaps(fs["C0"], fs["C"], fs["order"]), key="feat.heat")
     left, right = st.columns(2)
     chart(plots.sigma_v_spectrum(fs["eig"], title=f"Spectrum of Σ_v at χ = {chi:g}"), key="feat.spec", container=left)
-    right.info(
-        f"**The paper's message.** A rescaled NNGP kernel s·C0 reproduces the mean predictor: the best single "
-        f"scalar misses only {100 * fs['rescaling_gap']:.2f} % of the feature-learning shift here. But it cannot "
-        "reproduce the *directional* change of the weights: s·C0 corresponds to an isotropic Σ_v = s·(g_v/D)·I, "
-        "while the adapted network stretches Σ_v along one direction (the outlier on the left), aligned with the "
-        "task.",
-        icon=":material/lightbulb:",
-    )
+    right.info(prose.features_message(fs["rescaling_gap"]), icon=":material/lightbulb:")
 
 
 live_view()

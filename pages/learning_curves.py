@@ -1,35 +1,30 @@
 """Learning curves: how the errors fall as the training set grows, for every theory at one χ."""
 import streamlit as st
 
-from mastcore_dashboard import compute
+from mastcore_dashboard import compute, prose
 from mastcore_dashboard.state import VIEW_PARAMS
-from mastcore_dashboard.widgets import chi_slider, current_settings, data_digest, memo_run, page_header, show_error, \
-    theory_grid, uploaded_data, v, view_widget
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider
+from mastcore_dashboard.curves import theory_grid
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, uploaded_data
+from mastcore_dashboard.url_state import view_widget
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 from mastcore.engine import METHODS
 
 settings = current_settings()
-page_header(
-    "Learning curves", settings,
-    "**How does the error fall with more data?** Each theory's training and test errors against the number of "
-    "training examples P, on log–log axes, at one χ.",
-)
+page_header(prose.CURVES_TITLE, settings, prose.CURVES_INTRO)
 methods = compute.learning_methods(settings.activation)
-st.markdown(
-    "The test set stays the same (P* = " + str(settings.P_test) + "); each P draws its own training set from the "
-    "sidebar's seed. Methods: " + ", ".join(f"**{METHODS[m].label}**" for m in methods)
-    + ("; the **exact posterior** of a linear network (the mean of infinitely long-trained networks: black "
-       "dash-dot line with open circles) comes from a one-dimensional quadrature, exact and cheap "
-       "(docs/theory.md §7.4)" if "quadrature" in methods else "")
-    + ". Networks (exact sampler, Langevin) appear as points where the disk cache holds a run at this χ and P "
-    "(make them on the **Networks** page)."
-)
+st.markdown(prose.curves_about(settings.P_test, [METHODS[m].label for m in methods], "quadrature" in methods))
 data = uploaded_data() if settings.task == "csv" else None
 n_rows = None if data is None else int(data[0].shape[0])
 grid = theory_grid(settings)
-chi = chi_slider(grid, "lc.chi", label="χ of the learning curves (log scale: 1 = standard … N = mean field)")
+chi = chi_slider(grid, "lc.chi", label=prose.CURVES_LEARNING_CURVES_LOG_SCALE)
 
 candidates = sorted({*compute.default_sizes(settings.replace(P=1000 // 4), n_rows),
                      *(VIEW_PARAMS["lcP"].default or ())})
@@ -50,11 +45,10 @@ def _sizes_changed():
 
 c1, c2 = st.columns([2, 1])
 sizes = c1.multiselect("training-set sizes P", candidates, key="lc.sizes", on_change=_sizes_changed,
-                       help="Each P is one mc.sweep of every method at this χ (cached on disk).")
+                       help=prose.CURVES_EACH_P_ONE_MC)
 obs = view_widget("radio", "observable", "lcobs", key="lc.obs", container=c2, options=list(plots.LEARNING_LABELS),
                   format_func=plots.LEARNING_LABELS.get, horizontal=True,
-                  help="mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): mean squared error; "
-                       "0–1 error: share of wrong signs. Lower is better for all three (docs/theory.md §0.2).")
+                  help=prose.CURVES_MEAN_Y_PART_LABELS)
 if not sizes:
     st.error("Choose at least one training-set size P.")
     st.stop()
@@ -84,12 +78,10 @@ except ValueError as exc:
 if df is None:
     st.stop()
 if obs == "error01" and not df.filter(like="error01").notna().to_numpy().any():
-    st.info("The 0–1 error (share of wrong signs) is defined for ±1 labels only, and this task's labels are not "
-            "±1 (e.g. {0, 1}, several classes or real values): choose mean(y·Δ) or mean(Δ²), or encode two "
-            "classes as −1/+1.", icon=":material/info:")
+    st.info(prose.CURVES_ERROR_SHARE_WRONG_SIGNS, icon=":material/info:")
     st.stop()
 chart(plots.learning_curves_figure(df, obs), key="lc.fig")
-st.caption("Both axes are logarithmic: a straight line means a power law, error ∝ P^(−slope). Lower is better.")
+st.caption(prose.CURVES_BOTH_AXES_LOGARITHMIC_STRAIGHT)
 with st.expander("Table"):
     cols = [c for c in ("P", "method", f"train_{obs}", f"test_{obs}", f"train_{obs}_se", f"test_{obs}_se",
                         "converged") if c in df]

@@ -4,31 +4,29 @@ import pandas as pd
 import streamlit as st
 
 import mastcore as mc
-from mastcore_dashboard import compute
+from mastcore_dashboard import compute, prose
 from mastcore_dashboard.state import VIEW_PARAMS
-from mastcore_dashboard.widgets import AUTO_SECONDS, chi_slider, current_settings, curves, digest, memo_get, memo_put, \
-    page_header, require_task, run_cancellable, show_error, sync_query_params, take_cancelled, theory_grid, v, \
-    warning_badges
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider
+from mastcore_dashboard.curves import curves, theory_grid
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error, warning_badges
+from mastcore_dashboard.runs import AUTO_SECONDS, digest, memo_get, memo_put, run_cancellable, take_cancelled
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import require_task
+from mastcore_dashboard.url_state import sync_query_params
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
 linear = settings.linear
-page_header(
-    "Networks: sample the posterior, train real networks", settings,
-    "**Do the theories describe real networks?** Run the references they are judged by, at the current χ, "
-    "and compare.",
-)
-st.markdown(
-    "The **exact posterior** of a linear network (Gibbs sampling, docs/theory.md §7) and **networks trained with "
-    "Langevin dynamics** (whose stationary law is that posterior, §13) are the references every theory is judged "
-    "by. Runs are cached on disk: the ones listed below load instantly."
-)
+page_header(prose.NETWORKS_TITLE, settings, prose.NETWORKS_INTRO)
+st.markdown(prose.NETWORKS_ABOUT)
 task = require_task(settings)
 kinds = ["exact", "langevin"] if linear else ["langevin"]
 if not linear:
-    st.info("The exact posterior sampler is for linear networks; use Langevin training for erf/ReLU.",
+    st.info(prose.NETWORKS_EXACT_POSTERIOR_SAMPLER_LINEAR,
             icon=":material/info:")
 
 grid = theory_grid(settings)
@@ -45,17 +43,16 @@ def _kind_changed():
 
 kind = st.radio("reference", kinds, horizontal=True, key="net.kind", format_func=lambda kk: plots.METHOD_STYLE[kk][0],
                 on_change=_kind_changed,
-                help="exact posterior: what an infinitely long Bayesian training run converges to (linear networks); "
-                     "Langevin networks: an ensemble of real networks trained with noisy gradient descent.")
+                help=prose.NETWORKS_EXACT_POSTERIOR_WHAT_INFINITELY)
 
 #: The form's fields per reference: (URL name, widget key, label, help).
 FIELDS = {
-    "exact": (("chains", "net.n_chains", "chains", "Independent Markov chains; their spread gives the error bar."),
+    "exact": (("chains", "net.n_chains", "chains", prose.NETWORKS_INDEPENDENT_MARKOV_CHAINS_THEIR),
               ("sweeps", "net.n_sweeps", "sweeps (incl. burn-in)", "Gibbs sweeps per chain; more = smaller error."),
               ("burn", "net.burn_in", "burn-in sweeps", "Sweeps discarded at the start, before the chains settle."),
               ("rseed", "net.seed", "seed", "Seed of the sampler's random numbers.")),
     "langevin": (("ens", "net.lv.ensemble", "networks in the ensemble",
-                  "Independent networks trained side by side; their spread gives the error bar."),
+                  prose.NETWORKS_INDEPENDENT_NETWORKS_TRAINED_SIDE),
                  ("steps", "net.lv.steps", "training steps (incl. burn-in)", "Langevin steps per network."),
                  ("lburn", "net.lv.burn_in", "burn-in steps", "Steps discarded before averaging."),
                  ("lseed", "net.lv.seed", "seed", "Seed of the training noise and initialisation.")),
@@ -71,7 +68,7 @@ with st.form("net.form"):
             st.session_state[key] = int(st.session_state.get(v(name), p.default))
         col.number_input(label, min_value=int(p.lo), max_value=int(p.hi), step=1, key=key, help=hlp)
     submitted = st.form_submit_button("Run", type="primary", key="net.run",
-                                      help="Runs at the current χ; long runs get a progress bar and a Cancel button.")
+                                      help=prose.NETWORKS_RUNS_CURRENT_LONG_RUNS)
 
 if submitted:  # the form's values go to the view (and so into the URL)
     for name, key, _, _ in FIELDS[kind]:
@@ -91,11 +88,10 @@ if take_cancelled("net."):
     st.info("Run cancelled: its worker was stopped.", icon=":material/cancel:")
 if submitted:
     if kind == "exact" and options["n_sweeps"] <= options["burn_in"]:
-        st.error("The number of sweeps must be larger than the burn-in: increase 'sweeps' or lower 'burn-in sweeps'.")
+        st.error(prose.NETWORKS_NUMBER_SWEEPS_MUST_LARGER)
         st.stop()
     if kind == "langevin" and options["steps"] <= options["burn_in"]:
-        st.error("The number of steps must be larger than the burn-in: increase 'training steps' or lower "
-                 "'burn-in steps'.")
+        st.error(prose.NETWORKS_NUMBER_STEPS_MUST_LARGER)
         st.stop()
     est = compute.estimate_seconds(settings, (kind,), [chi], options={kind: options}, task=task)
     label = f"{plots.METHOD_STYLE[kind][0]} at χ = {chi:g}"
@@ -158,8 +154,7 @@ if want is not None:  # a run just made (or loaded from the cache by Run): show 
             break
 if st.session_state.get("net.pick") not in labels:
     st.session_state["net.pick"] = labels[0]
-pick = st.selectbox("show a run", labels, key="net.pick", help="Runs stored in the disk cache for this data and "
-                                                               "network (any χ and options); the newest first.")
+pick = st.selectbox("show a run", labels, key="net.pick", help=prose.NETWORKS_RUNS_STORED_DISK_CACHE)
 rec = runs.iloc[::-1].iloc[labels.index(pick)]
 run_chi, kind, options = float(rec["chi"]), rec["method"], dict(rec["options"])
 load_key = ("net.run", task.spec, settings, kind, run_chi, tuple(sorted(options.items())))
@@ -169,7 +164,7 @@ if loaded is None:
         loaded = memo_put(load_key, compute.reference_run(task, settings, run_chi, kind, options,
                                                           cache_mode="only")[:2])
     except mc.cache.CacheMiss:
-        st.warning("This run is no longer in the disk cache (it was cleared); run it again above.",
+        st.warning(prose.NETWORKS_RUN_NO_LONGER_DISK,
                    icon=":material/warning:")
         st.stop()
     except (ValueError, RuntimeError, OSError) as exc:
@@ -205,5 +200,4 @@ rows.append({"method": f"{plots.METHOD_STYLE[kind][0]} (this run)",
              "train mean(y·Δ) ± s.e.": _fmt(_num(row, "train_mean_y_delta"), _num(row, "train_mean_y_delta_se")),
              "test mean(y·Δ) ± s.e.": _fmt(_num(row, "test_mean_y_delta"), _num(row, "test_mean_y_delta_se"))})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
-st.caption("Lower mean(y·Δ) = the prediction explains more of the labels. Theories have no error bar (they are "
-           "computed, not sampled). The run also appears as a point with an error bar on the **Regimes** page.")
+st.caption(prose.NETWORKS_LOWER_MEAN_Y_PREDICTION)

@@ -4,14 +4,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mastcore_dashboard import atlas_view, compute, training
+from mastcore_dashboard import atlas_view, compute, prose, training
 from mastcore_dashboard import reference as ref_rule
 from mastcore_dashboard import theory_map as tmap
 from mastcore_dashboard.state import N_CHI_SLOW, OBSERVABLES, chi_grid
-from mastcore_dashboard.widgets import AUTO_SECONDS, cached_curves, chi_slider, current_settings, curves, data_digest, \
-    label_warning, live_chart, curves_key, memo_get, memo_put, page_header, require_task, tree_curves, uploaded_data, \
-    view_widget, warning_badges
-from mastcore_dashboard.widgets import chart
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.chi import chi_slider, live_chart
+from mastcore_dashboard.curves import cached_curves, curves, curves_key, tree_curves
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import warning_badges
+from mastcore_dashboard.runs import AUTO_SECONDS, memo_get, memo_put
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, label_warning, require_task, uploaded_data
+from mastcore_dashboard.url_state import view_widget
 from mastcore import plots
 from mastcore.cache import CacheMiss
 from mastcore.engine import METHODS
@@ -19,27 +24,7 @@ from mastcore.engine import METHODS
 settings = current_settings()
 linear = settings.linear
 methods = compute.theory_methods(settings.activation)
-page_header(
-    "Regimes: from kernels to features", settings,
-    "**How far does a network adapt to its data?** The scale χ decides: at χ = 1 a wide network is a fixed "
-    "kernel machine (the NNGP), at χ = N it learns features. Drag χ under the chart and watch how much of the "
-    "labels each theory leaves unexplained (Δ = y − prediction; lower is better).",
-)
-with st.expander("What am I looking at?"):
-    st.markdown(
-        "A network with χ = 1 (standard scaling) behaves like a fixed kernel machine: its errors, measured by the "
-        "discrepancy Δ = y − f between labels and mean predictions, do not depend on χ (the flat **NNGP** line). "
-        "Slide χ towards N (mean-field scaling) and the hidden weights adapt to the task — the network learns "
-        "features and Δ shrinks. The **tree level** (the saddle point of the theory) captures this trend; the "
-        "**renormalised kernel** rescales the NNGP kernel by one number"
-        + ("; the **one loop** adds the finite-width correction that makes it match the exact posterior."
-           if "one_loop" in methods else ".")
-        + (" The **exact posterior** (black dash-dot curve with open circles) is the mean prediction of infinitely "
-           "long-trained networks, computed exactly by a one-dimensional quadrature (docs/theory.md §7.4): every "
-           "theory is judged against it." if linear else "")
-        + " **mean(y·Δ)** is the part of the labels the prediction misses, **mean(Δ²)** the squared error; both: "
-        "lower is better (docs/theory.md §0.2). Every symbol is explained on the **Glossary** page."
-    )
+page_header(prose.REGIMES_TITLE, settings, prose.REGIMES_INTRO)
 task = require_task(settings)
 if label_warning(task.y):  # e.g. an upload with {0, 1} labels: the theories fit them as real numbers
     st.warning(label_warning(task.y), icon=":material/warning:")
@@ -82,13 +67,7 @@ table = pd.concat([c.table for c in all_curves], ignore_index=True)
 messages = [msg for c in all_curves for msg in c.messages]
 
 if not linear:
-    st.info(
-        "**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (docs/theory.md §9) — close to the "
-        "networks at χ ≈ N, but not valid at small χ/N; the renormalised kernel u·C0 is the best simple theory "
-        "there."
-        + ("" if "one_loop" in methods else " **One loop: linear networks only.**"),
-        icon=":material/info:",
-    )
+    st.info(prose.regimes_validity(methods), icon=":material/info:")
 
 training.settle()  # a training job finished since the last run: its run is in the disk cache, listed just below
 refs = compute.runs(task, settings)
@@ -100,9 +79,6 @@ warning_badges(messages, where="theory sweep")
 figures_key = (curves_key(settings, grid, ("nngp", "tree")),
                tuple((m, len(c.table)) for m, c in ready.items() if c is not None),
                None if refs.empty else repr(refs.to_numpy().tolist()))
-if refs.empty and atlas_view.atlas_for(settings) is not None:
-    st.caption(("Gibbs-sampler" if linear else "Langevin") + " points with error bars appear here after runs on the "
-               "**Networks** page.")
 data_id = data_digest(uploaded_data() if settings.task == "csv" else None)
 
 
@@ -145,13 +121,9 @@ def _recommend(chi: float, col: str, slot) -> None:
         values = {m: (view.at(m, chi) or {}).get(col) for m in drawn}
         values = {m: val for m, val in values.items() if np.isclose((view.at(m, chi) or {}).get("chi", 0.0), chi)}
         close = ref_rule.closest_theory(values, float(exact[col]))
-        text = (f"**Reference at χ = {chi:g}: the {_name(ref_rule.EXACT_METHOD)}** — the black dash-dot curve, the "
-                "mean prediction of infinitely long-trained networks.")
-        if close is not None:
-            gap = close[1] / max(abs(float(exact[col])), 1e-300)
-            text += (f" Closest theory here: **{_name(close[0])}**, off by {close[1]:.2g} ({100 * gap:.2g} % of the "
-                     "exact value).")
-        slot.success(text + " The **Theory map** page shows where each theory holds.", icon=":material/verified:")
+        slot.success(prose.regimes_reference(chi, _name(ref_rule.EXACT_METHOD),
+                                             None if close is None else (_name(close[0]), close[1]), float(exact[col])),
+                     icon=":material/verified:")
         return
     pending = [m for m in extras if ready[m] is None]  # drawn once computed (after this run)
     if ref_rule.EXACT_METHOD in pending:
@@ -172,17 +144,12 @@ def _recommend(chi: float, col: str, slot) -> None:
     if coming is not None:
         g = _extra_grid(coming)
         runs_now = compute.estimate_seconds(settings, (coming,), g, task=task) <= AUTO_SECONDS
-        slot.caption(f"The most accurate curve at this χ, the {_name(coming)}, "
-                     + ("is being computed …" if runs_now else "waits for its **Compute** button below."))
+        slot.caption(prose.regimes_coming(_name(coming), runs_now))
         return
     if method is None:  # the most accurate theory has no curve here: name none of the drawn ones
-        slot.warning(f"**No curve on this chart is known to be accurate at χ = {chi:g}.** {reason} The **Theory "
-                     "map** page shows where each theory holds.", icon=":material/report:")
+        slot.warning(prose.regimes_none_accurate(chi, reason), icon=":material/report:")
         return
-    same = f" (here: the {rec['label']})" if rec.get("label") and rec["label"] != _name(method) else ""
-    text = (f"**Most accurate curve at χ = {chi:g}: {_name(method)}**{same} — "
-            + ("trustworthy here. " if rec["trustworthy"] else "**no theory is trustworthy here.** ")
-            + f"{reason} The **Theory map** page shows where each theory holds.")
+    text = prose.regimes_recommended(chi, _name(method), rec.get("label"), rec["trustworthy"], reason)
     (slot.success if rec["trustworthy"] else slot.warning)(text, icon=":material/verified:" if rec["trustworthy"]
                                                             else ":material/report:")
 
@@ -195,15 +162,16 @@ st.session_state["reg.train.polling"] = polling = training.active()
 def live_view():
     if training.settle() or training.active() != polling:  # finished or cancelled: the whole page, without polling
         st.rerun()  # (first: its notice is shown by that run)
-    chi = chi_slider(grid, "reg.chi")
-    c1, c2, _ = st.columns([1, 1, 2])
+    # one row for χ and the two choices, the cards, then the chart: on a projector (1280 × 720) the cards and the
+    # chart share the first screen (tests/test_e2e.py measures it); the explanations follow the chart
+    c0, c1, c2 = st.columns([5, 2, 2.4], vertical_alignment="bottom")
+    with c0:
+        chi = chi_slider(grid, "reg.chi")
     split = view_widget("radio", "data set", "split", key="reg.split", container=c1, options=["train", "test"],
-                        horizontal=True, help="train: the P examples the network was fitted to; test: the P* "
-                                              "held-out examples (generalisation).")
+                        horizontal=True, help=prose.REGIMES_SPLIT_HELP)
     obs = view_widget("radio", "observable", "obs", key="reg.obs", container=c2, options=list(OBSERVABLES),
                       format_func=OBSERVABLES.get, horizontal=True,
-                      help="mean(y·Δ): the part of the labels the prediction misses; mean(Δ²): the mean squared "
-                           "error. Lower is better for both (docs/theory.md §0.2).")
+                      help=prose.REGIMES_OBS_HELP)
     col = f"{split}_{obs}"
     view = compute.TheoryCurves(table, base.sweep, (), 0.0)
     ref_name, ref_val, ref_run = _ref_at(chi, col)
@@ -226,7 +194,6 @@ def live_view():
             card.badge("not converged", icon=":material/warning:", color="orange")
     if ref_run:
         cards[-1].metric(f"{ref_name} (reference)", f"{ref_val:.5f}")
-    best = st.empty()  # filled last: the cards and the chart reach the browser first
     # figures are shared by the sessions of the server (memo): building one is most of a χ move's server time
     fig_key = ("fig.regimes", figures_key, col, chi)
     fig = memo_get(fig_key)
@@ -239,16 +206,19 @@ def live_view():
         fig = go.Figure(fig)  # a copy: the memo's figure is shared by every session
         fig.add_trace(point)
     live_chart(fig, key="reg.chart", grid=grid)
+    best = st.empty()  # filled last: the cards and the chart reach the browser first
+    if refs.empty and atlas_view.atlas_for(settings) is not None:
+        st.caption(prose.REGIMES_RUNS_APPEAR.format(sampler="Gibbs-sampler" if linear else "Langevin"))
+    with st.expander("What am I looking at?", key="reg.about.open", on_change="rerun") as about:
+        if about.open:  # (drawn only while open)
+            st.markdown(prose.regimes_about(methods, linear))
     if note := atlas_view.caption(settings):
         st.caption(note)
     training.notice()
     training.panel(settings, data_id, col, lambda at: {m: float(r[col]) for m in shown if (r := view.at(m, at)) is not
                                                        None and col in r and np.isclose(r["chi"], at)
                                                        and np.isfinite(r[col])})
-    st.caption(("**Black dash-dot with open circles: the exact posterior** (mean of infinitely long-trained "
-                "networks; docs/theory.md §7.4). " if ref_rule.EXACT_METHOD in shown else "")
-               + "Drag the χ slider under the chart: the marker and the readout move in the browser; the cards "
-               "above follow when you let go. Keyboard: the slider at the top.")
+    st.caption((prose.REGIMES_EXACT_CAPTION if ref_rule.EXACT_METHOD in shown else "") + prose.REGIMES_DRAG_CAPTION)
     csv_key = ("csv.regimes", figures_key)  # the same for every χ: made once, shared
     csv = memo_get(csv_key)
     if csv is None:
@@ -259,17 +229,17 @@ def live_view():
         csv = memo_put(csv_key, out.to_csv(index=False).encode())
     st.download_button("Download CSV", csv, file_name="mastcore_regimes.csv", mime="text/csv", on_click="ignore",
                        key="reg.download")
-    with st.expander("What the network predicts at this χ (predicted vs true, train and test)"):
-        pred_key = ("fig.predictions", figures_key, chi)
-        pred_fig = memo_get(pred_key)
-        if pred_fig is None:
-            preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
-            preds = preds.drop_duplicates(subset=["method", "split", "index"])
-            pred_fig = memo_put(pred_key, plots.predictions_figure(preds))
-        chart(pred_fig, key="reg.pred")
-        st.caption("Each dot is one example: its label (x, spread sideways per method when labels are ±1) and "
-                   "the mean prediction (y). A perfect fit lies on the dashed line; the NNGP shrinks predictions "
-                   "towards 0 more than the feature-learning theories.")
+    # drawn only while open (a few hundred kB of points the browser would otherwise draw on every first paint)
+    with st.expander(prose.REGIMES_PREDICTIONS, key="reg.pred.open", on_change="rerun") as pred_box:
+        if pred_box.open:
+            pred_key = ("fig.predictions", figures_key, chi)
+            pred_fig = memo_get(pred_key)
+            if pred_fig is None:
+                preds = pd.concat([compute.predictions(task, c, chi) for c in all_curves], ignore_index=True)
+                preds = preds.drop_duplicates(subset=["method", "split", "index"])
+                pred_fig = memo_put(pred_key, plots.predictions_figure(preds))
+            chart(pred_fig, key="reg.pred")
+        st.caption(prose.REGIMES_PREDICTIONS_CAPTION)
     _recommend(chi, col, best)
 
 

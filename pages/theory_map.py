@@ -2,30 +2,20 @@
 import numpy as np
 import streamlit as st
 
-from mastcore_dashboard import theory_map as tm
-from mastcore_dashboard.widgets import current_settings, data_digest, memo_run, page_header, show_error, uploaded_data
+from mastcore_dashboard import prose, theory_map as tm
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import memo_run
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.task_data import data_digest, uploaded_data
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Theory map", settings,
-    "**Which theory can you trust, and where?** Each theory's error against the exact answer over the width N "
-    "(rows, with P/N) and the scale χ/N (columns); ★ marks the most accurate theory of a cell where it is "
-    f"accurate: within {100 * tm.ACCURACY:g} % of the exact answer's finite-width shift.",
-)
+page_header("Theory map", settings, prose.map_intro(tm.ACCURACY))
 linear = settings.linear
-st.markdown(
-    ("The reference is the **exact posterior** of the linear network (a one-dimensional quadrature, "
-     "docs/theory.md §7.4): the whole map takes seconds. " if linear else
-     "The reference is an ensemble of **trained networks** (Langevin dynamics, docs/theory.md §13), computed on "
-     "demand and kept in the disk cache; a map takes minutes, with progress and a Cancel button. ")
-    + "Colour: log10 of the share of the finite-width shift (exact − NNGP) a theory misses: −2 is 1 %, 0 is 100 %. "
-    f"**★: the most accurate theory of the cell, where it misses at most {100 * tm.ACCURACY:g} % of the shift** "
-    f"(|theory − exact| ≤ {tm.ACCURACY:g}·|exact − NNGP|, log10 ≤ {np.log10(tm.ACCURACY):.2f}: the accuracy the "
-    "recommendation calls trustworthy, docs/theory.md §18); a cell without ★ has no theory that accurate."
-)
+st.markdown(prose.map_colours(linear, tm.ACCURACY, float(np.log10(tm.ACCURACY))))
 data = uploaded_data() if settings.task == "csv" else None
 c1, c2 = st.columns(2)
 # linear: the whole default grid in seconds; erf/ReLU: each cell trains networks, so one width and both scalings
@@ -35,7 +25,7 @@ widths = c1.multiselect("widths N", sorted({*tm.map_widths(settings), 10, 20, 40
 fracs = c2.multiselect("χ/N", list(tm.CHI_CHOICES), default=[0.0, 0.05, 0.25, 1.0] if linear else [0.0, 1.0],
                        key="tmap.chis",
                        format_func=lambda f: "χ = 1" if f == 0 else f"{f:g}",
-                       help="Columns of the map: χ = 1 is standard scaling, χ/N = 1 mean-field scaling.")
+                       help=prose.MAP_COLUMNS_MAP_STANDARD_SCALING)
 if not widths or not fracs:
     st.error("Choose at least one width and one χ/N.")
     st.stop()
@@ -69,12 +59,12 @@ def show(tmap):
                                                        for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
                     + f". The best theory meets the {100 * tm.ACCURACY:g} % accuracy (★) in {met} of {len(best)} cells.")
     if table["reference"].isna().any():
-        st.caption("Empty cells: no reference there yet (networks are computed when you press the button above).")
+        st.caption(prose.MAP_EMPTY_CELLS_NO_REFERENCE)
 
     with st.expander("What is recommended at the sidebar's setting?"):
         cc1, cc2 = st.columns([1, 2])
         chi = cc1.number_input("χ", min_value=1.0, value=1.0, key="tmap.chi",
-                               help="The recommendation is for the sidebar's N and this χ (docs/theory.md §18).")
+                               help=prose.MAP_RECOMMENDATION_SIDEBAR_S_N)
         if cc2.button("Recommend a theory", key="tmap.recommend"):
             try:
                 st.session_state["tmap.rec"] = (key, float(chi), tm.recommendation(settings, chi, data=data))

@@ -1,30 +1,23 @@
 """Width scaling: where the saddle point suffices (χ = N) and where the one loop is needed (χ = 1)."""
 import streamlit as st
 
-from mastcore_dashboard import compute
+from mastcore_dashboard import compute, prose
 from mastcore_dashboard.state import VIEW_PARAMS, WIDTH_CHOICES, default_widths
-from mastcore_dashboard.widgets import AUTO_SECONDS, current_settings, digest, memo_get, memo_put, page_header, \
-    run_cancellable, show_error, v, view_widget
+from mastcore_dashboard.charts import chart
+from mastcore_dashboard.header import page_header
+from mastcore_dashboard.keys import v
+from mastcore_dashboard.notices import show_error
+from mastcore_dashboard.runs import AUTO_SECONDS, digest, memo_get, memo_put, run_cancellable
+from mastcore_dashboard.sidebar import current_settings
+from mastcore_dashboard.url_state import view_widget
 from mastcore_dashboard.worker import Call
-from mastcore_dashboard.widgets import chart
 from mastcore import plots
 
 settings = current_settings()
-page_header(
-    "Width scaling: error against the exact posterior as N grows", settings,
-    "**Which theory can you trust at a given width?** Each theory is compared with the exact answer for "
-    "networks of growing width N, in both scalings.",
-)
-st.markdown(
-    "The paper's central claim, made visible: in **mean-field scaling (χ = N)** the tree level's error falls like "
-    "1/N while the NNGP stays wrong; in **standard scaling (χ = 1)** the tree level is no better than the NNGP "
-    "and the **one loop** is needed (its error falls like 1/N²). Grey guide lines show the slopes 1/N and 1/N² "
-    "(docs/theory.md §0.4). The reference is the **exact posterior** (the mean of infinitely long-trained "
-    "networks): by default its exact value from a one-dimensional quadrature (docs/theory.md §7.4), drawn at once; "
-    "the Gibbs sampler (with its noise floor) on request."
-)
+page_header(prose.WIDTH_TITLE, settings, prose.WIDTH_INTRO)
+st.markdown(prose.WIDTH_ABOUT)
 if not settings.linear:
-    st.warning("The exact posterior exists for linear networks only: choose **linear** in the sidebar.",
+    st.warning(prose.WIDTH_EXACT_POSTERIOR_EXISTS_LINEAR,
                icon=":material/warning:")
     st.stop()
 
@@ -62,31 +55,20 @@ D = c[1].number_input("D", 1, 5000, key="ws.D", on_change=_store("wsD", "ws.D", 
                       help="Input dimension of this scan (default: the sidebar's D).")
 widths = c[2].multiselect("widths N", list(WIDTH_CHOICES), key="ws.widths",
                           on_change=_store("widths", "ws.widths", tuple(default_widths(P_now))),
-                          help="Widths to compare (default: from P/4 to 4P, bracketing P); each one is computed "
-                               "at χ = 1 and χ = N.")
+                          help=prose.WIDTH_WIDTHS_COMPARE_DEFAULT_FROM)
 c = st.columns([2, 1, 1])
 reference = view_widget("radio", "reference", "wsref", key="ws.ref", container=c[0], horizontal=True,
                         options=["quadrature", "exact"],
                         format_func={"quadrature": "exact posterior by quadrature (exact, at once)",
                                      "exact": "Gibbs sampler (noise floor; press Compute)"}.get,
-                        help="Both are the exact posterior of the linear network: the quadrature gives its mean "
-                             "exactly (docs/theory.md §7.4), the Gibbs sampler estimates it with error bars (§7).")
+                        help=prose.WIDTH_BOTH_EXACT_POSTERIOR_LINEAR)
 gibbs = reference == "exact"
 sweeps = c[1].number_input("Gibbs sweeps", 50, 100000, step=100, key="ws.sweeps",
                            on_change=_store("wssweeps", "ws.sweeps"), disabled=not gibbs,
-                           help="Sweeps of the exact sampler per chain (more = smaller noise floor).")
+                           help=prose.WIDTH_SWEEPS_EXACT_SAMPLER_PER)
 chains = c[2].number_input("chains", 2, 1024, step=8, key="ws.chains", on_change=_store("wschains", "ws.chains"),
                            disabled=not gibbs, help="Independent chains of the exact sampler.")
-same = int(P) == settings.P and int(D) == settings.D
-st.caption(f"This scan uses **P = {int(P)} and D = {int(D)}**"
-           + (" — the sidebar's values." if same else f" (the sidebar says P = {settings.P}, D = {settings.D}).")
-           + " The sidebar's task, κ0, g_v, g_w and seed are used. "
-           + (f"The widths {', '.join(map(str, sorted(widths)))} bracket P = {int(P)} (P/N from "
-              f"{int(P) / max(widths):.2g} to {int(P) / min(widths):.2g}): the one loop's expansion is in P/N."
-              if widths and min(widths) < int(P) < max(widths) else
-              f"All chosen widths are {'below' if widths and max(widths) <= int(P) else 'above'} P = {int(P)}: "
-              "add widths on the other side of P to see both sides of the one loop's expansion in P/N."
-              if widths else ""))
+st.caption(prose.width_scan(int(P), int(D), settings.P, settings.D, widths))
 if not widths:
     st.error("Choose at least one width N.")
     st.stop()
@@ -107,7 +89,7 @@ clicked = False
 if not at_once:
     clicked = st.button(("Compute" if df is None else "Recompute") + f" (about {est:.0f} s)" if est >= 1 else
                         ("Compute" if df is None else "Recompute"), type="primary", key="ws.run",
-                        help="Runs the theories and the reference for every width (cached on disk).")
+                        help=prose.WIDTH_RUNS_THEORIES_REFERENCE_EVERY)
 cli = "; ".join(compute.cli_command(small.replace(width=int(n)), [1, int(n)], (*methods, reference),
                                     {"exact": opts} if gibbs else None, out=f"out/width_N{n}")
                 for n in sorted(widths))

@@ -131,7 +131,7 @@ def test_width_scaling_table(tmp_path, monkeypatch):
 
 
 def test_state_and_compute_do_not_import_streamlit():
-    """Only mastcore_dashboard.widgets and mastcore_dashboard.navigation (and the pages) touch Streamlit."""
+    """The settings and the library calls hold no Streamlit (only the UI modules and the pages touch it)."""
     import subprocess
     import sys
     from pathlib import Path

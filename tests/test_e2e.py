@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from mastcore_dashboard.navigation import page_files
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,10 +26,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: Server start and first page (theory sweep at the default preset) on a busy 2-core machine.
 START_TIMEOUT_S = 90
 STEP_TIMEOUT_MS = 60_000
-PAGES = [("Feature learning", "feature_learning"), ("Networks", "networks"), ("Width scaling", "width_scaling"),
-         ("Learning curves", "learning_curves"), ("Data", "data"), ("Glossary", "glossary")]
-if (ROOT / "pages" / "theory_map.py").is_file():
-    PAGES.append(("Theory map", "theory_map"))
+#: (title, URL path) of every page but the default one (Regimes), from the app's navigation table.
+PAGES = [(title, Path(file).stem) for file, title, _ in page_files()[1:]]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
@@ -170,6 +170,39 @@ def _wait_slider_chart_url_agree(page, meta: str, x0: float) -> float:
         last, seen = (now if agree else None), now
         page.wait_for_timeout(500)
     pytest.fail(f"slider, chart marker and URL never agreed on one χ (slider, marker, URL) = {seen}")
+
+
+#: A projector's screen (issue 18): the Regimes page's cards and chart must share the first screen there.
+PROJECTOR = {"width": 1280, "height": 720}
+
+
+def test_projector_shows_the_cards_and_the_chart_in_the_first_screen(server, browser):
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        page.goto(server["url"], wait_until="domcontentloaded")
+        # every theory drawn: the chart has its tree level and the reference's card (the exact posterior, computed
+        # after the first chart) is there; then the page has settled (no run going on, nothing changing)
+        page.wait_for_function(f"() => {{ const g = {_gd('mc-regimes')}; "
+                               "return !!(g && g.data.some(d => d.name === 'tree level')); }", timeout=STEP_TIMEOUT_MS)
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetricLabel\"]')]"
+                               ".some(e => e.innerText.startsWith('exact posterior'))", timeout=STEP_TIMEOUT_MS)
+        _settle(page)
+        _no_exception(page)
+        assert page.evaluate("() => window.scrollY + document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
+        cards = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].map(e => { "
+                              "const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })")
+        chart = page.evaluate(f"() => {{ const r = {_gd('mc-regimes')}.getBoundingClientRect(); "
+                              "return [r.top, r.bottom]; }")
+        assert len(cards) >= 5, cards
+        # every card whole on the first screen, above the chart
+        assert all(0 <= top and bottom <= PROJECTOR["height"] and bottom <= chart[0] for top, bottom in cards), \
+            (cards, chart)
+        # the chart starts on the first screen with at least a third of it visible (its legend, readout and the top
+        # of its curves); the rest is one scroll away
+        visible = PROJECTOR["height"] - chart[0]
+        assert visible >= (chart[1] - chart[0]) / 3, (chart, visible)
+    finally:
+        page.close()
 
 
 def test_browser_slider_pages_screenshots(server, browser, tmp_path):

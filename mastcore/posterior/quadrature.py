@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from ..activations import get_activation
 from .._api import solver
@@ -118,6 +117,7 @@ def posterior_quadrature(
     N, chi, k0 = spec.width, spec.chi, spec.kappa0
     var_w = spec.g_w / (chi * N)
     c = (spec.g_v / D) * rs.S**2
+    from scipy import stats  # noqa: PLC0415  (here: half a second of imports a server's first page need not wait for)
 
     def log_density(u):  # log p(u | y) + const, u = log Q (Jacobian e^u)
         lam = np.multiply.outer(var_w * np.exp(u), c) + k0 / chi
