@@ -37,7 +37,7 @@ def read_upload(content: bytes):
 def label_warning(y) -> str | None:
     """Why labels that are not ±1 class labels deserve a look ({0, 1}, several classes), or None (library text: numbers
     and fixed words only, safe as markdown)."""
-    from mastcore._validation import check_labels  # noqa: PLC0415
+    from mastcore._plumbing.validation import check_labels  # noqa: PLC0415
 
     text = check_labels(y)
     return None if text is None else text.replace("'y'", "The label column")
