@@ -263,7 +263,7 @@ def bench_cold(p, repeats: int = 3) -> dict:
     app = [_cold_load(p) for _ in range(repeats)]
     trivial = [_cold_load(p, str(base), full=False)[0] for _ in range(repeats)]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import mastcore, mastcore_dashboard.widgets"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", "import mastcore, mastcore_dashboard.sidebar, mastcore_dashboard.chi, mastcore_dashboard.curves"], cwd=ROOT, check=True)
     imports = time.perf_counter() - t0
     return {"first_chart_s": statistics.median(a[0] for a in app),
             "all_theories_s": statistics.median(a[1] for a in app),

@@ -14,7 +14,7 @@ import mastcore as mc
 from mastcore_dashboard import compute
 from mastcore_dashboard.navigation import page_files
 from mastcore_dashboard.state import DEFAULT_PRESET, N_CHI_SLOW, PRESETS, Settings, chi_grid
-from mastcore_dashboard.widgets import AUTO_SECONDS
+from mastcore_dashboard.runs import AUTO_SECONDS
 from mastcore import plots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -571,7 +571,7 @@ def test_view_radio_writes_the_url_in_its_own_run():
     # the Regimes radios live in a fragment: its rerun does not reach the sidebar's URL sync, so the widget must
     # write the URL itself (a script with the radio and no sidebar shows that)
     def script():
-        from mastcore_dashboard.widgets import view_widget
+        from mastcore_dashboard.url_state import view_widget
 
         view_widget("radio", "data set", "split", key="t.split", options=["train", "test"])
         view_widget("radio", "observable", "obs", key="t.obs", options=["mean_y_delta", "mean_sq_delta"])
