@@ -230,7 +230,7 @@ def test_byte_memo_key_lock_lets_one_of_several_sessions_compute():
     memo = ByteMemo(max_bytes=10**6, ttl=0)
     calls = []
 
-    def session():  # what widgets.memo_run does: look, take the key's lock, look again, compute, keep
+    def session():  # what runs.memo_run does: look, take the key's lock, look again, compute, keep
         if memo.get("k") is None:
             with memo.lock("k"):
                 if memo.get("k") is None:
