@@ -100,7 +100,8 @@ def regimes_validity(methods) -> str:
     """The erf/ReLU validity note of the Regimes page."""
     return ("**Validity (erf/ReLU):** the tree level uses a Gaussian neuron law (docs/theory.md §9) — close to the "
             "networks at χ ≈ N, but not valid at small χ/N; the renormalised kernel u·C0 is the best simple theory "
-            "there." + ("" if "one_loop" in methods else " **One loop: linear networks only.**"))
+            "there." + (" The one loop (`auto`) corrects both (docs/theory.md §12); its band says how far to trust it."
+                        if "one_loop" in methods else ""))
 
 
 def regimes_reference(chi: float, exact_name: str, close=None, exact_value: float = 1.0) -> str:

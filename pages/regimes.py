@@ -66,9 +66,6 @@ all_curves = [base] + [c for c in ready.values() if c is not None]
 table = pd.concat([c.table for c in all_curves], ignore_index=True)
 messages = [msg for c in all_curves for msg in c.messages]
 
-if not linear:
-    st.info(prose.regimes_validity(methods), icon=":material/info:")
-
 training.settle()  # a training job finished since the last run: its run is in the disk cache, listed just below
 refs = compute.runs(task, settings)
 if not refs.empty:
@@ -244,6 +241,8 @@ def live_view():
 
 
 live_view()
+if not linear:  # under the chart: on a projector the cards and the chart come first
+    st.info(prose.regimes_validity(methods), icon=":material/info:")
 training.offer(task, settings, grid, refs, data_id)  # "Train networks here": its click reruns the page
 
 # --- the other theories, after the chart is on screen -------------------------------------------------------
