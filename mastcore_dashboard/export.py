@@ -16,7 +16,12 @@ BIBTEX_PAPER = """@inproceedings{rubin2025kernels,
   author    = {Rubin, Noa and Fischer, Kirsten and Lindner, Javed and Seroussi, Inbar and Ringel, Zohar and
                Kr{\\"a}mer, Michael and Helias, Moritz},
   booktitle = {Proceedings of the 42nd International Conference on Machine Learning (ICML)},
-  year      = {2025}
+  series    = {Proceedings of Machine Learning Research},
+  volume    = {267},
+  pages     = {52225--52257},
+  publisher = {PMLR},
+  year      = {2025},
+  url       = {https://proceedings.mlr.press/v267/rubin25a.html}
 }"""
 
 
