@@ -89,7 +89,7 @@ def test_app_charts_have_png_svg_and_csv_and_a_cite_expander(app):
         assert spec["layout"]["meta"], "the SVG button finds its chart by layout.meta"
     assert len(downloads) >= len(charts), "a CSV download per chart"
     labels = [e.label for e in app.sidebar.expander]
-"    assert "Cite" in labels
+    assert "Cite" in labels
     app.session_state["cite.open"] = True  # the expander draws its content only while open
     app.run()
     code = " ".join(c.value for c in app.sidebar.code)
