@@ -399,40 +399,50 @@ class SampleLoop:
         RAa = R @ (A @ a)
         return -0.5 * self.chi * (np.outer(RAa, a) + np.outer(a, RAa)) + 0.5 * R @ A @ R
 
-    def core(self, keep=None, *, C_test=None, check: bool = False, variance: bool = False) -> dict:
-        """:func:`cumulant_core` of the samples ``keep`` (index array, or None for all); same dict. ``variance``:
-        also the exact (P, P) Var(δC_ij), O(n² P²) (else ``var`` is None)."""
-        chi, k0 = self.chi, self.kappa0
-        R, a = self.R, self.a
-        if keep is None:
-            F, Fs, al, KR = self.phi, self.phi_test, self.alpha, self.KR
-        else:
-            F, al = self.phi[keep], self.alpha[keep]
-            Fs = None if self.phi_test is None else self.phi_test[keep]
-            KR = self.KR[np.ix_(keep, keep)]
-        n = F.shape[0]
-        kap = self.g_w**2 / self.N
-        # T = (κ/n) J Ĥ J, Ĥ_st = ⟨ψ_s, L''ψ_t⟩ = ½ (K_R)_st² − χ (K_R)_st α_s α_t   (docs/theory.md §12.10)
+    def _system(self, KR, al, lam: float = 1.0):
+        """I − λT (n, n), T = (κ/n) J Ĥ J with Ĥ_st = ⟨ψ_s, L''ψ_t⟩ = ½ (K_R)_st² − χ (K_R)_st α_s α_t for the
+        samples whose K_R block and α are given (docs/theory.md §12.10); with it the centred means h = Ĥ1/n."""
+        n = KR.shape[0]
         A = np.empty((n, n))
         for lo in range(0, n, ROW_BLOCK):
             hi = min(n, lo + ROW_BLOCK)
             blk = KR[lo:hi]
-            np.multiply(blk, 0.5 * blk - chi * al[lo:hi, None] * al[None, :], out=A[lo:hi])
+            np.multiply(blk, 0.5 * blk - self.chi * al[lo:hi, None] * al[None, :], out=A[lo:hi])
         h = A.mean(axis=1)
         hb = h.mean()
         A -= h[:, None]
         A -= h[None, :]
         A += hb
-        A *= -kap / n
-        A[np.diag_indices(n)] += 1.0  # A = I − T
-        M, positive = _inverse(A)
-        del A
+        A *= -lam * self.g_w**2 / self.N / n
+        A[np.diag_indices(n)] += 1.0
+        return A, h
+
+    def core(self, keep=None, *, C_test=None, check: bool = False, variance: bool = False, M=None) -> dict:
+        """:func:`cumulant_core` of the samples ``keep`` (index array, or None for all); same dict. ``variance``:
+        also the exact (P, P) Var(δC_ij), O(n² P²) (else ``var`` is None). ``M``: (I − T)⁻¹ of these samples if
+        known (:meth:`replicates`); it is overwritten."""
+        chi, k0 = self.chi, self.kappa0
+        R, a = self.R, self.a
+        if keep is None:
+            F, Fs, al = self.phi, self.phi_test, self.alpha
+        else:
+            F, al = self.phi[keep], self.alpha[keep]
+            Fs = None if self.phi_test is None else self.phi_test[keep]
+        n = F.shape[0]
+        kap = self.g_w**2 / self.N
+        positive = True
+        if M is None:
+            A, _ = self._system(self.KR if keep is None else self.KR[np.ix_(keep, keep)], al)
+            M, positive = _inverse(A)  # M = (I − T)⁻¹
+            del A
         # ψ-space quadratic forms of G_C̃C̃: δψ_sᵀ G_C̃C̃ δψ_s = (n/κ)(M_ss − 1)   (Zᵀ G_C̃C̃ Z = M − I)
         q = (n / kap) * (np.diag(M) - 1.0)
         M -= 1.0 / n  # M̃ = M − 11ᵀ/n = J M J: Z M Zᵀ = (κ/n) Ψ M̃ Ψᵀ (Ψ uncentred)
         mean_psi = F.T @ F / n
         # E_B = (κ/n) Fᵀ (M̃ ∘ (F B Fᵀ)) F for B = R and B = aaᵀ
-        MK = np.multiply(M, KR)
+        MK = np.multiply(M, self.KR) if keep is None else self.KR[np.ix_(keep, keep)]
+        if keep is not None:
+            MK *= M
         MKa = MK @ al
         E_R = (kap / n) * (F.T @ (MK @ F))
         del MK
@@ -504,6 +514,60 @@ class SampleLoop:
         return float(ev[0] / max(abs(ev[-1]), np.finfo(float).tiny))
 
 
+    def replicates(self, groups, labels, **kw) -> list:
+        """:meth:`core` of every delete-one-group sample, in the order of ``labels``. With λ = n/n' (n' kept), each
+        replicate's I − T' is a principal block of I − λT plus a rank-2 change of the centring, so its inverse is a
+        Schur-complement downdate of (I − λT)⁻¹ — formed once per distinct λ — and a 2×2 Woodbury step:
+        O(n'² n_g) per group instead of O(n'³) (docs/theory.md §12.10). Where I − λT is not positive definite, a
+        replicate is solved afresh."""
+        n = self.phi.shape[0]
+        idx = {g: np.flatnonzero(groups != g) for g in labels}
+        out = {}
+        kap = self.g_w**2 / self.N
+        for lam in sorted({n / idx[g].size for g in labels}):
+            X, h = self._system(self.KR, self.alpha, lam)
+            Y, ok = _inverse(X)
+            del X
+            for g in labels:
+                keep = idx[g]
+                if n / keep.size != lam:
+                    continue
+                if not ok:
+                    out[g] = self.core(keep, **kw)
+                    continue
+                drop = np.flatnonzero(groups == g)
+                n1 = keep.size
+                # (X_kk)⁻¹ = Y_kk − Y_kd (Y_dd)⁻¹ Y_dk
+                W = sla.cho_solve(sla.cho_factor(Y[np.ix_(drop, drop)], lower=True), Y[np.ix_(drop, keep)])
+                B = Y[np.ix_(keep, keep)]
+                Ykd = Y[np.ix_(keep, drop)]
+                for lo in range(0, n1, ROW_BLOCK):
+                    B[lo:lo + ROW_BLOCK] -= Ykd[lo:lo + ROW_BLOCK] @ W
+                del W, Ykd
+                # centring on the kept samples: I − T' = X_kk − c (1 eᵀ + e 1ᵀ), e = h_k − h' + ½(h̄' − h̄)
+                hk = self._system_means(keep)
+                e = h[keep] - hk + 0.5 * (hk.mean() - h.mean())
+                U = np.stack([np.ones(n1), e], axis=1)
+                c = lam * kap / n
+                BU = B @ U
+                cap = np.array([[0.0, 1.0 / c], [1.0 / c, 0.0]]) - U.T @ BU
+                B += BU @ np.linalg.solve(cap, BU.T)
+                B = 0.5 * (B + B.T)
+                out[g] = self.core(keep, M=B, **kw)
+            del Y
+        return [out[g] for g in labels]
+
+    def _system_means(self, keep):
+        """h' = Ĥ_kk 1 / n' of :meth:`_system` for the kept samples, without forming Ĥ_kk at once."""
+        al = self.alpha[keep]
+        h = np.empty(keep.size)
+        for lo in range(0, keep.size, ROW_BLOCK):
+            blk = self.KR[np.ix_(keep[lo:lo + ROW_BLOCK], keep)]
+            h[lo:lo + ROW_BLOCK] = np.einsum("ij,ij->i", blk, 0.5 * blk - self.chi * al[lo:lo + ROW_BLOCK, None]
+                                             * al[None, :])
+        return h / keep.size
+
+
 def sample_jackknife_core(C, y, chi, kappa0, samples, g_w, N, *, C_test=None, n_groups: int = 8,
                           variance: bool = False):
     """:func:`jackknife_core` in the sample representation (docs/theory.md §12.10): the same estimator and
@@ -512,5 +576,5 @@ def sample_jackknife_core(C, y, chi, kappa0, samples, g_w, N, *, C_test=None, n_
     groups = np.asarray(samples.group) % n_groups if n_groups else np.asarray(samples.group)
     labels = np.unique(groups)
     full = loop.core(None, C_test=C_test, check=True, variance=variance)
-    reps = [loop.core(np.flatnonzero(groups != g), C_test=C_test) for g in labels]
+    reps = loop.replicates(groups, labels, C_test=C_test)
     return full, reps, int(labels.size)
