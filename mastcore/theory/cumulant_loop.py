@@ -511,7 +511,7 @@ class SampleLoop:
         ok = lam > lam[-1] * 1e-12
         B = V[:, ok] * np.sqrt(lam[ok])
         ev = np.linalg.eigvalsh(B.T @ Mt @ B)
-        return float(ev[0] / max(abs(ev[-1]), np.finfo(float).tiny))
+        return float(ev[0] / max(ev[-1], np.finfo(float).tiny))
 
 
     def replicates(self, groups, labels, **kw) -> list:
