@@ -443,6 +443,11 @@ DENSE_ARRAYS = 24
 DENSE_M3 = 9.9e-10
 DENSE_SP2 = 1.84e-7
 DENSE_TEST = 7e-9
+#: Where the S×S sample representation is the cheaper one that fits (docs/theory.md §12.10,
+#: one_loop_nonlinear.representation: large P), its jackknife takes SAMPLE_S3·S³ + SAMPLE_S2P·S²·(P + P*) seconds
+#: (≈ 2.8 S³ + 20 S²P flops at the one loop's dense rate) and about cumulant_loop.SAMPLE_ARRAYS S×S arrays.
+SAMPLE_S3 = 7.4e-11
+SAMPLE_S2P = 5.3e-10
 
 
 def _one_loop_sampled(P, D, Ps, N, act, o):
@@ -466,14 +471,22 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
     # upper bound; "perturbative" always does
-    dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= 80)
+    from .theory.cumulant_loop import SAMPLE_ARRAYS
+    from .theory.one_loop_nonlinear import SADDLE_MAX_P, representation
+
+    dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= SADDLE_MAX_P)
     if dense:
         m = P * (P + 1) / 2
-        # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (cumulant_loop.jackknife_core)
         n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else _solver_defaults()["tilted_samples"]
-        psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
-        peak = max(peak, DENSE_ARRAYS * m * m + blocks + psi_vec)
-        seconds += DENSE_M3 * m**3 + n_tilted * (DENSE_SP2 * P * P + DENSE_TEST * P * Ps)
+        if representation(P, n_tilted) == "dense":
+            # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (cumulant_loop.jackknife_core)
+            psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
+            peak = max(peak, DENSE_ARRAYS * m * m + blocks + psi_vec)
+            seconds += DENSE_M3 * m**3 + n_tilted * (DENSE_SP2 * P * P + DENSE_TEST * P * Ps)
+        else:  # the sample representation (or nothing fits: saddle_one_loop refuses n_samples that large)
+            S = float(n_tilted)
+            peak = max(peak, SAMPLE_ARRAYS * S * S + 4 * S * (P + Ps) + blocks)
+            seconds += SAMPLE_S3 * S**3 + SAMPLE_S2P * S * S * (P + Ps)
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
             ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
             t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}

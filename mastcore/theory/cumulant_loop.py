@@ -357,15 +357,24 @@ SAMPLE_ARRAYS = 4
 VAR_MAX_FLOPS = 2e11
 
 
+def _from_lower(B):
+    """Copy the lower triangle of the square B onto its upper one, in place, in row blocks (small temporaries)."""
+    n = B.shape[0]
+    for lo in range(0, n, ROW_BLOCK):
+        hi = min(n, lo + ROW_BLOCK)
+        blk = B[lo:hi, lo:hi]
+        blk[...] = np.tril(blk) + np.tril(blk, -1).T
+        B[lo:hi, hi:] = B[hi:, lo:hi].T
+    return B
+
+
 def _inverse(A):
     """(A⁻¹, whether A is positive definite) for the symmetric A: Cholesky (LAPACK potrf/potri), else LU."""
     c, info = sla.lapack.dpotrf(A, lower=1, overwrite_a=0, clean=1)
     if info == 0:
         M, info = sla.lapack.dpotri(c, lower=1, overwrite_c=1)
         if info == 0:
-            M += M.T  # dpotri fills the lower triangle (the upper one is zero)
-            M[np.diag_indices(M.shape[0])] *= 0.5
-            return M, True
+            return _from_lower(M), True  # dpotri fills the lower triangle
     del c
     M = np.linalg.inv(A)
     return 0.5 * (M + M.T), False
@@ -537,13 +546,14 @@ class SampleLoop:
                     continue
                 drop = np.flatnonzero(groups == g)
                 n1 = keep.size
-                # (X_kk)⁻¹ = Y_kk − Y_kd (Y_dd)⁻¹ Y_dk
-                W = sla.cho_solve(sla.cho_factor(Y[np.ix_(drop, drop)], lower=True), Y[np.ix_(drop, keep)])
-                B = Y[np.ix_(keep, keep)]
-                Ykd = Y[np.ix_(keep, drop)]
-                for lo in range(0, n1, ROW_BLOCK):
-                    B[lo:lo + ROW_BLOCK] -= Ykd[lo:lo + ROW_BLOCK] @ W
-                del W, Ykd
+                # (X_kk)⁻¹ = Y_kk − Y_kd (Y_dd)⁻¹ Y_dk = Y_kk − V Vᵀ,  V = Y_kd L⁻ᵀ,  Y_dd = L Lᵀ
+                L = np.linalg.cholesky(Y[np.ix_(drop, drop)])
+                V = sla.solve_triangular(L, Y[np.ix_(drop, keep)], lower=True)  # (n_g, n') = Vᵀ
+                del L
+                B = np.asfortranarray(Y[np.ix_(keep, keep)])
+                B = sla.blas.dsyrk(-1.0, V, beta=1.0, c=B, trans=1, lower=1, overwrite_c=1)  # lower triangle
+                del V
+                B = _from_lower(B)
                 # centring on the kept samples: I − T' = X_kk − c (1 eᵀ + e 1ᵀ), e = h_k − h' + ½(h̄' − h̄)
                 hk = self._system_means(keep)
                 e = h[keep] - hk + 0.5 * (hk.mean() - h.mean())
