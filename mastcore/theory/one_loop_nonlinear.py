@@ -28,7 +28,7 @@ __all__ = ["DENSE_MAX_P", "LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SA
 #: Largest P of the one loop around the particle saddle: the sample representation (docs/theory.md §12.10) has
 #: no m×m operator; its cost is O(S³ + S² P) and its memory O(S²) in the number of samples S, and the particle tree
 #: level it starts from and the (S, P) features grow with P (measured at P = 300 in bench/large_p.py).
-SADDLE_MAX_P = 500
+SADDLE_MAX_P = 300
 #: The old name of SADDLE_MAX_P (when the dense m×m operators capped P at 80).
 DENSE_MAX_P = SADDLE_MAX_P
 #: Bytes the loop's operators may take: ≈ 15 m² floats dense (m = P(P+1)/2), SAMPLE_ARRAYS·S² floats in the
@@ -63,10 +63,10 @@ def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
 def representation(P: int, S: int) -> str | None:
     """The cheaper of the two exact representations of the loop's operators that fits in LOOP_BYTES, or None:
     "dense" (m×m, m = P(P+1)/2; ≈ 9 (5 m³ + 2 S m²) flops for a jackknife of 8 groups) or "samples" (S×S;
-    ≈ 6.4 S³ flops), docs/theory.md §12.10."""
+    ≈ 2.8 S³ + 20 S² P flops), docs/theory.md §12.10."""
     m = P * (P + 1) // 2
     fits = {"dense": DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES, "samples": SAMPLE_ARRAYS * 8.0 * S * S <= LOOP_BYTES}
-    cost = {"dense": 9.0 * (5.0 * m**3 + 2.0 * S * m * m), "samples": 6.4 * float(S) ** 3}
+    cost = {"dense": 9.0 * (5.0 * m**3 + 2.0 * S * m * m), "samples": 2.8 * float(S) ** 3 + 20.0 * float(S) ** 2 * P}
     ok = [k for k in ("samples", "dense") if fits[k]]
     return min(ok, key=cost.get) if ok else None
 
