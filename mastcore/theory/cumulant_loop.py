@@ -550,7 +550,7 @@ class SampleLoop:
                 L = np.linalg.cholesky(Y[np.ix_(drop, drop)])
                 V = sla.solve_triangular(L, Y[np.ix_(drop, keep)], lower=True)  # (n_g, n') = Vᵀ
                 del L
-                B = np.asfortranarray(Y[np.ix_(keep, keep)])
+                B = Y[np.ix_(keep, keep)].T  # Fortran order without a copy (Y_kk is symmetric)
                 B = sla.blas.dsyrk(-1.0, V, beta=1.0, c=B, trans=1, lower=1, overwrite_c=1)  # lower triangle
                 del V
                 B = _from_lower(B)
@@ -561,8 +561,9 @@ class SampleLoop:
                 c = lam * kap / n
                 BU = B @ U
                 cap = np.array([[0.0, 1.0 / c], [1.0 / c, 0.0]]) - U.T @ BU
-                B += BU @ np.linalg.solve(cap, BU.T)
-                B = 0.5 * (B + B.T)
+                Wc = np.linalg.solve(cap, BU.T)
+                for lo in range(0, n1, ROW_BLOCK):  # B += BU cap⁻¹ BUᵀ (symmetric), without an n'×n' temporary
+                    B[lo:lo + ROW_BLOCK] += BU[lo:lo + ROW_BLOCK] @ Wc
                 out[g] = self.core(keep, M=B, **kw)
             del Y
         return [out[g] for g in labels]
