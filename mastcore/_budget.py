@@ -472,12 +472,12 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
     # upper bound; "perturbative" always does
     from .theory.cumulant_loop import SAMPLE_ARRAYS
-    from .theory.one_loop_nonlinear import SADDLE_MAX_P, representation
+    from .theory.one_loop_nonlinear import N_SAMPLES, SADDLE_MAX_P, representation
 
     dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= SADDLE_MAX_P)
     if dense:
         m = P * (P + 1) / 2
-        n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else _solver_defaults()["tilted_samples"]
+        n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else N_SAMPLES
         if representation(P, n_tilted) == "dense":
             # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (cumulant_loop.jackknife_core)
             psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
