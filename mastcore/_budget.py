@@ -434,7 +434,8 @@ def _rescaled(P, D, Ps, N, act, o):
 #: (the Monte-Carlo error target stops the doubling; measured at P = 20…60, D = 30…64, N = 60: 1e5–8e5) and the
 #: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are the activation record's ``sample_seconds``.
 LOOP_SAMPLES = 400_000
-#: The one loop around the particle saddle (docs/theory.md §16.3) builds dense operators on Sym(P)
+#: The one loop around the particle saddle (docs/theory.md §16.3) in its dense representation (where
+#: one_loop_nonlinear.representation picks it: small P) builds operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
 #: DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70,
 #: 80 (S = 8000, χ = N: 1.5, 2.7, 6.1, 10.9, 22.4, 44.0 s; the fit is within 0.94–1.07 of each), P* = 1000 at
