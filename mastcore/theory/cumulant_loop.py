@@ -18,6 +18,11 @@ For φ = id and Gaussian h these are the operators of docs/theory.md §5 and the
 of samples of the neuron law (:class:`SampleCumulants`), and the Monte-Carlo error is estimated by a delete-one-
 group jackknife over independent groups of samples. Test predictions carry the joint fluctuations of the
 test–train kernel block C* (docs/theory.md §12.2). Cost: O(S m²) per pass over S samples and O(m³) per solve.
+
+The same estimator without any m×m operator (:class:`SampleLoop`, :func:`sample_jackknife_core`; docs/theory.md
+§12.10): W'' has rank < S, so every propagator block is an S×S matrix between sample contractions — O(S³ + S²P)
+time, O(S²) memory, and the jackknife replicates are Schur-complement downdates of one factorisation. It is the
+cheaper one for P ≳ 50 at the default sample sizes (one_loop_nonlinear.representation picks).
 """
 from __future__ import annotations
 
