@@ -74,7 +74,7 @@ def _saddle_worker(case: str) -> dict:
     import mastcore as mc
     from mastcore.cli import FIG2_NET, FIG2_TASK
     from mastcore.theory.nonlinear import nonlinear_tree_level
-    from mastcore.theory.one_loop_nonlinear import representation, saddle_one_loop
+    from mastcore.theory.one_loop_nonlinear import choose_representation, saddle_one_loop
 
     data, act, method = SADDLE_CASES[case]
     if data == "digits":
@@ -90,7 +90,7 @@ def _saddle_worker(case: str) -> dict:
         warnings.simplefilter("ignore")
         tree = nonlinear_tree_level(task.X, task.y, spec, task.X_test, ansatz="particles")
         t1, c1 = time.perf_counter(), time.process_time()
-        r = saddle_one_loop(task.X, task.y, spec, task.X_test, tree=tree, method=method)
+        r = saddle_one_loop(task.X, task.y, spec, task.X_test, tree=tree, representation=method)
     seconds, cpu = time.perf_counter() - t1, time.process_time() - c1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open("/proc/loadavg") as fh:
@@ -98,7 +98,7 @@ def _saddle_worker(case: str) -> dict:
     P = task.X.shape[0]
     return dict(case=case, P=P, tree_s=t1 - t0, seconds=seconds, cpu=cpu, peak_mib=peak, base_mib=base,
                 n_samples=r.n_samples, mc_ratio=r.mc_ratio, flags=list(r.flags), queue=queue,
-                how=representation(P, r.n_samples) if method == "auto" else method,
+                how=choose_representation(P, r.n_samples) if method == "auto" else method,
                 mean_y_delta=float(np.mean(task.y * r.delta)), mc_se=r.mc_se,
                 f_train_head=[float(v) for v in r.f_train[:3]])
 

@@ -13,7 +13,7 @@ from mastcore.theory import cumulant_loop
 from mastcore.theory.cumulant_loop import SampleLoop, SymBasis, jackknife_core, sample_jackknife_core
 from mastcore.theory.neuron_law import FeatureSamples, law_problem, sample_gaussian
 from mastcore.theory.nonlinear import nonlinear_tree_level
-from mastcore.theory.one_loop_nonlinear import LOOP_BYTES, representation, saddle_one_loop
+from mastcore.theory.one_loop_nonlinear import LOOP_BYTES, choose_representation, saddle_one_loop
 
 #: The two representations are the same algebra (push-through and Woodbury identities): round-off only.
 TOL_EXACT = 1e-10
@@ -99,7 +99,7 @@ def test_positive_definiteness_and_its_ratio_match_the_dense_check():
 
 @pytest.mark.parametrize("act,ansatz", [("erf", "gaussian"), ("relu", "gaussian_mean")])
 def test_saddle_one_loop_is_the_same_in_both_representations(act, ansatz):
-    """Same seed, same samples: method="samples" and method="dense" give the same prediction, jackknife error bars
+    """Same seed, same samples: representation="samples" and "dense" give the same prediction, jackknife error bars
     (train and test), Monte-Carlo ratio and kernel variance."""
     task = mc.make_task(mc.TaskSpec(name="teacher_student", P=14, D=8, P_test=6, teacher="erf", seed=2))
     spec = mc.NetworkSpec(width=30, chi=10.0, kappa0=0.25, activation=act)
@@ -107,7 +107,7 @@ def test_saddle_one_loop_is_the_same_in_both_representations(act, ansatz):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mc.LoopBreakdownWarning)
         r = {m: saddle_one_loop(task.X, task.y, spec, task.X_test, tree=tree, n_samples=320, max_samples=640,
-                                seed=4, method=m) for m in ("samples", "dense")}
+                                seed=4, representation=m) for m in ("samples", "dense")}
     a, b = r["samples"], r["dense"]
     assert a.n_samples == b.n_samples and a.flags == b.flags
     for k in ("f_train", "f_test", "se_train", "se_test", "delta_shift", "delta_fluct", "delta_C", "kernel_variance",
@@ -117,18 +117,18 @@ def test_saddle_one_loop_is_the_same_in_both_representations(act, ansatz):
 
 
 def test_representation_is_the_cheaper_one_that_fits():
-    assert representation(20, 8000) == "dense"  # m = 210
-    assert representation(300, 8000) == "samples"  # m = 45150: m×m does not fit
-    assert representation(300, 40000) is None  # neither fits
-    assert representation(80, 160000) == "dense"  # S×S does not fit
+    assert choose_representation(20, 8000) == "dense"  # m = 210
+    assert choose_representation(300, 8000) == "samples"  # m = 45150: m×m does not fit
+    assert choose_representation(300, 40000) is None  # neither fits
+    assert choose_representation(80, 160000) == "dense"  # S×S does not fit
     assert cumulant_loop.SAMPLE_ARRAYS * 8.0 * 8000**2 <= LOOP_BYTES
 
 
-def test_bad_method_and_too_many_samples_are_refused():
+def test_bad_representation_and_too_many_samples_are_refused():
     task = mc.make_task(mc.TaskSpec(name="teacher_student", P=8, D=6, P_test=2, teacher="erf", seed=2))
     spec = mc.NetworkSpec(width=30, chi=10.0, kappa0=0.25, activation="erf")
-    with pytest.raises(ValueError, match="'method'"):
-        saddle_one_loop(task.X, task.y, spec, method="cholesky")
+    with pytest.raises(ValueError, match="'representation'"):
+        saddle_one_loop(task.X, task.y, spec, representation="cholesky")
     tree = nonlinear_tree_level(task.X, task.y, spec, ansatz="gaussian")
     with pytest.raises(ValueError, match="'n_samples'"):
-        saddle_one_loop(task.X, task.y, spec, tree=tree, method="samples", n_samples=20000)
+        saddle_one_loop(task.X, task.y, spec, tree=tree, representation="samples", n_samples=20000)

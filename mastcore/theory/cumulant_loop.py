@@ -22,7 +22,7 @@ test–train kernel block C* (docs/theory.md §12.2). Cost: O(S m²) per pass ov
 The same estimator without any m×m operator (:class:`SampleLoop`, :func:`sample_jackknife_core`; docs/theory.md
 §12.10): W'' has rank < S, so every propagator block is an S×S matrix between sample contractions — O(S³ + S²P)
 time, O(S²) memory, and the jackknife replicates are Schur-complement downdates of one factorisation. It is the
-cheaper one for P ≳ 50 at the default sample sizes (one_loop_nonlinear.representation picks).
+cheaper one for P ≳ 50 at the default sample sizes (one_loop_nonlinear.choose_representation picks).
 """
 from __future__ import annotations
 

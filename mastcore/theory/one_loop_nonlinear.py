@@ -23,7 +23,7 @@ from .nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult, nonlinear_tree_level
 from .loop_result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["DENSE_MAX_P", "LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SADDLE_MAX_P", "jackknife_se",
-           "representation", "saddle_one_loop"]
+           "choose_representation", "saddle_one_loop"]
 
 #: Largest P of the one loop around the particle saddle: the sample representation (docs/theory.md §12.10) has
 #: no m×m operator; its cost is O(S³ + S² P) and its memory O(S²) in the number of samples S, and the particle tree
@@ -62,7 +62,7 @@ def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
     return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
 
 
-def representation(P: int, S: int) -> str | None:
+def choose_representation(P: int, S: int) -> str | None:
     """The cheaper of the two exact representations of the loop's operators that fits in LOOP_BYTES, or None:
     "dense" (m×m, m = P(P+1)/2; ≈ 9 (5 m³ + 2 S m²) flops for a jackknife of 8 groups) or "samples" (S×S;
     ≈ 2.8 S³ + 20 S² P flops), docs/theory.md §12.10."""
@@ -73,11 +73,12 @@ def representation(P: int, S: int) -> str | None:
     return min(ok, key=cost.get) if ok else None
 
 
-def _sample_cap(P: int, method: str, max_samples: int) -> int:
-    """The most samples the loop's operators can hold in LOOP_BYTES with ``method`` ("auto", "samples", "dense")."""
+def _sample_cap(P: int, how: str, max_samples: int) -> int:
+    """The most samples the loop's operators can hold in LOOP_BYTES in representation ``how`` ("auto", "samples",
+    "dense")."""
     m = P * (P + 1) // 2
     dense = DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES
-    if method == "dense" or (method == "auto" and dense):
+    if how == "dense" or (how == "auto" and dense):
         return max_samples if dense else 0
     return int(np.sqrt(LOOP_BYTES / (8.0 * SAMPLE_ARRAYS)))
 
@@ -94,7 +95,7 @@ def _concat(a, b):
 def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None = None, tree=None,
                     n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
                     seed: int = 0, strict: bool = False, progress=None, kernel_variance: bool | None = None,
-                    method: str = "auto") -> NonlinearOneLoopResult:
+                    representation: str = "auto") -> NonlinearOneLoopResult:
     """Perturbative one loop around the erf/ReLU saddle from sampled cumulants (docs/theory.md §12.2).
 
     Parameters
@@ -107,8 +108,9 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     progress : callable(done, total, info) or None (called after each sample size).
     kernel_variance : whether to form the (P, P) Var(δC_ij): None (default) when it costs at most VAR_MAX_FLOPS in
         the sample representation (2 S² P² flops; always in the dense one), else ``kernel_variance`` is None.
-    method : "auto" (default: :func:`representation`), "samples" or "dense" — the same estimator either way
-        (docs/theory.md §12.10); the sample size is capped at what the chosen representation fits in LOOP_BYTES.
+    representation : of the loop's operators, "auto" (default: :func:`choose_representation`), "samples" or "dense"
+        — the same estimator either way (docs/theory.md §12.10); the sample size is capped at what it fits in
+        LOOP_BYTES.
 
     Returns
     -------
@@ -120,8 +122,8 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     if P > SADDLE_MAX_P:
         raise ValueError(f"the saddle one loop for erf/ReLU is measured up to P = {SADDLE_MAX_P}; 'X' must have at "
                          f"most {SADDLE_MAX_P} rows; got {P}: use variant='renormalised' or fewer train points")
-    if method not in ("auto", "samples", "dense"):
-        raise ValueError(f"'method' must be 'auto', 'samples' or 'dense'; got {method!r}")
+    if representation not in ("auto", "samples", "dense"):
+        raise ValueError(f"'representation' must be 'auto', 'samples' or 'dense'; got {representation!r}")
     n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_GROUPS)
     ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
     if tree is None:
@@ -136,10 +138,10 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     pb = law_problem(X, spec, X_test)
     basis = None
     with_test = tree.f_test is not None
-    cap = _sample_cap(P, method, max_samples)
+    cap = _sample_cap(P, representation, max_samples)
     if cap < n_samples:
         raise ValueError(f"'n_samples' = {n_samples} samples do not fit the loop's memory ({LOOP_BYTES / 2**30:.0f} "
-                         f"GiB) at P = {P} with method {method!r}; at most {cap}")
+                         f"GiB) at P = {P} with representation {representation!r}; at most {cap}")
     max_samples = min(max_samples, cap)
     samples, n = None, n_samples
     while True:
@@ -148,7 +150,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         # the test–train kernel of the law, estimated on the same samples; only its loop corrections are used
         # (the tree part of f_test is the tree level's own), so its Monte-Carlo error enters at loop order
         C_test = spec.g_w * samples.phi_test.T @ samples.phi / samples.n if with_test else None
-        how = representation(P, samples.n) if method == "auto" else method
+        how = choose_representation(P, samples.n) if representation == "auto" else representation
         if how == "samples":
             var = (2.0 * samples.n**2 * P * P <= VAR_MAX_FLOPS) if kernel_variance is None else bool(kernel_variance)
             full, reps, G = sample_jackknife_core(tree.C, y, spec.chi, spec.kappa0, samples, spec.g_w, spec.width,
