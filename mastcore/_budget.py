@@ -446,9 +446,12 @@ DENSE_SP2 = 1.84e-7
 DENSE_TEST = 7e-9
 #: Where the S×S sample representation is the cheaper one that fits (docs/theory.md §12.10,
 #: one_loop_nonlinear.choose_representation: large P), its jackknife takes SAMPLE_S3·S³ + SAMPLE_S2P·S²·(P + P*)
-#: seconds (≈ 2.8 S³ + 20 S²P flops at the one loop's dense rate) and about cumulant_loop.SAMPLE_ARRAYS S×S arrays.
+#: seconds (≈ 2.8 S³ + 20 S²P flops at the one loop's dense rate) plus SAMPLE_SP2·S·P² (the tilted samples and the
+#: O(S P²) contractions; the rest of the measured 16.0 s at P = 300, S = 4000; at P = 80 the model gives 13.9 s for
+#: a measured 11.8–12.7 s, one thread), and about cumulant_loop.SAMPLE_ARRAYS S×S arrays.
 SAMPLE_S3 = 7.4e-11
 SAMPLE_S2P = 5.3e-10
+SAMPLE_SP2 = 2.4e-8
 
 
 def _one_loop_sampled(P, D, Ps, N, act, o):
@@ -487,7 +490,7 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
         else:  # the sample representation (or nothing fits: saddle_one_loop refuses n_samples that large)
             S = float(n_tilted)
             peak = max(peak, SAMPLE_ARRAYS * S * S + 4 * S * (P + Ps) + blocks)
-            seconds += SAMPLE_S3 * S**3 + SAMPLE_S2P * S * S * (P + Ps)
+            seconds += SAMPLE_S3 * S**3 + SAMPLE_S2P * S * S * (P + Ps) + SAMPLE_SP2 * S * P * P
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
             ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
             t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}
