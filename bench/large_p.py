@@ -7,6 +7,15 @@ subprocess before the call. The one loop includes its tree level and the (P, P) 
 printed with the run queue, because the machine may be shared.
 
     python bench/large_p.py [--P 2000]
+
+``--saddle`` measures the one loop around the particle saddle of erf/ReLU networks instead (docs/theory.md §12.10):
+digits ("0 vs 1", P = 300, P* = 20, κ0 = 0.25, g = 1, χ = N = 300; erf and ReLU) in the representation that
+``saddle_one_loop`` picks, and the Fig.-2 preset with erf at χ = N = 100 (P = 80, P* = 1000) in the dense and the
+sample representation on the same samples. The particle tree level is solved first and timed apart; the loop's
+seconds and the subprocess's peak resident memory (ru_maxrss, which includes the tree level's) are printed with the
+run queue. Targets: the P = 300 loop ≤ 60 s and ≤ 4 GB.
+
+    python bench/large_p.py --saddle [--only digits-erf,digits-relu,fig2-dense,fig2-samples]
 """
 from __future__ import annotations
 
@@ -49,6 +58,70 @@ def _worker(method: str, P: int) -> dict:
                 timings=getattr(r, "timings", {}))
 
 
+SADDLE_CASES = {
+    "digits-erf": ("digits", "erf", "auto"),
+    "digits-relu": ("digits", "relu", "auto"),
+    "fig2-dense": ("fig2", "erf", "dense"),
+    "fig2-samples": ("fig2", "erf", "samples"),
+}
+
+
+def _saddle_worker(case: str) -> dict:
+    import warnings
+
+    import numpy as np
+
+    import mastcore as mc
+    from mastcore.cli import FIG2_NET, FIG2_TASK
+    from mastcore.theory.tree.level import nonlinear_tree_level
+    from mastcore.theory.loops.nonlinear import choose_representation, saddle_one_loop
+
+    data, act, method = SADDLE_CASES[case]
+    if data == "digits":
+        task = mc.make_task(mc.TaskSpec(name="digits", P=300, P_test=20, seed=0))
+        spec = mc.NetworkSpec(width=300, chi=300.0, kappa0=0.25, g_v=1.0, g_w=1.0, activation=act)
+    else:
+        task = mc.make_task(mc.TaskSpec(**FIG2_TASK))
+        net = {**FIG2_NET, "activation": act}
+        spec = mc.NetworkSpec(**net, chi=float(net["width"]))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = nonlinear_tree_level(task.X, task.y, spec, task.X_test, ansatz="particles")
+        t1, c1 = time.perf_counter(), time.process_time()
+        r = saddle_one_loop(task.X, task.y, spec, task.X_test, tree=tree, representation=method)
+    seconds, cpu = time.perf_counter() - t1, time.process_time() - c1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/loadavg") as fh:
+        queue = fh.read().split()[3]
+    P = task.X.shape[0]
+    return dict(case=case, P=P, tree_s=t1 - t0, seconds=seconds, cpu=cpu, peak_mib=peak, base_mib=base,
+                n_samples=r.n_samples, mc_ratio=r.mc_ratio, flags=list(r.flags), queue=queue,
+                how=choose_representation(P, r.n_samples) if method == "auto" else method,
+                mean_y_delta=float(np.mean(task.y * r.delta)), mc_se=r.mc_se,
+                f_train_head=[float(v) for v in r.f_train[:3]])
+
+
+def _run_saddle(case: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--saddle-worker", case], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def saddle_main(only) -> None:
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print("| case | P | representation | samples | tree s | loop wall s | loop CPU s | peak MiB (import) | "
+          "mean(y·Δ) ± s.e. | mc_ratio | flags | run queue |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for case in only:
+        r = _run_saddle(case)
+        print(f"| {case} | {r['P']} | {r['how']} | {r['n_samples']} | {r['tree_s']:.1f} | {r['seconds']:.1f} | "
+              f"{r['cpu']:.1f} | {r['peak_mib']:.0f} ({r['base_mib']:.0f}) | {r['mean_y_delta']:.5f} ± "
+              f"{r['mc_se']:.1e} | {r['mc_ratio']:.3f} | {', '.join(r['flags']) or '—'} | {r['queue']} |",
+              flush=True)
+
+
 def _run(method: str, P: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     out = subprocess.run([sys.executable, __file__, "--worker", method, str(P)], capture_output=True, text=True,
@@ -59,7 +132,12 @@ def _run(method: str, P: int) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--P", type=int, default=2000)
+    ap.add_argument("--saddle", action="store_true", help="the one loop around the particle saddle (erf/ReLU)")
+    ap.add_argument("--only", default=",".join(SADDLE_CASES), help="--saddle cases, comma-separated")
     args = ap.parse_args(argv)
+    if args.saddle:
+        saddle_main([c for c in args.only.split(",") if c])
+        return
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; default configuration\n")
     print("| P = D = N | solver | wall s | CPU s | threads chosen | peak MiB (import baseline) | "
           "iterations, residual | "
@@ -77,7 +155,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    if len(sys.argv) == 3 and sys.argv[1] == "--saddle-worker":
+        print(json.dumps(_saddle_worker(sys.argv[2])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(_worker(sys.argv[2], int(sys.argv[3]))))
     else:
         main()

@@ -7,7 +7,7 @@
 3. Monte-Carlo error of the auto one loop's train mean(y·Δ) at χ = 1, √N, N on both presets, default settings: mc_ratio (s.e. over
    the loop correction; target ≤ 0.01) and whether ``mc_error_large`` is set.
 4. Particle-saddle one loop on digits (P = 300, erf and ReLU, χ = N = 300; target ≤ 60 s, ≤ 4 GB): reported as
-   "refused" while the dense operators cap P (DENSE_MAX_P).
+   "refused" while the dense operators cap P (SADDLE_MAX_P).
 
 Cold cache: the library's in-process memo (mastcore._linalg.MEMO, the band companions and the shared prior
 features) is cleared before every timed sweep; no disk cache is used. The machine may be shared: wall seconds and

@@ -31,7 +31,7 @@ from .engine import sweep as _sweep
 from .theory.bands import band_of_mean_y_delta
 from .theory.kernels.nngp import train_kernel_eigh
 from .theory.loops.one_loop import one_loop as _one_loop
-from .theory.loops.nonlinear import DENSE_MAX_P
+from .theory.loops.nonlinear import SADDLE_MAX_P
 from .theory.renormalised.one_loop import LEAVE_FLAGS
 
 __all__ = ["THEORIES", "THEORY_LABELS", "TheoryMap", "calibrated", "default_grid", "estimate_map", "map_jobs",
@@ -151,7 +151,7 @@ def _plan(P: int, spec: NetworkSpec, widths, chi_fractions, theories, network_op
     if bad:
         raise ValueError(f"'theories' must be among {tuple(THEORIES)}; got {bad}")
     linear = get_activation(spec.activation).linear
-    if not linear and P > DENSE_MAX_P:
+    if not linear and P > SADDLE_MAX_P:
         theories = tuple(t for t in theories if t != "one_loop")
     chis = np.array([[_chi(int(N), f) for f in fracs] for N in widths])
     groups: dict = {}

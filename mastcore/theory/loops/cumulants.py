@@ -18,6 +18,11 @@ For φ = id and Gaussian h these are the operators of docs/theory.md §5 and the
 of samples of the neuron law (:class:`SampleCumulants`), and the Monte-Carlo error is estimated by a delete-one-
 group jackknife over independent groups of samples. Test predictions carry the joint fluctuations of the
 test–train kernel block C* (docs/theory.md §12.2). Cost: O(S m²) per pass over S samples and O(m³) per solve.
+
+The same estimator without any m×m operator (:class:`SampleLoop`, :func:`sample_jackknife_core`; docs/theory.md
+§12.10): W'' has rank < S, so every propagator block is an S×S matrix between sample contractions — O(S³ + S²P)
+time, O(S²) memory, and the jackknife replicates are Schur-complement downdates of one factorisation. It is the
+cheaper one for P ≳ 50 at the default sample sizes (one_loop_nonlinear.choose_representation picks).
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ import scipy.linalg as sla
 
 from .. import _defaults
 
-__all__ = ["GaussianCumulants", "SampleCumulants", "SymBasis", "core_setup", "cumulant_core", "jackknife_core"]
+__all__ = ["GaussianCumulants", "SampleCumulants", "SampleLoop", "SymBasis", "core_setup", "cumulant_core",
+           "jackknife_core", "sample_jackknife_core"]
 
 #: Samples per block when streaming over samples (bounds the (block, m) temporaries; theory/_defaults.py).
 BLOCK = _defaults.CUMULANT_BLOCK
@@ -341,4 +347,250 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
         gram = None if total is None else total - group_gram(g)
         cum = SampleCumulants(basis, phi, g_w, N, phi_test=phis, keep=keep, gram=gram, psi_vec=psi_vec)
         reps.append(cumulant_core(basis, C, y, chi, kappa0, cum, C_test=C_test, setup=setup))
+    return full, reps, int(labels.size)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The sample representation (docs/theory.md §12.10): no m×m operator
+# --------------------------------------------------------------------------------------------------------------
+
+#: Rows per block when forming the S×S matrices of the sample representation (bounds the temporaries).
+ROW_BLOCK = 1024
+#: Live S×S float64 arrays of the sample representation (K_R, A → M, one product; mastcore/_budget.py uses it).
+SAMPLE_ARRAYS = 4
+#: The exact (P, P) kernel variance of the sample representation costs 2 S² P² flops: it is formed only up to this.
+VAR_MAX_FLOPS = 2e11
+
+
+def _from_lower(B):
+    """Copy the lower triangle of the square B onto its upper one, in place, in row blocks (small temporaries)."""
+    n = B.shape[0]
+    for lo in range(0, n, ROW_BLOCK):
+        hi = min(n, lo + ROW_BLOCK)
+        blk = B[lo:hi, lo:hi]
+        blk[...] = np.tril(blk) + np.tril(blk, -1).T
+        B[lo:hi, hi:] = B[hi:, lo:hi].T
+    return B
+
+
+def _inverse(A):
+    """(A⁻¹, whether A is positive definite) for the symmetric A: Cholesky (LAPACK potrf/potri), else LU."""
+    c, info = sla.lapack.dpotrf(A, lower=1, overwrite_a=0, clean=1)
+    if info == 0:
+        M, info = sla.lapack.dpotri(c, lower=1, overwrite_c=1)
+        if info == 0:
+            return _from_lower(M), True  # dpotri fills the lower triangle
+    del c
+    M = np.linalg.inv(A)
+    return 0.5 * (M + M.T), False
+
+
+class SampleLoop:
+    """The perturbative one loop of docs/theory.md §12.2 in the sample representation of docs/theory.md §12.10.
+
+    With κ = g_w²/N and n kept samples, W'' = Z Zᵀ, Z = √(κ/n) Ψ J (Ψ the m×n matrix of vec(ψ_s), J the centring),
+    so every propagator block of (12.3)–(12.4) is Z (·) Zᵀ around the n×n matrix M = (I − T)⁻¹, T = Zᵀ L'' Z. All
+    contractions are sample sums of φ_s (O(n P²) or O(n² P)); nothing of size m is formed. What does not depend on
+    the kept samples (R, a, K_R = F R Fᵀ, α = F a) is formed once for every jackknife replicate.
+    """
+
+    def __init__(self, phi, C, y, chi: float, kappa0: float, g_w: float, N: int, *, phi_test=None):
+        self.phi = np.asarray(phi, dtype=np.float64)
+        self.phi_test = None if phi_test is None else np.asarray(phi_test, dtype=np.float64)
+        self.chi, self.kappa0, self.g_w, self.N = float(chi), float(kappa0), float(g_w), N
+        P = C.shape[0]
+        R = np.linalg.inv(C + kappa0 * np.eye(P))
+        self.R = 0.5 * (R + R.T)
+        self.a = self.R @ y
+        self.alpha = self.phi @ self.a  # φ_sᵀa
+        FR = self.phi @ self.R
+        self.KR = FR @ self.phi.T  # (S, S): φ_sᵀ R φ_t
+        self.KR = 0.5 * (self.KR + self.KR.T)
+
+    def _lpp(self, A):
+        """L''[A] (P, P) of docs/theory.md §5 for symmetric A."""
+        R, a = self.R, self.a
+        RAa = R @ (A @ a)
+        return -0.5 * self.chi * (np.outer(RAa, a) + np.outer(a, RAa)) + 0.5 * R @ A @ R
+
+    def _system(self, KR, al, lam: float = 1.0):
+        """I − λT (n, n), T = (κ/n) J Ĥ J with Ĥ_st = ⟨ψ_s, L''ψ_t⟩ = ½ (K_R)_st² − χ (K_R)_st α_s α_t for the
+        samples whose K_R block and α are given (docs/theory.md §12.10); with it the centred means h = Ĥ1/n."""
+        n = KR.shape[0]
+        A = np.empty((n, n))
+        for lo in range(0, n, ROW_BLOCK):
+            hi = min(n, lo + ROW_BLOCK)
+            blk = KR[lo:hi]
+            np.multiply(blk, 0.5 * blk - self.chi * al[lo:hi, None] * al[None, :], out=A[lo:hi])
+        h = A.mean(axis=1)
+        hb = h.mean()
+        A -= h[:, None]
+        A -= h[None, :]
+        A += hb
+        A *= -lam * self.g_w**2 / self.N / n
+        A[np.diag_indices(n)] += 1.0
+        return A, h
+
+    def core(self, keep=None, *, C_test=None, check: bool = False, variance: bool = False, M=None) -> dict:
+        """:func:`cumulant_core` of the samples ``keep`` (index array, or None for all); same dict. ``variance``:
+        also the exact (P, P) Var(δC_ij), O(n² P²) (else ``var`` is None). ``M``: (I − T)⁻¹ of these samples if
+        known (:meth:`replicates`); it is overwritten."""
+        chi, k0 = self.chi, self.kappa0
+        R, a = self.R, self.a
+        if keep is None:
+            F, Fs, al = self.phi, self.phi_test, self.alpha
+        else:
+            F, al = self.phi[keep], self.alpha[keep]
+            Fs = None if self.phi_test is None else self.phi_test[keep]
+        n = F.shape[0]
+        kap = self.g_w**2 / self.N
+        positive = True
+        if M is None:
+            A, _ = self._system(self.KR if keep is None else self.KR[np.ix_(keep, keep)], al)
+            M, positive = _inverse(A)  # M = (I − T)⁻¹
+            del A
+        # ψ-space quadratic forms of G_C̃C̃: δψ_sᵀ G_C̃C̃ δψ_s = (n/κ)(M_ss − 1)   (Zᵀ G_C̃C̃ Z = M − I)
+        q = (n / kap) * (np.diag(M) - 1.0)
+        M -= 1.0 / n  # M̃ = M − 11ᵀ/n = J M J: Z M Zᵀ = (κ/n) Ψ M̃ Ψᵀ (Ψ uncentred)
+        mean_psi = F.T @ F / n
+        # E_B = (κ/n) Fᵀ (M̃ ∘ (F B Fᵀ)) F for B = R and B = aaᵀ
+        MK = np.multiply(M, self.KR) if keep is None else self.KR[np.ix_(keep, keep)]
+        if keep is not None:
+            MK *= M
+        MKa = MK @ al
+        E_R = (kap / n) * (F.T @ (MK @ F))
+        del MK
+        E_R = 0.5 * (E_R + E_R.T)
+        Fa = F * al[:, None]
+        E_aa = (kap / n) * (Fa.T @ (M @ Fa))
+        E_aa = 0.5 * (E_aa + E_aa.T)
+        aa = np.outer(a, a)
+        RER = R @ E_R
+        # g_C = ½ L'''[G_CC] (docs/theory.md §6.1), g_C̃ = ½ W'''[G_C̃C̃] (§12.2)
+        g_C = 0.5 * chi * (RER @ aa + aa @ RER.T + R @ E_aa @ R) - 0.5 * RER @ R
+        g_C = 0.5 * (g_C + g_C.T)
+        c3 = self.g_w**3 / self.N**2
+        g_T = 0.5 * c3 / n * ((F * q[:, None]).T @ F - q.sum() * mean_psi)
+        g_T = 0.5 * (g_T + g_T.T)
+        # δC = G_CC g_C + G_CC̃ g_C̃ = g_C̃ + Z M Zᵀ (g_C + L''[g_C̃])
+        X = g_C + self._lpp(g_T)
+        w = np.einsum("sp,sp->s", F @ X, F)  # ⟨ψ_s, X⟩
+        u = M @ w
+        dC = g_T + (kap / n) * ((F * u[:, None]).T @ F)
+        dC = 0.5 * (dC + dC.T)
+        var = None
+        if variance:
+            var = np.empty_like(mean_psi)
+            for i in range(F.shape[1]):
+                Xi = F * F[:, i:i + 1]
+                var[i] = np.einsum("sp,sp->p", M @ Xi, Xi)
+            var = (kap / n) * 0.5 * (var + var.T)
+        out = dict(
+            min_eig=self._min_eig(M, F, kap, positive) if check else float("nan"),
+            positive=positive,
+            a=a,
+            delta_tree=k0 * a,
+            delta_shift=-k0 * R @ dC @ a,
+            delta_fluct=k0 * R @ E_R @ a,
+            dC=dC,
+            var=var,
+            f_test=None,
+            delta_shift_test=None,
+            delta_fluct_test=None,
+        )
+        if C_test is not None:
+            # (12.6)–(12.7) with G_{C*C} = (κ/n) Ψ* M̃ Ψᵀ, ψ*_s = φ*_s φ_sᵀ
+            t1 = (kap / n) * (Fs.T @ (u * al))
+            t2 = (kap / n) * (Fs.T @ MKa)  # E[δC* R δC] a
+            dpa = Fs * al[:, None] - ((Fs.T @ F / n) @ a)[None, :]  # δψ*_s a
+            t3 = c3 / n * (q @ dpa)
+            shift_t = t1 + 0.5 * t3 - C_test @ R @ dC @ a
+            fluct_t = -t2 + C_test @ R @ E_R @ a
+            out["f_test"] = C_test @ a + shift_t + fluct_t
+            out["delta_shift_test"] = -shift_t
+            out["delta_fluct_test"] = -fluct_t
+        return out
+
+    @staticmethod
+    def _min_eig(Mt, F, kap, positive):
+        """λ_min/λ_max of G_CC = (κ/n) Ψ M̃ Ψᵀ: 0 when I − T is positive definite (G_CC ⪰ 0 of rank < m), else its
+        nonzero spectrum, that of Λ^½ Vᵀ M̃ V Λ^½ with J ΨᵀΨ J = V Λ Vᵀ (O(n³); only where the check fails)."""
+        if positive:
+            return 0.0
+        n = F.shape[0]
+        G = (F @ F.T) ** 2  # ⟨ψ_s, ψ_t⟩ = (φ_s·φ_t)²
+        G -= G.mean(axis=0)[None, :]
+        G -= G.mean(axis=1)[:, None]
+        lam, V = np.linalg.eigh((kap / n) * 0.5 * (G + G.T))
+        ok = lam > lam[-1] * 1e-12
+        B = V[:, ok] * np.sqrt(lam[ok])
+        ev = np.linalg.eigvalsh(B.T @ Mt @ B)
+        return float(ev[0] / max(ev[-1], np.finfo(float).tiny))
+
+
+    def replicates(self, groups, labels, **kw) -> list:
+        """:meth:`core` of every delete-one-group sample, in the order of ``labels``. With λ = n/n' (n' kept), each
+        replicate's I − T' is a principal block of I − λT plus a rank-2 change of the centring, so its inverse is a
+        Schur-complement downdate of (I − λT)⁻¹ — formed once per distinct λ — and a 2×2 Woodbury step:
+        O(n'² n_g) per group instead of O(n'³) (docs/theory.md §12.10). Where I − λT is not positive definite, a
+        replicate is solved afresh."""
+        n = self.phi.shape[0]
+        idx = {g: np.flatnonzero(groups != g) for g in labels}
+        out = {}
+        kap = self.g_w**2 / self.N
+        for lam in sorted({n / idx[g].size for g in labels}):
+            X, h = self._system(self.KR, self.alpha, lam)
+            Y, ok = _inverse(X)
+            del X
+            for g in labels:
+                keep = idx[g]
+                if n / keep.size != lam:
+                    continue
+                if not ok:
+                    out[g] = self.core(keep, **kw)
+                    continue
+                drop = np.flatnonzero(groups == g)
+                n1 = keep.size
+                # (X_kk)⁻¹ = Y_kk − Y_kd (Y_dd)⁻¹ Y_dk = Y_kk − V Vᵀ,  V = Y_kd L⁻ᵀ,  Y_dd = L Lᵀ
+                L = np.linalg.cholesky(Y[np.ix_(drop, drop)])
+                V = sla.solve_triangular(L, Y[np.ix_(drop, keep)], lower=True)  # (n_g, n') = Vᵀ
+                del L
+                B = Y[np.ix_(keep, keep)].T  # Fortran order without a copy (Y_kk is symmetric)
+                B = sla.blas.dsyrk(-1.0, V, beta=1.0, c=B, trans=1, lower=1, overwrite_c=1)  # lower triangle
+                del V
+                B = _from_lower(B)
+                # centring on the kept samples: I − T' = X_kk − c (1 eᵀ + e 1ᵀ), e = h_k − h' + ½(h̄' − h̄)
+                hk = self._system_means(keep)
+                e = h[keep] - hk + 0.5 * (hk.mean() - h.mean())
+                U = np.stack([np.ones(n1), e], axis=1)
+                c = lam * kap / n
+                BU = B @ U
+                cap = np.array([[0.0, 1.0 / c], [1.0 / c, 0.0]]) - U.T @ BU
+                Wc = np.linalg.solve(cap, BU.T)
+                for lo in range(0, n1, ROW_BLOCK):  # B += BU cap⁻¹ BUᵀ (symmetric), without an n'×n' temporary
+                    B[lo:lo + ROW_BLOCK] += BU[lo:lo + ROW_BLOCK] @ Wc
+                out[g] = self.core(keep, M=B, **kw)
+            del Y
+        return [out[g] for g in labels]
+
+    def _system_means(self, keep):
+        """h' = Ĥ_kk 1 / n' of :meth:`_system` for the kept samples, without forming Ĥ_kk at once."""
+        al = self.alpha[keep]
+        h = np.empty(keep.size)
+        for lo in range(0, keep.size, ROW_BLOCK):
+            blk = self.KR[np.ix_(keep[lo:lo + ROW_BLOCK], keep)]
+            h[lo:lo + ROW_BLOCK] = np.einsum("ij,ij->i", blk, 0.5 * blk - self.chi * al[lo:lo + ROW_BLOCK, None]
+                                             * al[None, :])
+        return h / keep.size
+
+
+def sample_jackknife_core(C, y, chi, kappa0, samples, g_w, N, *, C_test=None, n_groups: int = 8,
+                          variance: bool = False):
+    """:func:`jackknife_core` in the sample representation (docs/theory.md §12.10): the same estimator and
+    replicates, O(S² P + S³) time and O(S²) memory instead of O(m³) and O(m²)."""
+    loop = SampleLoop(samples.phi, C, y, chi, kappa0, g_w, N, phi_test=samples.phi_test)
+    groups = np.asarray(samples.group) % n_groups if n_groups else np.asarray(samples.group)
+    labels = np.unique(groups)
+    full = loop.core(None, C_test=C_test, check=True, variance=variance)
+    reps = loop.replicates(groups, labels, C_test=C_test)
     return full, reps, int(labels.size)

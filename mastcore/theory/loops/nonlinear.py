@@ -17,20 +17,30 @@ import numpy as np
 from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
-from .cumulants import SymBasis, jackknife_core
+from .cumulants import SAMPLE_ARRAYS, VAR_MAX_FLOPS, SymBasis, jackknife_core, sample_jackknife_core
 from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from ..tree.level import nonlinear_tree_level
 from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult
 from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
-__all__ = ["DENSE_MAX_P", "MC_RTOL", "NonlinearOneLoopResult", "jackknife_se", "saddle_one_loop"]
+__all__ = ["LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SADDLE_MAX_P", "jackknife_se",
+           "choose_representation", "saddle_one_loop"]
 
-#: The dense cumulant operators are m×m with m = P(P+1)/2: above this P the memory (≈ 15 m² floats) is too large.
-DENSE_MAX_P = 80
+#: Largest P of the one loop around the particle saddle: the sample representation (docs/theory.md §12.10) has
+#: no m×m operator; its cost is O(S³ + S² P) and its memory O(S²) in the number of samples S, and the particle tree
+#: level it starts from and the (S, P) features grow with P (measured at P = 300 in bench/large_p.py).
+SADDLE_MAX_P = 300
+#: Bytes the loop's operators may take: ≈ 15 m² floats dense (m = P(P+1)/2), SAMPLE_ARRAYS·S² floats in the
+#: sample representation; the sample size is not raised beyond what fits (then ``mc_error_large`` says so).
+LOOP_BYTES = 3 * 2**30
+#: Live m×m float64 arrays of the dense representation (cumulant_loop.cumulant_core and the jackknife's grams).
+DENSE_ARRAYS = 15
 #: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
 MC_RTOL = 0.05
-#: Default first sample size and cap (samples are doubled in between); jackknife groups.
-N_SAMPLES = _defaults.TILTED_SAMPLES
+#: Default first sample size and cap (samples are doubled in between); jackknife groups. The first size is half of
+#: the tilted sampler's default: the sample representation costs O(S³) (docs/theory.md §12.10), so starting small
+#: and doubling costs at most 1/8 more where the target needs more, and 8× less where S/2 already meets it.
+N_SAMPLES = _defaults.TILTED_SAMPLES // 2
 MAX_SAMPLES = 160000
 N_GROUPS = 8
 
@@ -51,6 +61,27 @@ def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
     return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
 
 
+def choose_representation(P: int, S: int) -> str | None:
+    """The cheaper of the two exact representations of the loop's operators that fits in LOOP_BYTES, or None:
+    "dense" (m×m, m = P(P+1)/2; ≈ 9 (5 m³ + 2 S m²) flops for a jackknife of 8 groups) or "samples" (S×S;
+    ≈ 2.8 S³ + 20 S² P flops), docs/theory.md §12.10."""
+    m = P * (P + 1) // 2
+    fits = {"dense": DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES, "samples": SAMPLE_ARRAYS * 8.0 * S * S <= LOOP_BYTES}
+    cost = {"dense": 9.0 * (5.0 * m**3 + 2.0 * S * m * m), "samples": 2.8 * float(S) ** 3 + 20.0 * float(S) ** 2 * P}
+    ok = [k for k in ("samples", "dense") if fits[k]]
+    return min(ok, key=cost.get) if ok else None
+
+
+def _sample_cap(P: int, how: str, max_samples: int) -> int:
+    """The most samples the loop's operators can hold in LOOP_BYTES in representation ``how`` ("auto", "samples",
+    "dense")."""
+    m = P * (P + 1) // 2
+    dense = DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES
+    if how == "dense" or (how == "auto" and dense):
+        return max_samples if dense else 0
+    return int(np.sqrt(LOOP_BYTES / (8.0 * SAMPLE_ARRAYS)))
+
+
 def _concat(a, b):
     if a is None:
         return b
@@ -62,7 +93,8 @@ def _concat(a, b):
 
 def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None = None, tree=None,
                     n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
-                    seed: int = 0, strict: bool = False, progress=None) -> NonlinearOneLoopResult:
+                    seed: int = 0, strict: bool = False, progress=None, kernel_variance: bool | None = None,
+                    representation: str = "auto") -> NonlinearOneLoopResult:
     """Perturbative one loop around the erf/ReLU saddle from sampled cumulants (docs/theory.md §12.2).
 
     Parameters
@@ -73,6 +105,11 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     n_samples, max_samples : first and largest number of samples; mc_rtol : target of the Monte-Carlo error (module
         docstring); seed : seed of the numpy Generator that draws the samples.
     progress : callable(done, total, info) or None (called after each sample size).
+    kernel_variance : whether to form the (P, P) Var(δC_ij): None (default) when it costs at most VAR_MAX_FLOPS in
+        the sample representation (2 S² P² flops; always in the dense one), else ``kernel_variance`` is None.
+    representation : of the loop's operators, "auto" (default: :func:`choose_representation`), "samples" or "dense"
+        — the same estimator either way (docs/theory.md §12.10); the sample size is capped at what it fits in
+        LOOP_BYTES.
 
     Returns
     -------
@@ -81,10 +118,11 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     t0 = time.perf_counter()
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
-    if P > DENSE_MAX_P:
-        raise ValueError(f"the saddle one loop for erf/ReLU builds dense P(P+1)/2-dimensional cumulant operators; "
-                         f"'X' must have at most {DENSE_MAX_P} rows; got {P}: use variant='nngp' (χ = 1) or fewer "
-                         "train points")
+    if P > SADDLE_MAX_P:
+        raise ValueError(f"the saddle one loop for erf/ReLU is measured up to P = {SADDLE_MAX_P}; 'X' must have at "
+                         f"most {SADDLE_MAX_P} rows; got {P}: use variant='renormalised' or fewer train points")
+    if representation not in ("auto", "samples", "dense"):
+        raise ValueError(f"'representation' must be 'auto', 'samples' or 'dense'; got {representation!r}")
     n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_GROUPS)
     ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
     if tree is None:
@@ -97,8 +135,13 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     t_tree = time.perf_counter()
     rng = np.random.default_rng(seed)
     pb = law_problem(X, spec, X_test)
-    basis = SymBasis(P)
+    basis = None
     with_test = tree.f_test is not None
+    cap = _sample_cap(P, representation, max_samples)
+    if cap < n_samples:
+        raise ValueError(f"'n_samples' = {n_samples} samples do not fit the loop's memory ({LOOP_BYTES / 2**30:.0f} "
+                         f"GiB) at P = {P} with representation {representation!r}; at most {cap}")
+    max_samples = min(max_samples, cap)
     samples, n = None, n_samples
     while True:
         need = n - (0 if samples is None else samples.n)
@@ -106,8 +149,17 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         # the test–train kernel of the law, estimated on the same samples; only its loop corrections are used
         # (the tree part of f_test is the tree level's own), so its Monte-Carlo error enters at loop order
         C_test = spec.g_w * samples.phi_test.T @ samples.phi / samples.n if with_test else None
-        full, reps, G = jackknife_core(basis, tree.C, y, spec.chi, spec.kappa0, samples, spec.g_w, spec.width,
-                                       C_test=C_test, n_groups=N_GROUPS)
+        how = choose_representation(P, samples.n) if representation == "auto" else representation
+        if how == "samples":
+            var = (2.0 * samples.n**2 * P * P <= VAR_MAX_FLOPS) if kernel_variance is None else bool(kernel_variance)
+            full, reps, G = sample_jackknife_core(tree.C, y, spec.chi, spec.kappa0, samples, spec.g_w, spec.width,
+                                                  C_test=C_test, n_groups=N_GROUPS, variance=var)
+        else:
+            basis = basis or SymBasis(P)
+            full, reps, G = jackknife_core(basis, tree.C, y, spec.chi, spec.kappa0, samples, spec.g_w, spec.width,
+                                           C_test=C_test, n_groups=N_GROUPS)
+            if kernel_variance is False:
+                full["var"] = None
         corr = full["delta_shift"] + full["delta_fluct"]
         f_full = y - (full["delta_tree"] + corr)
         f_reps = np.array([y - (r["delta_tree"] + r["delta_shift"] + r["delta_fluct"]) for r in reps])
@@ -121,6 +173,8 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         if ratio <= mc_rtol or n >= max_samples:
             break
         n = min(2 * n, max_samples)
+        if n <= samples.n:
+            break
     se_te = pseudo_te = f_test = None
     if with_test:
         base = C_test @ full["a"]

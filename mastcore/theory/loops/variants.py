@@ -6,7 +6,7 @@
 * ``"renormalised"`` — the one loop around the renormalised saddle u*·C0 (§12.5, :mod:`..renormalised.one_loop`);
 * ``"auto"`` — the variant with the smallest error band (docs/theory.md §19.3, :func:`..bands.pick`) among the
   renormalised one loop and the one loop around the saddle (linear: the tree saddle; erf/ReLU: the particle saddle,
-  P ≤ 80, tried where the renormalised one loop leaves its expansion). The rule and its measurements are in
+  P ≤ SADDLE_MAX_P = 300, §12.10, tried where the renormalised one loop leaves its expansion). The rule and its measurements are in
   docs/theory.md §12.4 and §19.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .nngp_expansion import nngp_expansion
 from ..tree.level import nonlinear_tree_level
 from ..tree.nonlinear import NonlinearTreeResult
 from .linear import linear_one_loop
-from .nonlinear import DENSE_MAX_P, saddle_one_loop
+from .nonlinear import SADDLE_MAX_P, saddle_one_loop
 from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop
 
 __all__ = ["WARM_STAGES", "choose", "run_variant"]
@@ -75,7 +75,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
     smallest error band of train mean(y·Δ) (:func:`..bands.pick`, docs/theory.md §19.3); its warnings re-issued.
 
     Candidates: the renormalised one loop always; linear networks also the one loop around the tree saddle (both
-    cost O(P³)); erf/ReLU also the one loop around the particle saddle (P ≤ 80), run only where the renormalised
+    cost O(P³)); erf/ReLU also the one loop around the particle saddle (P ≤ SADDLE_MAX_P = 300), run only where the renormalised
     one loop reports that it left its expansion (``renormalised.LEAVE_FLAGS``) — a gate on cost (the particle saddle
     costs 10–100× more), not on the choice, which is by band.
     """
@@ -84,7 +84,7 @@ def choose(X, y, spec: NetworkSpec, X_test, *, tree, options: dict):
     found = [(ref, caught)]
     opts = dict(options)
     if not get_activation(spec.activation).linear:
-        run_saddle = any(f in LEAVE_FLAGS for f in ref.flags) and X.shape[0] <= DENSE_MAX_P
+        run_saddle = any(f in LEAVE_FLAGS for f in ref.flags) and X.shape[0] <= SADDLE_MAX_P
         if opts.get("ansatz") is None:
             opts["ansatz"] = "particles"  # the exact saddle: the Gaussian ansätze miss O(1) of the shift there
     else:
