@@ -13,7 +13,8 @@ from mastcore.theory.loops import cumulants as cumulant_loop
 from mastcore.theory.loops.cumulants import SampleLoop, SymBasis, jackknife_core, sample_jackknife_core
 from mastcore.theory.tree.neuron_law import FeatureSamples, law_problem, sample_gaussian
 from mastcore.theory.tree.level import nonlinear_tree_level
-from mastcore.theory.loops.nonlinear import LOOP_BYTES, choose_representation, saddle_one_loop
+from mastcore.theory._defaults import LOOP_BYTES, SAMPLE_ARRAYS, choose_representation
+from mastcore.theory.loops.nonlinear import saddle_one_loop
 
 #: The two representations are the same algebra (push-through and Woodbury identities): round-off only.
 TOL_EXACT = 1e-10
@@ -121,7 +122,7 @@ def test_representation_is_the_cheaper_one_that_fits():
     assert choose_representation(300, 8000) == "samples"  # m = 45150: m×m does not fit
     assert choose_representation(300, 40000) is None  # neither fits
     assert choose_representation(80, 160000) == "dense"  # S×S does not fit
-    assert cumulant_loop.SAMPLE_ARRAYS * 8.0 * 8000**2 <= LOOP_BYTES
+    assert SAMPLE_ARRAYS * 8.0 * 8000**2 <= LOOP_BYTES
 
 
 def test_bad_representation_and_too_many_samples_are_refused():

@@ -231,7 +231,7 @@ def _rescaled(P, D, Ps, N, act, o):
 #: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are the activation record's ``sample_seconds``.
 LOOP_SAMPLES = 400_000
 #: The one loop around the particle saddle (docs/theory.md §16.3) in its dense representation (where
-#: loops.nonlinear.choose_representation picks it: small P) builds operators on Sym(P)
+#: theory._defaults.choose_representation picks it: small P) builds operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
 #: DENSE_M3·m³ + DENSE_SP2·S·P² seconds, plus DENSE_TEST·S·P·P* with a test set: fitted at P = 30, 40, 50, 60, 70,
 #: 80 (S = 8000, χ = N: 1.5, 2.7, 6.1, 10.9, 22.4, 44.0 s; the fit is within 0.94–1.07 of each), P* = 1000 at
@@ -241,10 +241,10 @@ DENSE_M3 = 9.9e-10
 DENSE_SP2 = 1.84e-7
 DENSE_TEST = 7e-9
 #: Where the S×S sample representation is the cheaper one that fits (docs/theory.md §12.10,
-#: loops.nonlinear.choose_representation: large P), its jackknife takes SAMPLE_S3·S³ + SAMPLE_S2P·S²·(P + P*)
+#: theory._defaults.choose_representation: large P), its jackknife takes SAMPLE_S3·S³ + SAMPLE_S2P·S²·(P + P*)
 #: seconds (≈ 2.8 S³ + 20 S²P flops at the one loop's dense rate) plus SAMPLE_SP2·S·P² (the tilted samples and the
 #: O(S P²) contractions; the rest of the measured 16.0 s at P = 300, S = 4000; at P = 80 the model gives 13.9 s for
-#: a measured 11.8–12.7 s, one thread), and about loops.cumulants.SAMPLE_ARRAYS S×S arrays.
+#: a measured 11.8–12.7 s, one thread), and about theory._defaults.SAMPLE_ARRAYS S×S arrays.
 SAMPLE_S3 = 7.4e-11
 SAMPLE_S2P = 5.3e-10
 SAMPLE_SP2 = 2.4e-8
@@ -274,8 +274,7 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
     # upper bound; "perturbative" always does
-    from ..theory.loops.cumulants import SAMPLE_ARRAYS
-    from ..theory.loops.nonlinear import N_SAMPLES, SADDLE_MAX_P, choose_representation
+    from ..theory._defaults import SADDLE_MAX_P, SADDLE_SAMPLES as N_SAMPLES, SAMPLE_ARRAYS, choose_representation
 
     dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= SADDLE_MAX_P)
     if dense:

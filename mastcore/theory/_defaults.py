@@ -29,3 +29,30 @@ RENORMALISED_MAX_SAMPLES = 800000
 #: Prior samples of the band companion of erf/ReLU theories (mastcore.theory.bands.COMPANION_SAMPLES, which the
 #: budget prices: tests/test_budget.py checks that the two agree).
 COMPANION_SAMPLES = 8000
+
+#: Largest P of the one loop around the particle saddle: the sample representation (docs/theory.md §12.10) has
+#: no m×m operator; its cost is O(S³ + S² P) and its memory O(S²) in the number of samples S, and the particle tree
+#: level it starts from and the (S, P) features grow with P (measured at P = 300 in bench/large_p.py).
+SADDLE_MAX_P = 300
+#: Bytes the loop's operators may take: ≈ 15 m² floats dense (m = P(P+1)/2), SAMPLE_ARRAYS·S² floats in the
+#: sample representation; the sample size is not raised beyond what fits (then ``mc_error_large`` says so).
+LOOP_BYTES = 3 * 2**30
+#: Live m×m float64 arrays of the dense representation (loops.cumulants.cumulant_core and the jackknife's grams).
+DENSE_ARRAYS = 15
+#: Live S×S float64 arrays of the sample representation (K_R, A → M, one product; mastcore/_plumbing/costs.py uses it).
+SAMPLE_ARRAYS = 4
+#: The saddle one loop's first sample size: half of
+#: the tilted sampler's default: the sample representation costs O(S³) (docs/theory.md §12.10), so starting small
+#: and doubling costs at most 1/8 more where the target needs more, and 8× less where S/2 already meets it.
+SADDLE_SAMPLES = TILTED_SAMPLES // 2
+
+
+def choose_representation(P: int, S: int) -> str | None:
+    """The cheaper of the two exact representations of the loop's operators that fits in LOOP_BYTES, or None:
+    "dense" (m×m, m = P(P+1)/2; ≈ 9 (5 m³ + 2 S m²) flops for a jackknife of 8 groups) or "samples" (S×S;
+    ≈ 2.8 S³ + 20 S² P flops), docs/theory.md §12.10."""
+    m = P * (P + 1) // 2
+    fits = {"dense": DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES, "samples": SAMPLE_ARRAYS * 8.0 * S * S <= LOOP_BYTES}
+    cost = {"dense": 9.0 * (5.0 * m**3 + 2.0 * S * m * m), "samples": 2.8 * float(S) ** 3 + 20.0 * float(S) ** 2 * P}
+    ok = [k for k in ("samples", "dense") if fits[k]]
+    return min(ok, key=cost.get) if ok else None

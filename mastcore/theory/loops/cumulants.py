@@ -356,8 +356,6 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
 
 #: Rows per block when forming the S×S matrices of the sample representation (bounds the temporaries).
 ROW_BLOCK = 1024
-#: Live S×S float64 arrays of the sample representation (K_R, A → M, one product; mastcore/_budget.py uses it).
-SAMPLE_ARRAYS = 4
 #: The exact (P, P) kernel variance of the sample representation costs 2 S² P² flops: it is formed only up to this.
 VAR_MAX_FLOPS = 2e11
 

@@ -17,7 +17,8 @@ import numpy as np
 from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
-from .cumulants import SAMPLE_ARRAYS, VAR_MAX_FLOPS, SymBasis, jackknife_core, sample_jackknife_core
+from .._defaults import DENSE_ARRAYS, LOOP_BYTES, SADDLE_MAX_P, SAMPLE_ARRAYS, choose_representation
+from .cumulants import VAR_MAX_FLOPS, SymBasis, jackknife_core, sample_jackknife_core
 from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from ..tree.level import nonlinear_tree_level
 from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult
@@ -26,21 +27,11 @@ from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_c
 __all__ = ["LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SADDLE_MAX_P", "jackknife_se",
            "choose_representation", "saddle_one_loop"]
 
-#: Largest P of the one loop around the particle saddle: the sample representation (docs/theory.md §12.10) has
-#: no m×m operator; its cost is O(S³ + S² P) and its memory O(S²) in the number of samples S, and the particle tree
-#: level it starts from and the (S, P) features grow with P (measured at P = 300 in bench/large_p.py).
-SADDLE_MAX_P = 300
-#: Bytes the loop's operators may take: ≈ 15 m² floats dense (m = P(P+1)/2), SAMPLE_ARRAYS·S² floats in the
-#: sample representation; the sample size is not raised beyond what fits (then ``mc_error_large`` says so).
-LOOP_BYTES = 3 * 2**30
-#: Live m×m float64 arrays of the dense representation (cumulant_loop.cumulant_core and the jackknife's grams).
-DENSE_ARRAYS = 15
 #: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
 MC_RTOL = 0.05
-#: Default first sample size and cap (samples are doubled in between); jackknife groups. The first size is half of
-#: the tilted sampler's default: the sample representation costs O(S³) (docs/theory.md §12.10), so starting small
-#: and doubling costs at most 1/8 more where the target needs more, and 8× less where S/2 already meets it.
-N_SAMPLES = _defaults.TILTED_SAMPLES // 2
+#: Default first sample size (docs/theory.md §12.10; theory/_defaults.py) and cap (samples are doubled in between);
+#: jackknife groups.
+N_SAMPLES = _defaults.SADDLE_SAMPLES
 MAX_SAMPLES = 160000
 N_GROUPS = 8
 
@@ -59,17 +50,6 @@ def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
     if ansatz == "particles":
         return sample_tilted(pb, spec, y, tree.C, n, rng, mean=mean, cov=cov, with_test=with_test)
     return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
-
-
-def choose_representation(P: int, S: int) -> str | None:
-    """The cheaper of the two exact representations of the loop's operators that fits in LOOP_BYTES, or None:
-    "dense" (m×m, m = P(P+1)/2; ≈ 9 (5 m³ + 2 S m²) flops for a jackknife of 8 groups) or "samples" (S×S;
-    ≈ 2.8 S³ + 20 S² P flops), docs/theory.md §12.10."""
-    m = P * (P + 1) // 2
-    fits = {"dense": DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES, "samples": SAMPLE_ARRAYS * 8.0 * S * S <= LOOP_BYTES}
-    cost = {"dense": 9.0 * (5.0 * m**3 + 2.0 * S * m * m), "samples": 2.8 * float(S) ** 3 + 20.0 * float(S) ** 2 * P}
-    ok = [k for k in ("samples", "dense") if fits[k]]
-    return min(ok, key=cost.get) if ok else None
 
 
 def _sample_cap(P: int, how: str, max_samples: int) -> int:
