@@ -301,7 +301,21 @@ def cal_cases(Ps=None):
                 for teacher in CAL_TEACHERS:
                     for act in ACTIVATIONS:
                         out.append((teacher, act, P, N, chi))
-    return sorted(out, key=lambda c: (c[2] * c[3], c[4], c[0], c[1]))
+    return sorted(out, key=lambda c: (_cal_tier(c), c[2] * c[3], c[4], c[0], c[1]))
+
+
+def _cal_tier(case) -> int:
+    """Order of the runs (the session's CPU time may end first): P = 60 at N = P, the ends χ ∈ {1, N} of N = 2P,
+    its middle χ, then the ends of N = 4P and of P = 120 at N = P, then the rest."""
+    _, _, P, N, chi = case
+    ends = chi in (1.0, float(N))
+    if P == 60 and (N == 60 or (N == 120 and ends)):
+        return 0
+    if P == 60 and N == 120:
+        return 1
+    if ends and ((P == 60 and N == 240) or (P == 120 and N == 120)):
+        return 2
+    return 3 if P == 60 else 4
 
 
 def _cal_path(kind: str, teacher: str, act: str, P: int, N: int, chi: float) -> Path:
@@ -385,7 +399,12 @@ def cal_theories(teacher: str, act: str, P: int, N: int, chi: float, *, compute:
     spec = mc.NetworkSpec(width=N, chi=chi, g_v=G, g_w=G, kappa0=KAPPA0, activation=act)
     X, y, Xs, ys = task.X, task.y, task.X_test, task.y_test
     out = {}
-    for key, (_, fn) in CAL_THEORIES.items():
+    # "auto" first: where it chose the renormalised one loop that one is the same result (not computed twice)
+    for key in ("auto", *(k for k in CAL_THEORIES if k != "auto")):
+        fn = CAL_THEORIES[key][1]
+        if key == "renormalised" and out.get("auto", {}).get("variant") == "renormalised":
+            out[key] = dict(out["auto"], seconds=0.0)
+            continue
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -443,8 +462,9 @@ def cal_report(rows: list[dict]) -> None:
         return
     n_cases = len({(r["teacher"], r["activation"], r["P"], r["N"], r["chi"]) for r in rows})
     print(f"\n### Error bands against networks ({n_cases} cases; coverage: |theory − networks| ≤ band + 2 s.e.)\n")
-    print("| theory | cases | coverage train | coverage test | median band / shift | median error / shift |")
-    print("|---|---|---|---|---|---|")
+    print("| theory | cases | coverage train | coverage test | band alone (train) | median band / shift | "
+          "median error / shift |")
+    print("|---|---|---|---|---|---|---|")
     for key, (label, _) in CAL_THEORIES.items():
         sel = [r for r in rows if r["theory"] == key]
         if not sel:
@@ -453,8 +473,22 @@ def cal_report(rows: list[dict]) -> None:
         cte = np.mean([covered(r, "test") for r in sel])
         w = np.median([r["band"] / abs(r["shift"]) for r in sel])
         e = np.median([abs(r["value"] - r["reference"]) / abs(r["shift"]) for r in sel])
-        print(f"| {label} | {len(sel)} | {100 * ctr:.0f} % | {100 * cte:.0f} % | {w:.2g} | {e:.2g} |")
-    print("\n### one loop (auto) by teacher, activation and χ\n")
+        alone = np.mean([abs(r["value"] - r["reference"]) <= r["band"] for r in sel])
+        print(f"| {label} | {len(sel)} | {100 * ctr:.0f} % | {100 * cte:.0f} % | {100 * alone:.0f} % | {w:.2g} | "
+              f"{e:.2g} |")
+    print("\n### one loop (auto) by χ\n")
+    print("| χ | cases | coverage train | coverage test | median band / shift | variants chosen |")
+    print("|---|---|---|---|---|---|")
+    for name, test in (("1", lambda r: r["chi"] == 1), ("√N", lambda r: abs(r["chi"] - r["N"] ** 0.5) < 1e-9),
+                       ("N/4", lambda r: abs(r["chi"] - r["N"] / 4) < 1e-9), ("N", lambda r: r["chi"] == r["N"])):
+        sel = [r for r in rows if r["theory"] == "auto" and test(r)]
+        if not sel:
+            continue
+        chosen = ", ".join(f"{v} {sum(r['variant'] == v for r in sel)}" for v in sorted({r["variant"] for r in sel}))
+        print(f"| {name} | {len(sel)} | {100 * np.mean([covered(r) for r in sel]):.0f} % | "
+              f"{100 * np.mean([covered(r, 'test') for r in sel]):.0f} % | "
+              f"{np.median([r['band'] / abs(r['shift']) for r in sel]):.2g} | {chosen} |")
+    print("\n### one loop (auto) by teacher, activation and P\n")
     print("| teacher | activation | P | cases | coverage train | coverage test | median band / shift |")
     print("|---|---|---|---|---|---|---|")
     groups = sorted({(r["teacher"], r["activation"], r["P"]) for r in rows})
@@ -473,11 +507,36 @@ def cal_report(rows: list[dict]) -> None:
               f"± {r['test_se']:.1e} (band {r['test_band']:.1e})")
 
 
-def calibrate(networks_only: bool = False, compute: bool = True, Ps=None, theories_only: bool = False) -> None:
+def _cal_lock(case) -> Path:
+    return _cal_path("theory", *case).with_suffix(".lock")
+
+
+def calibrate(networks_only: bool = False, compute: bool = True, Ps=None, theories_only: bool = False,
+              follow: bool = False) -> None:
     """The calibration of docs/theory.md §19.4: networks first (cached), then theories, coverage table."""
     t0 = time.perf_counter()
+    if follow:  # a further theory worker: the latest case whose networks are ready, each case once (a lock file)
+        while True:
+            ready = [c for c in cal_cases(Ps) if _cal_path("net", *c).is_file()
+                     and not _cal_path("theory", *c).is_file() and not _cal_lock(c).exists()]
+            if not ready:
+                if all(_cal_path("theory", *c).is_file() for c in cal_cases(Ps)):
+                    return
+                time.sleep(30)
+                continue
+            case = ready[-1]
+            try:
+                _cal_lock(case).touch(exist_ok=False)
+            except FileExistsError:
+                continue
+            t1 = time.perf_counter()
+            cal_theories(*case)
+            print(f"# calibration theories {case}: {time.perf_counter() - t1:.0f} s", flush=True)
     if theories_only:  # the theories do not need the networks: a second background job
         for case in cal_cases(Ps):
+            if _cal_path("theory", *case).is_file() or _cal_lock(case).exists():
+                continue
+            _cal_lock(case).touch()
             t1 = time.perf_counter()
             cal_theories(*case)
             print(f"# calibration theories {case}: {time.perf_counter() - t1:.0f} s", flush=True)
@@ -500,10 +559,13 @@ def main(argv=None):
     ap.add_argument("--calibrate", action="store_true",
                     help="the error-band calibration (docs/theory.md §19.4); with --networks only the ensembles")
     ap.add_argument("--theories", action="store_true", help="--calibrate: only the theories (no networks)")
+    ap.add_argument("--follow", action="store_true",
+                    help="--calibrate: a further theory worker (latest cases whose networks are ready first)")
     ap.add_argument("--P", type=int, nargs="+", default=None, help="--calibrate: only these P")
     args = ap.parse_args(argv)
     if args.calibrate:
-        calibrate(networks_only=args.networks, compute=not args.no_compute, Ps=args.P, theories_only=args.theories)
+        calibrate(networks_only=args.networks, compute=not args.no_compute, Ps=args.P, theories_only=args.theories,
+                  follow=args.follow)
         return
     combos = [(t, a) for t in TASKS for a in ACTIVATIONS]
     if args.only:

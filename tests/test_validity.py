@@ -150,7 +150,7 @@ def test_calibrated_region_is_where_coverage_was_measured():
     assert not validity.calibrated(20, beyond)
     assert not validity.calibrated(20, lin.replace(kappa0=2.0)) and not validity.calibrated(20, lin.replace(g_v=4.0))
     for act in ("erf", "relu"):
-        s = mc.NetworkSpec(width=120, chi=120.0, kappa0=0.25, activation=act)
+        s = mc.NetworkSpec(width=120, chi=120.0, kappa0=0.25, g_v=1.0, g_w=1.0, activation=act)
         assert validity.calibrated(120, s) and validity.calibrated(60, s)
         assert not validity.calibrated(121, s.replace(width=240))  # P beyond the measured 120
         assert not validity.calibrated(60, s.replace(width=59, chi=1.0))  # N < P
