@@ -21,6 +21,15 @@ Usage:
   python bench/nonlinear_one_loop.py --no-compute --widths 240   # theories where the ensembles exist
   python bench/nonlinear_one_loop.py --report        # every table from the saved per-cell summaries
   python bench/nonlinear_one_loop.py --only teacher:erf --widths 30 60
+  python bench/nonlinear_one_loop.py --calibrate --networks   # error-band calibration: ensembles (background)
+  python bench/nonlinear_one_loop.py --calibrate --theories   # ... its theories (a second background job)
+  python bench/nonlinear_one_loop.py --calibrate --no-compute # ... the coverage tables from what is done
+
+The calibration (docs/theory.md §19.4): teacher–student on Gaussian inputs (D = 50) with a standardised ReLU and an
+erf teacher, P ∈ {60, 120}, N ∈ {P, 2P, 4P}, χ ∈ {1, √N, N/4, N}, erf and ReLU networks; each theory's band of train
+and test mean(y·Δ) against Langevin ensembles sized to s.e. ≤ 5 % of their shift and R̂ ≤ 1.05; coverage = share of
+cases with |theory − networks| ≤ band + 2 s.e. References and theories are frozen as small JSON files under
+<cache dir>/frozen/calibration/ (run with MASTCORE_CACHE_DIR pointing outside the checkout).
 Run long stages with `nice -n 10`. Cost measured on the shared 2-core machine: the 32 ensembles took 2150 CPU-s in
 all (4–208 CPU-s each; hours of wall time under load); the theories 1–8 min per (task, activation, width), most of it
 in the particle saddles at χ = N and the Monte Carlo of the renormalised one loop.
