@@ -54,9 +54,10 @@ TRUST_SHARE = 0.10
 CALIBRATED_MAX_P_OVER_N = 2.0
 CALIBRATED_KAPPA0 = (0.1, 1.0)
 CALIBRATED_G = (0.5, 2.0)
-#: erf/ReLU: the trained-network grid of bench/nonlinear_one_loop.py --calibrate — P ≤ 120, N ≥ P, 1 ≤ χ ≤ N,
+#: erf/ReLU: the trained-network grid of bench/nonlinear_one_loop.py --calibrate — P ≤ 60 (one case at P = 120 only),
+#: N ≥ P, 1 ≤ χ ≤ N,
 #: κ0 = 0.25 and g = 1 (± CALIBRATED_NONLINEAR_TOL, relative), Gaussian inputs with an erf or ReLU teacher.
-CALIBRATED_NONLINEAR_MAX_P = 120
+CALIBRATED_NONLINEAR_MAX_P = 60
 CALIBRATED_NONLINEAR_MAX_P_OVER_N = 1.0
 CALIBRATED_NONLINEAR_KAPPA0 = 0.25
 CALIBRATED_NONLINEAR_G = 1.0
@@ -285,7 +286,7 @@ def calibrated(P: int, spec: NetworkSpec) -> bool:
     """Whether (P, N, χ, κ0, g) lies in the region where the error bands' coverage was measured (docs/theory.md
     §19.4). Linear networks (bench/bands.py, against the exact quadrature): N ≥ P/2, 1 ≤ χ ≤ N, 0.1 ≤ κ0 ≤ 1,
     0.5 ≤ g_v, g_w ≤ 2 (wider nets are closer to every expansion's limit, their errors fall like 1/N or 1/N², §10.2).
-    erf/ReLU (bench/nonlinear_one_loop.py --calibrate, against trained networks): P ≤ 120, N ≥ P, 1 ≤ χ ≤ N and
+    erf/ReLU (bench/nonlinear_one_loop.py --calibrate, against trained networks): P ≤ 60, N ≥ P, 1 ≤ χ ≤ N and
     κ0, g within 25 % of the measured 0.25 and 1."""
     if not 1.0 <= spec.chi <= spec.width:
         return False
