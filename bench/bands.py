@@ -3,7 +3,7 @@
 A generated grid of problems (seeded): the Ising task and teacher–student with a linear teacher, P ∈ {10, 20, 40,
 60}, D drawn from a few multiples of P, N ∈ {P/2, P, 2P, 4P}, χ ∈ {1, √N, N/4, N} (at least 1), κ0 ∈ {0.1, 0.25, 1}
 and g_v = g_w ∈ {0.5, 1, 2} drawn per case. For every theory (NNGP, tree level, renormalised kernel, one loop around
-the saddle, 1/N expansion around the NNGP, renormalised one loop) it measures, on train and test mean(y·Δ):
+the saddle, 1/N expansion around the NNGP, renormalised one loop, one loop "auto") it measures, on train and test mean(y·Δ):
 coverage — the share of cases with |theory − exact| ≤ band (the band of mc.summarize, mean(|y|·b)) — and the
 band's median width relative to the finite-width shift |exact − NNGP|. It prints a markdown table.
 
@@ -30,6 +30,7 @@ THEORIES = {
                                                                    kernel_variance=False)),
     "nngp_loop": ("1/N around the NNGP", lambda X, y, s, Xt: mc.one_loop(X, y, s, Xt, variant="nngp")),
     "renormalised": ("renormalised one loop", lambda X, y, s, Xt: mc.one_loop(X, y, s, Xt, variant="renormalised")),
+    "auto": ("one loop (auto)", lambda X, y, s, Xt: mc.one_loop(X, y, s, Xt)),
 }
 PS = (10, 20, 40, 60)
 KAPPAS = (0.1, 0.25, 1.0)

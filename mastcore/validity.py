@@ -48,9 +48,20 @@ NETWORK_OPTIONS = dict(ensemble=16, steps=8000, burn_in=2000, device="cpu", seed
 #: recommend(): the chosen theory is "trustworthy" when its error band of train mean(y·Δ) is at most this share of
 #: its finite-width shift from the NNGP, inside the calibrated region (docs/theory.md §19.4).
 TRUST_SHARE = 0.10
-#: recommend(): the calibrated region is N ≥ P / CALIBRATED_MAX_P_OVER_N, 1 ≤ χ ≤ N (bench/bands.py for linear
-#: networks; the trained-network bench of docs/theory.md §12.7 for erf/ReLU).
+#: recommend(): the calibrated region, where the bands' coverage was measured (docs/theory.md §19.4) — linear
+#: networks: N ≥ P / CALIBRATED_MAX_P_OVER_N, 1 ≤ χ ≤ N, κ0 and g_v = g_w inside the grid of bench/bands.py
+#: (P ≤ 60 there; the linear bands depend on P only through P/N and rank X / N, docs/theory.md §19.1).
 CALIBRATED_MAX_P_OVER_N = 2.0
+CALIBRATED_KAPPA0 = (0.1, 1.0)
+CALIBRATED_G = (0.5, 2.0)
+#: erf/ReLU: the trained-network grid of bench/nonlinear_one_loop.py --calibrate — P ≤ 60 (one case at P = 120 only),
+#: N ≥ P, 1 ≤ χ ≤ N,
+#: κ0 = 0.25 and g = 1 (± CALIBRATED_NONLINEAR_TOL, relative), Gaussian inputs with an erf or ReLU teacher.
+CALIBRATED_NONLINEAR_MAX_P = 60
+CALIBRATED_NONLINEAR_MAX_P_OVER_N = 1.0
+CALIBRATED_NONLINEAR_KAPPA0 = 0.25
+CALIBRATED_NONLINEAR_G = 1.0
+CALIBRATED_NONLINEAR_TOL = 0.25
 
 
 def default_grid(P: int, width: int) -> tuple[tuple, tuple]:
@@ -272,11 +283,22 @@ def theory_map(X, y, spec: NetworkSpec, *, widths=None, chi_fractions=None, theo
 
 
 def calibrated(P: int, spec: NetworkSpec) -> bool:
-    """Whether (P, N, χ) lies in the region where the error bands were checked (docs/theory.md §19.4): N ≥ P/2 and
-    1 ≤ χ ≤ N — for linear networks the grid of bench/bands.py (N from P/2 to 4P; wider nets are closer to every
-    expansion's limit, their errors fall like 1/N or 1/N², §10.2), for erf/ReLU the trained-network bench of §12.7
-    (N from P/2 to 6P), where the theories were measured against networks but the band itself was not."""
-    return P / spec.width <= CALIBRATED_MAX_P_OVER_N and 1.0 <= spec.chi <= spec.width
+    """Whether (P, N, χ, κ0, g) lies in the region where the error bands' coverage was measured (docs/theory.md
+    §19.4). Linear networks (bench/bands.py, against the exact quadrature): N ≥ P/2, 1 ≤ χ ≤ N, 0.1 ≤ κ0 ≤ 1,
+    0.5 ≤ g_v, g_w ≤ 2 (wider nets are closer to every expansion's limit, their errors fall like 1/N or 1/N², §10.2).
+    erf/ReLU (bench/nonlinear_one_loop.py --calibrate, against trained networks): P ≤ 60, N ≥ P, 1 ≤ χ ≤ N and
+    κ0, g within 25 % of the measured 0.25 and 1."""
+    if not 1.0 <= spec.chi <= spec.width:
+        return False
+    if get_activation(spec.activation).linear:
+        lo_k, hi_k = CALIBRATED_KAPPA0
+        lo_g, hi_g = CALIBRATED_G
+        return (P / spec.width <= CALIBRATED_MAX_P_OVER_N and lo_k <= spec.kappa0 <= hi_k
+                and all(lo_g <= g <= hi_g for g in (spec.g_v, spec.g_w)))
+    tol = CALIBRATED_NONLINEAR_TOL
+    return (P <= CALIBRATED_NONLINEAR_MAX_P and P / spec.width <= CALIBRATED_NONLINEAR_MAX_P_OVER_N
+            and abs(spec.kappa0 / CALIBRATED_NONLINEAR_KAPPA0 - 1) <= tol
+            and all(abs(g / CALIBRATED_NONLINEAR_G - 1) <= tol for g in (spec.g_v, spec.g_w)))
 
 
 def _uncertainty(band: float, shift: float) -> str:
@@ -349,10 +371,12 @@ def recommend(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = 20000,
                    f"may be more accurate, was not run (about {format_seconds(skipped)}; mc.recommend without "
                    "saddle_seconds runs it)")
     if not inside:
-        reason += (f"; P/N = {P / spec.width:.2g}, χ/N = {spec.chi / spec.width:.2g} lie outside the region where "
-                   "the bands were checked (docs/theory.md §19.4)")
+        reason += (f"; P = {P}, P/N = {P / spec.width:.2g}, χ/N = {spec.chi / spec.width:.2g}, κ0 = {spec.kappa0:g}, "
+                   f"g = {spec.g_v:g}/{spec.g_w:g} lie outside the region where the bands were checked "
+                   "(docs/theory.md §19.4)")
     elif not linear:
-        reason += "; for erf/ReLU the band is derived, not calibrated against networks (docs/theory.md §19.4)"
+        reason += ("; for erf/ReLU the band was checked against trained networks on Gaussian inputs with erf and "
+                   "ReLU teachers (docs/theory.md §19.4), not on this data")
     return dict(**choice, trustworthy=bool(inside and small), reason=reason, band=band, shift=shift,
                 diagnostics=diag)
 

@@ -41,6 +41,21 @@ def test_loop_bands_cover_the_exact_error(grid_rows, theory):
         assert covered >= COVERAGE_MIN, (theory, split, covered)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_loop_bands_cover_the_exact_error_on_the_full_grid(seed):
+    # the whole generated grid of bench/bands.py (128 problems, P = 10 … 60) for two draws
+    rows = []
+    for case in bench.cases(seed=seed):
+        rows += bench.measure(case, theories=("saddle", "renormalised"))
+    for theory in ("saddle", "renormalised"):
+        sel = [r for r in rows if r["theory"] == theory]
+        assert len(sel) >= 100
+        for split in ("train", "test"):
+            covered = np.mean([r[f"{split}_error"] <= r[f"{split}_band"] for r in sel])
+            assert covered >= COVERAGE_MIN, (theory, split, covered)
+
+
 def test_every_theory_band_is_positive_and_covers(grid_rows):
     for r in grid_rows:
         assert np.isfinite(r["train_band"]) and r["train_band"] > 0, r
@@ -49,6 +64,23 @@ def test_every_theory_band_is_positive_and_covers(grid_rows):
     for key in ("nngp", "tree", "rescaled", "nngp_loop"):
         sel = [r for r in grid_rows if r["theory"] == key]
         assert np.mean([r["train_error"] <= r["train_band"] for r in sel]) >= COVERAGE_MIN, key
+
+
+@pytest.mark.parametrize("act", ["erf", "relu"])
+def test_erf_relu_bands_are_never_zero_width(act):
+    # zero width only where the theory is exact: no erf/ReLU theory is, at χ = 1 or χ = N
+    task = mc.make_task(mc.TaskSpec(name="teacher_student", P=12, D=10, P_test=5, teacher="relu", seed=3))
+    for chi in (1.0, 24.0):
+        spec = mc.NetworkSpec(width=24, chi=chi, kappa0=0.25, activation=act)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = [mc.nngp(task.X, task.y, spec, task.X_test), mc.tree_level(task.X, task.y, spec, task.X_test),
+                       mc.rescaled_kernel(task.X, task.y, spec, task.X_test),
+                       mc.one_loop(task.X, task.y, spec, task.X_test, variant="renormalised", n_samples=4000,
+                                   max_samples=4000)]
+        for r in results:
+            assert np.all(np.isfinite(r.theory_error_train)) and np.all(r.theory_error_train > 0), (r.method, chi)
+            assert np.all(r.theory_error_test > 0), (r.method, chi)
 
 
 def test_exact_methods_have_zero_width_and_samplers_none():
@@ -122,6 +154,51 @@ def test_recommend_says_how_uncertain_outside_the_calibrated_region():
 #: docs/theory.md §12.7: the networks' finite-width shift of train mean(y·Δ) on teacher–student ReLU (P = 40, D = 30,
 #: κ0 = 0.25, g = 1) at χ = 1 — Langevin ensembles of 32 networks, s.e. 1–3 % of the shift; printed to two digits.
 NETWORK_SHIFT_RELU = {60: 0.011, 120: 0.006}
+
+
+def test_relu_teacher_is_standardised():
+    # y = (relu(z) − E relu)/std relu for z ~ N(0, 1): the moments by quadrature, independent of the constants used
+    z = np.linspace(-12, 12, 200001)
+    w = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi) * (z[1] - z[0])
+    g = mc.data.TEACHERS["relu"](z)
+    assert np.sum(w * g) == pytest.approx(0.0, abs=1e-9)
+    assert np.sum(w * g**2) == pytest.approx(1.0, rel=1e-7)
+    task = mc.make_task(mc.TaskSpec(name="teacher_student", P=20, D=7, P_test=3, teacher="relu", seed=4))
+    zt = task.X @ task.info["w_star"] / np.sqrt(7)
+    np.testing.assert_allclose(task.y, (np.maximum(zt, 0) - 1 / np.sqrt(2 * np.pi)) / np.sqrt(0.5 - 0.5 / np.pi),
+                               rtol=1e-12)
+
+
+#: The teacher-ReLU case of the calibration (bench/nonlinear_one_loop.py --calibrate, docs/theory.md §19.4): ReLU
+#: network, standardised ReLU teacher, Gaussian inputs, D = 50, P = 60, N = 2P, χ = 1, κ0 = 0.25, g = 1; the networks'
+#: shift of train mean(y·Δ) from the NNGP (Langevin ensemble of 16 networks; s.e. in the comment).
+CALIBRATION_RELU_SHIFT, CALIBRATION_RELU_SHIFT_SE = -0.0341, 0.0014  # 16 × 4320 steps, R̂ 1.04
+
+
+def test_recommend_on_the_calibration_teacher_relu_case():
+    task = mc.make_task(mc.TaskSpec(name="teacher_student", P=60, D=50, P_test=1, teacher="relu", seed=0))
+    spec = mc.NetworkSpec(width=120, chi=1.0, kappa0=0.25, g_v=1.0, g_w=1.0, activation="relu")
+    rec = validity.recommend(task.X, task.y, spec)
+    assert validity.calibrated(60, spec)
+    share = rec["shift"] / abs(CALIBRATION_RELU_SHIFT)
+    assert not rec["trustworthy"] or 0.7 <= share <= 1.3, (rec["reason"], share)
+    # and it is trustworthy there: its band is a few % of the shift (docs/theory.md §19.4)
+    assert rec["trustworthy"] and rec["band"] <= validity.TRUST_SHARE * rec["shift"], rec["reason"]
+
+
+@pytest.mark.slow
+def test_calibration_relu_shift_is_what_networks_give():
+    # the recorded shift is reproduced by a fresh, shorter ensemble of the product's trainer (within 4 s.e. of both)
+    task = mc.make_task(mc.TaskSpec(name="teacher_student", P=60, D=50, P_test=1, teacher="relu", seed=0))
+    spec = mc.NetworkSpec(width=120, chi=1.0, kappa0=0.25, g_v=1.0, g_w=1.0, activation="relu")
+    opts = mc.LangevinOptions(ensemble=16, steps=4000, burn_in=800, device="cpu", seed=7, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mc.train_langevin(task.X, task.y, spec, options=opts)
+    y = task.y
+    shift = np.mean(y * (y - net.f_train)) - np.mean(y * (y - mc.nngp(task.X, y, spec).f_train))
+    se = np.hypot(net.se_of(-y / len(y)), CALIBRATION_RELU_SHIFT_SE)
+    assert abs(shift - CALIBRATION_RELU_SHIFT) <= 4 * se, (shift, se)
 
 
 @pytest.mark.parametrize("N", sorted(NETWORK_SHIFT_RELU))

@@ -140,6 +140,25 @@ def test_recommend_linear_and_nonlinear():
     assert far["band"] == far["diagnostics"]["band"] and 0 < near["band"] <= 0.1 * near["shift"]
 
 
+def test_calibrated_region_is_where_coverage_was_measured():
+    # docs/theory.md §19.4: linear — bench/bands.py's grid (N ≥ P/2, κ0 ∈ [0.1, 1], g ∈ [0.5, 2], 1 ≤ χ ≤ N);
+    # erf/ReLU — the trained-network grid (P ≤ 60, N ≥ P, κ0 ≈ 0.25, g ≈ 1, 1 ≤ χ ≤ N)
+    lin = mc.NetworkSpec(width=30, chi=1.0, kappa0=0.25)
+    assert validity.calibrated(60, lin) and not validity.calibrated(61, lin)
+    with pytest.warns(mc.ScaleWarning):
+        beyond = lin.replace(chi=31.0)
+    assert not validity.calibrated(20, beyond)
+    assert not validity.calibrated(20, lin.replace(kappa0=2.0)) and not validity.calibrated(20, lin.replace(g_v=4.0))
+    for act in ("erf", "relu"):
+        s = mc.NetworkSpec(width=120, chi=120.0, kappa0=0.25, g_v=1.0, g_w=1.0, activation=act)
+        assert validity.calibrated(60, s) and validity.calibrated(30, s)
+        assert not validity.calibrated(61, s.replace(width=240))  # P beyond the measured 60
+        assert not validity.calibrated(60, s.replace(width=59, chi=1.0))  # N < P
+        assert not validity.calibrated(60, s.replace(kappa0=1.0)) and not validity.calibrated(60, s.replace(g_w=2.0))
+        rec = validity.recommend(*small_problem(8, 12, 3), s.replace(width=6, chi=1.0))
+        assert not rec["trustworthy"] and "outside the region" in rec["reason"]
+
+
 @pytest.mark.parametrize("act", ["linear", "erf"])
 def test_estimate_map_costs_exactly_the_sweeps_the_map_makes(act, monkeypatch):
     # record every mc.sweep the map calls (without computing) and price them with mc.estimate_sweep: the map's

@@ -9,7 +9,7 @@ from scipy.special import erf
 from .._plumbing.validation import positive_float, positive_int
 from .tasks import Task, TaskSpec
 
-__all__ = ["ERF_TEACHER_C", "TEACHERS", "erf_teacher", "ising", "ising_task", "teacher_student",
+__all__ = ["ERF_TEACHER_C", "TEACHERS", "erf_teacher", "ising", "ising_task", "relu_teacher", "teacher_student",
            "teacher_student_task"]
 
 #: Default slope of the erf teacher y = erf(c·z), z = w*·x/√D ~ N(0, 1) (c = 1: a clearly nonlinear link).
@@ -29,8 +29,24 @@ def erf_teacher(c: float = ERF_TEACHER_C):
     return link
 
 
+#: Mean and standard deviation of relu(z) for z ~ N(0, 1): 1/√(2π) and √(1/2 − 1/(2π)).
+_RELU_MEAN = 1.0 / np.sqrt(2.0 * np.pi)
+_RELU_STD = np.sqrt(0.5 - 1.0 / (2.0 * np.pi))
+
+
+def relu_teacher():
+    """Link g(z) = (relu(z) − E relu)/std relu, z ~ N(0, 1): a standardised ReLU (zero mean, unit variance over the
+    input distribution), the teacher of the error-band calibration (docs/theory.md §19.4)."""
+
+    def link(z):
+        return (np.maximum(np.asarray(z, dtype=np.float64), 0.0) - _RELU_MEAN) / _RELU_STD
+
+    return link
+
+
 #: Teacher link functions y = g(w*·x/√D).
-TEACHERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"linear": lambda z: z, "erf": erf_teacher()}
+TEACHERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"linear": lambda z: z, "erf": erf_teacher(),
+                                                          "relu": relu_teacher()}
 
 
 # --- Ising -----------------------------------------------------------------------------------------------

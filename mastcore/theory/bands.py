@@ -19,7 +19,9 @@ shape (P,)) and the test set (``theory_error_test``, (P*,)). The estimate is, by
 
 K = :data:`SAFETY` = 2, calibrated on linear networks against the exact quadrature (bench/bands.py): the largest
 ratio error/(σ²|δ_loop|) of the renormalised one loop and error/((r/N)|δ_loop|) of the saddle one loop on the
-generated grid were 0.77 and 0.97 (summed over points as mean(|y|·|δ|)).
+generated grid were 0.77 and 0.97 (summed over points as mean(|y|·|δ|)). erf/ReLU: the same rule, checked (not
+refitted) against trained networks on Gaussian inputs with erf and ReLU teachers (bench/nonlinear_one_loop.py
+--calibrate; coverage in docs/theory.md §19.4).
 
 :func:`pick` is the rule of ``variant="auto"`` and :func:`mastcore.validity.recommend`: among the results that
 ran, the one whose band of train mean(y·Δ), mean(|y|·b), is smallest.
