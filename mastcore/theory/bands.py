@@ -37,6 +37,7 @@ from ..activations import get_activation
 from .._api import outermost_call, set_result_hook
 from .._linalg import _Memo, content_key, row_space
 from ..results import SampledResult
+from . import _defaults
 
 __all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "lender", "pick"]
 
@@ -44,7 +45,8 @@ __all__ = ["SAFETY", "at_spec", "attach", "band_of_mean_y_delta", "companion", "
 SAFETY = 2.0
 #: Prior samples of the companion renormalised one loop of erf/ReLU theories (its non-Gaussian term): few, for speed
 #: (~0.1 s at P = 40); its Monte-Carlo error (2 s.e. per point) is added to the band it lends (docs/theory.md §19.1).
-COMPANION_SAMPLES = 8000
+#: Defined in theory/_defaults.py, which the budget reads too.
+COMPANION_SAMPLES = _defaults.COMPANION_SAMPLES
 
 #: Companions kept (a few data sets × the χ of a sweep; its own store, so that it never evicts the work on X of
 #: docs/theory.md §17.3 from mastcore._linalg.MEMO).
