@@ -4,14 +4,21 @@ The prior law of the hidden features, φ(h) with h = Xv, v ~ N(0, (g_v/D) I), do
 moments of the renormalised one loop (§12.5) and of the band companion (§19.1) at every χ of a sweep are averages
 over the same law. :func:`shared_prior` returns one :class:`PriorFeatures` per (X, X*, activation, g_v, g_w, seed),
 memoised in its own bounded store (:data:`STORE`), whose blocks of draws are made once and reused by every χ and
-every caller with that seed. Block ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so a block that was
-evicted for memory is drawn again identically, and the answer never depends on what the store held.
+every caller with that seed. Block ``i`` is a deterministic function of (seed, i), so a block that was evicted for
+memory is drawn again identically, and the answer never depends on what the store held.
 
-Control variate. With each draw h comes a Gaussian surrogate ψ = b∘h + ξ, b_i = E[φ(h_i)h_i]/Var(h_i) (the linear
-part of φ, by Gauss–Hermite), ξ ~ N(0, k − BΣB) independent (Σ = Cov h, B = diag b, k = E φφᵀ = C0/g_w the analytic
-NNGP kernel). ψ is zero-mean Gaussian with second moment exactly k, so every moment of ψ is a sum of pairings of k,
-known in closed form; an estimator mean_s[t(φ_s) − t(ψ_s)] + E t(ψ) is unbiased for E t(φ) for any b, and b only
-sets how much of the variance cancels. Features are kept rotated to C0's eigenbasis (G = φᵀQ), where the
+Control variate. With each draw h comes the Gaussian surrogate ψ = m + b∘h, m_i = E φ(h_i), b_i = E[φ(h_i)h_i]/Var(h_i)
+(the mean and linear part of φ, by Gauss–Hermite): ψ ~ N(m, BΣB) (Σ = Cov h, B = diag b), so every moment of ψ is
+known in closed form (Isserlis' theorem with a mean), and an estimator mean_s[t(φ_s) − β t(ψ_s)] + β E t(ψ) is
+unbiased for E t(φ) for any b and β, which only set how much of the variance cancels. ψ is a function of the same h
+(no independent noise: that would only add variance to t(ψ)), and its mean matters for ReLU (m ≠ 0).
+
+Quasi-Monte Carlo. The weights v of group g = i mod GROUPS are a scrambled Sobol' sequence of its own (scipy.stats.qmc,
+seeded by (seed, g)); block i is its stretch of points [⌊i/GROUPS⌋·BLOCK, …+BLOCK), mapped to normals by Φ⁻¹. Each
+group is an independent randomisation, so the spread of the GROUPS group means is an honest error bar (randomised
+QMC); the polynomial surrogate t(ψ) is integrated far better than at random, which is what makes the control
+variate work (docs/theory.md §12.9: 3–5× smaller errors than either alone).
+Features are kept rotated to C0's eigenbasis (G = φᵀQ), where the
 renormalised one loop's χ-dependent contractions are diagonal: O(S·P) per χ, not O(S·P²).
 """
 from __future__ import annotations
@@ -28,8 +35,15 @@ from .nonlinear_kernels import activation_fn
 
 __all__ = ["BLOCK", "PriorFeatures", "STORE", "shared_prior"]
 
-#: Draws per block (the unit of reuse and of the batch groups: block i belongs to group i mod G).
-BLOCK = 500
+#: Draws per block (the unit of reuse and of the batch groups: block i belongs to group i mod GROUPS); a power of 2,
+#: so that every block of a group's Sobol' sequence is a balanced stretch of it.
+BLOCK = 512
+#: Independent groups (replicates) of draws: the error bar is from their spread.
+GROUPS = 16
+#: Randomised quasi-Monte Carlo for the weights v: each group a scrambled Sobol' sequence (docs/theory.md §12.9).
+QMC = True
+#: scipy's Sobol' direction numbers cover this many dimensions (beyond: pseudo-random weights).
+SOBOL_MAX_DIM = 21201
 #: Bytes of blocks one PriorFeatures keeps; beyond it, blocks are drawn again when asked for (same seed, same draws).
 KEEP_BYTES = 384 * 2**20
 #: Gauss–Hermite nodes of the linear coefficients b_i.
@@ -40,13 +54,14 @@ STORE = _Memo(2, 2**62)
 
 
 def _linear_part(activation, var):
-    """b_i = E[φ(h)h]/Var(h) for h ~ N(0, var_i) by Gauss–Hermite (any activation)."""
+    """m_i = E φ(h) and b_i = E[φ(h)h]/Var(h) for h ~ N(0, var_i) by Gauss–Hermite (any activation)."""
     phi, _ = activation_fn(activation)
     x, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
     w = w / w.sum()
     sd = np.sqrt(np.maximum(var, 0.0))
-    vals = phi(sd[:, None] * x[None, :]) * x[None, :]
-    return np.where(sd > 0, (vals @ w) / np.where(sd > 0, sd, 1.0), 0.0)
+    vals = phi(sd[:, None] * x[None, :])
+    b = np.where(sd > 0, ((vals * x[None, :]) @ w) / np.where(sd > 0, sd, 1.0), 0.0)
+    return vals @ w, b
 
 
 class PriorFeatures:
@@ -66,24 +81,37 @@ class PriorFeatures:
         self.k = np.asarray(C0) / spec.g_w
         Z, lam0 = self.pb.Z, self.pb.lam0
         Sig = Z @ Z.T / lam0  # Cov h (docs/theory.md §3)
-        self.b = _linear_part(spec.activation, np.diag(Sig))
-        res = self.k - self.b[:, None] * Sig * self.b[None, :]
-        ev, U = np.linalg.eigh(0.5 * (res + res.T))
-        self.L_res = U * np.sqrt(np.clip(ev, 0.0, None))  # ξ = L_res x, x ~ N(0, I)
+        self.m, self.b = _linear_part(spec.activation, np.diag(Sig))
+        if get_activation(spec.activation).odd:
+            self.m = np.zeros_like(self.m)  # exactly (the quadrature gives ~1e-17)
+        self.S = self.b[:, None] * Sig * self.b[None, :]  # Cov ψ = BΣB
         self.control = not get_activation(spec.activation).linear
         self._blocks: dict = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def _weights(self, i: int):
+        """(BLOCK, r) standard normal weights of block i: scrambled Sobol' points of its group (QMC), else pseudo-random."""
+        if not QMC or self.pb.r > SOBOL_MAX_DIM:
+            return np.random.default_rng([self.seed, i]).standard_normal((BLOCK, self.pb.r))
+        from scipy.special import ndtri  # noqa: PLC0415
+        from scipy.stats import qmc  # noqa: PLC0415
+
+        # group g = i mod GROUPS owns one scrambled sequence; its k-th block is points [k·BLOCK, (k+1)·BLOCK)
+        eng = qmc.Sobol(self.pb.r, scramble=True, seed=np.random.default_rng([self.seed, i % GROUPS, 7]))
+        if i >= GROUPS:
+            eng.fast_forward((i // GROUPS) * BLOCK)
+        return ndtri(np.clip(eng.random(BLOCK), 1e-16, 1 - 1e-16))
+
     def _draw(self, i: int):
-        rng = np.random.default_rng([self.seed, i])
         pb = self.pb
-        V = rng.standard_normal((BLOCK, pb.r)) / np.sqrt(pb.lam0)
+        V = self._weights(i) / np.sqrt(pb.lam0)
         H = V @ pb.Z.T
         Gt = self.phi(H) @ self.Q
-        Pt = (H * self.b + rng.standard_normal((BLOCK, self.b.size)) @ self.L_res.T) @ self.Q
+        Pt = (self.m + H * self.b) @ self.Q
         Fs = None
         if pb.Zs is not None:
+            rng = np.random.default_rng([self.seed, i])  # the test inputs' prior component outside the row space
             Hs = V @ pb.Zs.T + rng.standard_normal((BLOCK, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
             Fs = self.phi(Hs)
         return Gt, Pt, Fs
