@@ -29,6 +29,7 @@ import numpy as np
 
 from .._linalg import _Memo, content_key
 from ..activations import get_activation
+from . import _defaults
 from .kernels import train_kernel, train_kernel_eigh
 from .neuron_law import law_problem
 from .nonlinear_kernels import activation_fn
@@ -37,7 +38,7 @@ __all__ = ["BLOCK", "PriorFeatures", "STORE", "shared_prior"]
 
 #: Draws per block (the unit of reuse and of the batch groups: block i belongs to group i mod GROUPS); a power of 2,
 #: so that every block of a group's Sobol' sequence is a balanced stretch of it.
-BLOCK = 512
+BLOCK = _defaults.PRIOR_BLOCK
 #: Independent groups (replicates) of draws: the error bar is from their spread.
 GROUPS = 16
 #: Randomised quasi-Monte Carlo for the weights v: each group a scrambled Sobol' sequence (docs/theory.md §12.9).
