@@ -96,10 +96,13 @@ def main():
             chis = np.geomspace(1, spec.width, args.chis)
             _, base = timed_sweep(t, spec, chis, METHODS_REF)
             ref = base if act == "erf" else ref
+            print(f"(fig2 {act}: nngp+tree+rescaled {base:.2f} s; load {os.getloadavg()})", flush=True)
             sw, full = timed_sweep(t, spec, chis, METHODS_ALL)
             fl, n, worst, var = loop_stats(sw)
             rows.append(("fig2", act, base, full, full / ref if ref else float("nan"),
                          sw.seconds["one_loop"], f"{fl}/{n}", worst, " ".join(var)))
+            print(f"(fig2 {act}: reference {base:.2f} s, with one_loop {full:.1f} s; load {os.getloadavg()})",
+                  flush=True)
     if "teaching" not in skip:
         for act in acts:
             t, spec = preset("teaching", act)
