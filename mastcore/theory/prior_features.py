@@ -90,6 +90,8 @@ class PriorFeatures:
         self._blocks: dict = {}
         self._bytes = 0
         self._lock = threading.Lock()
+        self._engines: dict = {}  # group → its scrambled Sobol' engine (made once: scrambling costs)
+        self._engine_lock = threading.Lock()
 
     def _weights(self, i: int):
         """(BLOCK, r) standard normal weights of block i: scrambled Sobol' points of its group (QMC), else pseudo-random."""
@@ -99,10 +101,18 @@ class PriorFeatures:
         from scipy.stats import qmc  # noqa: PLC0415
 
         # group g = i mod GROUPS owns one scrambled sequence; its k-th block is points [k·BLOCK, (k+1)·BLOCK)
-        eng = qmc.Sobol(self.pb.r, scramble=True, seed=np.random.default_rng([self.seed, i % GROUPS, 7]))
-        if i >= GROUPS:
-            eng.fast_forward((i // GROUPS) * BLOCK)
-        return ndtri(np.clip(eng.random(BLOCK), 1e-16, 1 - 1e-16))
+        g, start = i % GROUPS, (i // GROUPS) * BLOCK
+        with self._engine_lock:
+            eng = self._engines.get(g)
+            if eng is None:
+                eng = self._engines[g] = qmc.Sobol(self.pb.r, scramble=True,
+                                                   seed=np.random.default_rng([self.seed, g, 7]))
+            if eng.num_generated != start:  # not the next stretch: from the start of the same scrambled sequence
+                eng.reset()
+                if start:
+                    eng.fast_forward(start)
+            U = eng.random(BLOCK)
+        return ndtri(np.clip(U, 1e-16, 1 - 1e-16))
 
     def _draw(self, i: int):
         pb = self.pb
@@ -112,8 +122,11 @@ class PriorFeatures:
         Pt = (self.m + H * self.b) @ self.Q
         Fs = None
         if pb.Zs is not None:
-            rng = np.random.default_rng([self.seed, i])  # the test inputs' prior component outside the row space
-            Hs = V @ pb.Zs.T + rng.standard_normal((BLOCK, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
+            # the test inputs' prior component outside the row space: one normal per draw for all test points (every
+            # sampled term is linear in a single test feature, so only each test point's joint law with the train
+            # features matters, not the test points' joint law; docs/theory.md §12.9)
+            xi = np.random.default_rng([self.seed, i]).standard_normal(BLOCK)
+            Hs = V @ pb.Zs.T + xi[:, None] * np.sqrt(pb.qs_perp)
             Fs = self.phi(Hs)
         return Gt, Pt, Fs
 
