@@ -10,9 +10,12 @@ a = R y and ∇L = (χ/2) a aᵀ − ½ R at C0,
 with the prior kernel covariance Cov0[A] = (g_w²/N) E_v[⟨δψ, A⟩ δψ], δψ = φφᵀ − E φφᵀ, h = Xv ~ N(0, (g_v/D) XXᵀ).
 For φ = id the moments are Wishart, Cov0[A] = (2/N) C0 A C0 and E0_B = (C0 B C0 + tr(C0 B) C0)/N, and the
 expansion is computed in closed form. For erf/ReLU every term is an average over prior samples of h with O(P²)
-work per sample; the means E φφᵀ = C0/g_w are the analytic NNGP kernels, so the estimator is linear in sample
-averages (unbiased) and its standard error comes from batch means over independent groups of draws. Samples are
-doubled until the s.e. of the train mean(y·Δ) is at most ``mc_rtol`` of the correction of mean(y·Δ).
+work per sample: the shared prior samples of :mod:`.prior_features` (randomised quasi-Monte Carlo, the same draws
+as the renormalised one loop's), with the Gaussian surrogate ψ = m + b∘h as control variate on the train terms
+(its moments in closed form, docs/theory.md §12.9). The means E φφᵀ = C0/g_w are the analytic NNGP kernels, so
+the estimator is linear in sample averages (unbiased up to the O(1/S) of the fitted control coefficient) and its
+standard error comes from the batch groups (independent randomisations). Samples grow until the s.e. of the train
+mean(y·Δ) is at most ``mc_rtol`` (1 %) of the correction of mean(y·Δ).
 """
 from __future__ import annotations
 
