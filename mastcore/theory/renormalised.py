@@ -18,8 +18,8 @@ the Edgeworth expansion of p(y | w): with A = (u C0 + κ0)/χ, z = A⁻¹y, H3 t
 evaluated at t* (docs/theory.md §12.5). Its prior moments are averages over samples of h = Xv (O(S P) work),
 read from the shared prior samples (randomised quasi-Monte Carlo with a Gaussian control variate, docs/theory.md
 §12.9), with an error bar from their batch groups; samples grow until the s.e. of train mean(y·Δ) is at most
-``mc_rtol`` (1 %) of the loop correction (or of a tenth of the predicted shift from the NNGP, when the loop correction is smaller).
-When |Δ_E| is not small against Δ(u*) the non-Gaussianity of the neuron law is O(1) (feature learning at χ ~ N)
+``mc_rtol`` (1 %) of the loop correction (or of a tenth of the predicted shift from the NNGP, when the loop
+correction is smaller). When |Δ_E| is not small against Δ(u*) the non-Gaussianity of the neuron law is O(1) (feature learning at χ ~ N)
 and the flag ``nongaussian_large`` is set.
 """
 from __future__ import annotations
