@@ -4,8 +4,9 @@
    ``mc.sweep`` over ``--chis`` χ geometric in [1, N] (default 25) with methods (nngp, tree, rescaled) — the erf
    value is the reference — and with (nngp, tree, rescaled, one_loop); ratio to the erf reference (target ≤ 20).
 2. Teaching preset (Ising P = 20, P* = 300, D = 50, N = 50): the same four-method sweep (target ≤ 2 s).
-3. Monte-Carlo error of the auto one loop's train mean(y·Δ) at χ = 1, √N, N on both presets, default settings: mc_ratio (s.e. over
-   the loop correction; target ≤ 0.01) and whether ``mc_error_large`` is set.
+3. Monte-Carlo error of the one loop's train mean(y·Δ) at χ = 1, √N, N on both presets, default settings, for
+   ``--variants`` (auto, the renormalised one loop, the NNGP expansion at χ = 1): mc_ratio (s.e. over the loop
+   correction; target ≤ 0.01) and whether ``mc_error_large`` is set.
 4. Particle-saddle one loop on digits (P = 300, erf and ReLU, χ = N = 300; target ≤ 60 s, ≤ 4 GB): reported as
    "refused" while the dense operators cap P (SADDLE_MAX_P).
 
@@ -14,7 +15,8 @@ features) is cleared before every timed sweep; no disk cache is used. The machin
 the load average are printed; compare only numbers from one run. ``--root`` runs another checkout of mastcore (the
 baseline) with this script, so that old and new code are measured with the same harness.
 
-Run: python bench/nonlinear_speed.py [--chis 25] [--skip fig2,teaching,mc,digits] [--root PATH]
+Run: python bench/nonlinear_speed.py [--chis 25] [--skip fig2,teaching,mc,digits] [--variants auto,renormalised,nngp]
+     [--root PATH]
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ parser.add_argument("--chis", type=int, default=25)
 parser.add_argument("--skip", default="")
 parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 parser.add_argument("--activations", default="erf,relu")
+parser.add_argument("--variants", default="auto,renormalised,nngp", help="one-loop variants of part 3")
 args = parser.parse_args()
 sys.path.insert(0, os.path.abspath(args.root))
 
@@ -48,7 +51,7 @@ def cold():
     from mastcore.theory import bands
     bands._COMPANIONS.clear()
     try:
-        from mastcore.theory.renormalised import prior_features
+        from mastcore.theory.loops import prior_features
         prior_features.STORE.clear()
     except ImportError:  # the baseline has no shared prior features
         pass
@@ -93,10 +96,13 @@ def main():
             chis = np.geomspace(1, spec.width, args.chis)
             _, base = timed_sweep(t, spec, chis, METHODS_REF)
             ref = base if act == "erf" else ref
+            print(f"(fig2 {act}: nngp+tree+rescaled {base:.2f} s; load {os.getloadavg()})", flush=True)
             sw, full = timed_sweep(t, spec, chis, METHODS_ALL)
             fl, n, worst, var = loop_stats(sw)
             rows.append(("fig2", act, base, full, full / ref if ref else float("nan"),
                          sw.seconds["one_loop"], f"{fl}/{n}", worst, " ".join(var)))
+            print(f"(fig2 {act}: reference {base:.2f} s, with one_loop {full:.1f} s; load {os.getloadavg()})",
+                  flush=True)
     if "teaching" not in skip:
         for act in acts:
             t, spec = preset("teaching", act)
@@ -119,13 +125,17 @@ def main():
             for act in acts:
                 t, spec = preset(name, act)
                 for chi in (1.0, float(np.sqrt(spec.width)), float(spec.width)):
-                    cold()
-                    t0 = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        r = mc.one_loop(t.X, t.y, spec.replace(chi=chi), t.X_test)
-                    print(f"| {name} | {act} | {chi:.3g} | {r.variant}/{r.ansatz} | {r.n_samples} | "
-                          f"{r.mc_ratio:.4f} | {'mc_error_large' in r.flags} | {time.perf_counter() - t0:.1f} |")
+                    for variant in args.variants.split(","):
+                        if variant == "nngp" and chi > 1:  # an expansion in the tilt: valid at χ = 1 only
+                            continue
+                        cold()
+                        t0 = time.perf_counter()
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            r = mc.one_loop(t.X, t.y, spec.replace(chi=chi), t.X_test, variant=variant)
+                        print(f"| {name} | {act} | {chi:.3g} | {variant} → {r.variant}/{r.ansatz} | {r.n_samples} | "
+                              f"{r.mc_ratio:.4f} | {'mc_error_large' in r.flags} | {time.perf_counter() - t0:.1f} |",
+                              flush=True)
     if "digits" not in skip:
         print("\n| digits P = 300, χ = N = 300 | φ | seconds | peak MB (tracemalloc) | result |")
         print("|---|---|---|---|---|")

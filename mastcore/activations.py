@@ -63,6 +63,11 @@ class Activation:
     gauss_mean_torch : callable, optional
         Closed form ``gauss_mean_torch(m, s2)`` = E[φ(m + √s2 ξ)], ξ ~ N(0, 1), on torch tensors (the inner integral
         of the ``gaussian_mean`` kernel, docs/theory.md §9.3). Default: Gauss–Hermite quadrature in ξ.
+    mean_pair_kernel, mean_diag_kernel : callable, optional
+        Closed forms (numpy) of the kernel with a non-zero mean, ``mean_pair_kernel(m_a, q_a, m_b, q_b, c,
+        derivatives=False)`` → k or (k, ∂k/∂c, ∂k/∂m_a, ∂k/∂m_b, ∂k/∂q_a, ∂k/∂q_b) and ``mean_diag_kernel(m, q,
+        derivative=False)`` → k or (k, ∂k/∂m, ∂k/∂q): with them the ``gaussian_mean`` tree level runs in numpy with
+        analytic gradients (docs/theory.md §9.3); without, by torch autodiff through quadrature.
     degree : int
         Gauss–Hermite nodes per Gaussian coordinate of the numerical kernel (default :data:`GH_DEGREE`).
     torch_force : callable, optional
@@ -88,18 +93,22 @@ class Activation:
     diag_kernel: Callable | None = None
     gauss_mean_torch: Callable | None = None
     degree: int = 0
+    mean_pair_kernel: Callable | None = None
+    mean_diag_kernel: Callable | None = None
     torch_force: Callable | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"'name' must be a short identifier string; got {self.name!r}")
         for field in ("phi", "phi_torch", "dphi", "dphi_torch", "pair_kernel", "diag_kernel", "gauss_mean_torch",
-                      "torch_force"):
+                      "torch_force", "mean_pair_kernel", "mean_diag_kernel"):
             f = getattr(self, field)
             if field == "phi" and not callable(f) or f is not None and not callable(f):
                 raise TypeError(f"'{field}' must be callable; got {type(f).__name__}")
         if (self.pair_kernel is None) != (self.diag_kernel is None):
             raise ValueError("'pair_kernel' and 'diag_kernel' must be given together (or neither: numerical kernel)")
+        if (self.mean_pair_kernel is None) != (self.mean_diag_kernel is None):
+            raise ValueError("'mean_pair_kernel' and 'mean_diag_kernel' must be given together (or neither)")
         if self.default_ansatz not in ANSATZE:
             raise ValueError(f"'default_ansatz' must be one of {ANSATZE}; got {self.default_ansatz!r}")
         for field in ("phi_prime_max", "phi_second_max", "cost", "entry_seconds", "sample_seconds"):
@@ -364,7 +373,8 @@ def _builtin():
         dphi=lambda h: (np.asarray(h) > 0).astype(np.float64), dphi_torch=lambda h: (h > 0).to(h.dtype),
         label="ReLU", default_ansatz="gaussian_mean", phi_prime_max=1.0, phi_second_max=0.0, cost=11.0,
         sample_seconds=0.9e-7, pair_kernel=_closed("relu_pair"), diag_kernel=_closed("relu_diag"),
-        gauss_mean_torch=_relu_gauss_mean, torch_force=_relu_force))
+        gauss_mean_torch=_relu_gauss_mean, torch_force=_relu_force, mean_pair_kernel=_closed("relu_mean_pair"),
+        mean_diag_kernel=_closed("relu_mean_diag")))
     # sample_seconds: erf's 1.2e-7 times the measured ratio of the sampled 1/N expansion (P = 60, 2e5 samples, two
     # runs on the shared machine: tanh 0.76, GELU 1.0, softplus 1.2–1.7 of erf; ReLU 0.72, as the budget's 0.9e-7).
     # sup|φ''|: tanh 4/(3√3) at tanh² = 1/3; GELU φ'' = φ_N(h)(2 − h²), largest at 0: 2/√(2π); softplus σ(1−σ) ≤ ¼.

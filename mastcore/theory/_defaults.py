@@ -13,9 +13,10 @@ PARTICLE_STAGES = 10
 OUTER_PER_STAGE = 6
 OUTER_FINAL = 40
 MCMC_STEPS = 4
-#: Prior samples per block of the NNGP expansion and the renormalised one loop (bounds their temporaries), and per
-#: block of the sampled cumulants of the saddle one loop (bounds the (block, m) temporaries).
-PRIOR_BLOCK = 20000
+#: Prior samples per block of the shared prior samples of the NNGP expansion and the renormalised one loop (a power
+#: of 2: a balanced stretch of a Sobol' sequence, prior_features.py), and per block of the sampled cumulants of the
+#: saddle one loop (bounds the (block, m) temporaries).
+PRIOR_BLOCK = 512
 CUMULANT_BLOCK = 4096
 #: The one loop around a saddle (erf/ReLU): first number of tilted samples (doubled up to its cap while the
 #: Monte-Carlo error is above target), and the largest (S, m) array of the samples' vec(φφᵀ) kept for its jackknife

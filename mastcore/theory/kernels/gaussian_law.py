@@ -22,11 +22,15 @@ from .closed_forms import erf_diag, erf_pair, linear_diag, linear_pair, relu_dia
 __all__ = [
     "NONLINEAR",
     "GramParts",
+    "MeanGramParts",
     "activation_fn",
     "diag_kernel",
     "gram_parts",
     "kernel",
     "kernel_gradient_matrix",
+    "mean_cross",
+    "mean_gradients",
+    "mean_gram_parts",
     "pair_kernel",
 ]
 
@@ -247,3 +251,57 @@ def mean_cross_torch(ms, qs, m, q, Mc, activation):
     Ps, P = Mc.shape
     return mean_pair_kernel_torch(ms[:, None].expand(Ps, P), qs[:, None].expand(Ps, P), m[None, :].expand(Ps, P),
                                   q[None, :].expand(Ps, P), Mc, activation)
+
+
+# --- non-zero-mean Gaussian neuron law (numpy closed forms, analytic gradients) ---------------------------------
+
+@dataclass(frozen=True)
+class MeanGramParts:
+    """k on the train set for h ~ N(m, M) and its derivatives (docs/theory.md §9.3), from the activation's closed form.
+
+    K (P, P): k with the exact diagonal. dc, dqa, dma (P, P): ∂k_αβ/∂c, ∂k_αβ/∂q_α, ∂k_αβ/∂m_α off the diagonal
+    (0 on it). ddiag_q, ddiag_m (P,): ∂k_αα/∂q_α, ∂k_αα/∂m_α.
+    """
+
+    K: np.ndarray
+    dc: np.ndarray
+    dqa: np.ndarray
+    dma: np.ndarray
+    ddiag_q: np.ndarray
+    ddiag_m: np.ndarray
+
+
+def has_mean_closed_form(activation) -> bool:
+    """True when ``activation`` has the closed-form non-zero-mean kernel (mastcore.Activation.mean_pair_kernel)."""
+    return get_activation(activation).mean_pair_kernel is not None
+
+
+def mean_gram_parts(m, M, activation) -> MeanGramParts:
+    """Kernel matrix E[φ(h_α)φ(h_β)] for h ~ N(m, M) (m (P,), M (P, P)) and its partial derivatives, numpy."""
+    act = get_activation(activation)
+    q = np.diag(M).copy()
+    i, j = np.triu_indices(len(q), 1)  # each pair once (α < β), mirrored
+    kp, dcp, dmap, dmbp, dqap, dqbp = act.mean_pair_kernel(m[i], q[i], m[j], q[j], M[i, j], derivatives=True)
+    k, dc, dma, dqa = (np.zeros_like(M) for _ in range(4))
+    k[i, j] = k[j, i] = kp
+    dc[i, j] = dc[j, i] = dcp
+    dma[i, j], dma[j, i] = dmap, dmbp
+    dqa[i, j], dqa[j, i] = dqap, dqbp
+    kd, dm_d, dq_d = act.mean_diag_kernel(m, q, derivative=True)
+    np.fill_diagonal(k, kd)
+    return MeanGramParts(K=k, dc=dc, dqa=dqa, dma=dma, ddiag_q=dq_d, ddiag_m=dm_d)
+
+
+def mean_gradients(Ct, parts: MeanGramParts):
+    """G = ∂/∂M Σ C̃_αβ k_αβ and g = ∂/∂m Σ C̃_αβ k_αβ for symmetric C̃ (docs/theory.md §9.3; G as in
+    :func:`kernel_gradient_matrix`): g_α = 2 Σ_{β≠α} C̃_αβ ∂k_αβ/∂m_α + C̃_αα ∂k_αα/∂m_α."""
+    G = Ct * parts.dc
+    np.fill_diagonal(G, 2.0 * np.sum(Ct * parts.dqa, axis=1) + np.diag(Ct) * parts.ddiag_q)
+    g = 2.0 * np.sum(Ct * parts.dma, axis=1) + np.diag(Ct) * parts.ddiag_m
+    return G, g
+
+
+def mean_cross(ms, qs, m, q, Mc, activation) -> np.ndarray:
+    """Cross kernel E[φ(h*_i)φ(h_α)] between test points (ms, qs: (P*,)) and train points (m, q: (P,)), numpy."""
+    act = get_activation(activation)
+    return act.mean_pair_kernel(ms[:, None], qs[:, None], m[None, :], q[None, :], Mc)

@@ -10,9 +10,12 @@ a = R y and ∇L = (χ/2) a aᵀ − ½ R at C0,
 with the prior kernel covariance Cov0[A] = (g_w²/N) E_v[⟨δψ, A⟩ δψ], δψ = φφᵀ − E φφᵀ, h = Xv ~ N(0, (g_v/D) XXᵀ).
 For φ = id the moments are Wishart, Cov0[A] = (2/N) C0 A C0 and E0_B = (C0 B C0 + tr(C0 B) C0)/N, and the
 expansion is computed in closed form. For erf/ReLU every term is an average over prior samples of h with O(P²)
-work per sample; the means E φφᵀ = C0/g_w are the analytic NNGP kernels, so the estimator is linear in sample
-averages (unbiased) and its standard error comes from batch means over independent groups of draws. Samples are
-doubled until the s.e. of the train mean(y·Δ) is at most ``mc_rtol`` of the correction of mean(y·Δ).
+work per sample: the shared prior samples of :mod:`.prior_features` (randomised quasi-Monte Carlo, the same draws
+as the renormalised one loop's), with the Gaussian surrogate ψ = m + b∘h as control variate on the train terms
+(its moments in closed form, docs/theory.md §12.9). The means E φφᵀ = C0/g_w are the analytic NNGP kernels, so
+the estimator is linear in sample averages (unbiased up to the O(1/S) of the fitted control coefficient) and its
+standard error comes from the batch groups (independent randomisations). Samples grow until the s.e. of the train
+mean(y·Δ) is at most ``mc_rtol`` (1 %) of the correction of mean(y·Δ).
 """
 from __future__ import annotations
 
@@ -26,18 +29,19 @@ from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
 from ..kernels.nngp import cross_kernel, nngp
-from ..tree.neuron_law import PriorBatches, law_problem
+from .prior_features import BLOCK, GROUPS, shared_prior
 from .result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
-from .nonlinear import MC_RTOL, NonlinearOneLoopResult
+from .nonlinear import NonlinearOneLoopResult
 
 __all__ = ["N_SAMPLES", "nngp_expansion"]
 
-#: First and largest number of prior samples (doubled in between) and the number of batches of the error bar.
-N_SAMPLES = 100000
+#: First and largest number of prior samples (grown in between); the error bar is from the shared prior samples'
+#: batch groups (prior_features.GROUPS; N_BATCHES is kept as its name here).
+N_SAMPLES = _defaults.RENORMALISED_SAMPLES
 MAX_SAMPLES = 1600000
-N_BATCHES = 16
-#: Samples per block (bounds the temporaries; theory/_defaults.py).
-BLOCK = _defaults.PRIOR_BLOCK
+N_BATCHES = GROUPS
+#: Target of the Monte-Carlo error: s.e. of train mean(y·Δ) over the correction (docs/theory.md §12.9).
+MC_RTOL = 0.01
 
 
 def _terms_closed_form(C0, C0s, R, a, gL, N):
@@ -51,8 +55,9 @@ def _terms_closed_form(C0, C0s, R, a, gL, N):
     return dCa, ERa, dCsa, ERsa
 
 
-def _sample_sums(F, Fs, psi, psis, R, a, gL, chi):
-    """Per-sample contributions, summed over the block: ⟨δψ,∇L⟩ δψ a, δψ R δψ a and the test analogues."""
+def _sample_sums(F, Fs, psi, psis, R, a, gL, chi, u, Ru):
+    """Per-sample contributions, summed over the block: ⟨δψ,∇L⟩ δψ a, δψ R δψ a and the test analogues; and each
+    draw's contribution Y_s to train mean(y·Δ) (up to c2 and a constant: u = κ0 R y / P, Ru = R ψ̄ u)."""
     alpha = F @ a  # φᵀa
     RF = F @ R  # (Rφ)ᵀ
     rho = np.einsum("sp,sp->s", RF, F)  # φᵀRφ
@@ -65,7 +70,21 @@ def _sample_sums(F, Fs, psi, psis, R, a, gL, chi):
     if Fs is not None:
         wts = Fs * alpha[:, None] - psis @ a  # δψ* a
         out += [c @ wts, Fs.T @ t]
-    return out
+    # y·Δ/P per draw: κ0 yᵀR(−δC a + E_R a)/P with δC a ∝ c δψa, E_R a ∝ φ(φᵀRδψa) − ψ̄ R δψa
+    Y = -c * (wt @ u) + t * (F @ u) - wt @ Ru
+    return out, Y
+
+
+def _surrogate_terms(m, S, G, B, a):
+    """E[⟨D, G⟩ D a] and E[D B D a] for D = ssᵀ − E ssᵀ, s ~ N(m, S), symmetric G, B (docs/theory.md §12.9;
+    Isserlis with a mean; for m = 0 the Wishart forms 2SGSa and SBSa + tr(SB)Sa of the linear network)."""
+    Sa, ma = S @ a, float(m @ a)
+    GSa, BSa = G @ Sa, B @ Sa
+    Gm, Bm = G @ m, B @ m
+    trBS = float(np.sum(B * S))
+    dCa = 2 * S @ GSa + 2 * m * float(m @ GSa) + 2 * (S @ Gm) * ma
+    ERa = (S @ BSa + trBS * Sa + m * float(m @ BSa) + trBS * ma * m + float(m @ Bm) * Sa + (S @ Bm) * ma)
+    return dCa, ERa
 
 
 def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_SAMPLES,
@@ -90,7 +109,7 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
-    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=GROUPS)
     base = nngp(X, y, spec, X_test)
     C0 = base.C  # the memoised NNGP kernels (docs/theory.md §17.3)
     C0s = None if X_test is None else cross_kernel(X_test, X, spec)
@@ -106,34 +125,64 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
         var0 = (np.outer(np.diag(C0), np.diag(C0)) + C0**2) / N
         dC = (2.0 / N) * C0 @ gL @ C0
     else:
-        pb = law_problem(X, spec, X_test)
-        rng = np.random.default_rng(seed)
+        shared = shared_prior(X, X_test, spec, seed)  # the same draws as the renormalised one loop (§12.9)
+        Q = shared.Q
         psi = C0 / gw  # E φφᵀ (analytic)
         psis = None if C0s is None else C0s / gw
+        psi_s = shared.S + np.outer(shared.m, shared.m)  # E ψψᵀ of the surrogate ψ = m + b∘h
+        c2 = gw**2 / N
+        u = k0 * (R @ y) / P
+        Ru, Ru_s = R @ (psi @ u), R @ (psi_s @ u)
+        ex_dCa, ex_ERa = _surrogate_terms(shared.m, shared.S, gL, R, a)
+        G = GROUPS
+        sums = [None] * G
+        counts = np.zeros(G, dtype=int)
+        done = 0
 
-        def estimate(parts, cnt):  # (f_train parts, f_test parts), δC a, E_R a from summed draws
-            c2 = gw**2 / N
-            dCa = c2 * parts[0] / cnt
+        def add_block(i):
+            Gt, Pt, Fs = shared.block(i)
+            plain, Y = _sample_sums(Gt @ Q.T, Fs, psi, psis, R, a, gL, chi, u, Ru)
+            sur, Z = _sample_sums(Pt @ Q.T, None, psi_s, None, R, a, gL, chi, u, Ru_s)
+            part = plain + sur + [np.array([Y @ Z, Z @ Z, Z.sum(), Y.sum()])]
+            g = i % G
+            sums[g] = part if sums[g] is None else [x + y_ for x, y_ in zip(sums[g], part)]
+            counts[g] += Gt.shape[0]
+
+        n_plain = 3 if psis is None else 5
+
+        def estimate(parts, cnt, beta):  # (f_train parts, f_test parts), δC a, E_R a from summed draws
+            pl, su = parts[:n_plain], parts[n_plain:n_plain + 3]
+            dCa_p = c2 * pl[0] / cnt
             # E0[δψ R δψ] a = mean φ(φᵀRδψa) − ψ̄ R mean(δψa)
-            ERa = c2 * (parts[1] / cnt - psi @ (R @ (parts[2] / cnt)))
+            ERa_p = c2 * (pl[1] / cnt - psi @ (R @ (pl[2] / cnt)))
+            # control variate on the train set: minus β (surrogate's sample mean − its exact mean)
+            dCa = dCa_p - beta * c2 * (su[0] / cnt - ex_dCa)
+            ERa = ERa_p - beta * c2 * (su[1] / cnt - psi_s @ (R @ (su[2] / cnt)) - ex_ERa)
             out = [k0 * (a - R @ dCa + R @ ERa)]
-            if psis is not None:
-                dCsa = c2 * parts[3] / cnt
-                ERsa = c2 * (parts[4] / cnt - psis @ (R @ (parts[2] / cnt)))
-                shift_t, fluct_t = dCsa - C0s @ R @ dCa, -ERsa + C0s @ R @ ERa
+            if psis is not None:  # test: plain (its terms share the draws of the train terms they cancel against)
+                dCsa = c2 * pl[3] / cnt
+                ERsa = c2 * (pl[4] / cnt - psis @ (R @ (pl[2] / cnt)))
+                shift_t, fluct_t = dCsa - C0s @ R @ dCa_p, -ERsa + C0s @ R @ ERa_p
                 out += [C0s @ a + shift_t + fluct_t, -shift_t, -fluct_t]
             return out, dCa, ERa
 
-        draws = PriorBatches(pb, spec.activation, rng,
-                             lambda F, Fs: _sample_sums(F, Fs, psi, psis, R, a, gL, chi),
-                             with_test=X_test is not None, groups=N_BATCHES, block=BLOCK)
-        G = N_BATCHES
+        def coefficient(parts, cnt):
+            """β = Cov(Y, Z)/Var(Z) of the draws' contributions to train mean(y·Δ) (the best control coefficient)."""
+            yz, zz, zs, ys = parts[-1]
+            var = zz / cnt - (zs / cnt) ** 2
+            return float((yz / cnt - ys * zs / cnt**2) / var) if shared.control and var > 0 else 0.0
+
         n = n_samples
         while True:
-            draws.grow(n)
-            tot, n_used = draws.total()
-            full, dCa, ERa = estimate(tot, n_used)
-            batch = [estimate(g, gc)[0] for g, gc in draws.by_group()]
+            want = -(-n // (BLOCK * G)) * G  # whole rounds: every group gets the same number of blocks
+            for i in range(done, want):
+                add_block(i)
+            done = max(done, want)
+            n_used = int(counts.sum())
+            tot = [sum(col) for col in zip(*sums)]
+            beta = coefficient(tot, n_used)
+            full, dCa, ERa = estimate(tot, n_used, beta)
+            batch = [estimate(gs, gc, beta)[0] for gs, gc in zip(sums, counts)]
             d_b = np.array([b[0] for b in batch])
             myd_b = np.mean(y * d_b, axis=1)
             mc_se = float(np.std(myd_b, ddof=1) / np.sqrt(G))
@@ -143,7 +192,9 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
                 progress(n_used, max_samples, {"samples": n_used, "mc_ratio": ratio})
             if ratio <= mc_rtol or n >= max_samples:
                 break
-            n = min(2 * n, max_samples)
+            # the samples the target needs, from the error's 1/√n law (at most doubling, at least +50 %)
+            need = n_used * (ratio / mc_rtol) ** 2 * 1.1
+            n = int(min(max(need, 1.5 * n_used), 2 * n_used, max_samples))
         se_tr = np.std(y[None] - d_b, axis=0, ddof=1) / np.sqrt(G)
         chain_tr = y[None] - d_b
         if psis is not None:

@@ -16,9 +16,10 @@ k = C0/g_w (raw moments; the (k⊗k) pairings are the part the scale u already c
 the Edgeworth expansion of p(y | w): with A = (u C0 + κ0)/χ, z = A⁻¹y, H3 the Hermite tensor of A,
     Δ_E = −(κ0/6) R T,  f*_E = (1/6)[T* − u C0* R T],  T = κ4(·, z, z, z) − 3 κ4(·, A⁻¹, z),
 evaluated at t* (docs/theory.md §12.5). Its prior moments are averages over samples of h = Xv (O(S P) work),
-with an error bar from batch means; samples are doubled until the s.e. of train mean(y·Δ) is at most ``mc_rtol``
-of the loop correction (or of a tenth of the predicted shift from the NNGP, when the loop correction is smaller).
-When |Δ_E| is not small against Δ(u*) the non-Gaussianity of the neuron law is O(1) (feature learning at χ ~ N)
+read from the shared prior samples (randomised quasi-Monte Carlo with a Gaussian control variate, docs/theory.md
+§12.9), with an error bar from their batch groups; samples grow until the s.e. of train mean(y·Δ) is at most
+``mc_rtol`` (1 %) of the loop correction (or of a tenth of the predicted shift from the NNGP, when the loop
+correction is smaller). When |Δ_E| is not small against Δ(u*) the non-Gaussianity of the neuron law is O(1) (feature learning at χ ~ N)
 and the flag ``nongaussian_large`` is set.
 """
 from __future__ import annotations
@@ -32,18 +33,20 @@ from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
 from ..kernels.nngp import cross_kernel, train_kernel, train_kernel_eigh
-from .prior_features import BLOCK, shared_prior
+from ..loops.prior_features import BLOCK, GROUPS, shared_prior
 from ..loops.result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
-from ..loops.nngp_expansion import N_BATCHES
-from ..loops.nonlinear import MC_RTOL, NonlinearOneLoopResult
+from ..loops.nonlinear import NonlinearOneLoopResult
 from .kernel import rescaled_kernel
 
 __all__ = ["LEAVE_FLAGS", "NONGAUSSIAN_MAX", "renormalised_one_loop"]
 
-#: Prior samples for the non-Gaussian term: first and largest number (doubled in between); batches and block size
-#: as the NNGP expansion's (nngp_expansion.N_BATCHES, BLOCK).
+#: Prior samples for the non-Gaussian term: first and largest number (grown in between); its batch groups
+#: and blocks those of the shared prior samples (prior_features.GROUPS, BLOCK).
 N_SAMPLES = _defaults.RENORMALISED_SAMPLES
 MAX_SAMPLES = _defaults.RENORMALISED_MAX_SAMPLES
+#: Target of the Monte-Carlo error: s.e. of train mean(y·Δ) over the loop correction (docs/theory.md §12.9; with
+#: the QMC draws and the control variate 1 % costs about what 5 % did with plain draws).
+MC_RTOL = 0.01
 #: ‖Δ_E‖ / ‖Δ(u*)‖ above this: the non-Gaussian (Edgeworth) term is not a small correction (flag).
 NONGAUSSIAN_MAX = 0.25
 #: |loop correction| / |Δ(u*)| above this: the Laplace expansion in t is not small (flag "loop_correction_large").
@@ -74,6 +77,19 @@ def _laplace_parts(lam, yt, u, chi, kappa0, N):
     return p2, p3, g, s
 
 
+def _surrogate_mean(m, S, z, W):
+    """E t(ψ) for ψ ~ N(m, S), t(ψ) = ψ(ψᵀz)³ − 3ψ(ψᵀWψ)(ψᵀz) (docs/theory.md §12.9, Isserlis with a mean):
+    with μ = mᵀz, σ = zᵀSz, E ψ(ψᵀz)³ = m(μ³ + 3μσ) + 3Sz(μ² + σ) and
+    E ψ(ψᵀWψ)(ψᵀz) = m[(mᵀWm + tr WS)μ + 2mᵀWSz] + S[2W(S + mmᵀ)z + (tr WS + mᵀWm)z]."""
+    Sz = S @ z
+    mu, sig = float(m @ z), float(z @ Sz)
+    Wm = W @ m
+    mWm, trWS = float(m @ Wm), float(np.sum(W * S))
+    cubic = m * (mu**3 + 3 * mu * sig) + 3 * Sz * (mu**2 + sig)
+    quad = m * ((mWm + trWS) * mu + 2 * float(Wm @ Sz)) + S @ (2 * (W @ Sz + Wm * mu) + (trWS + mWm) * z)
+    return cubic - 3 * quad
+
+
 def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: bool | None = None,
                           n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
                           seed: int = 0, strict: bool = False, progress=None) -> NonlinearOneLoopResult:
@@ -99,7 +115,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
     X, y, X_test = check_data(X, y, X_test)
     P = X.shape[0]
     N, chi, k0, gw = spec.width, spec.chi, spec.kappa0, spec.g_w
-    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_BATCHES)
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=GROUPS)
     nongaussian = not get_activation(spec.activation).linear if nongaussian is None else bool(nongaussian)
     saddle = rescaled_kernel(X, y, spec, X_test)  # warns (ConvergenceWarning) itself when it does not converge
     if strict and not saddle.converged:
@@ -144,7 +160,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
         shared = shared_prior(X, X_test, spec, seed)
         # χ-dependent contractions in C0's eigenbasis (docs/theory.md §12.9): z̃ = Qᵀz, A⁻¹ = Q diag(w) Qᵀ
         zt, wt = Q.T @ z, chi / (u * lam + k0)
-        G = N_BATCHES
+        G = GROUPS
         sums = [None] * G  # per group: sums over draws (add_block)
         counts = np.zeros(G, dtype=int)
         done_blocks = 0
@@ -163,17 +179,18 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
             sums[g] = part if sums[g] is None else [a + b for a, b in zip(sums[g], part)]
             counts[g] += Gt.shape[0]
 
-        # E t(ψ) = 3(zᵀkz)kz − 3(tr(A⁻¹k)kz + 2kA⁻¹kz), in C0's eigenbasis (docs/theory.md §12.9)
-        Et_psi = Q.T @ (3 * zkz * kz - 3 * (trAk * kz + 2 * kAkz))
+        # the Gaussian pairings of κ4 (12.14): 3(zᵀkz)kz − 3(tr(A⁻¹k)kz + 2kA⁻¹kz), in C0's eigenbasis
+        Et_pair = Q.T @ (3 * zkz * kz - 3 * (trAk * kz + 2 * kAkz))
+        Et_psi = Q.T @ _surrogate_mean(shared.m, shared.S, z, Ainv)  # E t(ψ), ψ ~ N(m, S) (§12.9)
 
         def estimate(parts, cnt, beta):  # (δE on the train set, on the test set) from summed draws
             # T = κ4(·,z,z,z) − 3κ4(·,A⁻¹,z) = p4 (E t(φ) − E t(ψ)): the Gaussian pairings are E t(ψ) exactly;
             # train: E t(φ) by mean t(φ) − β(mean t(ψ) − E t(ψ)); test: plain (its T* shares the draws of T)
-            T = p4 * (Q @ (parts[0] / cnt - beta * parts[1] / cnt - (1 - beta) * Et_psi))
+            T = p4 * (Q @ (parts[0] / cnt - beta * (parts[1] / cnt - Et_psi) - Et_pair))
             dE = -(k0 / 6.0) * (R @ T)
             if ks is None:
                 return dE, None
-            T_plain = p4 * (Q @ (parts[0] / cnt - Et_psi))
+            T_plain = p4 * (Q @ (parts[0] / cnt - Et_pair))
             Ts = p4 * ((parts[3] / cnt - 3 * zkz * (ks @ z)) - 3 * (parts[4] / cnt - trAk * (ks @ z)
                                                                      - 2 * ks @ (Ainv @ kz)))
             return dE, (Ts - u * C0s @ (R @ T_plain)) / 6.0
