@@ -172,7 +172,7 @@ def _wait_slider_chart_url_agree(page, meta: str, x0: float) -> float:
     pytest.fail(f"slider, chart marker and URL never agreed on one χ (slider, marker, URL) = {seen}")
 
 
-#: A projector's screen (issue 18): the Regimes page's cards and chart must share the first screen there.
+#: A projector's screen: the Regimes page's cards and chart must share the first screen there.
 PROJECTOR = {"width": 1280, "height": 720}
 
 

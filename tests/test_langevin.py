@@ -274,8 +274,8 @@ def test_noise_stream_is_the_same_drawn_ahead_or_not():
     X, y = mc.ising(10, 130, 0.1, seed=1)
     spec = mc.NetworkSpec(width=200, chi=2.0, activation="erf")
     opts = LangevinOptions(ensemble=4, steps=120, burn_in=20, thin=10, dtype="float32", device="cpu", seed=5)
-    assert mc._threads.noise_draws(P=10, D=130, width=200, activation="erf",
-                                   options={"options": opts}) >= mc._threads.NOISE_AHEAD_MIN_DRAWS
+    assert mc._plumbing.threads.noise_draws(P=10, D=130, width=200, activation="erf",
+                                   options={"options": opts}) >= mc._plumbing.threads.NOISE_AHEAD_MIN_DRAWS
     with mc.threads(1):  # no spare core: drawn in line
         inline = _quiet(train_langevin, X, y, spec, options=opts)
     with mc.threads(2):  # a spare core: the tuner probes both modes
