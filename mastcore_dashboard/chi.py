@@ -56,18 +56,24 @@ _LISTENER_JS = """
 export default function(component) {
   const { data, setStateValue } = component;
   const meta = data && data.meta;
+  // this mount's own handler: a remounted component (a rerun may mount a new one) must replace the handler of the
+  // one before it, whose setStateValue no longer reaches the server
+  const handler = (e) => {
+    const value = e && e.step ? parseFloat(e.step.value) : NaN;
+    if (Number.isFinite(value)) setStateValue('chi', value);
+  };
   function attach() {
     for (const gd of document.querySelectorAll('.js-plotly-plot')) {
       if (!gd.layout || gd.layout.meta !== meta || typeof gd.on !== 'function') continue;
       const ev = gd._ev;
-      if (gd.__mcChiHandler && ev && ev.listeners && ev.listeners('plotly_sliderend').includes(gd.__mcChiHandler)) {
+      if (gd.__mcChiHandler === handler && ev && ev.listeners && ev.listeners('plotly_sliderend').includes(handler)) {
         return;
       }
-      gd.__mcChiHandler = (e) => {
-        const value = e && e.step ? parseFloat(e.step.value) : NaN;
-        if (Number.isFinite(value)) setStateValue('chi', value);
-      };
-      gd.on('plotly_sliderend', gd.__mcChiHandler);
+      if (gd.__mcChiHandler && typeof gd.removeListener === 'function') {
+        gd.removeListener('plotly_sliderend', gd.__mcChiHandler);
+      }
+      gd.__mcChiHandler = handler;
+      gd.on('plotly_sliderend', handler);
       return;
     }
   }

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import compute
-from .runs import app_max_seconds, memo_get, memo_run
+from .runs import CHART_AUTO_SECONDS, app_max_seconds, memo_get, memo_run
 from .state import N_CHI, N_CHI_SLOW, Settings, chi_grid
 from .task_data import data_digest, uploaded_data
 from .worker import Call
@@ -21,9 +21,11 @@ def cached_curves(settings: Settings, chis, methods):
     return memo_get(curves_key(settings, chis, methods))
 
 
-def curves(task, settings: Settings, chis, methods, *, label: str, estimate: float | None = None):
+def curves(task, settings: Settings, chis, methods, *, label: str, estimate: float | None = None,
+           auto_seconds: float | None = None):
     """Theory curves (compute.theory_curves) from the memo or the disk cache, or computed through
-    :func:`run_cancellable`; None while they wait for a button, are refused or failed."""
+    :func:`run_cancellable` (``auto_seconds``: its threshold for a button); None while they wait for a button, are
+    refused or failed."""
     chis = tuple(float(c) for c in chis)
     methods = tuple(methods)
 
@@ -35,7 +37,8 @@ def curves(task, settings: Settings, chis, methods, *, label: str, estimate: flo
                     estimate_seconds=(lambda: compute.estimate_seconds(settings, methods, chis, task=task))
                     if estimate is None else estimate,
                     prefix="curves", cli=compute.cli_command(settings, chis, methods), lookup=lookup,
-                    remedy=lambda: compute.remedy(settings, methods, chis, app_max_seconds()))
+                    remedy=lambda: compute.remedy(settings, methods, chis, app_max_seconds()),
+                    auto_seconds=auto_seconds)
 
 
 def theory_grid(settings: Settings):
@@ -46,4 +49,4 @@ def theory_grid(settings: Settings):
 def tree_curves(task, settings: Settings):
     """(grid, NNGP + tree-level curves) shared by the pages; the curves are None while they wait for a button."""
     grid = theory_grid(settings)
-    return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level")
+    return grid, curves(task, settings, grid, ("nngp", "tree"), label="tree level", auto_seconds=CHART_AUTO_SECONDS)
