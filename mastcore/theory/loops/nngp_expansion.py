@@ -29,7 +29,7 @@ from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
 from ..kernels.nngp import cross_kernel, nngp
-from .prior_features import BLOCK, GROUPS, shared_prior
+from .prior_features import BLOCK, GROUPS, control_coefficient, shared_prior
 from .result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from .nonlinear import NonlinearOneLoopResult
 
@@ -166,12 +166,6 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
                 out += [C0s @ a + shift_t + fluct_t, -shift_t, -fluct_t]
             return out, dCa, ERa
 
-        def coefficient(parts, cnt):
-            """β = Cov(Y, Z)/Var(Z) of the draws' contributions to train mean(y·Δ) (the best control coefficient)."""
-            yz, zz, zs, ys = parts[-1]
-            var = zz / cnt - (zs / cnt) ** 2
-            return float((yz / cnt - ys * zs / cnt**2) / var) if shared.control and var > 0 else 0.0
-
         n = n_samples
         while True:
             want = -(-n // (BLOCK * G)) * G  # whole rounds: every group gets the same number of blocks
@@ -180,7 +174,7 @@ def nngp_expansion(X, y, spec: NetworkSpec, X_test=None, *, n_samples: int = N_S
             done = max(done, want)
             n_used = int(counts.sum())
             tot = [sum(col) for col in zip(*sums)]
-            beta = coefficient(tot, n_used)
+            beta = control_coefficient(tot[-1], n_used, shared.control)
             full, dCa, ERa = estimate(tot, n_used, beta)
             batch = [estimate(gs, gc, beta)[0] for gs, gc in zip(sums, counts)]
             d_b = np.array([b[0] for b in batch])

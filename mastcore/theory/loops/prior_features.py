@@ -34,7 +34,7 @@ from ..kernels.nngp import train_kernel, train_kernel_eigh
 from ..tree.neuron_law import law_problem
 from ..kernels.gaussian_law import activation_fn
 
-__all__ = ["BLOCK", "PriorFeatures", "STORE", "shared_prior"]
+__all__ = ["BLOCK", "PriorFeatures", "STORE", "control_coefficient", "shared_prior"]
 
 #: Draws per block (the unit of reuse and of the batch groups: block i belongs to group i mod GROUPS); a power of 2,
 #: so that every block of a group's Sobol' sequence is a balanced stretch of it.
@@ -142,6 +142,14 @@ class PriorFeatures:
                 self._blocks[i] = out
                 self._bytes += size
         return out
+
+
+def control_coefficient(sums, count: int, control: bool) -> float:
+    """β = Cov(Y, Z)/Var(Z), the variance-minimising coefficient of the control variate (docs/theory.md §12.9), from
+    the running sums ``(ΣYZ, ΣZ², ΣZ, ΣY)`` of ``count`` draws; 0 without a control variate or when Var(Z) = 0."""
+    yz, zz, zs, ys = sums
+    var = zz / count - (zs / count) ** 2
+    return float((yz / count - ys * zs / count**2) / var) if control and var > 0 else 0.0
 
 
 def shared_prior(X, X_test, spec, seed: int) -> PriorFeatures:

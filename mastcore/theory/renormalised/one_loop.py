@@ -33,7 +33,7 @@ from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
 from ..kernels.nngp import cross_kernel, train_kernel, train_kernel_eigh
-from ..loops.prior_features import BLOCK, GROUPS, shared_prior
+from ..loops.prior_features import BLOCK, GROUPS, control_coefficient, shared_prior
 from ..loops.result import LOOP_TO_TREE_MAX, LoopFlags, monte_carlo_settings
 from ..loops.nonlinear import NonlinearOneLoopResult
 from .kernel import rescaled_kernel
@@ -195,12 +195,6 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
                                                                      - 2 * ks @ (Ainv @ kz)))
             return dE, (Ts - u * C0s @ (R @ T_plain)) / 6.0
 
-        def coefficient(parts, cnt):
-            """β = Cov(Y, Z)/Var(Z) of the target's components (the variance-minimising control coefficient)."""
-            yz, zz, zs, ys = parts[2]
-            var = zz / cnt - (zs / cnt) ** 2
-            return float((yz / cnt - ys * zs / cnt**2) / var) if shared.control and var > 0 else 0.0
-
         n = n_samples
         corr_loop = float(np.mean(y * (d_shift + d_fl)))
         nngp_myd = k0 * float(np.sum(yt**2 / (lam + k0))) / P  # mean(y·Δ) of the NNGP
@@ -211,7 +205,7 @@ def renormalised_one_loop(X, y, spec: NetworkSpec, X_test=None, *, nongaussian: 
             done_blocks = max(done_blocks, want)
             n_used = int(counts.sum())
             tot = [sum(col) for col in zip(*sums)]
-            beta = coefficient(tot, n_used)
+            beta = control_coefficient(tot[2], n_used, shared.control)
             d_E, fE_t = estimate(tot, n_used, beta)
             per_b = [estimate(gs, gc, beta) for gs, gc in zip(sums, counts)]
             dE_b = np.array([b[0] for b in per_b])
