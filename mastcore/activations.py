@@ -63,6 +63,9 @@ class Activation:
     gauss_mean_torch : callable, optional
         Closed form ``gauss_mean_torch(m, s2)`` = E[φ(m + √s2 ξ)], ξ ~ N(0, 1), on torch tensors (the inner integral
         of the ``gaussian_mean`` kernel, docs/theory.md §9.3). Default: Gauss–Hermite quadrature in ξ.
+    gauss_mean : callable, optional
+        The same closed form on numpy arrays: the particle tree level integrates the prior part of a test point's
+        pre-activation out with it (docs/theory.md §9.4). Default: that part is sampled.
     mean_pair_kernel, mean_diag_kernel : callable, optional
         Closed forms (numpy) of the kernel with a non-zero mean, ``mean_pair_kernel(m_a, q_a, m_b, q_b, c,
         derivatives=False)`` → k or (k, ∂k/∂c, ∂k/∂m_a, ∂k/∂m_b, ∂k/∂q_a, ∂k/∂q_b) and ``mean_diag_kernel(m, q,
@@ -92,6 +95,7 @@ class Activation:
     pair_kernel: Callable | None = None
     diag_kernel: Callable | None = None
     gauss_mean_torch: Callable | None = None
+    gauss_mean: Callable | None = None
     degree: int = 0
     mean_pair_kernel: Callable | None = None
     mean_diag_kernel: Callable | None = None
@@ -101,7 +105,7 @@ class Activation:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"'name' must be a short identifier string; got {self.name!r}")
         for field in ("phi", "phi_torch", "dphi", "dphi_torch", "pair_kernel", "diag_kernel", "gauss_mean_torch",
-                      "torch_force", "mean_pair_kernel", "mean_diag_kernel"):
+                      "gauss_mean", "torch_force", "mean_pair_kernel", "mean_diag_kernel"):
             f = getattr(self, field)
             if field == "phi" and not callable(f) or f is not None and not callable(f):
                 raise TypeError(f"'{field}' must be callable; got {type(f).__name__}")
@@ -301,6 +305,14 @@ def _relu_gauss_mean(m, s2):  # E[relu(m + sξ)] = m Φ(m/s) + s φ(m/s)
     return m * _norm_cdf_t(m / s) + s * _norm_pdf_t(m / s)
 
 
+def _relu_gauss_mean_np(m, s2):
+    from scipy.special import ndtr  # noqa: PLC0415
+
+    s = np.sqrt(s2)
+    z = m / s
+    return m * ndtr(z) + s * np.exp(-0.5 * z * z) / _SQRT2PI
+
+
 # --- tanh, GELU, softplus: numerical kernels (docs/theory.md §9.7) ---
 
 def _tanh_force(H, A, G):
@@ -335,6 +347,14 @@ def _gelu_gauss_mean(m, s2):  # E[hΦ(h)], h ~ N(m, s2): m Φ(m/√(1+s2)) + s2/
     return m * _norm_cdf_t(m / r) + (s2 / r) * _norm_pdf_t(m / r)
 
 
+def _gelu_gauss_mean_np(m, s2):
+    from scipy.special import ndtr  # noqa: PLC0415
+
+    r = np.sqrt(1.0 + s2)
+    z = m / r
+    return m * ndtr(z) + (s2 / r) * np.exp(-0.5 * z * z) / _SQRT2PI
+
+
 def _softplus(h):
     return np.logaddexp(0.0, h)
 
@@ -361,19 +381,20 @@ def _builtin():
         "linear", lambda h: h, phi_torch=lambda h: h, dphi=np.ones_like, dphi_torch=lambda h: _torch().ones_like(h),
         label="linear", linear=True, odd=True, phi_prime_max=1.0, phi_second_max=0.0, cost=2.0, sample_seconds=0.0,
         pair_kernel=_closed("linear_pair"), diag_kernel=_closed("linear_diag"),
-        gauss_mean_torch=lambda m, s2: m))
+        gauss_mean_torch=lambda m, s2: m, gauss_mean=lambda m, s2: m))
     register_activation(Activation(
         "erf", erf, phi_torch=torch_erf, dphi=lambda h: (2.0 / math.sqrt(math.pi)) * np.exp(-h * h),
         dphi_torch=lambda h: (2.0 / math.sqrt(math.pi)) * _torch().exp(-h * h), label="erf", odd=True,
         phi_prime_max=2.0 / math.sqrt(math.pi), phi_second_max=4.0 / math.sqrt(math.pi) / math.sqrt(2.0 * math.e),
         cost=8.0, sample_seconds=1.2e-7, pair_kernel=_closed("erf_pair"), diag_kernel=_closed("erf_diag"),
-        gauss_mean_torch=lambda m, s2: _torch().erf(m / _torch().sqrt(1.0 + 2.0 * s2)), torch_force=_erf_force))
+        gauss_mean_torch=lambda m, s2: _torch().erf(m / _torch().sqrt(1.0 + 2.0 * s2)),
+        gauss_mean=lambda m, s2: erf(m / np.sqrt(1.0 + 2.0 * s2)), torch_force=_erf_force))
     register_activation(Activation(
         "relu", lambda h: np.maximum(h, 0.0), phi_torch=lambda h: _torch().relu(h),
         dphi=lambda h: (np.asarray(h) > 0).astype(np.float64), dphi_torch=lambda h: (h > 0).to(h.dtype),
         label="ReLU", default_ansatz="gaussian_mean", phi_prime_max=1.0, phi_second_max=0.0, cost=11.0,
         sample_seconds=0.9e-7, pair_kernel=_closed("relu_pair"), diag_kernel=_closed("relu_diag"),
-        gauss_mean_torch=_relu_gauss_mean, torch_force=_relu_force, mean_pair_kernel=_closed("relu_mean_pair"),
+        gauss_mean_torch=_relu_gauss_mean, gauss_mean=_relu_gauss_mean_np, torch_force=_relu_force, mean_pair_kernel=_closed("relu_mean_pair"),
         mean_diag_kernel=_closed("relu_mean_diag")))
     # sample_seconds: erf's 1.2e-7 times the measured ratio of the sampled 1/N expansion (P = 60, 2e5 samples, two
     # runs on the shared machine: tanh 0.76, GELU 1.0, softplus 1.2–1.7 of erf; ReLU 0.72, as the budget's 0.9e-7).
@@ -387,7 +408,8 @@ def _builtin():
     register_activation(Activation(
         "gelu", _gelu, phi_torch=_gelu_torch, dphi=_gelu_prime, dphi_torch=_gelu_prime_torch, label="GELU",
         phi_prime_max=_gelu_prime(math.sqrt(2.0)), phi_second_max=2.0 / _SQRT2PI, cost=NUMERICAL_COST,
-        entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.2e-7, gauss_mean_torch=_gelu_gauss_mean))
+        entry_seconds=NUMERICAL_ENTRY_SECONDS, sample_seconds=1.2e-7, gauss_mean_torch=_gelu_gauss_mean,
+        gauss_mean=_gelu_gauss_mean_np))
     register_activation(Activation(
         "softplus", _softplus, phi_torch=_softplus_torch, dphi=_sigmoid, dphi_torch=_sigmoid_torch,
         label="softplus", phi_prime_max=1.0, phi_second_max=0.25, cost=NUMERICAL_COST,

@@ -271,6 +271,7 @@ def _builtin():
         map_theories=(("rescaled", "renormalised kernel", {}),)))
     register_method(Method(
         "one_loop", "one loop", one_loop, fixed=("tree", "saddle_init"), warm_start=_loop_warm, cost=COST_MODELS["one_loop"],
+        warm_cost=(("warm", True),),
         threads=THREAD_MODELS["one_loop"], style=("#D55E00", "longdash", "diamond"),
         # the app draws the renormalised one loop as a curve of its own for linear networks, so its "one loop" curve
         # there is the one loop around the saddle (variant "auto" would mostly repeat the renormalised one, §19.3)

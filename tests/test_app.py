@@ -567,6 +567,25 @@ def test_most_accurate_box_names_only_drawn_curves_for_nonlinear_networks(activa
             assert m.group(1) in drawn, (m.group(1), drawn)
 
 
+@pytest.mark.parametrize("activation", ["erf", "relu"])
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_nonlinear_regimes_draws_the_one_loop_with_no_click(preset, activation, monkeypatch):
+    # issue 17's acceptance: at both presets the erf/ReLU one loop is drawn without a click, and the "most accurate"
+    # box names a drawn curve (the budget is lifted so that a busy machine's calibration cannot refuse the work)
+    monkeypatch.setenv("MASTCORE_APP_MAX_SECONDS", NO_REFUSAL_SECONDS)
+    at = _app()
+    if preset != DEFAULT_PRESET:
+        at.selectbox(key="cfg.w.preset").set_value(preset).run()
+    at.selectbox(key="cfg.w.activation").set_value(activation).run()
+    _ok(at)
+    assert not [b.label for b in at.button if b.label.startswith("Compute")]  # nothing waits for a click
+    drawn = {t.get("name") for t in _plotly(at)[0]["data"]}
+    assert "one loop" in drawn and "one loop" in _metrics(at)
+    named = [m.group(1) for box in [*at.success, *at.warning]
+             if (m := re.search(r"Most accurate curve at χ = [^:]+: ([^*]+)\*\*", box.value))]
+    assert named and set(named) <= drawn, (named, drawn)
+
+
 def test_view_radio_writes_the_url_in_its_own_run():
     # the Regimes radios live in a fragment: its rerun does not reach the sidebar's URL sync, so the widget must
     # write the URL itself (a script with the radio and no sidebar shows that)

@@ -52,11 +52,11 @@ _OPTIONS = {
     "nngp": {},
     # None: the solver's own default (mastcore/theory/_defaults.py, see _solver_defaults)
     "tree": dict(ansatz=None, variant="full", n_particles=None, n_stages=None, outer_per_stage=None, outer_final=None,
-                 mcmc_steps=None, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
+                 mcmc_steps=None, particle_stages=None, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
                  C_init=None),
     "rescaled": {},
     "one_loop": dict(variant="auto", kernel_variance=True, tol=None, max_iter=None, strict=False,
-                     tree=None, ansatz=None, n_samples=None, max_samples=None, mc_rtol=None, seed=0),
+                     tree=None, ansatz=None, n_samples=None, max_samples=None, mc_rtol=None, seed=0, warm=False),
     "quadrature": dict(n_nodes=2001, tol=None),
     "exact": dict(n_chains=64, n_sweeps=2000, burn_in=200, seed=0),
     "langevin": dict(ensemble=16, steps=20000, burn_in=2000, thin=None, dtype="float64", fast_linear=True,
@@ -146,8 +146,8 @@ def _solver_defaults() -> dict:
 
     return {"gaussian_stages": d.ANNEAL_STAGES, "loop_block": max(d.PRIOR_BLOCK, d.CUMULANT_BLOCK),
             "tilted_samples": d.TILTED_SAMPLES, "psi_vec_bytes": d.PSI_VEC_BYTES,
-            "renormalised_doublings": d.RENORMALISED_MAX_SAMPLES / d.RENORMALISED_SAMPLES,
-            "companion_samples": d.COMPANION_SAMPLES,
+            "renormalised_samples": d.RENORMALISED_SAMPLES,
+            "companion_samples": d.COMPANION_SAMPLES, "ks_every": d.KS_EVERY, "warm_stages": d.WARM_STAGES,
             "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
                               outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
 
@@ -191,15 +191,21 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
         # particle options as the solver fills them (tree_level's n_stages is for the Gaussian ansätze only)
         po = {**solver["particles"], **{k: o[k] for k in ("n_particles", "outer_per_stage", "outer_final",
                                                           "mcmc_steps") if o[k] is not None}}
+        if o.get("particle_stages") is not None:  # a warm start along χ (theory.loops.variants.WARM_STAGES)
+            po["n_stages"] = positive_int("particle_stages", o["particle_stages"])
         M = positive_int("n_particles", po["n_particles"])
         n_outer = po["n_stages"] * po["outer_per_stage"] + po["outer_final"]
         steps = n_outer * (po["mcmc_steps"] + 1)
+        # the test kernel, accumulated every KS_EVERY-th iteration of the averaging window: M × P* features and a
+        # (P*, M) × (M, P) product each time
+        n_ks = -(-po["outer_final"] // _solver_defaults()["ks_every"]) if Ps else 0
         # MALA (theory/tree/particles.py): V, proposal, gradients (M×r) and H, F, FC, φ'(H) (M×P) twice;
         # the history of C over the averaging window (outer_final × P×P)
         peak = sv_kept + max(sv_peak - sv_kept, 10 * M * P + 8 * M * r + po["outer_final"] * P * P + 6 * P * P
                              + (3 * M * Ps + Ps * P if Ps else 0))
-        flops = sv_flops + steps * (4.0 * M * P * r + 2.0 * M * P * P) + n_outer * (2.0 * M * P * P + P**3)
-        elems = steps * 20.0 * M * P
+        flops = (sv_flops + steps * (4.0 * M * P * r + 2.0 * M * P * P) + n_outer * (2.0 * M * P * P + P**3)
+                 + n_ks * 2.0 * M * Ps * (P + r))
+        elems = steps * 20.0 * M * P + n_ks * 20.0 * M * Ps
         units = steps * 40
     result = P * P + 4 * P + Ps + 2 * r * r + D
     return peak, result + sv_kept, flops, elems, units, {"row_space": sv_kept * F8}
@@ -226,10 +232,8 @@ def _rescaled(P, D, Ps, N, act, o):
     return peak, result, flops, elems, 500, {}
 
 
-#: Sampled one loops (docs/theory.md §12): samples of the neuron law processed in blocks. Typical sample counts
-#: (the Monte-Carlo error target stops the doubling; measured at P = 20…60, D = 30…64, N = 60: 1e5–8e5) and the
-#: cost of one sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) are the activation record's ``sample_seconds``.
-LOOP_SAMPLES = 400_000
+#: Sampled one loops (docs/theory.md §12): samples of the neuron law processed in blocks; the cost of one prior
+#: sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) is the activation record's ``sample_seconds``.
 #: The one loop around the particle saddle (docs/theory.md §16.3) in its dense representation (where
 #: theory._defaults.choose_representation picks it: small P) builds operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
@@ -260,14 +264,11 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
         return 9 * P * P, 4 * P * P + 4 * P + 2 * Ps, 10.0 * P**3 + 2.0 * P * P * D, 20.0 * P * P, 200, {}
     blocks = 10 * _solver_defaults()["loop_block"] * P + 6 * P * P + 2 * Ps * P
     result = 2 * P * P + 6 * P + 4 * Ps
-    samples = _int_opt(o, "n_samples") if o["n_samples"] else LOOP_SAMPLES
-    # the renormalised loop doubles its samples to the cap at χ ≥ N/4: measured for ReLU, not for the odd erf (its
-    # non-Gaussian term has no mean part); an activation is priced by its symmetry like the one of the two it shares
-    doubles = not act.odd
-    if not o["n_samples"] and doubles and chi >= 0.25 * N and variant in ("auto", "renormalised"):
-        # measured: ReLU's renormalised loop doubles its samples to the cap at χ ≥ N/4 (4.3 s at P = 20, 21 s at
-        # P = 80 with 800000 samples), erf's stays at the first 100000
-        samples *= _solver_defaults()["renormalised_doublings"]
+    # the shared quasi-Monte Carlo prior samples (docs/theory.md §12.9) meet the 1 % target with 2^14–2^16 draws
+    # (measured at the Fig. 2 preset: erf 16384 (32768 at χ = 1), ReLU up to 65536); an activation is priced by its
+    # symmetry like the one of the two it shares (an even part, as ReLU's, needs more)
+    samples = (_int_opt(o, "n_samples") if o["n_samples"]
+               else _solver_defaults()["renormalised_samples"] * (2 if act.odd else 4))
     # prior samples: the NNGP expansion, the renormalised one loop, and "auto" (which tries the latter first)
     seconds = 0.0 if variant == "perturbative" else samples * P * act.sample_seconds
     peak = blocks
@@ -292,6 +293,8 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
             ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
             t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}
+            if o["warm"]:  # inside a sweep: warm-started from the previous χ's saddle (docs/theory.md §12.9)
+                t_opts["particle_stages"] = _solver_defaults()["warm_stages"]
             t_peak, _, t_flops, t_elems, t_units, _ = _tree_nonlinear(P, D, Ps, N, act, t_opts)
             seconds += _seconds("tree", act, t_flops, t_elems, t_units)
             peak = max(peak, t_peak)

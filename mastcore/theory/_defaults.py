@@ -42,10 +42,17 @@ LOOP_BYTES = 3 * 2**30
 DENSE_ARRAYS = 15
 #: Live S×S float64 arrays of the sample representation (K_R, A → M, one product; mastcore/_plumbing/costs.py uses it).
 SAMPLE_ARRAYS = 4
-#: The saddle one loop's first sample size: half of
-#: the tilted sampler's default: the sample representation costs O(S³) (docs/theory.md §12.10), so starting small
-#: and doubling costs at most 1/8 more where the target needs more, and 8× less where S/2 already meets it.
-SADDLE_SAMPLES = TILTED_SAMPLES // 2
+#: The saddle one loop's first sample size (doubled while the Monte-Carlo error is above its target). The sample
+#: representation costs O(S³) (docs/theory.md §12.10): at the Fig. 2 preset S = 2000 takes 3 s where 4000 took 9 s,
+#: with mc_ratio 0.02–0.04 (4000: 0.02–0.03) — far below the loop's own error band (2·(P/N)·|loop correction|,
+#: docs/theory.md §19.1) and below the particle tree level's Monte-Carlo error at the same points (§12.10).
+SADDLE_SAMPLES = TILTED_SAMPLES // 4
+#: χ stages of a saddle warm-started from a nearby χ's law inside a sweep (the cold solve anneals from the NNGP in
+#: ANNEAL_STAGES or PARTICLE_STAGES; docs/theory.md §12.9).
+WARM_STAGES = 2
+#: The particle tree level accumulates its test kernel every KS_EVERY-th iteration of the averaging window
+#: (consecutive iterations are strongly correlated; each accumulation costs M × P* features, §9.4).
+KS_EVERY = 8
 
 
 def choose_representation(P: int, S: int) -> str | None:

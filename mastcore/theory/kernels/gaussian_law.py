@@ -180,6 +180,23 @@ def _split_nodes(torch, lo_shape_ref, t0):
     return t, wt * torch.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
 
 
+def smoothed_features(activation, H, s2, rng):
+    """Features of test points whose pre-activation is H (M, P*) plus independent prior noise of variance s2 (P*,)
+    (the part of x* outside the row space, docs/theory.md §9.2): E_ξ[φ(H + √s2 ξ)] where φ has its Gaussian mean in
+    closed form (``Activation.gauss_mean``: the noise integrated out, a Rao–Blackwellised estimate of every
+    expectation linear in φ(h*), docs/theory.md §9.4), else φ at one draw of the noise."""
+    act = get_activation(activation)
+    s2 = np.broadcast_to(np.asarray(s2, dtype=np.float64), H.shape[-1:])
+    if act.gauss_mean is None:
+        return act.phi(H + rng.standard_normal(H.shape) * np.sqrt(s2))
+    if np.all(s2 > 0):
+        return act.gauss_mean(H, s2)
+    out = act.phi(H)  # test points inside the row space have no prior noise
+    cols = s2 > 0
+    out[:, cols] = act.gauss_mean(H[:, cols], s2[cols])
+    return out
+
+
 #: Gauss–Hermite nodes of the inner integral E[φ(μ + sξ)] for activations without its closed form.
 GH_INNER = 32
 

@@ -558,7 +558,7 @@ class SampleLoop:
                 del V
                 B = _from_lower(B)
                 # centring on the kept samples: I − T' = X_kk − c (1 eᵀ + e 1ᵀ), e = h_k − h' + ½(h̄' − h̄)
-                hk = self._system_means(keep)
+                hk = self._system_means(keep, drop, h)
                 e = h[keep] - hk + 0.5 * (hk.mean() - h.mean())
                 U = np.stack([np.ones(n1), e], axis=1)
                 c = lam * kap / n
@@ -571,15 +571,14 @@ class SampleLoop:
             del Y
         return [out[g] for g in labels]
 
-    def _system_means(self, keep):
-        """h' = Ĥ_kk 1 / n' of :meth:`_system` for the kept samples, without forming Ĥ_kk at once."""
-        al = self.alpha[keep]
-        h = np.empty(keep.size)
-        for lo in range(0, keep.size, ROW_BLOCK):
-            blk = self.KR[np.ix_(keep[lo:lo + ROW_BLOCK], keep)]
-            h[lo:lo + ROW_BLOCK] = np.einsum("ij,ij->i", blk, 0.5 * blk - self.chi * al[lo:lo + ROW_BLOCK, None]
-                                             * al[None, :])
-        return h / keep.size
+    def _system_means(self, keep, drop, h):
+        """h' = Ĥ_kk 1 / n' of :meth:`_system` for the kept samples, from the full row means h = Ĥ 1 / n less the
+        dropped columns: (n h_k − Ĥ_kd 1) / n' — an (n', n_g) block instead of (n', n')."""
+        n = self.phi.shape[0]
+        al = self.alpha
+        blk = self.KR[np.ix_(keep, drop)]
+        dropped = np.einsum("ij,ij->i", blk, 0.5 * blk - self.chi * al[keep, None] * al[None, drop])
+        return (n * h[keep] - dropped) / keep.size
 
 
 def sample_jackknife_core(C, y, chi, kappa0, samples, g_w, N, *, C_test=None, n_groups: int = 8,

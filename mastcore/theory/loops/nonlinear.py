@@ -45,10 +45,14 @@ def jackknife_se(full, reps):
     return se, pseudo
 
 
-def _draw(ansatz, pb, spec, y, tree, n, rng, with_test):
+def _draw(ansatz, pb, spec, y, tree, n, rng, with_test, first):
+    """Samples of the saddle's neuron law. The first batch of tilted samples starts its chains from the particle tree
+    level's particles (short burn-in); later batches from the Gaussian with a full burn-in, so that every batch's
+    chains are independent of the earlier ones (their groups enter the jackknife as independent)."""
     mean, cov = tree._mean_row, tree._cov_row
     if ansatz == "particles":
-        return sample_tilted(pb, spec, y, tree.C, n, rng, mean=mean, cov=cov, with_test=with_test)
+        return sample_tilted(pb, spec, y, tree.C, n, rng, mean=mean, cov=cov, with_test=with_test,
+                             start=getattr(tree, "_particles", None) if first else None)
     return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
 
 
@@ -125,7 +129,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     samples, n = None, n_samples
     while True:
         need = n - (0 if samples is None else samples.n)
-        samples = _concat(samples, _draw(ansatz, pb, spec, y, tree, need, rng, with_test))
+        samples = _concat(samples, _draw(ansatz, pb, spec, y, tree, need, rng, with_test, samples is None))
         # the test–train kernel of the law, estimated on the same samples; only its loop corrections are used
         # (the tree part of f_test is the tree level's own), so its Monte-Carlo error enters at loop order
         C_test = spec.g_w * samples.phi_test.T @ samples.phi / samples.n if with_test else None

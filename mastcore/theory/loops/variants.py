@@ -16,7 +16,7 @@ import warnings
 
 from ...activations import get_activation
 from ..._plumbing.warn import warn
-from .. import bands
+from .. import _defaults, bands
 from ...specs import LoopBreakdownWarning, NetworkSpec
 from .nngp_expansion import nngp_expansion
 from ..tree.level import nonlinear_tree_level
@@ -28,7 +28,7 @@ from ..renormalised.one_loop import LEAVE_FLAGS, renormalised_one_loop
 __all__ = ["WARM_STAGES", "choose", "run_variant"]
 
 #: χ stages of a saddle warm-started from a nearby χ's law (the cold solve anneals from the NNGP in 10 or 20).
-WARM_STAGES = 2
+WARM_STAGES = _defaults.WARM_STAGES
 
 def _warm_stages(ansatz) -> dict:
     return {"particle_stages": WARM_STAGES} if ansatz == "particles" else {"n_stages": WARM_STAGES}

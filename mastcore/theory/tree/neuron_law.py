@@ -23,13 +23,16 @@ import numpy as np
 from ..._linalg import row_space
 from .likelihood import dual
 from .particles import _mala, _Tilt
-from ..kernels.gaussian_law import activation_fn
+from ..kernels.gaussian_law import activation_fn, smoothed_features
 
 __all__ = ["FeatureSamples", "LawProblem", "law_problem", "sample_gaussian", "sample_prior", "sample_tilted"]
 
 #: MALA settings of the tilted-law sampler: burn-in steps, steps between recorded samples.
 TILTED_BURN_IN = 60
 TILTED_THIN = 3
+#: Burn-in when the chains start from the particle tree level's particles (already a sample of the tilted law at a
+#: C within its Monte-Carlo error of the saddle's, docs/theory.md §12.10).
+TILTED_WARM_BURN_IN = 9
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,14 @@ def law_problem(X, spec, X_test=None) -> LawProblem:
     return LawProblem(Z=Z, Zs=Zs, qs_perp=qs, lam0=X.shape[1] / spec.g_v, W=rs.W)
 
 
-def _features(V, pb: LawProblem, phi, rng, with_test: bool):
+def _features(V, pb: LawProblem, activation, rng, with_test: bool):
+    """φ on the train points and (every sampled term is linear in one test feature) the test features with the prior
+    part outside the row space integrated out where φ allows (gaussian_law.smoothed_features, docs/theory.md §9.4)."""
+    phi, _ = activation_fn(activation)
     F = phi(V @ pb.Z.T)
     Fs = None
     if with_test and pb.Zs is not None:
-        Hs = V @ pb.Zs.T + rng.standard_normal((V.shape[0], pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
-        Fs = phi(Hs)
+        Fs = smoothed_features(activation, V @ pb.Zs.T, pb.qs_perp, rng)
     return F, Fs
 
 
@@ -99,7 +104,7 @@ def sample_gaussian(pb: LawProblem, activation: str, n: int, rng, *, mean=None, 
     for lo in range(0, n, chunk):
         k = min(chunk, n - lo)
         V = mu + rng.standard_normal((k, r)) @ Lc.T
-        f, fs = _features(V, pb, phi, rng, with_test)
+        f, fs = _features(V, pb, activation, rng, with_test)
         F.append(f)
         if fs is not None:
             Fs.append(fs)
@@ -154,11 +159,13 @@ class PriorBatches:
 
 
 def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=None, n_chains: int = 2000,
-                  n_groups: int = 16, with_test: bool = True) -> FeatureSamples:
+                  n_groups: int = 16, with_test: bool = True, start=None) -> FeatureSamples:
     """Samples of the exact tilted neuron law at the saddle C (docs/theory.md §9.4): C̃ = (χ/2) a aᵀ − ½ R from C,
     ``n_chains`` independent MALA chains started from N(mean, cov) (the tree level's law), TILTED_BURN_IN steps of
     burn-in, then a record every TILTED_THIN steps until ``n`` samples are collected. Groups are sets of chains
     (independent), so error bars from them are valid although records of one chain are correlated.
+    start : (M', r) or None — the particle tree level's particles: the chains start from them (drawn without
+    replacement) with TILTED_WARM_BURN_IN steps of burn-in.
     """
     Ct, _ = dual(C, y, spec.chi, spec.kappa0)
 
@@ -169,10 +176,15 @@ def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=Non
     r = pb.r
     Lc = np.eye(r) / np.sqrt(pb.lam0) if cov is None else np.linalg.cholesky(0.5 * (cov + cov.T))
     mu = np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)
-    V = mu + rng.standard_normal((M, r)) @ Lc.T
+    burn_in = TILTED_BURN_IN
+    if start is not None and start.shape == (len(start), r) and len(start) >= M:
+        V = np.array(start[rng.permutation(len(start))[:M]], dtype=np.float64)
+        burn_in = TILTED_WARM_BURN_IN
+    else:
+        V = mu + rng.standard_normal((M, r)) @ Lc.T
     state = tilt(V)
     eps = 0.5 / np.sqrt(pb.lam0)
-    V, eps, state, _ = _mala(V, tilt, eps, TILTED_BURN_IN, rng, state)
+    V, eps, state, _ = _mala(V, tilt, eps, burn_in, rng, state)
     n_rec = -(-n // M)
     F, Fs = [], []
     chain = np.arange(M)
@@ -180,8 +192,7 @@ def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=Non
         V, eps, state, _ = _mala(V, tilt, eps, TILTED_THIN, rng, state)
         F.append(state[2])
         if with_test and pb.Zs is not None:
-            Hs = V @ pb.Zs.T + rng.standard_normal((M, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
-            Fs.append(phi(Hs))
+            Fs.append(smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, rng))
     Fa = np.vstack(F)[:n]
     Fsa = np.vstack(Fs)[:n] if Fs else None
     group = np.tile((chain * n_groups) // M, n_rec)[:n]

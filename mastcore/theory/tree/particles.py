@@ -9,11 +9,13 @@ the row space.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import _defaults
 from .likelihood import dual
-from ..kernels.gaussian_law import activation_fn
+from ..kernels.gaussian_law import activation_fn, smoothed_features
 from .result import finish
 
 #: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
@@ -26,6 +28,8 @@ MCMC_STEPS = _defaults.MCMC_STEPS
 DAMPING = 0.3
 #: MALA step adaptation toward this acceptance rate.
 TARGET_ACCEPT = 0.57
+#: The test kernel is accumulated every KS_EVERY-th iteration of the averaging window (theory/_defaults.py).
+KS_EVERY = _defaults.KS_EVERY
 
 
 class _Tilt:
@@ -82,7 +86,12 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
     rng = np.random.default_rng(seed)
     M = int(n_particles)
     phi, _ = activation_fn(act)
-    if init is not None and getattr(init, "_cov_row", None) is not None and init._cov_row.shape == (pb.r, pb.r):
+    start = getattr(init, "_particles", None)
+    if start is not None and start.shape[1] == pb.r:
+        # warm start from a nearby χ's particles (docs/theory.md §12.9): already a sample of a nearby tilted law
+        V = start[rng.integers(0, len(start), M)] if len(start) != M else start.copy()
+        chi0 = float(init.spec.chi)
+    elif init is not None and getattr(init, "_cov_row", None) is not None and init._cov_row.shape == (pb.r, pb.r):
         Lc = np.linalg.cholesky(init._cov_row)
         V = init._mean_row + rng.standard_normal((M, pb.r)) @ Lc.T
         chi0 = float(init.spec.chi)
@@ -100,7 +109,7 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
     eps = 0.5 / np.sqrt(pb.lam0)
     done = 0
     history = []
-    Ks_sum = None
+    Ks_sum, n_ks = None, 0
     for k, chi_k in enumerate(path):
         last = k == len(path) - 1
         n_outer = outer_per_stage + (outer_final if last else 0)
@@ -114,10 +123,13 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
             C = (1 - damping) * C + damping * C_new
             if last and it >= outer_per_stage:
                 history.append(C_new)
-                if pb.Zs is not None:
-                    Hs = V @ pb.Zs.T + rng.standard_normal((M, pb.Zs.shape[0])) * np.sqrt(pb.qs_perp)
-                    Ks = gw * (phi(Hs).T @ F) / M
+                if pb.Zs is not None and (n_outer - 1 - it) % KS_EVERY == 0:
+                    # E[φ(h*) φ(h)ᵀ] with the prior part of h* outside the row space integrated out where φ has
+                    # the Gaussian mean in closed form (docs/theory.md §9.4)
+                    Fs = smoothed_features(act, V @ pb.Zs.T, pb.qs_perp, rng)
+                    Ks = gw * (Fs.T @ F) / M
                     Ks_sum = Ks if Ks_sum is None else Ks_sum + Ks
+                    n_ks += 1
             done += 1
             if progress is not None:
                 progress(done, total, {"chi": float(chi_k), "accept": acc})
@@ -131,11 +143,12 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
     bm = np.array([b.mean(0) for b in blocks])
     c_se = float(np.max(bm.std(0, ddof=1) / np.sqrt(len(blocks)))) / scale
     _, a = dual(C_avg, pb.y, spec.chi, k0)
-    Ks = None if Ks_sum is None else Ks_sum / len(H)
+    Ks = None if Ks_sum is None else Ks_sum / n_ks
     mean_r = V.mean(0)
     cov_r = np.cov(V.T) + 1e-12 * np.eye(pb.r)
     # converged when the two halves of the averaging window agree within their Monte-Carlo error (4 s.e. of the
     # difference of two half-window means, each with ~√2 × the full-window s.e.)
     converged = drift <= 4.0 * 2.0 * c_se + 1e-12
-    return finish(pb, cov_r, mean_r, C_avg, a, Ks, "particles", converged, done * mcmc_steps, drift, t0, np.nan,
-                  len(path), c_se=c_se)
+    res = finish(pb, cov_r, mean_r, C_avg, a, Ks, "particles", converged, done * mcmc_steps, drift, t0, np.nan,
+                 len(path), c_se=c_se)
+    return dataclasses.replace(res, _particles=V)

@@ -49,6 +49,7 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     _cov_row: np.ndarray = field(default=None, repr=False)  # covariance of the law in the row space (r, r)
     _mean_row: np.ndarray = field(default=None, repr=False)  # (r,)
     _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis
+    _particles: np.ndarray = field(default=None, repr=False)  # particles (M, r) in the row space (ansatz "particles")
 
     @property
     def variant(self) -> str:
