@@ -56,6 +56,18 @@ def _draw(ansatz, pb, spec, y, tree, n, rng, with_test, first):
     return sample_gaussian(pb, spec.activation, n, rng, mean=mean, cov=cov, with_test=with_test)
 
 
+def with_saddle_error(pseudo, blocks):
+    """Jackknife pseudo-values (G, n) of the loop with the saddle's Monte-Carlo error added: the B batch-mean
+    predictions of the particle tree level (B, n) or None (a deterministic saddle). Group g gets
+    c·(f_b − f̄) with b = g mod B and c² = (G − 1)/(B − 1), so that the pseudo-values' variance over groups, divided by
+    G, is in expectation the loop's plus the saddle's squared s.e. (the two are independent; docs/theory.md §12.10)."""
+    if blocks is None or len(blocks) < 2 or pseudo is None:
+        return pseudo
+    G, B = len(pseudo), len(blocks)
+    dev = np.asarray(blocks) - np.mean(blocks, axis=0)
+    return pseudo + np.sqrt((G - 1) / (B - 1)) * dev[np.arange(G) % B]
+
+
 def _sample_cap(P: int, how: str, max_samples: int) -> int:
     """The most samples the loop's operators can hold in LOOP_BYTES in representation ``how`` ("auto", "samples",
     "dense")."""
@@ -165,6 +177,15 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         f_test = tree.f_test + (full["f_test"] - base)
         ft_reps = np.array([tree.f_test + (r["f_test"] - C_test @ r["a"]) for r in reps])
         se_te, pseudo_te = jackknife_se(f_test, ft_reps)
+    # the particle saddle's own Monte-Carlo error (its batch means, docs/theory.md §12.10) on top of the loop's
+    loop_se = mc_se
+    pseudo_tr = with_saddle_error(pseudo_tr, getattr(tree, "_f_blocks", None))
+    if pseudo_te is not None:
+        pseudo_te = with_saddle_error(pseudo_te, getattr(tree, "_ft_blocks", None))
+        se_te = pseudo_te.std(0, ddof=1) / np.sqrt(len(pseudo_te))
+    se_tr = pseudo_tr.std(0, ddof=1) / np.sqrt(len(pseudo_tr))
+    mc_se = float(np.std(np.mean(y * (y - pseudo_tr), axis=1), ddof=1) / np.sqrt(len(pseudo_tr)))
+    ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
     delta = full["delta_tree"] + corr
     loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(full["delta_tree"]), np.finfo(float).tiny))
     checks = LoopFlags()
@@ -176,8 +197,12 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     checks.width(spec.width, P, unit="train points P", detail="the loop expansion in P/N breaks down")
     checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level "
                 f"discrepancy (> {LOOP_TO_TREE_MAX})")
+    saddle_se = float(np.sqrt(max(mc_se**2 - loop_se**2, 0.0)))
+    remedy = ("raise 'max_samples'" if loop_se >= saddle_se else
+              "most of it is the particle saddle's: raise its n_particles or outer_final (mc.tree_level)")
     checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop "
-                       f"correction after {samples.n} samples (target {100 * mc_rtol:.0f} %); raise 'max_samples'")
+                       f"correction (loop samples {loop_se:.1e} after {samples.n} samples, saddle ≈ {saddle_se:.1e}; "
+                       f"target {100 * mc_rtol:.0f} %); {remedy}")
     checks.saddle(tree.converged)
     flags, message = checks.close(f"one loop at chi={spec.chi:g}, N={spec.width}")
     return NonlinearOneLoopResult(

@@ -151,4 +151,9 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
     converged = drift <= 4.0 * 2.0 * c_se + 1e-12
     res = finish(pb, cov_r, mean_r, C_avg, a, Ks, "particles", converged, done * mcmc_steps, drift, t0, np.nan,
                  len(path), c_se=c_se)
-    return dataclasses.replace(res, _particles=V)
+    # the predictions of the batch means (f = y − κ0 (C_b + κ0)⁻¹ y; test: Ks (C_b + κ0)⁻¹ y): their spread is the
+    # saddle's Monte-Carlo error, which the one loop around it adds to its own (docs/theory.md §12.10)
+    ab = [dual(c, pb.y, spec.chi, k0)[1] for c in bm]
+    fb = np.array([pb.y - k0 * a_b for a_b in ab])
+    ftb = None if Ks is None else np.array([Ks @ a_b for a_b in ab])
+    return dataclasses.replace(res, _particles=V, _f_blocks=fb, _ft_blocks=ftb)

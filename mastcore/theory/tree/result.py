@@ -50,6 +50,10 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     _mean_row: np.ndarray = field(default=None, repr=False)  # (r,)
     _W: np.ndarray = field(default=None, repr=False)  # (D, r) row-space basis
     _particles: np.ndarray = field(default=None, repr=False)  # particles (M, r) in the row space (ansatz "particles")
+    # f_train (B, P) and f_test (B, P*) of the B batch means of C over the averaging window (ansatz "particles"):
+    # their spread is the saddle's Monte-Carlo error
+    _f_blocks: np.ndarray = field(default=None, repr=False)
+    _ft_blocks: np.ndarray = field(default=None, repr=False)
 
     @property
     def variant(self) -> str:
