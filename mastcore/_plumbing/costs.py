@@ -233,7 +233,10 @@ def _rescaled(P, D, Ps, N, act, o):
 
 
 #: Sampled one loops (docs/theory.md §12): samples of the neuron law processed in blocks; the cost of one prior
-#: sample per train point (erf 1.2e-7 s, ReLU 0.9e-7 s at P = 60) is the activation record's ``sample_seconds``.
+#: sample per train point is the activation record's ``sample_seconds`` (erf 6.7e-8 s, ReLU 5.4e-8 s), a test point
+#: costs TEST_POINT_WEIGHT of a train point (its features only: fitted at P = 20…160, P* = 0…1000, 32768 draws:
+#: erf 0.25, ReLU 0.16 — within 12 % of each measured time).
+TEST_POINT_WEIGHT = 0.25
 #: The one loop around the particle saddle (docs/theory.md §16.3) in its dense representation (where
 #: theory._defaults.choose_representation picks it: small P) builds operators on Sym(P)
 #: (m = P(P+1)/2): about 24 m×m arrays at the peak. Its nine jackknife evaluations (S tilted samples) take
@@ -249,6 +252,10 @@ DENSE_TEST = 7e-9
 #: seconds (≈ 2.8 S³ + 20 S²P flops at the one loop's dense rate) plus SAMPLE_SP2·S·P² (the tilted samples and the
 #: O(S P²) contractions; the rest of the measured 16.0 s at P = 300, S = 4000; at P = 80 the model gives 13.9 s for
 #: a measured 11.8–12.7 s, one thread), and about theory._defaults.SAMPLE_ARRAYS S×S arrays.
+#: A warm point of a sweep reads the shared prior draws of the previous χ (docs/theory.md §12.9): its prior part
+#: costs this fraction of a cold point's (measured at the Fig. 2 preset, 25 χ: erf 0.04 s against 0.5 s cold for
+#: 16384 draws; ReLU, whose later points draw up to 4× more, 0.29 s against 1.2 s; the larger ratio is used).
+SHARED_DRAWS_WARM = 0.25
 SAMPLE_S3 = 7.4e-11
 SAMPLE_S2P = 5.3e-10
 SAMPLE_SP2 = 2.4e-8
@@ -270,7 +277,9 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     samples = (_int_opt(o, "n_samples") if o["n_samples"]
                else _solver_defaults()["renormalised_samples"] * (2 if act.odd else 4))
     # prior samples: the NNGP expansion, the renormalised one loop, and "auto" (which tries the latter first)
-    seconds = 0.0 if variant == "perturbative" else samples * P * act.sample_seconds
+    seconds = 0.0 if variant == "perturbative" else samples * (P + TEST_POINT_WEIGHT * Ps) * act.sample_seconds
+    if o["warm"]:  # inside a sweep the prior draws of the previous χ are reused (theory.loops.prior_features)
+        seconds *= SHARED_DRAWS_WARM
     peak = blocks
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
