@@ -169,7 +169,9 @@ def _deterministic(X, y, spec, chis, methods, options, X_test, progress=None, so
                 if progress is not None:
                     progress(done, total, {"method": m, "chi": float(chi)})
             previous = {**previous, **current}
-    return results, seconds
+    # what only the next χ's warm start needed (the particle saddle's particles) is not kept or cached
+    slim = lambda r: r.without_warm_state() if hasattr(r, "without_warm_state") else r  # noqa: E731
+    return {m: [slim(r) for r in rs] for m, rs in results.items()}, seconds
 
 
 def _source_digest(record: Method) -> tuple:

@@ -570,7 +570,7 @@ def test_most_accurate_box_names_only_drawn_curves_for_nonlinear_networks(activa
 @pytest.mark.parametrize("activation", ["erf", "relu"])
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_nonlinear_regimes_draws_the_one_loop_with_no_click(preset, activation, monkeypatch):
-    # issue 17's acceptance: at both presets the erf/ReLU one loop is drawn without a click, and the "most accurate"
+    # at both presets the erf/ReLU one loop (the most accurate theory) is drawn without a click, and the "most accurate"
     # box names a drawn curve (the budget is lifted so that a busy machine's calibration cannot refuse the work)
     monkeypatch.setenv("MASTCORE_APP_MAX_SECONDS", NO_REFUSAL_SECONDS)
     at = _app()

@@ -2,11 +2,12 @@
 
 The kernel's cumulant generating function is estimated on samples of the neuron law at the tree-level saddle —
 the Gaussian ansätze of docs/theory.md §9.2–§9.3 (independent draws) or the exact tilted law of §9.4 (MALA
-chains started from the particle tree level's mean and covariance) — and the one loop is the perturbative
-expansion of :mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over
-independent groups of samples (draws or chains); samples are doubled until the standard error of the train
-mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the one-loop correction of mean(y·Δ), or ``max_samples`` is
-reached (then the flag ``mc_error_large`` is set). Same seed → same answer.
+chains started from the particle tree level's particles) — and the one loop is the perturbative expansion of
+:mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over independent
+groups of samples (draws or chains), plus the particle saddle's own error (its batch means, §12.10); samples are
+doubled until the loop samples' standard error of the train mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the
+one-loop correction of mean(y·Δ), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
+above ``mc_rtol``. Same seed → same answer.
 """
 from __future__ import annotations
 

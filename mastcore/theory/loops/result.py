@@ -2,6 +2,8 @@
 subclass for sampled cumulants, NonlinearOneLoopResult (erf/ReLU, the NNGP expansion, the renormalised one loop)."""
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,3 +167,9 @@ class NonlinearOneLoopResult(OneLoopResult):
     chain_f_train: np.ndarray | None = None
     chain_f_test: np.ndarray | None = None
     saddle: object = None
+
+    def without_warm_state(self):
+        """This result with its saddle and tree level stripped of their warm-start particles."""
+        slim = {k: getattr(self, k).without_warm_state() for k in ("saddle", "tree")
+                if hasattr(getattr(self, k), "without_warm_state")}
+        return dataclasses.replace(self, **slim) if slim else self

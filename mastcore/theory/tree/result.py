@@ -5,6 +5,8 @@ This module imports no ansatz, so each ansatz imports :func:`finish` from here (
 """
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from dataclasses import dataclass, field
 
@@ -58,6 +60,11 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     @property
     def variant(self) -> str:
         return self.ansatz
+
+    def without_warm_state(self):
+        """This result without the particles kept for a warm start along χ (M × r floats; a finished sweep drops
+        them before it stores its results)."""
+        return self if self._particles is None else dataclasses.replace(self, _particles=None)
 
     def _sigma_row(self) -> np.ndarray:
         return self._cov_row
