@@ -15,7 +15,7 @@ from .memo import ByteMemo, freeze_imports
 from .notices import show_error
 from .worker import Job
 
-__all__ = ["AUTO_SECONDS", "CHART_AUTO_SECONDS", "CURVE_AUTO_SECONDS", "DEFAULT_APP_MAX_SECONDS", "INLINE_CANCEL_SECONDS", "app_max_seconds", "digest",
+__all__ = ["AUTO_SECONDS", "CHART_AUTO_SECONDS", "DEFAULT_APP_MAX_SECONDS", "INLINE_CANCEL_SECONDS", "app_max_seconds", "digest",
            "fmt_seconds", "memo_get", "memo_put", "memo_run", "run_cancellable", "take_cancelled"]
 
 #: Above this estimated cost (seconds) a computation waits for a button and runs in a worker process with a
@@ -23,13 +23,9 @@ __all__ = ["AUTO_SECONDS", "CHART_AUTO_SECONDS", "CURVE_AUTO_SECONDS", "DEFAULT_
 AUTO_SECONDS = 2.0
 #: The chart's own curves (NNGP and tree level, without which a page has no chart) start without a button up to this
 #: estimate, in the worker with progress and Cancel when above AUTO_SECONDS: the tree level of erf/ReLU at the Fig. 2
-#: preset is estimated at 2–5 s with its error band, and a page without its chart shows nothing to compare.
-CHART_AUTO_SECONDS = 10.0
-#: The further theory curves of the Regimes page (the one loop, the renormalised kernel, ...) start without a button
-#: up to this estimate once the chart is on screen, in the worker with progress and Cancel: the erf/ReLU one loop —
-#: the most accurate theory the page names — takes 5–60 s at the presets (its particle saddle at χ ≳ N/4,
-#: docs/theory.md §12.9), and a page that names a theory it does not draw helps nobody.
-CURVE_AUTO_SECONDS = 90.0
+#: preset is estimated at 2–5 s with its error band on a quiet machine and 12–15 s on a busy one (the estimate is
+#: calibrated on the machine), and a page without its chart shows nothing to compare.
+CHART_AUTO_SECONDS = 30.0
 #: Work run at once (below AUTO_SECONDS) gets a Cancel button when it is expected to take longer than this.
 INLINE_CANCEL_SECONDS = 0.5
 #: Default of $MASTCORE_APP_MAX_SECONDS: longer computations are refused with the command line that runs them.

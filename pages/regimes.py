@@ -13,7 +13,7 @@ from mastcore_dashboard.chi import chi_slider, live_chart
 from mastcore_dashboard.curves import cached_curves, curves, curves_key, tree_curves
 from mastcore_dashboard.header import page_header
 from mastcore_dashboard.notices import warning_badges
-from mastcore_dashboard.runs import AUTO_SECONDS, CURVE_AUTO_SECONDS, memo_get, memo_put
+from mastcore_dashboard.runs import AUTO_SECONDS, app_max_seconds, memo_get, memo_put
 from mastcore_dashboard.sidebar import current_settings
 from mastcore_dashboard.task_data import data_digest, label_warning, require_task, uploaded_data
 from mastcore_dashboard.url_state import view_widget
@@ -140,7 +140,7 @@ def _recommend(chi: float, col: str, slot) -> None:
     coming = ref_rule.drawn_method(rec, drawn + pending, settings.activation) if method is None else None
     if coming is not None:
         g = _extra_grid(coming)
-        runs_now = compute.estimate_seconds(settings, (coming,), g, task=task) <= CURVE_AUTO_SECONDS
+        runs_now = compute.estimate_seconds(settings, (coming,), g, task=task) <= app_max_seconds()
         slot.caption(prose.regimes_coming(_name(coming), runs_now))
         return
     if method is None:  # the most accurate theory has no curve here: name none of the drawn ones
@@ -254,7 +254,9 @@ for m in extras:
     label = METHODS[m].label
     if g is not grid:
         label += f" ({len(g)} χ values)"
-    got = curves(task, settings, g, (m,), label=label, auto_seconds=CURVE_AUTO_SECONDS)
+    # no button within the app's budget: the chart is on screen, this runs in the worker with progress and Cancel
+    # (the erf/ReLU one loop, the most accurate theory the page names, takes 5–60 s at the presets; cached after)
+    got = curves(task, settings, g, (m,), label=label, auto_seconds=app_max_seconds())
     # draw it on the chart with one more run (when the memo kept it; very large results are not kept)
     computed = computed or (got is not None and cached_curves(settings, g, (m,)) is not None)
 if computed:
