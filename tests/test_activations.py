@@ -75,6 +75,7 @@ def test_user_activation_is_validated_and_removed(sin_activation):
     (dict(name="not a name", phi=np.sin), ValueError, "'name'"),
     (dict(name="s", phi=3), TypeError, "'phi'"),
     (dict(name="s", phi=np.sin, dphi="cos"), TypeError, "'dphi'"),
+    (dict(name="s", phi=np.sin, gauss_mean=0.5), TypeError, "'gauss_mean'"),
     (dict(name="s", phi=np.sin, default_ansatz="flat"), ValueError, "'default_ansatz'"),
     (dict(name="s", phi=np.sin, phi_prime_max=-1.0), ValueError, "'phi_prime_max'"),
     (dict(name="s", phi=np.sin, degree=1.5), ValueError, "'degree'"),

@@ -2,8 +2,9 @@
 
 The loop corrections of erf/ReLU networks are cumulants of ψ = φ(h)φ(h)ᵀ under a per-neuron weight law, estimated
 from samples of that law. Three laws are offered, all drawn in the row space of X (outside it the law is the
-prior, which the train kernel does not see; test points add it back as independent prior noise, exactly as the
-tree level does, docs/theory.md §9.2):
+prior, which the train kernel does not see; test points add it back as independent prior noise, integrated out in
+closed form where the activation allows — every sampled term is linear in one test feature — as the particle tree
+level does, docs/theory.md §9.2, §9.4):
 
 * ``prior``: v ~ N(0, (g_v/D) I), the law of the NNGP (the 1/N expansion around the NNGP, §12.3);
 * ``gaussian``: v ~ N(μ, Σ), the Gaussian ansätze of the tree level (§9.2, §9.3);
@@ -96,7 +97,6 @@ def sample_gaussian(pb: LawProblem, activation: str, n: int, rng, *, mean=None, 
 
     mean : (r,) or None; cov : (r, r) or None (prior (g_v/D) I). Groups are consecutive blocks of draws.
     """
-    phi, _ = activation_fn(activation)
     r = pb.r
     Lc = np.eye(r) / np.sqrt(pb.lam0) if cov is None else np.linalg.cholesky(0.5 * (cov + cov.T))
     mu = np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)
@@ -171,13 +171,12 @@ def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=Non
 
     tilt = _Tilt(pb.Z, pb.lam0, spec.g_w / spec.width, spec.activation)
     tilt.set(Ct)
-    phi, _ = activation_fn(spec.activation)
     M = int(min(n_chains, n))
     r = pb.r
     Lc = np.eye(r) / np.sqrt(pb.lam0) if cov is None else np.linalg.cholesky(0.5 * (cov + cov.T))
     mu = np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)
     burn_in = TILTED_BURN_IN
-    if start is not None and start.shape == (len(start), r) and len(start) >= M:
+    if start is not None and start.shape[1] == r and len(start) >= M:
         V = np.array(start[rng.permutation(len(start))[:M]], dtype=np.float64)
         burn_in = TILTED_WARM_BURN_IN
     else:
