@@ -716,7 +716,9 @@ def _start_paused(at):
     _ok(at)
     _until(at, lambda a: _job(a) is not None and _job(a).done >= 1, "first block")
     at.button(key="run.reg.train.pause").click().run()
-    _until(at, lambda a: _job(a) is not None and _job(a).paused, "pause")
+    # wait for the page to *show* the pause (the worker may acknowledge it between a render and the check)
+    _until(at, lambda a: _job(a) is not None and _job(a).paused
+           and any("Paused after block" in p.proto.text for p in a.get("progress")), "pause shown")
 
 
 def test_train_networks_here_streams_its_point_pauses_and_stays_on_the_chart():
