@@ -284,12 +284,15 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
     # "auto" goes to the particle saddle where the neuron law is far from the prior (docs/theory.md §12.4), which
     # the data decide: counted from χ ≥ N/4 (measured there for ReLU, and for erf on the Fig.-2 data at χ = N), an
     # upper bound; "perturbative" always does
-    from ..theory._defaults import SADDLE_MAX_P, SADDLE_SAMPLES as N_SAMPLES, SAMPLE_ARRAYS, choose_representation
+    from ..theory._defaults import (PARTICLE_SADDLE_SAMPLES, SADDLE_MAX_P, SADDLE_SAMPLES, SAMPLE_ARRAYS,
+                                    choose_representation)
 
     dense = variant == "perturbative" or (variant == "auto" and chi >= 0.25 * N and P <= SADDLE_MAX_P)
     if dense:
         m = P * (P + 1) / 2
-        n_tilted = _int_opt(o, "n_samples") if o["n_samples"] else N_SAMPLES
+        ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
+        n_tilted = (_int_opt(o, "n_samples") if o["n_samples"]
+                    else PARTICLE_SADDLE_SAMPLES if ansatz == "particles" else SADDLE_SAMPLES)
         if choose_representation(P, n_tilted) == "dense":
             # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (loops.cumulants.jackknife_core)
             psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
@@ -300,7 +303,6 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
             peak = max(peak, SAMPLE_ARRAYS * S * S + 4 * S * (P + Ps) + blocks)
             seconds += SAMPLE_S3 * S**3 + SAMPLE_S2P * S * S * (P + Ps) + SAMPLE_SP2 * S * P * P
         if o["tree"] is None:  # the saddle it starts from (a sweep with "tree" shares it: then this is less)
-            ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
             t_opts = {**_COMMON, **_OPTIONS["tree"], "ansatz": ansatz, "chi": o["chi"]}
             if o["warm"]:  # inside a sweep: warm-started from the previous χ's saddle (docs/theory.md §12.9)
                 t_opts["particle_stages"] = _solver_defaults()["warm_stages"]

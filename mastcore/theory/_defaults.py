@@ -47,6 +47,12 @@ SAMPLE_ARRAYS = 4
 #: with mc_ratio 0.02–0.04 (4000: 0.02–0.03) — far below the loop's own error band (2·(P/N)·|loop correction|,
 #: docs/theory.md §19.1) and below the particle tree level's Monte-Carlo error at the same points (§12.10).
 SADDLE_SAMPLES = TILTED_SAMPLES // 4
+#: Around the particle saddle (docs/theory.md §9.4) the loop starts at half that: there the particle tree level's own
+#: Monte-Carlo error is 5–15× the loop samples' (measured at χ = N, erf, 4–6 seeds around one saddle: teaching
+#: preset loop sd 1.9e-5 at 1000 samples, 1.5e-5 at 2000, total s.e. 1.35e-4; Fig. 2 loop sd 4.0e-6 / 5.7e-6, total
+#: 5.8e-5; the means at 1000 and 2000 samples differ by ≤ 0.1 of the total s.e.), so 2000 samples buy nothing the
+#: total shows and cost 2.3× the time (Fig. 2: 3.4 s against 1.5 s per point; docs/theory.md §12.10).
+PARTICLE_SADDLE_SAMPLES = SADDLE_SAMPLES // 2
 #: χ stages of a saddle warm-started from a nearby χ's law inside a sweep (the cold solve anneals from the NNGP in
 #: ANNEAL_STAGES or PARTICLE_STAGES; docs/theory.md §12.9).
 WARM_STAGES = 2

@@ -25,6 +25,7 @@ __all__ = [
     "MeanGramParts",
     "activation_fn",
     "diag_kernel",
+    "fast_activation_fn",
     "gram_parts",
     "kernel",
     "kernel_gradient_matrix",
@@ -56,6 +57,23 @@ def activation_fn(activation):
     """φ and φ' as numpy ufunc-like callables of a registered ``activation`` (name or mastcore.Activation)."""
     act = get_activation(activation)
     return act.phi, act.dphi
+
+
+def _on_torch(fn):
+    """A float64 numpy → numpy callable evaluated by torch function ``fn`` (zero-copy views both ways)."""
+    torch = _torch()
+    return lambda h: fn(torch.from_numpy(np.ascontiguousarray(h, dtype=np.float64))).numpy()
+
+
+def fast_activation_fn(activation):
+    """φ and φ' on numpy arrays, evaluated by the activation's torch kernels where it registers them (vectorised and
+    threaded on the CPU: erf 5×, exp(−h²) 2.5× the scipy/numpy ufuncs on (4000, 80) arrays here), else
+    :func:`activation_fn`. The same function to round-off (float64 both ways); used in the particle tree level's MALA
+    steps, where φ and φ' are most of the time (docs/theory.md §9.4)."""
+    act = get_activation(activation)
+    if act.linear or act.phi_torch is None or act.dphi_torch is None:
+        return act.phi, act.dphi
+    return _on_torch(act.phi_torch), _on_torch(act.dphi_torch)
 
 
 def pair_kernel(c, qa, qb, activation, *, derivatives: bool = False):
@@ -189,11 +207,16 @@ def smoothed_features(activation, H, s2, rng):
     s2 = np.broadcast_to(np.asarray(s2, dtype=np.float64), H.shape[-1:])
     if act.gauss_mean is None:
         return act.phi(H + rng.standard_normal(H.shape) * np.sqrt(s2))
+    mean = act.gauss_mean
+    if act.gauss_mean_torch is not None:  # the same closed form on torch's threaded kernels (erf: 5× scipy's)
+        torch = _torch()
+        mean = lambda h, v: act.gauss_mean_torch(  # noqa: E731
+            torch.from_numpy(np.ascontiguousarray(h)), torch.from_numpy(np.array(v, dtype=np.float64))).numpy()
     if np.all(s2 > 0):
-        return act.gauss_mean(H, s2)
+        return mean(H, s2)
     out = act.phi(H)  # test points inside the row space have no prior noise
     cols = s2 > 0
-    out[:, cols] = act.gauss_mean(H[:, cols], s2[cols])
+    out[:, cols] = mean(H[:, cols], s2[cols])
     return out
 
 

@@ -6,7 +6,8 @@ chains started from the particle tree level's particles) — and the one loop is
 :mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over independent
 groups of samples (draws or chains), plus the particle saddle's own error (its batch means, §12.10); samples are
 doubled until the loop samples' standard error of the train mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the
-one-loop correction of mean(y·Δ), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
+one-loop correction of mean(y·Δ), or at most half the particle saddle's own (more loop samples could not lower the
+total noticeably), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
 above ``mc_rtol``. Same seed → same answer.
 """
 from __future__ import annotations
@@ -33,6 +34,10 @@ MC_RTOL = 0.05
 #: Default first sample size (docs/theory.md §12.10; theory/_defaults.py) and cap (samples are doubled in between);
 #: jackknife groups.
 N_SAMPLES = _defaults.SADDLE_SAMPLES
+PARTICLE_SAMPLES = _defaults.PARTICLE_SADDLE_SAMPLES
+#: The loop samples stop doubling once their s.e. is at most this fraction of the particle saddle's (the total is
+#: then at most √(1 + 0.5²) = 1.12× the saddle's part; docs/theory.md §12.10).
+SADDLE_SHARE = 0.5
 MAX_SAMPLES = 160000
 N_GROUPS = 8
 
@@ -69,6 +74,14 @@ def with_saddle_error(pseudo, blocks):
     return pseudo + np.sqrt((G - 1) / (B - 1)) * dev[np.arange(G) % B]
 
 
+def _saddle_se(y, blocks) -> float:
+    """The particle saddle's Monte-Carlo s.e. of train mean(y·Δ) from its B batch-mean predictions (B, P), or 0."""
+    if blocks is None or len(blocks) < 2:
+        return 0.0
+    myd = np.mean(y * (y - np.asarray(blocks)), axis=1)
+    return float(np.std(myd, ddof=1) / np.sqrt(len(myd)))
+
+
 def _sample_cap(P: int, how: str, max_samples: int) -> int:
     """The most samples the loop's operators can hold in LOOP_BYTES in representation ``how`` ("auto", "samples",
     "dense")."""
@@ -89,7 +102,7 @@ def _concat(a, b):
 
 
 def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None = None, tree=None,
-                    n_samples: int = N_SAMPLES, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
+                    n_samples: int | None = None, max_samples: int = MAX_SAMPLES, mc_rtol: float = MC_RTOL,
                     seed: int = 0, strict: bool = False, progress=None, kernel_variance: bool | None = None,
                     representation: str = "auto") -> NonlinearOneLoopResult:
     """Perturbative one loop around the erf/ReLU saddle from sampled cumulants (docs/theory.md §12.2).
@@ -99,7 +112,8 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec (any activation; used for erf/ReLU).
     ansatz : neuron law of the saddle, "gaussian", "gaussian_mean" or "particles" (default: the tree level's default
         for the activation); tree : a NonlinearTreeResult at the same spec and data to start from (solved if None).
-    n_samples, max_samples : first and largest number of samples; mc_rtol : target of the Monte-Carlo error (module
+    n_samples, max_samples : first (default: N_SAMPLES, PARTICLE_SAMPLES around the particle saddle) and largest
+        number of samples; mc_rtol : target of the Monte-Carlo error (module
         docstring); seed : seed of the numpy Generator that draws the samples.
     progress : callable(done, total, info) or None (called after each sample size).
     kernel_variance : whether to form the (P, P) Var(δC_ij): None (default) when it costs at most VAR_MAX_FLOPS in
@@ -120,15 +134,17 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
                          f"most {SADDLE_MAX_P} rows; got {P}: use variant='renormalised' or fewer train points")
     if representation not in ("auto", "samples", "dense"):
         raise ValueError(f"'representation' must be 'auto', 'samples' or 'dense'; got {representation!r}")
-    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_GROUPS)
     ansatz = DEFAULT_ANSATZ[spec.activation] if ansatz is None else ansatz
-    if tree is None:
-        tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=ansatz, strict=strict)
-    elif not isinstance(tree, NonlinearTreeResult) or tree.spec != spec or tree.C.shape != (P, P):
+    if tree is not None and (not isinstance(tree, NonlinearTreeResult) or tree.spec != spec
+                             or tree.C.shape != (P, P)):
         raise ValueError("'tree' must be a NonlinearTreeResult (mc.tree_level) at the same spec and data; got "
                          f"{type(tree).__name__}")
-    else:
-        ansatz = tree.ansatz
+    ansatz = ansatz if tree is None else tree.ansatz
+    if n_samples is None:
+        n_samples = PARTICLE_SAMPLES if ansatz == "particles" else N_SAMPLES
+    n_samples, max_samples, mc_rtol, seed = monte_carlo_settings(n_samples, max_samples, mc_rtol, seed, groups=N_GROUPS)
+    if tree is None:
+        tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=ansatz, strict=strict)
     t_tree = time.perf_counter()
     rng = np.random.default_rng(seed)
     pb = law_problem(X, spec, X_test)
@@ -140,6 +156,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
                          f"GiB) at P = {P} with representation {representation!r}; at most {cap}")
     max_samples = min(max_samples, cap)
     samples, n = None, n_samples
+    saddle_se = _saddle_se(y, getattr(tree, "_f_blocks", None))
     while True:
         need = n - (0 if samples is None else samples.n)
         samples = _concat(samples, _draw(ansatz, pb, spec, y, tree, need, rng, with_test, samples is None))
@@ -167,7 +184,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
         if progress is not None:
             progress(samples.n, max_samples, {"samples": samples.n, "mc_ratio": ratio})
-        if ratio <= mc_rtol or n >= max_samples:
+        if ratio <= mc_rtol or mc_se <= SADDLE_SHARE * saddle_se or n >= max_samples:
             break
         n = min(2 * n, max_samples)
         if n <= samples.n:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._linalg import row_space
+from ..._plumbing.threads import serial
 from .likelihood import dual
 from .particles import _mala, _Tilt
 from ..kernels.gaussian_law import activation_fn, smoothed_features
@@ -181,17 +182,18 @@ def sample_tilted(pb: LawProblem, spec, y, C, n: int, rng, *, mean=None, cov=Non
         burn_in = TILTED_WARM_BURN_IN
     else:
         V = mu + rng.standard_normal((M, r)) @ Lc.T
-    state = tilt(V)
-    eps = 0.5 / np.sqrt(pb.lam0)
-    V, eps, state, _ = _mala(V, tilt, eps, burn_in, rng, state)
-    n_rec = -(-n // M)
-    F, Fs = [], []
-    chain = np.arange(M)
-    for _ in range(n_rec):
-        V, eps, state, _ = _mala(V, tilt, eps, TILTED_THIN, rng, state)
-        F.append(state[2])
-        if with_test and pb.Zs is not None:
-            Fs.append(smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, rng))
+    with serial():  # many small numpy + torch operations: one thread each (_plumbing/threads.serial)
+        state = tilt(V)
+        eps = 0.5 / np.sqrt(pb.lam0)
+        V, eps, state, _ = _mala(V, tilt, eps, burn_in, rng, state)
+        n_rec = -(-n // M)
+        F, Fs = [], []
+        chain = np.arange(M)
+        for _ in range(n_rec):
+            V, eps, state, _ = _mala(V, tilt, eps, TILTED_THIN, rng, state)
+            F.append(state[2])
+            if with_test and pb.Zs is not None:
+                Fs.append(smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, rng))
     Fa = np.vstack(F)[:n]
     Fsa = np.vstack(Fs)[:n] if Fs else None
     group = np.tile((chain * n_groups) // M, n_rec)[:n]

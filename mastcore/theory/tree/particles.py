@@ -13,9 +13,10 @@ import dataclasses
 
 import numpy as np
 
+from ..._plumbing.threads import serial
 from .. import _defaults
 from .likelihood import dual
-from ..kernels.gaussian_law import activation_fn, smoothed_features
+from ..kernels.gaussian_law import activation_fn, fast_activation_fn, smoothed_features
 from .result import finish
 
 #: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
@@ -40,7 +41,7 @@ class _Tilt:
         self.Z = Z
         self.lam0 = lam0
         self.coef = coef
-        self.phi, self.dphi = activation_fn(act)
+        self.phi, self.dphi = fast_activation_fn(act)
         self.Ct = None
 
     def set(self, Ct):
@@ -50,26 +51,39 @@ class _Tilt:
         H = V @ self.Z.T  # (M, P) pre-activations
         F = self.phi(H)
         FC = F @ self.Ct
-        logp = -0.5 * self.lam0 * np.sum(V * V, 1) + self.coef * np.sum(FC * F, 1)
-        grad = -self.lam0 * V + (2.0 * self.coef) * ((self.dphi(H) * FC) @ self.Z)
+        logp = -0.5 * self.lam0 * np.einsum("ij,ij->i", V, V) + self.coef * np.einsum("ij,ij->i", FC, F)
+        FC *= self.dphi(H)
+        grad = (2.0 * self.coef) * (FC @ self.Z)
+        grad -= self.lam0 * V
         return logp, grad, F
 
 
 def _mala(V, tilt, eps, n_steps, rng, state):
-    logp, grad, F = state
+    """``n_steps`` MALA steps of the rows of V (independent chains) under ``tilt``, with the step size adapted toward
+    TARGET_ACCEPT. Returns (V, eps, state, mean acceptance) in new arrays (the inputs are not modified)."""
+    logp, grad, F = (np.array(a, copy=True) for a in state)
+    V = np.array(V, copy=True)
+    noise = np.empty_like(V)
     acc_total = 0.0
     for _ in range(n_steps):
-        prop = V + 0.5 * eps**2 * grad + eps * rng.standard_normal(V.shape)
+        half = 0.5 * eps**2
+        rng.standard_normal(out=noise)
+        prop = eps * noise
+        prop += V
+        prop += half * grad
         lp2, g2, F2 = tilt(prop)
-        # log q(V | prop) − log q(prop | V)
-        fwd = np.sum((prop - V - 0.5 * eps**2 * grad) ** 2, 1)
-        bwd = np.sum((V - prop - 0.5 * eps**2 * g2) ** 2, 1)
+        # log q(V | prop) − log q(prop | V); the forward residual prop − V − ½ε²∇ is ε·noise
+        back = V - prop
+        back -= half * g2
+        fwd = eps**2 * np.einsum("ij,ij->i", noise, noise)
+        bwd = np.einsum("ij,ij->i", back, back)
         log_ratio = lp2 - logp - (bwd - fwd) / (2 * eps**2)
         acc = np.log(rng.random(V.shape[0])) < log_ratio
-        V = np.where(acc[:, None], prop, V)
-        logp = np.where(acc, lp2, logp)
-        grad = np.where(acc[:, None], g2, grad)
-        F = np.where(acc[:, None], F2, F)
+        rows = acc[:, None]
+        np.copyto(V, prop, where=rows)
+        np.copyto(logp, lp2, where=acc)
+        np.copyto(grad, g2, where=rows)
+        np.copyto(F, F2, where=rows)
         rate = float(np.mean(acc))
         acc_total += rate
         eps *= float(np.exp(0.5 * (rate - TARGET_ACCEPT)))
@@ -110,29 +124,30 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
     done = 0
     history = []
     Ks_sum, n_ks = None, 0
-    for k, chi_k in enumerate(path):
-        last = k == len(path) - 1
-        n_outer = outer_per_stage + (outer_final if last else 0)
-        for it in range(n_outer):
-            Ct, _ = dual(C, pb.y, chi_k, k0)
-            tilt.set(Ct)
-            state = tilt(V)
-            V, eps, state, acc = _mala(V, tilt, eps, mcmc_steps, rng, state)
-            F = state[2]
-            C_new = gw * (F.T @ F) / M
-            C = (1 - damping) * C + damping * C_new
-            if last and it >= outer_per_stage:
-                history.append(C_new)
-                if pb.Zs is not None and (n_outer - 1 - it) % KS_EVERY == 0:
-                    # E[φ(h*) φ(h)ᵀ] with the prior part of h* outside the row space integrated out where φ has
-                    # the Gaussian mean in closed form (docs/theory.md §9.4)
-                    Fs = smoothed_features(act, V @ pb.Zs.T, pb.qs_perp, rng)
-                    Ks = gw * (Fs.T @ F) / M
-                    Ks_sum = Ks if Ks_sum is None else Ks_sum + Ks
-                    n_ks += 1
-            done += 1
-            if progress is not None:
-                progress(done, total, {"chi": float(chi_k), "accept": acc})
+    with serial():  # many small numpy + torch operations: one thread each (_plumbing/threads.serial)
+        for k, chi_k in enumerate(path):
+            last = k == len(path) - 1
+            n_outer = outer_per_stage + (outer_final if last else 0)
+            for it in range(n_outer):
+                Ct, _ = dual(C, pb.y, chi_k, k0)
+                tilt.set(Ct)
+                state = tilt(V)
+                V, eps, state, acc = _mala(V, tilt, eps, mcmc_steps, rng, state)
+                F = state[2]
+                C_new = gw * (F.T @ F) / M
+                C = (1 - damping) * C + damping * C_new
+                if last and it >= outer_per_stage:
+                    history.append(C_new)
+                    if pb.Zs is not None and (n_outer - 1 - it) % KS_EVERY == 0:
+                        # E[φ(h*) φ(h)ᵀ] with the prior part of h* outside the row space integrated out where φ has
+                        # the Gaussian mean in closed form (docs/theory.md §9.4)
+                        Fs = smoothed_features(act, V @ pb.Zs.T, pb.qs_perp, rng)
+                        Ks = gw * (Fs.T @ F) / M
+                        Ks_sum = Ks if Ks_sum is None else Ks_sum + Ks
+                        n_ks += 1
+                done += 1
+                if progress is not None:
+                    progress(done, total, {"chi": float(chi_k), "accept": acc})
     H = np.asarray(history)
     C_avg = H.mean(0)
     half = len(H) // 2
