@@ -296,9 +296,15 @@ def test_estimates_use_the_solvers_own_defaults():
     assert assumed["gaussian_stages"] == inspect.signature(tree.tree_level).parameters["n_stages"].default
     assert assumed["loop_block"] == max(nngp_expansion.BLOCK, cumulant_loop.BLOCK)
     assert assumed["companion_samples"] == bands.COMPANION_SAMPLES  # the band companion's prior samples
-    # and an explicit option changes the estimate the way the work changes: twice the particles, about twice the time
+    # and an explicit option changes the estimate the way the work changes: twice the MALA particles, or twice the
+    # weighted draws (a warm start: no Gaussian proposal to solve first), about twice the time
     kw = dict(P=30, D=40, width=30, activation="erf", ansatz="particles", band=False)  # the tree's own work
-    one, two = mc.estimate("tree", **kw), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"], **kw)
+    mala = dict(kw, estimator="mala")
+    one, two = mc.estimate("tree", **mala), mc.estimate("tree", n_particles=2 * assumed["particles"]["n_particles"],
+                                                          **mala)
+    assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes
+    warm = dict(kw, warm=True)
+    one, two = mc.estimate("tree", **warm), mc.estimate("tree", n_draws=2 * assumed["particles"]["n_draws"], **warm)
     assert 1.6 < two.seconds / one.seconds < 2.1 and two.bytes > one.bytes
 
 

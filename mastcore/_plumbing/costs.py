@@ -52,7 +52,7 @@ _OPTIONS = {
     "nngp": {},
     # None: the solver's own default (mastcore/theory/_defaults.py, see _solver_defaults)
     "tree": dict(ansatz=None, variant="full", n_particles=None, n_stages=None, outer_per_stage=None, outer_final=None,
-                 mcmc_steps=None, particle_stages=None, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
+                 mcmc_steps=None, particle_stages=None, estimator=None, n_draws=None, warm=False, max_iter=None, tol=None, seed=0, strict=False, init=None,
                  C_init=None),
     "rescaled": {},
     "one_loop": dict(variant="auto", kernel_variance=True, tol=None, max_iter=None, strict=False,
@@ -149,7 +149,9 @@ def _solver_defaults() -> dict:
             "renormalised_samples": d.RENORMALISED_SAMPLES,
             "companion_samples": d.COMPANION_SAMPLES, "ks_every": d.KS_EVERY, "warm_stages": d.WARM_STAGES,
             "particles": dict(n_particles=d.N_PARTICLES, n_stages=d.PARTICLE_STAGES,
-                              outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS)}
+                              outer_per_stage=d.OUTER_PER_STAGE, outer_final=d.OUTER_FINAL, mcmc_steps=d.MCMC_STEPS,
+                              estimator="weighted", n_draws=d.WEIGHTED_DRAWS),
+            "weighted_groups": d.WEIGHTED_GROUPS, "weighted_max_p": d.WEIGHTED_MAX_P}
 
 
 def _stages(chi: float, N: int, n_stages: int) -> int:
@@ -158,6 +160,11 @@ def _stages(chi: float, N: int, n_stages: int) -> int:
         return 1
     span = math.log(chi) / max(math.log(max(N, 2)), 1e-12)
     return max(2, int(math.ceil(n_stages * min(span, 1.0))) + 1) - 1
+
+
+#: Fixed-point steps of the weighted particle saddle in pooled-equivalents (tree/weighted.py: 10–16 Anderson steps of
+#: the pooled draws and ~8 of each group's eighth, measured at the teaching and Fig. 2 presets).
+WEIGHTED_STEPS = 24
 
 
 def _tree_nonlinear(P, D, Ps, N, act, o):
@@ -187,6 +194,22 @@ def _tree_nonlinear(P, D, Ps, N, act, o):
         flops += evals * (P**3 / 3.0 + 4.0 * P * P * r)
         elems += evals * 40.0 * pairs * q
         units += evals * 300  # torch operations of one forward and backward pass
+    elif (ansatz == "particles" and (o["estimator"] or solver["particles"]["estimator"]) == "weighted"
+          and P <= solver["weighted_max_p"]):
+        # weighted QMC draws of a Gaussian proposal (tree/weighted.py, docs/theory.md §9.4), one thread: n draws (V, ξ
+        # (n, r)), their features F and F·C̃ (n, P); WEIGHTED_STEPS fixed-point steps of 4nP² flops (the pooled
+        # solve and the groups' own, in pooled-equivalents); the test kernel per group: V_g Z*ᵀ, the smoothed test
+        # features and two (P*, n_g)·(n_g, P) products
+        n = positive_int("n_draws", o["n_draws"] or solver["particles"]["n_draws"])
+        ng = max(n // solver["weighted_groups"], 1)
+        peak = sv_kept + max(sv_peak - sv_kept, 4 * n * r + 4 * n * P + 6 * P * P + (3 * ng * Ps + Ps * P if Ps else 0))
+        flops = (sv_flops + 2.0 * n * r * (r + P) + WEIGHTED_STEPS * (4.0 * n * P * P + 2.0 * P**3)
+                 + (2.0 * n * Ps * (r + 2 * P) if Ps else 0.0))
+        elems = 40.0 * n * r + WEIGHTED_STEPS * 8.0 * n * P + (20.0 * n * Ps if Ps else 0.0)
+        units = WEIGHTED_STEPS * 40 + 400
+        if not warm:  # the first proposal: the Gaussian ansatz's law at this χ, annealed from the NNGP
+            g_peak, _, g_flops, g_elems, g_units, _ = _tree_nonlinear(P, D, Ps, N, act, dict(o, ansatz=act.default_ansatz))
+            peak, flops, elems, units = max(peak, g_peak), flops + g_flops - sv_flops, elems + g_elems, units + g_units
     elif ansatz == "particles":
         # particle options as the solver fills them (tree_level's n_stages is for the Gaussian ansätze only)
         po = {**solver["particles"], **{k: o[k] for k in ("n_particles", "outer_per_stage", "outer_final",

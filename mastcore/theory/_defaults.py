@@ -13,6 +13,15 @@ PARTICLE_STAGES = 10
 OUTER_PER_STAGE = 6
 OUTER_FINAL = 40
 MCMC_STEPS = 4
+#: The particle saddle by weighted quasi-Monte Carlo draws (docs/theory.md §9.4, tree/weighted.py): draws and their
+#: independent scrambled Sobol' groups (the error bar). At χ = N, erf, 32768 draws gave a spread of train mean(y·Δ)
+#: over seeds of 5e-6 (teaching) and 3e-6 (Fig. 2): 1 % of the loop correction, 20–50× below the MALA particles'.
+WEIGHTED_DRAWS = 32768
+WEIGHTED_GROUPS = 8
+#: Above this many train points the particle saddle uses the MALA chains: on the digits (P = 300, χ = N) the
+#: Gaussian proposal alone took 29 s (its damped and Newton–Krylov solves did not converge) and the weights stayed
+#: degenerate (ESS < 2 % of the draws after two refits; 470 s lost before the fallback), where the chains take ~30 s.
+WEIGHTED_MAX_P = 160
 #: Prior samples per block of the shared prior samples of the NNGP expansion and the renormalised one loop (a power
 #: of 2: a balanced stretch of a Sobol' sequence, prior_features.py), and per block of the sampled cumulants of the
 #: saddle one loop (bounds the (block, m) temporaries).
@@ -47,11 +56,10 @@ SAMPLE_ARRAYS = 4
 #: with mc_ratio 0.02–0.04 (4000: 0.02–0.03) — far below the loop's own error band (2·(P/N)·|loop correction|,
 #: docs/theory.md §19.1) and below the particle tree level's Monte-Carlo error at the same points (§12.10).
 SADDLE_SAMPLES = TILTED_SAMPLES // 4
-#: Around the particle saddle (docs/theory.md §9.4) the loop starts at half that: there the particle tree level's own
-#: Monte-Carlo error is 5–15× the loop samples' (measured at χ = N, erf, 4–6 seeds around one saddle: teaching
-#: preset loop sd 1.9e-5 at 1000 samples, 1.5e-5 at 2000, total s.e. 1.35e-4; Fig. 2 loop sd 4.0e-6 / 5.7e-6, total
-#: 5.8e-5; the means at 1000 and 2000 samples differ by ≤ 0.1 of the total s.e.), so 2000 samples buy nothing the
-#: total shows and cost 2.3× the time (Fig. 2: 3.4 s against 1.5 s per point; docs/theory.md §12.10).
+#: Around the particle saddle (docs/theory.md §9.4) the loop starts at half that and doubles while the total error
+#: (loop samples and saddle) is above its target: at 1000 samples the loop samples' part is 2.5–5 % of the loop
+#: correction at χ ≥ N/4 (Fig. 2 and teaching, erf and ReLU), the saddle's (weighted draws) ≈ 1 %; the means at 1000
+#: and 2000 samples differ by ≤ 0.1 s.e. (4–6 seeds); 2000 samples cost 2.3× the time (Fig. 2: 3.4 s against 1.5 s).
 PARTICLE_SADDLE_SAMPLES = SADDLE_SAMPLES // 2
 #: χ stages of a saddle warm-started from a nearby χ's law inside a sweep (the cold solve anneals from the NNGP in
 #: ANNEAL_STAGES or PARTICLE_STAGES; docs/theory.md §12.9).

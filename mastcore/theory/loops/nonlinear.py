@@ -5,9 +5,9 @@ the Gaussian ansätze of docs/theory.md §9.2–§9.3 (independent draws) or the
 chains started from the particle tree level's particles) — and the one loop is the perturbative expansion of
 :mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over independent
 groups of samples (draws or chains), plus the particle saddle's own error (its batch means, §12.10); samples are
-doubled until the loop samples' standard error of the train mean(y·Δ) is at most ``mc_rtol`` (default 5 %) of the
-one-loop correction of mean(y·Δ), or at most half the particle saddle's own (more loop samples could not lower the
-total noticeably), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
+doubled until the standard error of the train mean(y·Δ) — the loop samples' and the particle saddle's together — is at
+most ``mc_rtol`` (default 5 %) of the one-loop correction of mean(y·Δ), or the loop samples' part is at most half the
+saddle's (more loop samples could not lower the total noticeably), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
 above ``mc_rtol``. Same seed → same answer.
 """
 from __future__ import annotations
@@ -181,7 +181,8 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         myd = lambda f: float(np.mean(y * (y - f)))  # noqa: E731
         mc_se = float(jackknife_se(myd(f_full), [myd(f) for f in f_reps])[0])
         corr_myd = float(np.mean(y * corr))
-        ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
+        # the total with the saddle's own error (independent of the loop samples' error, docs/theory.md §12.10)
+        ratio = float(np.hypot(mc_se, saddle_se)) / max(abs(corr_myd), np.finfo(float).tiny)
         if progress is not None:
             progress(samples.n, max_samples, {"samples": samples.n, "mc_ratio": ratio})
         if ratio <= mc_rtol or mc_se <= SADDLE_SHARE * saddle_se or n >= max_samples:
@@ -215,11 +216,13 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     checks.width(spec.width, P, unit="train points P", detail="the loop expansion in P/N breaks down")
     checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level "
                 f"discrepancy (> {LOOP_TO_TREE_MAX})")
-    saddle_se = float(np.sqrt(max(mc_se**2 - loop_se**2, 0.0)))
-    remedy = ("raise 'max_samples'" if loop_se >= saddle_se else
-              "most of it is the particle saddle's: raise its n_particles or outer_final (mc.tree_level)")
+    saddle_part = float(np.sqrt(max(mc_se**2 - loop_se**2, 0.0)))
+    knobs = ("n_draws" if np.isfinite(getattr(tree, "ess", np.nan))  # weighted draws, else MALA chains (§9.4)
+             else "n_particles or outer_final")
+    remedy = ("raise 'max_samples'" if loop_se >= saddle_part else
+              f"most of it is the particle saddle's: raise its {knobs} (mc.tree_level)")
     checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop "
-                       f"correction (loop samples {loop_se:.1e} after {samples.n} samples, saddle ≈ {saddle_se:.1e}; "
+                       f"correction (loop samples {loop_se:.1e} after {samples.n} samples, saddle ≈ {saddle_part:.1e}; "
                        f"target {100 * mc_rtol:.0f} %); {remedy}")
     checks.saddle(tree.converged)
     flags, message = checks.close(f"one loop at chi={spec.chi:g}, N={spec.width}")

@@ -19,6 +19,7 @@ from .gaussian_mean import gaussian_mean_tree
 from .linear import VARIANTS, TreeResult, linear_tree_level
 from .nonlinear import ANNEAL_STAGES, ANSATZE, DEFAULT_ANSATZ, GAUSSIAN_TOL, _problem, _report, gaussian_tree
 from .particles import particle_tree
+from .._defaults import WEIGHTED_MAX_P
 from .result import NonlinearTreeResult
 
 __all__ = ["WIDTH_BELOW_RANK", "nonlinear_tree_level", "tree_level"]
@@ -169,7 +170,18 @@ def nonlinear_tree_level(
         else:
             if "particle_stages" in particle_options:  # χ stages of the particle anneal (a warm start needs few)
                 particle_options["n_stages"] = positive_int("particle_stages", particle_options.pop("particle_stages"))
-            res = particle_tree(pb, init=init, progress=progress, t0=t0, **particle_options)
+            proposal = None
+            if (particle_options.get("estimator", "weighted") == "weighted" and getattr(init, "_cov_row", None) is None
+                    and X.shape[0] <= WEIGHTED_MAX_P):
+                # the weighted draws' first proposal: the Gaussian ansatz's law at this χ (docs/theory.md §9.4)
+                # (the zero-mean one for every activation: the law with a mean costs minutes at P = 300 for ReLU, and
+                # the proposal's refit finds the mean, tree/weighted.py)
+                try:
+                    proposal = gaussian_tree(pb, init=None, tol=tol, max_iter=max_iter, n_stages=n_stages,
+                                             progress=None, t0=t0)
+                except (FloatingPointError, np.linalg.LinAlgError, RuntimeError):
+                    proposal = None  # no Gaussian law to propose from: the MALA chains, annealed from the NNGP
+            res = particle_tree(pb, init=init, progress=progress, t0=t0, proposal=proposal, **particle_options)
     except (FloatingPointError, np.linalg.LinAlgError) as exc:
         raise RuntimeError(
             f"nonlinear tree level ({ansatz}) failed at chi={spec.chi:g}, N={spec.width}: {exc}; try more "

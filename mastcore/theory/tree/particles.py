@@ -18,6 +18,7 @@ from .. import _defaults
 from .likelihood import dual
 from ..kernels.gaussian_law import activation_fn, fast_activation_fn, smoothed_features
 from .result import finish
+from .weighted import N_DRAWS, weighted_tree
 
 #: Defaults (theory/_defaults.py, shared with the cost model): particles, χ stages, outer iterations per stage / in
 #: the final averaging stage, MALA steps per outer iteration; and the damping of the C update.
@@ -92,11 +93,35 @@ def _mala(V, tilt, eps, n_steps, rng, state):
 
 def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_stages=STAGES,
                   outer_per_stage=OUTER_PER_STAGE, outer_final=OUTER_FINAL, mcmc_steps=MCMC_STEPS,
-                  damping=DAMPING):
-    """Particle tree level (docs/theory.md §9). Returns a NonlinearTreeResult built by :func:`.result.finish`."""
+                  damping=DAMPING, estimator="weighted", n_draws=N_DRAWS, proposal=None):
+    """Particle tree level: the exact tilted law (docs/theory.md §9.4). Returns a NonlinearTreeResult built by
+    :func:`.result.finish`.
+
+    estimator : "weighted" (default: weighted quasi-Monte Carlo draws of a Gaussian proposal, :mod:`.weighted`,
+        §9.4 — the law of ``init`` when it has one, else ``proposal``; MALA chains where its weights degenerate) or
+        "mala" (also above WEIGHTED_MAX_P = 160 train points; M = ``n_particles`` MALA chains, annealed in ``n_stages`` χ stages; the options from
+        ``outer_per_stage`` to ``damping`` are theirs). n_draws : draws of the weighted estimator.
+    """
+    if estimator not in ("weighted", "mala"):
+        raise ValueError(f"'estimator' must be 'weighted' or 'mala'; got {estimator!r}")
+    law = init if getattr(init, "_cov_row", None) is not None and init._cov_row.shape == (pb.r, pb.r) else proposal
+    if estimator == "weighted" and law is not None and pb.Z.shape[0] <= _defaults.WEIGHTED_MAX_P:
+        with serial():  # the same sums in the same order whatever the thread count: same seed, same answer
+            out = weighted_tree(pb, proposal=law, t0=t0, n_draws=n_draws, n_particles=n_particles, seed=seed,
+                                progress=progress)
+        if out is not None:
+            return out
+    return _mala_tree(pb, init=init, progress=progress, t0=t0, n_particles=n_particles, seed=seed,
+                      n_stages=n_stages, outer_per_stage=outer_per_stage, outer_final=outer_final,
+                      mcmc_steps=mcmc_steps, damping=damping)
+
+
+def _mala_tree(pb, *, init, progress, t0, n_particles, seed, n_stages, outer_per_stage, outer_final, mcmc_steps,
+               damping):
+    """The particle tree level by M MALA chains and a damped stochastic fixed point (docs/theory.md §9.4)."""
     spec = pb.spec
     act = spec.activation
-    gw, N, k0 = spec.g_w, spec.width, spec.kappa0
+    gw, k0 = spec.g_w, spec.kappa0
     rng = np.random.default_rng(seed)
     M = int(n_particles)
     phi, _ = activation_fn(act)

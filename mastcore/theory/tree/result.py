@@ -33,7 +33,9 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     ansatz, J : the ansatz and the objective J at the solution (``gaussian``/``gaussian_mean``; NaN for particles).
     converged, n_iter, residual : diagnostics. Gaussian ansätze: residual = ‖Λ_new − Λ‖_F/‖Λ‖_F of the
         stationarity map (μ's equation included for ``gaussian_mean``). Particles: relative drift of C between the
-        two halves of the averaging window, to be compared with ``c_se`` (its Monte-Carlo standard error).
+        two halves of the averaging window, to be compared with ``c_se`` (its Monte-Carlo standard error); by
+        weighted draws (§9.4): the fixed point's residual, and ``ess`` the weights' effective sample size over the
+        number of draws (NaN otherwise).
     K_B, n_roots : None (no background kernel / scalar root for nonlinear laws); kept for a uniform interface.
     """
 
@@ -44,6 +46,7 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     J: float = float("nan")
     mu: np.ndarray | None = None
     c_se: float = 0.0
+    ess: float = float("nan")
     n_stages: int = 1
     method: str = "tree"
     K_B: None = None
