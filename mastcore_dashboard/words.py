@@ -21,8 +21,8 @@ FLAG_WORDS = {
     "loop_correction_large": "the one-loop correction is more than half of the tree-level discrepancy: the 1/N "
                              "expansion is not converging — increase N",
     "M_not_positive_definite": "the fluctuations around the saddle are unstable: the one loop is undefined here",
-    "mc_error_large": "the Monte-Carlo error of the sampled one loop (its error bar; around the particle saddle "
-                      "mostly the saddle's own) is large compared with its correction to the tree level "
+    "mc_error_large": "the Monte-Carlo error of the sampled one loop (its error bar: the loop's samples and, around "
+                      "the particle saddle, the saddle's own) is large compared with its correction to the tree level "
                       "(docs/theory.md §12.10)",
     "nongaussian_large": "the neuron law is far from a Gaussian (the network learns features): the renormalised one "
                          "loop does not apply here (docs/theory.md §12.5)",
