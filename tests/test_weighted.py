@@ -88,8 +88,9 @@ def test_estimator_and_draws_are_checked():
     spec = mc.NetworkSpec(width=8, chi=8.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
     with pytest.raises(ValueError, match="'estimator'"):
         _tree(X, y, spec, Xs, estimator="gibbs")
-    with pytest.raises(ValueError, match="'n_draws'"):
-        _tree(X, y, spec, Xs, n_draws=1000)
+    for bad in (1000, 0, "many"):  # not 8 × a power of 2; not positive; not a number
+        with pytest.raises(ValueError, match="'n_draws'"):
+            _tree(X, y, spec, Xs, n_draws=bad)
 
 
 def test_fixed_point_solver_handles_an_oscillating_map():

@@ -26,6 +26,9 @@ WEIGHTED_MAX_P = 160
 #: of 2: a balanced stretch of a Sobol' sequence, prior_features.py), and per block of the sampled cumulants of the
 #: saddle one loop (bounds the (block, m) temporaries).
 PRIOR_BLOCK = 512
+#: scipy's Sobol' direction numbers cover this many dimensions (beyond: pseudo-random draws; the shared prior
+#: samples and the weighted particle saddle).
+SOBOL_MAX_DIM = 21201
 CUMULANT_BLOCK = 4096
 #: The one loop around a saddle (erf/ReLU): first number of tilted samples (doubled up to its cap while the
 #: Monte-Carlo error is above target), and the largest (S, m) array of the samples' vec(φφᵀ) kept for its jackknife

@@ -43,8 +43,7 @@ BLOCK = _defaults.PRIOR_BLOCK
 GROUPS = 16
 #: Randomised quasi-Monte Carlo for the weights v: each group a scrambled Sobol' sequence (docs/theory.md §12.9).
 QMC = True
-#: scipy's Sobol' direction numbers cover this many dimensions (beyond: pseudo-random weights).
-SOBOL_MAX_DIM = 21201
+SOBOL_MAX_DIM = _defaults.SOBOL_MAX_DIM
 #: Bytes of blocks one PriorFeatures keeps; beyond it, blocks are drawn again when asked for (same seed, same draws).
 KEEP_BYTES = 384 * 2**20
 #: Gauss–Hermite nodes of the linear coefficients b_i.

@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from ..._plumbing.validation import positive_int
 from .. import _defaults
 from ..kernels.gaussian_law import fast_activation_fn, smoothed_features
 from .likelihood import dual
@@ -40,8 +41,7 @@ TOL = 1e-10
 MAX_ITER = 100
 ANDERSON_DEPTH = 5
 MIXING = 0.5
-#: scipy's Sobol' direction numbers cover this many dimensions (beyond: pseudo-random draws).
-SOBOL_MAX_DIM = 21201
+SOBOL_MAX_DIM = _defaults.SOBOL_MAX_DIM
 
 
 def solve_fixed_point(step, C0, *, tol=TOL, max_iter=MAX_ITER):
@@ -139,7 +139,7 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     gw, k0, chi = spec.g_w, spec.kappa0, spec.chi
     coef = gw / spec.width
     phi = fast_activation_fn(spec.activation)[0]
-    n = int(n_draws)
+    n = positive_int("n_draws", n_draws)
     groups = GROUPS
     if n % groups or (n // groups) & (n // groups - 1):
         raise ValueError(f"'n_draws' must be {groups} × a power of 2; got {n}")
