@@ -137,28 +137,31 @@ class GaussianCumulants:
         return self.basis.vec(out)
 
 
-def raw_gram(basis: SymBasis, phi) -> np.ndarray:
-    """Σ_s vec(φ_sφ_sᵀ) vec(φ_sφ_sᵀ)ᵀ (m, m) over the rows of ``phi``, streamed in blocks."""
+def raw_gram(basis: SymBasis, phi, weights=None) -> np.ndarray:
+    """Σ_s c_s vec(φ_sφ_sᵀ) vec(φ_sφ_sᵀ)ᵀ (m, m) over the rows of ``phi`` (c_s = ``weights`` or 1), streamed in
+    blocks."""
     out = np.zeros((basis.m, basis.m))
     for lo in range(0, phi.shape[0], BLOCK):
         Ps = basis.outer_vec(phi[lo:lo + BLOCK])
-        out += Ps.T @ Ps
+        out += (Ps.T if weights is None else Ps.T * weights[lo:lo + BLOCK]) @ Ps
     return out
 
 
 class SampleCumulants:
-    """Cumulants of ψ = φφᵀ under the empirical measure of samples φ_s (docs/theory.md §12.1):
-    W'' = (g_w²/N) mean_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) mean_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − mean ψ.
+    """Cumulants of ψ = φφᵀ under the empirical measure of samples φ_s with weights w_s (docs/theory.md §12.1,
+    §12.10): W'' = (g_w²/N) Σ_s w_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) Σ_s w_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − Σ_s w_s ψ_s
+    (w_s = 1/S: plain samples; else importance weights of draws of a proposal, self-normalised).
 
-    These are exactly the derivatives at C̃* of N log mean_s exp[(g_w/N)⟨C̃ − C̃*, ψ_s⟩], the cumulant generating
+    These are exactly the derivatives at C̃* of N log Σ_s w_s exp[(g_w/N)⟨C̃ − C̃*, ψ_s⟩], the cumulant generating
     function estimated on the sample (tests/reference/brute_cgf_one_loop.py differentiates it). ``keep`` selects a
     subset of samples (the jackknife); test features give the joint moments with the test–train block ψ* = φ*φᵀ.
     """
 
     def __init__(self, basis: SymBasis, phi, g_w: float, N: int, *, phi_test=None, keep=None, gram=None,
-                 psi_vec=None):
+                 psi_vec=None, weights=None):
         """``gram`` : Σ_s vec(ψ_s) vec(ψ_s)ᵀ of the kept samples, if known; ``psi_vec`` : (S, m) vec(ψ_s) of all
-        samples (before ``keep``), if known — both save recomputing them for each jackknife replicate."""
+        samples (before ``keep``), if known — both save recomputing them for each jackknife replicate (unweighted
+        samples only). ``weights`` : (S,) non-negative weights of all samples (normalised over the kept ones)."""
         self.basis, self.g_w, self.N = basis, float(g_w), N
         self._psi_vec = None if psi_vec is None else (psi_vec if keep is None else psi_vec[keep])
         self._quad = None  # (B, δψᵀBδψ per sample) of the last w3
@@ -166,13 +169,27 @@ class SampleCumulants:
         self.phi_test = None if phi_test is None else (phi_test if keep is None else phi_test[keep])
         S = self.phi.shape[0]
         self.S = S
-        self.mean_psi = (self.phi.T @ self.phi) / S  # (P, P)
+        if weights is None:
+            self.w = np.full(S, 1.0 / S)
+        else:
+            if gram is not None:
+                raise ValueError("'gram' is the unweighted sum; it cannot be combined with 'weights'")
+            w = np.asarray(weights, dtype=np.float64)
+            w = w if keep is None else w[keep]
+            self.w = w / w.sum()
+        Fw = self.phi * self.w[:, None]
+        self.mean_psi = Fw.T @ self.phi  # (P, P)
         self.mu = basis.vec(self.mean_psi)
-        self.mean_psi_test = None if self.phi_test is None else (self.phi_test.T @ self.phi) / S  # (P*, P)
-        if gram is None:
-            gram = raw_gram(basis, self.phi) if self._psi_vec is None else self._psi_vec.T @ self._psi_vec
-        # centred second moment from the raw one: mean ψψᵀ − μμᵀ
-        self.W2 = (self.g_w**2 / N) * (gram / S - np.outer(self.mu, self.mu))
+        self.mean_psi_test = None if self.phi_test is None else (self.phi_test * self.w[:, None]).T @ self.phi
+        if gram is not None:
+            second = gram / S
+        elif weights is None:
+            second = (raw_gram(basis, self.phi) if self._psi_vec is None else self._psi_vec.T @ self._psi_vec) / S
+        else:
+            second = (raw_gram(basis, self.phi, self.w) if self._psi_vec is None
+                      else (self._psi_vec.T * self.w) @ self._psi_vec)
+        # centred second moment from the raw one: Σ w ψψᵀ − μμᵀ
+        self.W2 = (self.g_w**2 / N) * (second - np.outer(self.mu, self.mu))
         self.W2 = 0.5 * (self.W2 + self.W2.T)
 
     def _blocks(self):
@@ -181,19 +198,19 @@ class SampleCumulants:
             raw = self.basis.outer_vec(F) if self._psi_vec is None else self._psi_vec[lo:lo + BLOCK]
             Ps = raw - self.mu  # centred vec(δψ)
             Fs = None if self.phi_test is None else self.phi_test[lo:lo + BLOCK]
-            yield F, Fs, Ps
+            yield F, Fs, Ps, self.w[lo:lo + BLOCK]
 
     def w3(self, B):
         """vec of W'''[B] (m,). The per-sample quadratic forms δψᵀBδψ are kept for :meth:`test_terms` with the
         same B (they are the costly part, O(S m²), of both)."""
         out = np.zeros(self.basis.m)
         qs = []
-        for _, _, Ps in self._blocks():
+        for _, _, Ps, w in self._blocks():
             q = np.einsum("sm,sm->s", Ps @ B, Ps)
-            out += q @ Ps
+            out += (w * q) @ Ps
             qs.append(q)
         self._quad = (B, np.concatenate(qs) if qs else np.zeros(0))
-        return (self.g_w**3 / self.N**2) * out / self.S
+        return (self.g_w**3 / self.N**2) * out
 
     def _quadratic_forms(self, B, Ps, lo):
         """δψᵀBδψ of the block of samples starting at ``lo``: from :meth:`w3` when it had this B, else computed."""
@@ -208,15 +225,15 @@ class SampleCumulants:
         Pt = self.phi_test.shape[1]
         t1, t2, t3 = np.zeros(Pt), np.zeros(Pt), np.zeros(Pt)
         psa = self.mean_psi_test @ a  # ψ̄* a
-        for lo, (F, Fs, Ps) in zip(range(0, self.S, BLOCK), self._blocks()):
+        for lo, (F, Fs, Ps, w) in zip(range(0, self.S, BLOCK), self._blocks()):
             da = Fs * (F @ a)[:, None] - psa  # δψ* a per sample (k, P*)
-            t1 += (Ps @ u) @ da
+            t1 += (w * (Ps @ u)) @ da
             T = Ps @ U  # (k, P): ⟨δψ, U_j⟩
             # Σ_j (φ*_α φ_j − ψ̄*_αj) T_sj
-            t2 += np.einsum("sa,s->a", Fs, np.einsum("sj,sj->s", F, T)) - self.mean_psi_test @ T.sum(0)
-            t3 += self._quadratic_forms(B, Ps, lo) @ da
+            t2 += np.einsum("sa,s->a", Fs, w * np.einsum("sj,sj->s", F, T)) - self.mean_psi_test @ (w @ T)
+            t3 += (w * self._quadratic_forms(B, Ps, lo)) @ da
         c2, c3 = self.g_w**2 / self.N, self.g_w**3 / self.N**2
-        return c2 * t1 / self.S, c2 * t2 / self.S, c3 * t3 / self.S
+        return c2 * t1, c2 * t2, c3 * t3
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -392,8 +409,11 @@ class SampleLoop:
     the kept samples (R, a, K_R = F R Fᵀ, α = F a) is formed once for every jackknife replicate.
     """
 
-    def __init__(self, phi, C, y, chi: float, kappa0: float, g_w: float, N: int, *, phi_test=None):
+    def __init__(self, phi, C, y, chi: float, kappa0: float, g_w: float, N: int, *, phi_test=None, weights=None):
+        """``weights`` : (S,) non-negative weights of the samples (self-normalised over the kept ones; None: equal),
+        e.g. importance weights of draws of a proposal (docs/theory.md §12.10)."""
         self.phi = np.asarray(phi, dtype=np.float64)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.phi_test = None if phi_test is None else np.asarray(phi_test, dtype=np.float64)
         self.chi, self.kappa0, self.g_w, self.N = float(chi), float(kappa0), float(g_w), N
         P = C.shape[0]
@@ -411,21 +431,27 @@ class SampleLoop:
         RAa = R @ (A @ a)
         return -0.5 * self.chi * (np.outer(RAa, a) + np.outer(a, RAa)) + 0.5 * R @ A @ R
 
-    def _system(self, KR, al, lam: float = 1.0):
+    def _system(self, KR, al, lam: float = 1.0, w=None):
         """I − λT (n, n), T = (κ/n) J Ĥ J with Ĥ_st = ⟨ψ_s, L''ψ_t⟩ = ½ (K_R)_st² − χ (K_R)_st α_s α_t for the
-        samples whose K_R block and α are given (docs/theory.md §12.10); with it the centred means h = Ĥ1/n."""
+        samples whose K_R block and α are given (docs/theory.md §12.10); with it the centred means h = Ĥ1/n.
+        With weights w (summing to 1): T = κ D^½ J_wᵀ Ĥ J_w D^½, D = diag(w), J_w = I − w1ᵀ, and h = Ĥw."""
         n = KR.shape[0]
         A = np.empty((n, n))
         for lo in range(0, n, ROW_BLOCK):
             hi = min(n, lo + ROW_BLOCK)
             blk = KR[lo:hi]
             np.multiply(blk, 0.5 * blk - self.chi * al[lo:hi, None] * al[None, :], out=A[lo:hi])
-        h = A.mean(axis=1)
-        hb = h.mean()
+        h = A.mean(axis=1) if w is None else A @ w
+        hb = h.mean() if w is None else w @ h
         A -= h[:, None]
         A -= h[None, :]
         A += hb
-        A *= -lam * self.g_w**2 / self.N / n
+        if w is None:
+            A *= -lam * self.g_w**2 / self.N / n
+        else:
+            sw = np.sqrt(w)
+            A *= (-lam * self.g_w**2 / self.N) * sw[:, None]
+            A *= sw[None, :]
         A[np.diag_indices(n)] += 1.0
         return A, h
 
@@ -441,26 +467,37 @@ class SampleLoop:
             F, al = self.phi[keep], self.alpha[keep]
             Fs = None if self.phi_test is None else self.phi_test[keep]
         n = F.shape[0]
+        w = None
+        if self.weights is not None:
+            w = self.weights if keep is None else self.weights[keep]
+            w = w / w.sum()
         kap = self.g_w**2 / self.N
         positive = True
+        KR = self.KR if keep is None else self.KR[np.ix_(keep, keep)]
         if M is None:
-            A, _ = self._system(self.KR if keep is None else self.KR[np.ix_(keep, keep)], al)
+            A, _ = self._system(KR, al, w=w)
             M, positive = _inverse(A)  # M = (I − T)⁻¹
             del A
-        # ψ-space quadratic forms of G_C̃C̃: δψ_sᵀ G_C̃C̃ δψ_s = (n/κ)(M_ss − 1)   (Zᵀ G_C̃C̃ Z = M − I)
-        q = (n / kap) * (np.diag(M) - 1.0)
-        M -= 1.0 / n  # M̃ = M − 11ᵀ/n = J M J: Z M Zᵀ = (κ/n) Ψ M̃ Ψᵀ (Ψ uncentred)
-        mean_psi = F.T @ F / n
-        # E_B = (κ/n) Fᵀ (M̃ ∘ (F B Fᵀ)) F for B = R and B = aaᵀ
-        MK = np.multiply(M, self.KR) if keep is None else self.KR[np.ix_(keep, keep)]
-        if keep is not None:
-            MK *= M
+        # ψ-space quadratic forms of G_C̃C̃: δψ_sᵀ G_C̃C̃ δψ_s = (M_ss − 1)/(κ w_s)   (Zᵀ G_C̃C̃ Z = M − I), and
+        # M̃ = D^½ M D^½ − w wᵀ (M√w = √w), so that G_CC = Z M Zᵀ = κ Ψ M̃ Ψᵀ (Ψ uncentred); w_s = 1/n unweighted
+        if w is None:
+            w = np.full(n, 1.0 / n)
+            M *= 1.0 / n
+        else:
+            sw = np.sqrt(w)
+            M *= sw[:, None]
+            M *= sw[None, :]
+        q = (np.diag(M) / w - 1.0) / (kap * w)
+        M -= np.outer(w, w)
+        mean_psi = (F * w[:, None]).T @ F
+        # E_B = κ Fᵀ (M̃ ∘ (F B Fᵀ)) F for B = R and B = aaᵀ
+        MK = KR * M
         MKa = MK @ al
-        E_R = (kap / n) * (F.T @ (MK @ F))
+        E_R = kap * (F.T @ (MK @ F))
         del MK
         E_R = 0.5 * (E_R + E_R.T)
         Fa = F * al[:, None]
-        E_aa = (kap / n) * (Fa.T @ (M @ Fa))
+        E_aa = kap * (Fa.T @ (M @ Fa))
         E_aa = 0.5 * (E_aa + E_aa.T)
         aa = np.outer(a, a)
         RER = R @ E_R
@@ -468,13 +505,14 @@ class SampleLoop:
         g_C = 0.5 * chi * (RER @ aa + aa @ RER.T + R @ E_aa @ R) - 0.5 * RER @ R
         g_C = 0.5 * (g_C + g_C.T)
         c3 = self.g_w**3 / self.N**2
-        g_T = 0.5 * c3 / n * ((F * q[:, None]).T @ F - q.sum() * mean_psi)
+        wq = w * q
+        g_T = 0.5 * c3 * ((F * wq[:, None]).T @ F - wq.sum() * mean_psi)
         g_T = 0.5 * (g_T + g_T.T)
         # δC = G_CC g_C + G_CC̃ g_C̃ = g_C̃ + Z M Zᵀ (g_C + L''[g_C̃])
         X = g_C + self._lpp(g_T)
-        w = np.einsum("sp,sp->s", F @ X, F)  # ⟨ψ_s, X⟩
-        u = M @ w
-        dC = g_T + (kap / n) * ((F * u[:, None]).T @ F)
+        wx = np.einsum("sp,sp->s", F @ X, F)  # ⟨ψ_s, X⟩
+        u = M @ wx
+        dC = g_T + kap * ((F * u[:, None]).T @ F)
         dC = 0.5 * (dC + dC.T)
         var = None
         if variance:
@@ -482,9 +520,9 @@ class SampleLoop:
             for i in range(F.shape[1]):
                 Xi = F * F[:, i:i + 1]
                 var[i] = np.einsum("sp,sp->p", M @ Xi, Xi)
-            var = (kap / n) * 0.5 * (var + var.T)
+            var = kap * 0.5 * (var + var.T)
         out = dict(
-            min_eig=self._min_eig(M, F, kap, positive) if check else float("nan"),
+            min_eig=self._min_eig(M, F, w, kap, positive) if check else float("nan"),
             positive=positive,
             a=a,
             delta_tree=k0 * a,
@@ -497,11 +535,11 @@ class SampleLoop:
             delta_fluct_test=None,
         )
         if C_test is not None:
-            # (12.6)–(12.7) with G_{C*C} = (κ/n) Ψ* M̃ Ψᵀ, ψ*_s = φ*_s φ_sᵀ
-            t1 = (kap / n) * (Fs.T @ (u * al))
-            t2 = (kap / n) * (Fs.T @ MKa)  # E[δC* R δC] a
-            dpa = Fs * al[:, None] - ((Fs.T @ F / n) @ a)[None, :]  # δψ*_s a
-            t3 = c3 / n * (q @ dpa)
+            # (12.6)–(12.7) with G_{C*C} = κ Ψ* M̃ Ψᵀ, ψ*_s = φ*_s φ_sᵀ
+            t1 = kap * (Fs.T @ (u * al))
+            t2 = kap * (Fs.T @ MKa)  # E[δC* R δC] a
+            dpa = Fs * al[:, None] - (((Fs * w[:, None]).T @ F) @ a)[None, :]  # δψ*_s a
+            t3 = c3 * (wq @ dpa)
             shift_t = t1 + 0.5 * t3 - C_test @ R @ dC @ a
             fluct_t = -t2 + C_test @ R @ E_R @ a
             out["f_test"] = C_test @ a + shift_t + fluct_t
@@ -510,21 +548,22 @@ class SampleLoop:
         return out
 
     @staticmethod
-    def _min_eig(Mt, F, kap, positive):
-        """λ_min/λ_max of G_CC = (κ/n) Ψ M̃ Ψᵀ: 0 when I − T is positive definite (G_CC ⪰ 0 of rank < m), else its
-        nonzero spectrum, that of Λ^½ Vᵀ M̃ V Λ^½ with J ΨᵀΨ J = V Λ Vᵀ (O(n³); only where the check fails)."""
+    def _min_eig(Mt, F, w, kap, positive):
+        """λ_min/λ_max of G_CC = κ Ψ M̃ Ψᵀ: 0 when I − T is positive definite (G_CC ⪰ 0 of rank < m), else its
+        nonzero spectrum, that of Λ^½ Vᵀ M̃ V Λ^½ with κ J_wᵀ ΨᵀΨ J_w = V Λ Vᵀ (M̃ = J_w M̃ J_wᵀ; O(n³); only where
+        the check fails)."""
         if positive:
             return 0.0
-        n = F.shape[0]
         G = (F @ F.T) ** 2  # ⟨ψ_s, ψ_t⟩ = (φ_s·φ_t)²
-        G -= G.mean(axis=0)[None, :]
-        G -= G.mean(axis=1)[:, None]
-        lam, V = np.linalg.eigh((kap / n) * 0.5 * (G + G.T))
+        Gw = G @ w
+        G -= Gw[:, None]
+        G -= Gw[None, :]
+        G += w @ Gw
+        lam, V = np.linalg.eigh(kap * 0.5 * (G + G.T))
         ok = lam > lam[-1] * 1e-12
         B = V[:, ok] * np.sqrt(lam[ok])
         ev = np.linalg.eigvalsh(B.T @ Mt @ B)
         return float(ev[0] / max(ev[-1], np.finfo(float).tiny))
-
 
     def replicates(self, groups, labels, **kw) -> list:
         """:meth:`core` of every delete-one-group sample, in the order of ``labels``. With λ = n/n' (n' kept), each

@@ -59,6 +59,10 @@ class NonlinearTreeResult(SigmaVMixin, Result):
     # their spread is the saddle's Monte-Carlo error
     _f_blocks: np.ndarray = field(default=None, repr=False)
     _ft_blocks: np.ndarray = field(default=None, repr=False)
+    # by weighted draws (§9.4): what regenerates the draws (weighted.Draws) and each group's own fixed point C_g
+    # (G, P, P); the loop around the saddle reuses both (docs/theory.md §12.10)
+    _draws: object = field(default=None, repr=False)
+    _C_groups: np.ndarray = field(default=None, repr=False)
 
     @property
     def variant(self) -> str:

@@ -27,7 +27,7 @@ from ..kernels.gaussian_law import fast_activation_fn, smoothed_features
 from .likelihood import dual
 from .result import finish
 
-__all__ = ["ESS_MIN", "ESS_REFIT", "GROUPS", "N_DRAWS", "solve_fixed_point", "weighted_tree"]
+__all__ = ["Draws", "ESS_MIN", "ESS_REFIT", "GROUPS", "N_DRAWS", "law_weights", "solve_fixed_point", "weighted_tree"]
 
 #: Draws (a multiple of GROUPS × a power of 2) and independent scrambled Sobol' groups (theory/_defaults.py).
 N_DRAWS = _defaults.WEIGHTED_DRAWS
@@ -90,17 +90,52 @@ def solve_fixed_point(step, C0, *, tol=TOL, max_iter=MAX_ITER):
     return gx.reshape(shape), aux, max_iter, best[0], False
 
 
-def _normals(r: int, n: int, groups: int, seed, refit: int):
-    """(n, r) standard normals: ``groups`` independently scrambled Sobol' sequences of n/groups points, Φ⁻¹-mapped."""
+def _normals(r: int, n: int, groups: int, seed, refit: int, per: int | None = None):
+    """(groups·per, r) standard normals: the first ``per`` (default n/groups) points of each of ``groups``
+    independently scrambled Sobol' sequences of n/groups points, Φ⁻¹-mapped (a power-of-2 prefix of a scrambled
+    Sobol' sequence is itself a scrambled net, docs/theory.md §12.10); pseudo-random beyond SOBOL_MAX_DIM."""
     from scipy.special import ndtri  # noqa: PLC0415
     from scipy.stats import qmc  # noqa: PLC0415
 
-    per = n // groups
+    full = n // groups
+    per = full if per is None else int(per)
     if r > SOBOL_MAX_DIM:
-        return np.random.default_rng([seed, refit, 13]).standard_normal((n, r))
+        xi = np.random.default_rng([seed, refit, 13]).standard_normal((n, r))
+        return np.vstack([xi[g * full:g * full + per] for g in range(groups)])
     parts = [qmc.Sobol(r, scramble=True, seed=np.random.default_rng([seed, refit, g, 13])).random(per)
              for g in range(groups)]
     return ndtri(np.clip(np.vstack(parts), 1e-16, 1 - 1e-16))
+
+
+@dataclasses.dataclass(frozen=True)
+class Draws:
+    """What regenerates the draws of :func:`weighted_tree` (a few r×r numbers instead of n×r draws): the proposal
+    N(mean, LLᵀ) in the row space, n draws in ``groups`` scrambled groups, the seed and the refit index."""
+
+    mean: np.ndarray
+    L: np.ndarray
+    n: int
+    groups: int
+    seed: int
+    refit: int
+
+    def points(self, lam0: float, per: int | None = None):
+        """(V (k, r), base (k,), group (k,)): the first ``per`` draws of every group (default all), base the
+        log prior less the log proposal up to a constant (docs/theory.md §9.4)."""
+        xi = _normals(self.L.shape[0], self.n, self.groups, self.seed, self.refit, per)
+        V = self.mean + xi @ self.L.T
+        base = -0.5 * lam0 * np.einsum("ij,ij->i", V, V) + 0.5 * np.einsum("ij,ij->i", xi, xi)
+        k = xi.shape[0] // self.groups
+        return V, base, np.repeat(np.arange(self.groups), k)
+
+
+def law_weights(F, base, C, y, spec):
+    """Self-normalised weights (n,) of the tilted law at the saddle C for draws with features F (n, P) and
+    ``base`` of :meth:`Draws.points`: w ∝ exp[base + (g_w/N) φᵀC̃φ], C̃ = (χ/2) a aᵀ − ½ R (docs/theory.md §9.4)."""
+    Ct, _ = dual(C, y, spec.chi, spec.kappa0)
+    lw = base + (spec.g_w / spec.width) * np.einsum("ij,ij->i", F @ Ct, F)
+    w = np.exp(lw - lw.max())
+    return w / w.sum()
 
 
 def _proposal(mean, cov, r: int):
@@ -115,14 +150,11 @@ def _proposal(mean, cov, r: int):
     return (np.zeros(r) if mean is None else np.asarray(mean, dtype=np.float64)), U[:, order] * np.sqrt(lam)
 
 
-def _step(F, base, y, chi, k0, coef, gw):
+def _step(F, base, y, spec):
     """The map C ↦ g_w Σ_s w_s(C) φ_s φ_sᵀ on fixed draws (F the (n, P) features, base = log prior − log proposal)."""
     def step(C):
-        Ct, _ = dual(C, y, chi, k0)
-        lw = base + coef * np.einsum("ij,ij->i", F @ Ct, F)
-        w = np.exp(lw - lw.max())
-        w /= w.sum()
-        return gw * ((F.T * w) @ F), w
+        w = law_weights(F, base, C, y, spec)
+        return spec.g_w * ((F.T * w) @ F), w
     return step
 
 
@@ -137,7 +169,6 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     Returns a NonlinearTreeResult (ansatz "particles"), or None where the weights stay degenerate (ESS < ESS_MIN·n)."""
     spec = pb.spec
     gw, k0, chi = spec.g_w, spec.kappa0, spec.chi
-    coef = gw / spec.width
     phi = fast_activation_fn(spec.activation)[0]
     n = positive_int("n_draws", n_draws)
     groups = GROUPS
@@ -148,12 +179,10 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     C = np.array(proposal.C, dtype=np.float64)
     total_iter = 0
     for refit in range(MAX_REFITS + 1):
-        xi = _normals(r, n, groups, seed, refit)
-        V = mean + xi @ L.T
-        # log p(v) − log q(v) up to a constant: the prior's quadratic form less the proposal's
-        base = -0.5 * lam0 * np.einsum("ij,ij->i", V, V) + 0.5 * np.einsum("ij,ij->i", xi, xi)
+        draws = Draws(mean, L, n, groups, int(seed), refit)
+        V, base, _ = draws.points(lam0)  # base: log p(v) − log q(v) up to a constant, at C̃ = 0
         F = phi(V @ pb.Z.T)
-        step = _step(F, base, pb.y, chi, k0, coef, gw)
+        step = _step(F, base, pb.y, spec)
         C, w, n_iter, res, ok = solve_fixed_point(step, C, tol=tol, max_iter=max_iter)
         total_iter += n_iter
         ess = _ess(w) / n
@@ -173,7 +202,7 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     Cg, fb, ftb, Ks = [], [], [], None
     for g in range(groups):
         sl = slice(g * per, (g + 1) * per)
-        Cb, wb, _, _, _ = solve_fixed_point(_step(F[sl], base[sl], pb.y, chi, k0, coef, gw), C, tol=tol * 100,
+        Cb, wb, _, _, _ = solve_fixed_point(_step(F[sl], base[sl], pb.y, spec), C, tol=tol * 100,
                                             max_iter=max_iter)
         ab = dual(Cb, pb.y, chi, k0)[1]
         Cg.append(Cb)
@@ -197,4 +226,5 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     u = (rng.random() + np.arange(int(n_particles))) / int(n_particles)
     idx = np.minimum(np.searchsorted(np.cumsum(w), u), n - 1)
     return dataclasses.replace(res_out, _particles=V[idx], _f_blocks=np.asarray(fb),
-                               _ft_blocks=np.asarray(ftb) if ftb else None, ess=ess)
+                               _ft_blocks=np.asarray(ftb) if ftb else None, ess=ess, _draws=draws,
+                               _C_groups=Cg)
