@@ -212,11 +212,11 @@ def smoothed_features(activation, H, s2, rng):
         torch = _torch()
         mean = lambda h, v: act.gauss_mean_torch(  # noqa: E731
             torch.from_numpy(np.ascontiguousarray(h)), torch.from_numpy(np.array(v, dtype=np.float64))).numpy()
-    if np.all(s2 > 0):
-        return mean(H, s2)
-    out = act.phi(H)  # test points inside the row space have no prior noise
-    cols = s2 > 0
-    out[:, cols] = mean(H[:, cols], s2[cols])
+    with np.errstate(all="ignore"):
+        out = mean(np.ascontiguousarray(H), s2)
+    inside = ~(s2 > 0)
+    if inside.any():  # test points inside the row space have no prior noise
+        out[:, inside] = act.phi(H[:, inside])
     return out
 
 

@@ -12,25 +12,31 @@ above ``mc_rtol``. Same seed → same answer.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 
 import numpy as np
 
+from ..._plumbing.threads import serial
 from ..._plumbing.validation import check_data
 from ...specs import NetworkSpec
 from .. import _defaults
 from .._defaults import DENSE_ARRAYS, LOOP_BYTES, SADDLE_MAX_P, SAMPLE_ARRAYS, choose_representation
-from .cumulants import VAR_MAX_FLOPS, SymBasis, jackknife_core, sample_jackknife_core
+from .cumulants import (VAR_MAX_FLOPS, SampleCumulants, SampleLoop, SymBasis, cumulant_core, jackknife_core,
+                        sample_jackknife_core)
+from ..kernels.gaussian_law import fast_activation_fn, smoothed_features
 from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from ..tree.level import nonlinear_tree_level
 from ..tree.nonlinear import DEFAULT_ANSATZ, NonlinearTreeResult
+from ..tree.weighted import law_weights
 from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_carlo_settings
 
 __all__ = ["LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SADDLE_MAX_P", "jackknife_se",
            "choose_representation", "saddle_one_loop"]
 
 #: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
-MC_RTOL = 0.05
+MC_RTOL = 0.01
 #: Default first sample size (docs/theory.md §12.10; theory/_defaults.py) and cap (samples are doubled in between);
 #: jackknife groups.
 N_SAMPLES = _defaults.SADDLE_SAMPLES
@@ -39,6 +45,9 @@ PARTICLE_SAMPLES = _defaults.PARTICLE_SADDLE_SAMPLES
 #: then at most √(1 + 0.5²) = 1.12× the saddle's part; docs/theory.md §12.10).
 SADDLE_SHARE = 0.5
 MAX_SAMPLES = 160000
+#: Around a weighted saddle, the kernel variance of the sample representation (2 S² P² flops) is formed by default
+#: only up to this (0.3 s): at the Fig. 2 preset (S = 2048, P = 80: 5e10) it took 60 % of each χ point of a sweep.
+WEIGHTED_VAR_FLOPS = 1e10
 N_GROUPS = 8
 
 
@@ -146,10 +155,109 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     if tree is None:
         tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=ansatz, strict=strict)
     t_tree = time.perf_counter()
-    rng = np.random.default_rng(seed)
     pb = law_problem(X, spec, X_test)
-    basis = None
     with_test = tree.f_test is not None
+    if getattr(tree, "_draws", None) is not None:
+        est = _weighted_loop(X, y, spec, X_test, pb, tree, with_test, mc_rtol=mc_rtol, seed=seed, strict=strict,
+                             progress=progress, kernel_variance=kernel_variance, representation=representation)
+    else:
+        est = _sampled_loop(y, spec, pb, tree, ansatz, with_test, n_samples=n_samples, max_samples=max_samples,
+                            mc_rtol=mc_rtol, seed=seed, progress=progress, kernel_variance=kernel_variance,
+                            representation=representation)
+    tree, full, corr = est.tree, est.full, est.full["delta_shift"] + est.full["delta_fluct"]
+    pseudo_tr, pseudo_te = est.pseudo_tr, est.pseudo_te
+    f_test = None if pseudo_te is None else est.f_test
+    se_tr = pseudo_tr.std(0, ddof=1) / np.sqrt(len(pseudo_tr))
+    se_te = None if pseudo_te is None else pseudo_te.std(0, ddof=1) / np.sqrt(len(pseudo_te))
+    mc_se = float(np.std(np.mean(y * (y - pseudo_tr), axis=1), ddof=1) / np.sqrt(len(pseudo_tr)))
+    corr_myd = float(np.mean(y * corr))
+    ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
+    delta = full["delta_tree"] + corr
+    loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(full["delta_tree"]), np.finfo(float).tiny))
+    checks = LoopFlags()
+    positive = bool(full["min_eig"] > -1e-10)
+    if not positive:
+        checks.add("M_not_positive_definite", f"the kernel covariance G_CC has a negative eigenvalue "
+                   f"({full['min_eig']:.2e} of its largest): the Gaussian (one-loop) integral is undefined here",
+                   severe=True)
+    checks.width(spec.width, P, unit="train points P", detail="the loop expansion in P/N breaks down")
+    checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level "
+                f"discrepancy (> {LOOP_TO_TREE_MAX})")
+    loop_se, saddle_part = est.loop_se, est.saddle_se
+    if getattr(tree, "_draws", None) is not None:
+        knobs = "'n_draws' (mc.tree_level)"
+        at = f"{est.n_samples} of the saddle's {tree._draws.n} weighted draws"
+    else:
+        knobs = ("'n_draws' (mc.tree_level)" if np.isfinite(getattr(tree, "ess", np.nan))  # MALA chains otherwise
+                 else "'n_particles' or 'outer_final' (mc.tree_level)")
+        at = f"{est.n_samples} samples"
+    remedy = ("raise 'max_samples'" if loop_se >= saddle_part and getattr(tree, "_draws", None) is None else
+              f"most of it is the particle saddle's: raise its {knobs}" if loop_se < saddle_part else
+              f"raise the saddle's {knobs}")
+    checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop "
+                       f"correction (loop {loop_se:.1e} with {at}, saddle ≈ {saddle_part:.1e}; "
+                       f"target {100 * mc_rtol:.0f} %); {remedy}")
+    checks.saddle(tree.converged)
+    flags, message = checks.close(f"one loop at chi={spec.chi:g}, N={spec.width}")
+    return NonlinearOneLoopResult(
+        f_train=y - delta,
+        f_test=f_test,
+        se_train=se_tr,
+        se_test=se_te,
+        delta=delta,
+        delta_tree=full["delta_tree"],
+        delta_shift=full["delta_shift"],
+        delta_fluct=full["delta_fluct"],
+        delta_shift_test=full["delta_shift_test"],
+        delta_fluct_test=full["delta_fluct_test"],
+        delta_C=full["dC"],
+        C=tree.C + full["dC"],
+        kernel_variance=full["var"],
+        tree=tree,
+        spec=spec,
+        variant="perturbative",
+        converged=bool(tree.converged),
+        n_iter=int(tree.n_iter),
+        residual=float(tree.residual),
+        positive_definite=positive,
+        loop_ratio=loop_ratio,
+        flags=flags,
+        message=message,
+        seconds=time.perf_counter() - t0,
+        timings=dict(tree=t_tree - t0, fluctuations=time.perf_counter() - t_tree),
+        ansatz=ansatz,
+        n_samples=int(est.n_samples),
+        seed=seed,
+        mc_se=mc_se,
+        mc_ratio=float(ratio),
+        chain_f_train=pseudo_tr,
+        chain_f_test=pseudo_te,
+    )
+
+
+@dataclasses.dataclass
+class _Estimate:
+    """What either estimator hands to :func:`saddle_one_loop`: the pooled core dict, the (G, P) and (G, P*) pseudo-
+    values of f (their spread over √G is the total Monte-Carlo error), the test prediction, the parts of the error of
+    train mean(y·Δ) from the loop's samples and from the saddle, the samples used and the (possibly refined) saddle."""
+
+    full: dict
+    pseudo_tr: np.ndarray
+    pseudo_te: np.ndarray | None
+    f_test: np.ndarray | None
+    loop_se: float
+    saddle_se: float
+    n_samples: int
+    tree: NonlinearTreeResult
+
+
+def _sampled_loop(y, spec, pb, tree, ansatz, with_test, *, n_samples, max_samples, mc_rtol, seed, progress,
+                  kernel_variance, representation) -> _Estimate:
+    """The loop on fresh samples of the saddle's law (Gaussian draws or MALA chains), doubled until the total error
+    meets ``mc_rtol`` (module docstring); the jackknife over groups of samples plus the saddle's batch means."""
+    P = pb.Z.shape[0]
+    rng = np.random.default_rng(seed)
+    basis = None
     cap = _sample_cap(P, representation, max_samples)
     if cap < n_samples:
         raise ValueError(f"'n_samples' = {n_samples} samples do not fit the loop's memory ({LOOP_BYTES / 2**30:.0f} "
@@ -190,74 +298,120 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
         n = min(2 * n, max_samples)
         if n <= samples.n:
             break
-    se_te = pseudo_te = f_test = None
+    pseudo_te = f_test = None
     if with_test:
         base = C_test @ full["a"]
         f_test = tree.f_test + (full["f_test"] - base)
         ft_reps = np.array([tree.f_test + (r["f_test"] - C_test @ r["a"]) for r in reps])
-        se_te, pseudo_te = jackknife_se(f_test, ft_reps)
+        pseudo_te = with_saddle_error(jackknife_se(f_test, ft_reps)[1], getattr(tree, "_ft_blocks", None))
     # the particle saddle's own Monte-Carlo error (its batch means, docs/theory.md §12.10) on top of the loop's
-    loop_se = mc_se
     pseudo_tr = with_saddle_error(pseudo_tr, getattr(tree, "_f_blocks", None))
-    if pseudo_te is not None:
-        pseudo_te = with_saddle_error(pseudo_te, getattr(tree, "_ft_blocks", None))
-        se_te = pseudo_te.std(0, ddof=1) / np.sqrt(len(pseudo_te))
-    se_tr = pseudo_tr.std(0, ddof=1) / np.sqrt(len(pseudo_tr))
-    mc_se = float(np.std(np.mean(y * (y - pseudo_tr), axis=1), ddof=1) / np.sqrt(len(pseudo_tr)))
-    ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
-    delta = full["delta_tree"] + corr
-    loop_ratio = float(np.linalg.norm(corr) / max(np.linalg.norm(full["delta_tree"]), np.finfo(float).tiny))
-    checks = LoopFlags()
-    positive = bool(full["min_eig"] > -1e-10)
-    if not positive:
-        checks.add("M_not_positive_definite", f"the kernel covariance G_CC has a negative eigenvalue "
-                   f"({full['min_eig']:.2e} of its largest): the Gaussian (one-loop) integral is undefined here",
-                   severe=True)
-    checks.width(spec.width, P, unit="train points P", detail="the loop expansion in P/N breaks down")
-    checks.loop(loop_ratio, LOOP_TO_TREE_MAX, f"the one-loop correction is {loop_ratio:.2f}× the tree-level "
-                f"discrepancy (> {LOOP_TO_TREE_MAX})")
-    saddle_part = float(np.sqrt(max(mc_se**2 - loop_se**2, 0.0)))
-    knobs = ("n_draws" if np.isfinite(getattr(tree, "ess", np.nan))  # weighted draws, else MALA chains (§9.4)
-             else "n_particles or outer_final")
-    remedy = ("raise 'max_samples'" if loop_se >= saddle_part else
-              f"most of it is the particle saddle's: raise its {knobs} (mc.tree_level)")
-    checks.monte_carlo(ratio, mc_rtol, f"Monte-Carlo error {mc_se:.2e} is {100 * ratio:.0f} % of the one-loop "
-                       f"correction (loop samples {loop_se:.1e} after {samples.n} samples, saddle ≈ {saddle_part:.1e}; "
-                       f"target {100 * mc_rtol:.0f} %); {remedy}")
-    checks.saddle(tree.converged)
-    flags, message = checks.close(f"one loop at chi={spec.chi:g}, N={spec.width}")
-    return NonlinearOneLoopResult(
-        f_train=y - delta,
-        f_test=f_test,
-        se_train=se_tr,
-        se_test=se_te,
-        delta=delta,
-        delta_tree=full["delta_tree"],
-        delta_shift=full["delta_shift"],
-        delta_fluct=full["delta_fluct"],
-        delta_shift_test=full["delta_shift_test"],
-        delta_fluct_test=full["delta_fluct_test"],
-        delta_C=full["dC"],
-        C=tree.C + full["dC"],
-        kernel_variance=full["var"],
-        tree=tree,
-        spec=spec,
-        variant="perturbative",
-        converged=bool(tree.converged),
-        n_iter=int(tree.n_iter),
-        residual=float(tree.residual),
-        positive_definite=positive,
-        loop_ratio=loop_ratio,
-        flags=flags,
-        message=message,
-        seconds=time.perf_counter() - t0,
-        timings=dict(tree=t_tree - t0, fluctuations=time.perf_counter() - t_tree),
-        ansatz=ansatz,
-        n_samples=int(samples.n),
-        seed=seed,
-        mc_se=mc_se,
-        mc_ratio=float(ratio),
-        chain_f_train=pseudo_tr,
-        chain_f_test=pseudo_te,
-    )
+    return _Estimate(full, pseudo_tr, pseudo_te, f_test, mc_se, saddle_se, samples.n, tree)
 
+
+def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, strict, progress, kernel_variance,
+                   representation) -> _Estimate:
+    """The loop around a weighted particle saddle on the saddle's own draws and weights (docs/theory.md §12.10):
+    the pooled estimate at the pooled C, and one estimate per scrambled group at that group's own fixed point C_g,
+    whose spread is the total Monte-Carlo error of saddle and loop together (randomised QMC). While it is above
+    ``mc_rtol`` of the loop correction, the saddle is solved again on 2× the draws (warm: its own law proposes them)
+    and, in the sample representation, the loop's prefix of every group doubled — up to WEIGHTED_MAX_DRAWS and
+    LOOP_BYTES."""
+    P = pb.Z.shape[0]
+    step = 0
+    while True:
+        d = tree._draws
+        full_per = d.n // d.groups
+        per = min(full_per, _defaults.WEIGHTED_LOOP_PER * 2**step)
+        how = (_defaults.choose_weighted_representation(P, d.n, per, d.groups) if representation == "auto"
+               else representation)
+        if how is None:
+            how = "samples"
+        if how == "dense":
+            per = full_per
+        while how == "samples" and SAMPLE_ARRAYS * 8.0 * (d.groups * per) ** 2 > LOOP_BYTES and per > 1:
+            per //= 2
+        # dense: many small operations, one thread each (_plumbing/threads.serial); samples: large BLAS calls
+        with serial() if how == "dense" else contextlib.nullcontext():
+            est = _weighted_estimate(y, spec, pb, tree, with_test, how=how, per=per, seed=seed,
+                                     kernel_variance=kernel_variance)
+        corr_myd = abs(float(np.mean(y * (est.full["delta_shift"] + est.full["delta_fluct"]))))
+        target = mc_rtol * max(corr_myd, np.finfo(float).tiny)
+        total = float(np.std(np.mean(y * (y - est.pseudo_tr), axis=1), ddof=1) / np.sqrt(len(est.pseudo_tr)))
+        if progress is not None:
+            progress(d.n, _defaults.WEIGHTED_MAX_DRAWS, {"samples": est.n_samples, "draws": d.n,
+                                                         "mc_ratio": total / target * mc_rtol,
+                                                         "loop_ratio": est.loop_se / target * mc_rtol,
+                                                         "saddle_ratio": est.saddle_se / target * mc_rtol})
+        # which part to refine: the saddle's draws (in the dense representation they are also the loop's), or the
+        # loop's prefix of them
+        # (the larger part, or both when each alone is above half the target)
+        saddle_high = est.saddle_se >= est.loop_se or est.saddle_se**2 > 0.5 * target**2
+        loop_high = est.loop_se >= est.saddle_se or est.loop_se**2 > 0.5 * target**2
+        grow_loop = (how == "samples" and loop_high and per < full_per and per < _defaults.WEIGHTED_LOOP_MAX_PER
+                     and SAMPLE_ARRAYS * 8.0 * (2 * d.groups * per) ** 2 <= LOOP_BYTES)
+        grow_draws = 2 * d.n <= _defaults.WEIGHTED_MAX_DRAWS and (saddle_high or (loop_high and how == "dense"))
+        if total <= target or not (grow_draws or grow_loop):
+            return est
+        if grow_draws:
+            refined = nonlinear_tree_level(X, y, spec, X_test, ansatz="particles", init=tree, n_draws=2 * d.n,
+                                           seed=d.seed, strict=strict)
+            if getattr(refined, "_draws", None) is None:  # its weights degenerated: keep what we have
+                return est
+            tree = refined
+        if grow_loop:
+            step += 1
+
+
+def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_variance):
+    """One pass of :func:`_weighted_loop` on the first ``per`` draws of every group."""
+    d = tree._draws
+    P = pb.Z.shape[0]
+    phi = fast_activation_fn(spec.activation)[0]
+    V, base, group = d.points(pb.lam0, per)
+    F = phi(V @ pb.Z.T)
+    Fs = (smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, np.random.default_rng([seed, 29]))
+          if with_test else None)
+    del V
+    basis = SymBasis(P) if how == "dense" else None
+    k0 = spec.kappa0
+    psi_vec = None  # vec(φφᵀ) of every draw, formed once for all the dense estimates when it fits
+    if basis is not None and F.shape[0] * basis.m * 8 <= _defaults.PSI_VEC_BYTES:
+        psi_vec = np.empty((F.shape[0], basis.m))
+        for lo in range(0, F.shape[0], _defaults.CUMULANT_BLOCK):
+            psi_vec[lo:lo + _defaults.CUMULANT_BLOCK] = basis.outer_vec(F[lo:lo + _defaults.CUMULANT_BLOCK])
+
+    def one(sel, C, pooled):
+        Fk, Fsk = F[sel], None if Fs is None else Fs[sel]
+        w = law_weights(Fk, base[sel], C, y, spec)
+        C_test = spec.g_w * (Fsk.T * w) @ Fk if with_test else None
+        if how == "samples":
+            var = pooled and ((2.0 * Fk.shape[0]**2 * P * P <= WEIGHTED_VAR_FLOPS) if kernel_variance is None
+                              else bool(kernel_variance))
+            out = SampleLoop(Fk, C, y, spec.chi, k0, spec.g_w, spec.width, phi_test=Fsk, weights=w).core(
+                None, C_test=C_test, check=pooled, variance=var)
+        else:
+            cum = SampleCumulants(basis, Fk, spec.g_w, spec.width, phi_test=Fsk, weights=w,
+                                  psi_vec=None if psi_vec is None else psi_vec[sel])
+            out = cumulant_core(basis, C, y, spec.chi, k0, cum, C_test=C_test, check=pooled)
+            if kernel_variance is False:
+                out["var"] = None
+        out["loop_test"] = None if C_test is None else out["f_test"] - C_test @ out["a"]
+        return out
+
+    full = one(slice(None), tree.C, True)
+    groups = [one(group == g, tree._C_groups[g], False) for g in range(d.groups)]
+    corr = lambda r: r["delta_shift"] + r["delta_fluct"]  # noqa: E731
+    f_full = y - (full["delta_tree"] + corr(full))
+    f_g = np.array([y - (r["delta_tree"] + corr(r)) for r in groups])
+    pseudo_tr = f_full + (f_g - f_g.mean(0))
+    G = d.groups
+    spread = lambda v: float(np.std(v, ddof=1) / np.sqrt(G))  # noqa: E731
+    loop_se = spread([np.mean(y * corr(r)) for r in groups])
+    saddle_se = spread([np.mean(y * r["delta_tree"]) for r in groups])
+    f_test = pseudo_te = None
+    if with_test:
+        f_test = tree.f_test + full["loop_test"]
+        ft_g = np.asarray(tree._ft_blocks) + np.array([r["loop_test"] for r in groups])
+        pseudo_te = f_test + (ft_g - ft_g.mean(0))
+    return _Estimate(full, pseudo_tr, pseudo_te, f_test, loop_se, saddle_se, int(F.shape[0]), tree)

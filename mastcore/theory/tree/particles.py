@@ -106,9 +106,8 @@ def particle_tree(pb, *, init, progress, t0, n_particles=N_PARTICLES, seed=0, n_
         raise ValueError(f"'estimator' must be 'weighted' or 'mala'; got {estimator!r}")
     law = init if getattr(init, "_cov_row", None) is not None and init._cov_row.shape == (pb.r, pb.r) else proposal
     if estimator == "weighted" and law is not None and pb.Z.shape[0] <= _defaults.WEIGHTED_MAX_P:
-        with serial():  # the same sums in the same order whatever the thread count: same seed, same answer
-            out = weighted_tree(pb, proposal=law, t0=t0, n_draws=n_draws, n_particles=n_particles, seed=seed,
-                                progress=progress)
+        out = weighted_tree(pb, proposal=law, t0=t0, n_draws=n_draws, n_particles=n_particles, seed=seed,
+                            progress=progress)
         if out is not None:
             return out
     return _mala_tree(pb, init=init, progress=progress, t0=t0, n_particles=n_particles, seed=seed,

@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from ..._plumbing.threads import serial
 from ..._plumbing.validation import positive_int
 from .. import _defaults
 from ..kernels.gaussian_law import fast_activation_fn, smoothed_features
@@ -41,6 +42,10 @@ TOL = 1e-10
 MAX_ITER = 100
 ANDERSON_DEPTH = 5
 MIXING = 0.5
+#: The groups' own fixed points (the error bar) are solved to this relative residual (their spread is ~1e-4–1e-5 of C).
+#: (The test predictions use every draw, as C does: on a prefix of each group they were 3–8× noisier at the same
+#: number of draws — C and the test kernel on the same draws share their error, which cancels in f* = k*(C + κ0)⁻¹y.)
+GROUP_TOL = 1e-8
 SOBOL_MAX_DIM = _defaults.SOBOL_MAX_DIM
 
 
@@ -162,25 +167,14 @@ def _ess(w) -> float:
     return float(1.0 / np.sum(w * w))
 
 
-def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int = _defaults.N_PARTICLES,
-                  seed: int = 0, progress=None, tol: float = TOL, max_iter: int = MAX_ITER):
-    """The particle saddle by weighted QMC draws (module docstring). ``proposal``: a NonlinearTreeResult on the same
-    data whose law (``_mean_row``, ``_cov_row``) proposes the draws and whose C starts the fixed point.
-    Returns a NonlinearTreeResult (ansatz "particles"), or None where the weights stay degenerate (ESS < ESS_MIN·n)."""
-    spec = pb.spec
-    gw, k0, chi = spec.g_w, spec.kappa0, spec.chi
-    phi = fast_activation_fn(spec.activation)[0]
-    n = positive_int("n_draws", n_draws)
-    groups = GROUPS
-    if n % groups or (n // groups) & (n // groups - 1):
-        raise ValueError(f"'n_draws' must be {groups} × a power of 2; got {n}")
-    r, lam0 = pb.r, pb.lam0
-    mean, L = _proposal(proposal._mean_row, proposal._cov_row, r)
-    C = np.array(proposal.C, dtype=np.float64)
+def _pooled(pb, spec, mean, L, C, n, groups, seed, tol, max_iter, progress, phi):
+    """The pooled fixed point on n draws of the proposal N(mean, LLᵀ), the proposal refitted to the weighted law while
+    the effective sample size is below ESS_REFIT·n (at most MAX_REFITS times; docs/theory.md §9.4).
+    Returns (C, draws, V, F, base, w, converged, residual, iterations, ESS/n)."""
     total_iter = 0
     for refit in range(MAX_REFITS + 1):
         draws = Draws(mean, L, n, groups, int(seed), refit)
-        V, base, _ = draws.points(lam0)  # base: log p(v) − log q(v) up to a constant, at C̃ = 0
+        V, base, _ = draws.points(pb.lam0)  # base: log p(v) − log q(v) up to a constant, at C̃ = 0
         F = phi(V @ pb.Z.T)
         step = _step(F, base, pb.y, spec)
         C, w, n_iter, res, ok = solve_fixed_point(step, C, tol=tol, max_iter=max_iter)
@@ -193,34 +187,61 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
         # refit the proposal to the weighted law's mean and covariance (docs/theory.md §9.4)
         m_w = w @ V
         d = V - m_w
-        mean, L = _proposal(m_w, (d.T * w) @ d, r)
+        mean, L = _proposal(m_w, (d.T * w) @ d, pb.r)
+    return C, draws, V, F, base, w, ok, res, total_iter, ess
+
+
+def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int = _defaults.N_PARTICLES,
+                  seed: int = 0, progress=None, tol: float = TOL, max_iter: int = MAX_ITER):
+    """The particle saddle by weighted QMC draws (module docstring). ``proposal``: a NonlinearTreeResult on the same
+    data whose law (``_mean_row``, ``_cov_row``) proposes the draws and whose C starts the fixed point.
+    Returns a NonlinearTreeResult (ansatz "particles"), or None where the weights stay degenerate (ESS < ESS_MIN·n)."""
+    spec = pb.spec
+    gw, k0, chi = spec.g_w, spec.kappa0, spec.chi
+    phi = fast_activation_fn(spec.activation)[0]
+    n = positive_int("n_draws", n_draws)
+    groups = GROUPS
+    if n % groups or (n // groups) & (n // groups - 1):
+        raise ValueError(f"'n_draws' must be {groups} × a power of 2; got {n}")
+    r = pb.r
+    mean, L = _proposal(proposal._mean_row, proposal._cov_row, r)
+    C = np.array(proposal.C, dtype=np.float64)
+    with serial():  # the same sums in the same order whatever the thread count: same seed, same answer
+        C, draws, V, F, base, w, ok, res, total_iter, ess = _pooled(pb, spec, mean, L, C, n, groups, seed, tol,
+                                                                    max_iter, progress, phi)
     if ess < ESS_MIN:
         return None
-    # the groups' own fixed points (started from the pooled one) give the Monte-Carlo error (randomised QMC)
+    # the groups' own fixed points (started from the pooled one) give the Monte-Carlo error (randomised QMC); they
+    # need a precision well below their spread, not round-off (GROUP_TOL)
     per = n // groups
     a = dual(C, pb.y, chi, k0)[1]
-    Cg, fb, ftb, Ks = [], [], [], None
-    for g in range(groups):
-        sl = slice(g * per, (g + 1) * per)
-        Cb, wb, _, _, _ = solve_fixed_point(_step(F[sl], base[sl], pb.y, spec), C, tol=tol * 100,
-                                            max_iter=max_iter)
-        ab = dual(Cb, pb.y, chi, k0)[1]
-        Cg.append(Cb)
-        fb.append(pb.y - k0 * ab)
-        if pb.Zs is not None:
-            # the test kernel g_w E_p[φ(h*) φ(h)ᵀ], the prior part of h* outside the row space integrated out where φ
-            # allows (docs/theory.md §9.4); pooled with the pooled weights, per group with the group's own
+    Cg, wg, fb, ftb, f_test = [], [], [], [], None
+    with serial():
+        for g in range(groups):
+            sl = slice(g * per, (g + 1) * per)
+            Cb, wb, _, _, _ = solve_fixed_point(_step(F[sl], base[sl], pb.y, spec), C, tol=max(tol, GROUP_TOL),
+                                                max_iter=max_iter)
+            Cg.append(Cb)
+            wg.append(wb)
+            fb.append(pb.y - k0 * dual(Cb, pb.y, chi, k0)[1])
+        for g in range(groups) if pb.Zs is not None else ():
+            # f* = g_w E_p[φ(h*) φ(h)ᵀ] a, the prior part of h* outside the row space integrated out where φ allows
+            # (docs/theory.md §9.4): pooled with the pooled weights, per group with the group's own — sums over
+            # draws of φ(h*) times the scalar φ(h)·a (never the P*×P test kernel)
+            sl = slice(g * per, (g + 1) * per)
             Fs = smoothed_features(spec.activation, V[sl] @ pb.Zs.T, pb.qs_perp, np.random.default_rng([seed, g, 17]))
-            pooled = gw * ((Fs.T * w[sl]) @ F[sl])
-            Ks = pooled if Ks is None else Ks + pooled
-            ftb.append((gw * ((Fs.T * wb) @ F[sl])) @ ab)
+            pooled = gw * (Fs.T @ (w[sl] * (F[sl] @ a)))
+            f_test = pooled if f_test is None else f_test + pooled
+            ftb.append(gw * (Fs.T @ (wg[g] * (F[sl] @ dual(Cg[g], pb.y, chi, k0)[1]))))
     Cg = np.asarray(Cg)
     scale = max(1.0, float(np.max(np.abs(C))))
     c_se = float(np.max(Cg.std(0, ddof=1)) / np.sqrt(groups)) / scale
-    mean_r = w @ V
-    d = V - mean_r
-    cov_r = (d.T * w) @ d + 1e-12 * np.eye(r)
-    res_out = finish(pb, cov_r, mean_r, C, a, Ks, "particles", ok, total_iter, res, t0, np.nan, 1, c_se=c_se)
+    with serial():
+        mean_r = w @ V
+        d = V - mean_r
+        cov_r = (d.T * w) @ d + 1e-12 * np.eye(r)
+    res_out = finish(pb, cov_r, mean_r, C, a, None, "particles", ok, total_iter, res, t0, np.nan, 1, c_se=c_se)
+    res_out = dataclasses.replace(res_out, f_test=f_test)
     # systematic resampling: M draws of the law (the loop's MALA chains start from them, docs/theory.md §12.10)
     rng = np.random.default_rng([seed, 19])
     u = (rng.random() + np.arange(int(n_particles))) / int(n_particles)
