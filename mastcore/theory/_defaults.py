@@ -84,20 +84,23 @@ def choose_representation(P: int, S: int) -> str | None:
 
 
 #: Around a weighted particle saddle (docs/theory.md §9.4, §12.10) the loop's cumulants are the saddle's own draws
-#: with their weights: all of them in the dense representation, the first WEIGHTED_LOOP_PER of every group (a
-#: power-of-2 prefix of its scrambled Sobol' sequence) in the sample one. While the error is above its target the
-#: saddle is solved again on 2× the draws (at most WEIGHTED_MAX_DRAWS) and the prefix doubled (within LOOP_BYTES).
-WEIGHTED_LOOP_PER = 256
-WEIGHTED_LOOP_MAX_PER = 512
+#: with their weights: the first WEIGHTED_LOOP_PER[rep] of every group (a power-of-2 prefix of its scrambled Sobol'
+#: sequence) in the dense or the sample representation. While the error is above its target the part that dominates
+#: is refined: the saddle solved again on 2× the draws (at most WEIGHTED_MAX_DRAWS), or the prefix doubled (at most
+#: WEIGHTED_LOOP_MAX_PER, within LOOP_BYTES). Measured at χ = N, 32768 draws: the loop's part 0.2–1 % of the loop
+#: correction at 4096 draws per group (teaching, dense), 0.3–0.8 % at 256 (Fig. 2, samples; 512 costs 3.5× more).
+WEIGHTED_LOOP_PER = {"dense": 4096, "samples": 256}
+WEIGHTED_LOOP_MAX_PER = {"samples": 512}
 WEIGHTED_MAX_DRAWS = 2**19
 
 
-def choose_weighted_representation(P: int, n: int, per: int, groups: int) -> str | None:
-    """The cheaper representation of the loop on n weighted draws in ``groups`` groups that fits in LOOP_BYTES, or
-    None: "dense" on all n draws (≈ 45 m³ + 3 n m² flops: the pooled and the group cumulants and their 9 solves) or
-    "samples" on the first ``per`` of each group (S = groups·per; ≈ 1.2 S³ + 20 S² P), docs/theory.md §12.10."""
+def choose_weighted_representation(P: int, per: dict, groups: int) -> str | None:
+    """The cheaper representation of the loop on weighted draws that fits in LOOP_BYTES, or None: "dense" on the
+    first per["dense"] of every group (n = groups·per; ≈ 45 m³ + 3 n m² flops: the pooled and the group cumulants
+    and their 9 solves) or "samples" on the first per["samples"] (S = groups·per; ≈ 1.2 S³ + 20 S² P),
+    docs/theory.md §12.10."""
     m = P * (P + 1) // 2
-    S = groups * per
+    n, S = groups * per["dense"], groups * per["samples"]
     fits = {"dense": DENSE_ARRAYS * 8.0 * m * m <= LOOP_BYTES, "samples": SAMPLE_ARRAYS * 8.0 * S * S <= LOOP_BYTES}
     cost = {"dense": 45.0 * m**3 + 3.0 * n * m * m, "samples": 1.2 * float(S) ** 3 + 20.0 * float(S) ** 2 * P}
     ok = [k for k in ("samples", "dense") if fits[k]]

@@ -315,20 +315,17 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
     the pooled estimate at the pooled C, and one estimate per scrambled group at that group's own fixed point C_g,
     whose spread is the total Monte-Carlo error of saddle and loop together (randomised QMC). While it is above
     ``mc_rtol`` of the loop correction, the saddle is solved again on 2× the draws (warm: its own law proposes them)
-    and, in the sample representation, the loop's prefix of every group doubled — up to WEIGHTED_MAX_DRAWS and
-    LOOP_BYTES."""
+    where its part is the larger, else the loop's prefix of every group is doubled — up to WEIGHTED_MAX_DRAWS,
+    WEIGHTED_LOOP_MAX_PER and LOOP_BYTES."""
     P = pb.Z.shape[0]
     step = 0
     while True:
         d = tree._draws
         full_per = d.n // d.groups
-        per = min(full_per, _defaults.WEIGHTED_LOOP_PER * 2**step)
-        how = (_defaults.choose_weighted_representation(P, d.n, per, d.groups) if representation == "auto"
-               else representation)
-        if how is None:
-            how = "samples"
-        if how == "dense":
-            per = full_per
+        prefix = {k: min(full_per, first * 2**step) for k, first in _defaults.WEIGHTED_LOOP_PER.items()}
+        how = (_defaults.choose_weighted_representation(P, prefix, d.groups) if representation == "auto"
+               else representation) or "samples"
+        per = prefix[how]
         while how == "samples" and SAMPLE_ARRAYS * 8.0 * (d.groups * per) ** 2 > LOOP_BYTES and per > 1:
             per //= 2
         # dense: many small operations, one thread each (_plumbing/threads.serial); samples: large BLAS calls
@@ -343,14 +340,15 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
                                                          "mc_ratio": total / target * mc_rtol,
                                                          "loop_ratio": est.loop_se / target * mc_rtol,
                                                          "saddle_ratio": est.saddle_se / target * mc_rtol})
-        # which part to refine: the saddle's draws (in the dense representation they are also the loop's), or the
-        # loop's prefix of them
-        # (the larger part, or both when each alone is above half the target)
+        # refine the larger part (or both when each alone is above half the target): the saddle's draws, or the
+        # loop's prefix of them (the saddle's own draws: a prefix grows up to all of them, then the draws grow)
         saddle_high = est.saddle_se >= est.loop_se or est.saddle_se**2 > 0.5 * target**2
         loop_high = est.loop_se >= est.saddle_se or est.loop_se**2 > 0.5 * target**2
-        grow_loop = (how == "samples" and loop_high and per < full_per and per < _defaults.WEIGHTED_LOOP_MAX_PER
-                     and SAMPLE_ARRAYS * 8.0 * (2 * d.groups * per) ** 2 <= LOOP_BYTES)
-        grow_draws = 2 * d.n <= _defaults.WEIGHTED_MAX_DRAWS and (saddle_high or (loop_high and how == "dense"))
+        cap = _defaults.WEIGHTED_LOOP_MAX_PER.get(how, full_per)
+        grow_loop = (loop_high and per < min(full_per, cap)
+                     and (how == "dense" or SAMPLE_ARRAYS * 8.0 * (2 * d.groups * per) ** 2 <= LOOP_BYTES))
+        grow_draws = 2 * d.n <= _defaults.WEIGHTED_MAX_DRAWS and (
+            saddle_high or (loop_high and not grow_loop and per >= full_per))
         if total <= target or not (grow_draws or grow_loop):
             return est
         if grow_draws:
