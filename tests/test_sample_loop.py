@@ -169,8 +169,9 @@ def test_chains_started_from_the_particles_agree_with_a_full_burn_in(act):
         warnings.simplefilter("ignore")
         tree = nonlinear_tree_level(X, y, spec, Xs, ansatz="particles")
         assert tree._particles is not None and tree._particles.shape[1] == min(P, D)
-        # both use this saddle: compare with the loop's own Monte-Carlo error (the saddle's is common to both)
-        tree = dataclasses.replace(tree, _f_blocks=None, _ft_blocks=None)
+        # both use this saddle: compare with the loop's own Monte-Carlo error (the saddle's is common to both); the
+        # loop on fresh MALA chains (without the weighted draws, tests/test_weighted_loop.py tests those)
+        tree = dataclasses.replace(tree, _f_blocks=None, _ft_blocks=None, _draws=None)
         warm = saddle_one_loop(X, y, spec, Xs, tree=tree, n_samples=4000, max_samples=4000, seed=1)
         cold = saddle_one_loop(X, y, spec, Xs, tree=dataclasses.replace(tree, _particles=None), n_samples=4000,
                                max_samples=4000, seed=2)

@@ -398,7 +398,8 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
         return out
 
     full = one(slice(None), tree.C, True)
-    groups = [one(group == g, tree._C_groups[g], False) for g in range(d.groups)]
+    own = tree._C_groups if tree._C_groups is not None else [tree.C] * d.groups
+    groups = [one(group == g, own[g], False) for g in range(d.groups)]
     corr = lambda r: r["delta_shift"] + r["delta_fluct"]  # noqa: E731
     f_full = y - (full["delta_tree"] + corr(full))
     f_g = np.array([y - (r["delta_tree"] + corr(r)) for r in groups])
@@ -410,6 +411,7 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
     f_test = pseudo_te = None
     if with_test:
         f_test = tree.f_test + full["loop_test"]
-        ft_g = np.asarray(tree._ft_blocks) + np.array([r["loop_test"] for r in groups])
+        tree_g = tree._ft_blocks if tree._ft_blocks is not None else [tree.f_test] * d.groups
+        ft_g = np.asarray(tree_g) + np.array([r["loop_test"] for r in groups])
         pseudo_te = f_test + (ft_g - ft_g.mean(0))
     return _Estimate(full, pseudo_tr, pseudo_te, f_test, loop_se, saddle_se, int(F.shape[0]), tree)
