@@ -280,6 +280,17 @@ DENSE_TEST = 7e-9
 #: 16384 draws; ReLU, whose later points draw up to 4× more, 0.29 s against 1.2 s; the larger ratio is used).
 SHARED_DRAWS_WARM = 0.25
 SAMPLE_S3 = 7.4e-11
+#: Around a weighted saddle the sample representation forms one S×S inverse (the pooled estimate; the 8 group
+#: estimates are on S/8 each): ≈ 1.2 S³ of the jackknife's 2.8 S³ flops.
+WEIGHTED_S3 = SAMPLE_S3 * 1.2 / 2.8
+#: ... and the dense one streams the pooled and the group draws (2n) through m×m and m×P* contractions: fitted at
+#: the teaching preset (P = 20, P* = 300, n = 32768: 1.1 s; 0.8 s at Fig. 2 for the sample representation, S = 2048).
+WEIGHTED_DENSE = 3e-10
+#: The draws' refinement (the saddle again on 2× the draws, and later χ of a sweep starting there) at the default
+#: 1 % target, as a factor on the first pass and its saddle: fitted to the 25-χ four-method sweeps of
+#: bench/nonlinear_speed.py (estimate / measured: Fig. 2 erf 0.8, teaching erf 2.1, ReLU 1.8; one cold point at
+#: χ = N 1.5–2.0, where no refinement was needed).
+WEIGHTED_REFINE = 1.5
 SAMPLE_S2P = 5.3e-10
 SAMPLE_SP2 = 2.4e-8
 
@@ -316,7 +327,26 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
         ansatz = o["ansatz"] or ("particles" if variant == "auto" else None)  # auto leaves for the particle saddle
         n_tilted = (_int_opt(o, "n_samples") if o["n_samples"]
                     else PARTICLE_SADDLE_SAMPLES if ansatz == "particles" else SADDLE_SAMPLES)
-        if choose_representation(P, n_tilted) == "dense":
+        solver = _solver_defaults()
+        weighted = ansatz == "particles" and P <= solver["weighted_max_p"]
+        if weighted:
+            # the loop on the weighted saddle's own draws (docs/theory.md §12.10): one pooled and 8 group estimates
+            # on a prefix of every group; the draws refined (the saddle solved again on 2×) where the error needs it —
+            # priced as WEIGHTED_REFINE times the first pass and its saddle (measured over the 25-χ sweeps)
+            from ..theory._defaults import WEIGHTED_LOOP_PER, choose_weighted_representation  # noqa: PLC0415
+
+            groups = solver["weighted_groups"]
+            per = {k: min(v, solver["particles"]["n_draws"] // groups) for k, v in WEIGHTED_LOOP_PER.items()}
+            how = choose_weighted_representation(P, per, groups) or "samples"
+            n_loop = groups * per[how]
+            if how == "dense":
+                peak = max(peak, DENSE_ARRAYS * m * m + blocks + n_loop * (m + Ps + P))
+                seconds += DENSE_M3 * m**3 + WEIGHTED_DENSE * 2 * n_loop * m * (m + Ps)
+            else:
+                S = float(n_loop)
+                peak = max(peak, SAMPLE_ARRAYS * S * S + 4 * S * (P + Ps) + blocks)
+                seconds += WEIGHTED_S3 * S**3 + SAMPLE_S2P * S * S * P + SAMPLE_SP2 * S * P * P
+        elif choose_representation(P, n_tilted) == "dense":
             # plus the samples' vec(φφᵀ), kept for the jackknife when small enough (loops.cumulants.jackknife_core)
             psi_vec = n_tilted * m if n_tilted * m * 8 <= _solver_defaults()["psi_vec_bytes"] else 0
             peak = max(peak, DENSE_ARRAYS * m * m + blocks + psi_vec)
@@ -332,6 +362,8 @@ def _one_loop_sampled(P, D, Ps, N, act, o):
             t_peak, _, t_flops, t_elems, t_units, _ = _tree_nonlinear(P, D, Ps, N, act, t_opts)
             seconds += _seconds("tree", act, t_flops, t_elems, t_units)
             peak = max(peak, t_peak)
+        if weighted and float(o["mc_rtol"] or 0.01) <= 0.02:
+            seconds *= WEIGHTED_REFINE
     # express the seconds as elementwise work at the calibrated rate (elem) of the one loop
     return peak, result, 0.0, seconds / RATES["one_loop"]["elem"], 0, {}
 

@@ -347,8 +347,9 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
         cap = _defaults.WEIGHTED_LOOP_MAX_PER.get(how, full_per)
         grow_loop = (loop_high and per < min(full_per, cap)
                      and (how == "dense" or SAMPLE_ARRAYS * 8.0 * (2 * d.groups * per) ** 2 <= LOOP_BYTES))
+        # (with the loop's prefix at its cap, more draws still lower the saddle's part of the total)
         grow_draws = 2 * d.n <= _defaults.WEIGHTED_MAX_DRAWS and (
-            saddle_high or (loop_high and not grow_loop and per >= full_per))
+            saddle_high or (loop_high and not grow_loop and (per >= full_per or est.loop_se < target)))
         if total <= target or not (grow_draws or grow_loop):
             return est
         if grow_draws:
