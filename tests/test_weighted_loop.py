@@ -128,19 +128,23 @@ def test_the_loop_refines_the_draws_until_its_target():
 
 @pytest.mark.slow
 def test_weighted_loop_error_bar_is_calibrated():
-    """12 seeds (independent scrambles and saddles): the reported s.e. of train mean(y·Δ) against the spread of the
-    estimates around their mean, rms z within 0.7–1.3 (a χ² with 11 degrees of freedom puts rms z outside 0.6–1.4
-    in < 5 % of runs)."""
+    """24 seeds (independent scrambles and saddles), erf: the reported s.e. of train mean(y·Δ) against the spread of
+    the estimates around their mean. Each s.e. comes from 8 groups, so a calibrated z = deviation / s.e. follows a
+    Student t with 7 degrees of freedom (E z² = 7/5): rms z / √(7/5) within 0.7–1.3, and the seeds' spread over the
+    rms reported s.e. within 0.7–1.3. (Measured over 40 seeds: erf 1.23 and 1.10; ReLU 1.22 and 1.39 — its s.e. is
+    too small by about a quarter there, docs/theory.md §12.11.)"""
     X, y, Xs = _teacher()
     spec = mc.NetworkSpec(width=12, chi=12.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
     vals, ses = [], []
-    for seed in range(12):
+    for seed in range(24):
         tree = _quiet(nonlinear_tree_level, X, y, spec, Xs, ansatz="particles", seed=seed, n_draws=8192)
+        assert tree._draws is not None  # weighted draws, not the MALA fallback
         r = _quiet(saddle_one_loop, X, y, spec, Xs, tree=tree, mc_rtol=1.0)
         assert r.tree is tree
         vals.append(_myd(y, r))
         ses.append(r.mc_se)
     vals, ses = np.array(vals), np.array(ses)
     z = (vals - vals.mean()) / ses * np.sqrt(len(vals) / (len(vals) - 1))
-    rms = float(np.sqrt(np.mean(z**2)))
-    assert 0.7 <= rms <= 1.3, (rms, vals.std(ddof=1), ses.mean())
+    rms_t = float(np.sqrt(np.mean(z**2) / (7 / 5)))
+    spread = float(vals.std(ddof=1) / np.sqrt(np.mean(ses**2)))
+    assert 0.7 <= rms_t <= 1.3 and 0.7 <= spread <= 1.3, (rms_t, spread)
