@@ -1,14 +1,20 @@
-"""One loop around the nonlinear saddle: erf and ReLU networks (docs/theory.md §12.1–§12.2, §12.4).
+"""One loop around the nonlinear saddle: erf and ReLU networks (docs/theory.md §12.1–§12.2, §12.4, §12.11).
 
-The kernel's cumulant generating function is estimated on samples of the neuron law at the tree-level saddle —
-the Gaussian ansätze of docs/theory.md §9.2–§9.3 (independent draws) or the exact tilted law of §9.4 (MALA
-chains started from the particle tree level's particles) — and the one loop is the perturbative expansion of
-:mod:`mastcore.theory.loops.cumulants`. The Monte-Carlo error is a delete-one-group jackknife over independent
-groups of samples (draws or chains), plus the particle saddle's own error (its batch means, §12.10); samples are
-doubled until the standard error of the train mean(y·Δ) — the loop samples' and the particle saddle's together — is at
-most ``mc_rtol`` (default 5 %) of the one-loop correction of mean(y·Δ), or the loop samples' part is at most half the
-saddle's (more loop samples could not lower the total noticeably), or ``max_samples`` is reached; ``mc_error_large`` is set when the total error is
-above ``mc_rtol``. Same seed → same answer.
+The kernel's cumulant generating function is estimated on samples of the neuron law at the tree-level saddle, and the
+one loop is the perturbative expansion of :mod:`mastcore.theory.loops.cumulants`. Two estimators:
+
+* around a particle saddle solved on weighted quasi-Monte Carlo draws (docs/theory.md §9.4; P ≤ 160) the loop runs on
+  the saddle's own draws and weights (§12.11): the pooled estimate, and one per scrambled group at that group's own
+  fixed point, whose spread is the Monte-Carlo error of saddle and loop together; while it is above ``mc_rtol``
+  (default 1 %) of the one-loop correction of train mean(y·Δ) the saddle is solved again on twice the draws or the
+  loop's prefix of them doubled;
+* otherwise (the Gaussian ansätze of §9.2–§9.3, independent draws; MALA chains of the tilted law, started from the
+  particle tree level's particles) on fresh samples: the error is a delete-one-group jackknife over independent
+  groups of samples plus the particle saddle's own error (its batch means, §12.10); samples are doubled until the
+  total is at most ``mc_rtol`` of the correction, or the loop samples' part is at most half the saddle's (more loop
+  samples could not lower the total noticeably), or ``max_samples`` is reached.
+
+``mc_error_large`` is set when the total error is above ``mc_rtol``. Same seed → same answer.
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ from .result import LOOP_TO_TREE_MAX, LoopFlags, NonlinearOneLoopResult, monte_c
 __all__ = ["LOOP_BYTES", "MC_RTOL", "NonlinearOneLoopResult", "SADDLE_MAX_P", "jackknife_se",
            "choose_representation", "saddle_one_loop"]
 
-#: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it|.
+#: Default target of the Monte-Carlo error: s.e. of train mean(y·Δ) ≤ MC_RTOL × |one-loop correction of it| (the
+#: renormalised one loop's and the NNGP expansion's target too; 5 % until the weighted draws of §12.11 made 1 % affordable).
 MC_RTOL = 0.01
 #: Default first sample size (docs/theory.md §12.10; theory/_defaults.py) and cap (samples are doubled in between);
 #: jackknife groups.

@@ -64,7 +64,7 @@ def one_loop(
     ansatz : erf/ReLU saddle: "gaussian", "gaussian_mean" or "particles" (default: the tree level's default; "auto"
         uses "particles" where the neuron law is far from the prior).
     n_samples, max_samples, mc_rtol, seed : Monte Carlo of the erf/ReLU cumulants (defaults of the variant's
-        module): samples are doubled until the standard error of train mean(y·Δ) is at most ``mc_rtol`` (5 %) of
+        module): samples are doubled until the standard error of train mean(y·Δ) is at most ``mc_rtol`` (1 %) of
         the loop correction; ``se_train``/``se_test`` report it; same seed → same answer.
     progress : callable(done, total, info) or None (erf/ReLU sampling).
     kernel_variance : also compute the (P, P) matrix Var(δC_ij) (O(P²r) time by the series of
