@@ -55,7 +55,7 @@ def run_variant(variant, X, y, spec: NetworkSpec, X_test, *, tree, options: dict
     if (nl_tree is None and isinstance(init, NonlinearTreeResult) and init.C.shape == (X.shape[0],) * 2
             and init.spec.replace(chi=spec.chi) == spec and (ansatz is None or init.ansatz == ansatz)):
         # warm start along χ (docs/theory.md §12.9): the saddle from the nearby χ's law, in WARM_STAGES χ stages
-        # (with as many weighted draws as the nearby χ's loop needed, docs/theory.md §12.10)
+        # (with as many weighted draws as the nearby χ's loop needed, docs/theory.md §12.11)
         draws = getattr(init, "_draws", None)
         more = {} if draws is None else {"n_draws": draws.n}
         nl_tree = nonlinear_tree_level(X, y, spec, X_test, ansatz=init.ansatz, init=init,
