@@ -128,10 +128,13 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     X : (P, D), y : (P,), X_test : (P*, D) or None; spec : NetworkSpec (any activation; used for erf/ReLU).
     ansatz : neuron law of the saddle, "gaussian", "gaussian_mean" or "particles" (default: the tree level's default
         for the activation); tree : a NonlinearTreeResult at the same spec and data to start from (solved if None).
-    n_samples, max_samples : first (default: N_SAMPLES, PARTICLE_SAMPLES around the particle saddle) and largest
-        number of samples; mc_rtol : target of the Monte-Carlo error (module
-        docstring); seed : seed of the numpy Generator that draws the samples.
-    progress : callable(done, total, info) or None (called after each sample size).
+    n_samples, max_samples : first (default: N_SAMPLES, PARTICLE_SAMPLES around a MALA particle saddle) and largest
+        number of fresh samples; around a weighted particle saddle (``tree._draws``) the loop uses the saddle's own
+        draws instead and these do not apply (its draws are refined, module docstring; mc.tree_level(...,
+        estimator="mala") gives a saddle with fresh samples). mc_rtol : target of the Monte-Carlo error (module
+        docstring, default MC_RTOL = 1 %); seed : seed of the numpy Generator that draws the samples.
+    progress : callable(done, total, info) or None (called after each sample size, or each pass over the draws:
+        done = draws, info with "samples", "draws", "mc_ratio" and its loop and saddle parts).
     kernel_variance : whether to form the (P, P) Var(δC_ij): None (default) when it costs at most VAR_MAX_FLOPS in
         the sample representation (2 S² P² flops; always in the dense one), else ``kernel_variance`` is None.
     representation : of the loop's operators, "auto" (default: :func:`choose_representation`), "samples" or "dense"
