@@ -74,6 +74,16 @@ def test_weighted_representations_agree(act, P, S):
     assert np.max(np.abs(a["delta_shift"])) > 1e-4 and np.max(np.abs(a["delta_fluct"])) > 1e-4
 
 
+def test_weighted_samples_refuse_the_equal_weight_downdates():
+    """The delete-one-group downdates of the sample representation assume equal weights: with weights they refuse
+    (the weighted loop uses group estimates instead)."""
+    F, Fs, C, y, spec = _samples("erf", 6, 80)
+    loop = SampleLoop(F, C, y, spec.chi, spec.kappa0, spec.g_w, spec.width, weights=np.ones(80))
+    groups = np.arange(80) % 8
+    with pytest.raises(ValueError, match="equal weights"):
+        loop.replicates(groups, np.unique(groups))
+
+
 def _teacher(P=12, D=8, P_test=20, seed=0):
     t = mc.make_task(mc.TaskSpec(name="teacher_student", P=P, D=D, P_test=P_test, teacher="erf", seed=seed))
     return t.X, t.y, t.X_test

@@ -149,7 +149,7 @@ def raw_gram(basis: SymBasis, phi, weights=None) -> np.ndarray:
 
 class SampleCumulants:
     """Cumulants of ψ = φφᵀ under the empirical measure of samples φ_s with weights w_s (docs/theory.md §12.1,
-    §12.10): W'' = (g_w²/N) Σ_s w_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) Σ_s w_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − Σ_s w_s ψ_s
+    §12.11): W'' = (g_w²/N) Σ_s w_s δψ_s δψ_sᵀ, W'''[B] = (g_w³/N²) Σ_s w_s δψ_s (δψ_sᵀ B δψ_s), δψ = ψ − Σ_s w_s ψ_s
     (w_s = 1/S: plain samples; else importance weights of draws of a proposal, self-normalised).
 
     These are exactly the derivatives at C̃* of N log Σ_s w_s exp[(g_w/N)⟨C̃ − C̃*, ψ_s⟩], the cumulant generating
@@ -411,7 +411,8 @@ class SampleLoop:
 
     def __init__(self, phi, C, y, chi: float, kappa0: float, g_w: float, N: int, *, phi_test=None, weights=None):
         """``weights`` : (S,) non-negative weights of the samples (self-normalised over the kept ones; None: equal),
-        e.g. importance weights of draws of a proposal (docs/theory.md §12.10)."""
+        e.g. importance weights of draws of a proposal (docs/theory.md §12.11, eq. (12.18)). The delete-one-group
+        replicates (:meth:`replicates`) are for equal weights only."""
         self.phi = np.asarray(phi, dtype=np.float64)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.phi_test = None if phi_test is None else np.asarray(phi_test, dtype=np.float64)
@@ -571,6 +572,9 @@ class SampleLoop:
         Schur-complement downdate of (I − λT)⁻¹ — formed once per distinct λ — and a 2×2 Woodbury step:
         O(n'² n_g) per group instead of O(n'³) (docs/theory.md §12.10). Where I − λT is not positive definite, a
         replicate is solved afresh."""
+        if self.weights is not None:
+            raise ValueError("the jackknife downdates assume equal weights; around weighted draws use group estimates "
+                             "(docs/theory.md §12.11)")
         n = self.phi.shape[0]
         idx = {g: np.flatnonzero(groups != g) for g in labels}
         out = {}
