@@ -84,6 +84,14 @@ def test_weighted_samples_refuse_the_equal_weight_downdates():
         loop.replicates(groups, np.unique(groups))
 
 
+def test_weights_refuse_an_unweighted_gram():
+    """A precomputed gram is the unweighted sum: combined with weights it would silently mix two measures."""
+    F, Fs, C, y, spec = _samples("erf", 6, 40)
+    b = SymBasis(6)
+    with pytest.raises(ValueError, match="'gram'"):
+        SampleCumulants(b, F, spec.g_w, spec.width, gram=np.eye(b.m), weights=np.ones(40))
+
+
 def _teacher(P=12, D=8, P_test=20, seed=0):
     t = mc.make_task(mc.TaskSpec(name="teacher_student", P=P, D=D, P_test=P_test, teacher="erf", seed=seed))
     return t.X, t.y, t.X_test

@@ -32,7 +32,7 @@ import scipy.linalg as sla
 from .. import _defaults
 
 __all__ = ["GaussianCumulants", "SampleCumulants", "SampleLoop", "SymBasis", "core_setup", "cumulant_core",
-           "jackknife_core", "sample_jackknife_core"]
+           "jackknife_core", "psi_vectors", "sample_jackknife_core"]
 
 #: Samples per block when streaming over samples (bounds the (block, m) temporaries; theory/_defaults.py).
 BLOCK = _defaults.CUMULANT_BLOCK
@@ -144,6 +144,17 @@ def raw_gram(basis: SymBasis, phi, weights=None) -> np.ndarray:
     for lo in range(0, phi.shape[0], BLOCK):
         Ps = basis.outer_vec(phi[lo:lo + BLOCK])
         out += (Ps.T if weights is None else Ps.T * weights[lo:lo + BLOCK]) @ Ps
+    return out
+
+
+def psi_vectors(basis: SymBasis, phi):
+    """vec(φ_sφ_sᵀ) of every row of ``phi`` (S, m), formed in blocks, when it fits in PSI_VEC_BYTES; else None (the
+    cumulants then form it block by block as they go)."""
+    if phi.shape[0] * basis.m * 8 > _defaults.PSI_VEC_BYTES:
+        return None
+    out = np.empty((phi.shape[0], basis.m))
+    for lo in range(0, phi.shape[0], BLOCK):
+        out[lo:lo + BLOCK] = basis.outer_vec(phi[lo:lo + BLOCK])
     return out
 
 
@@ -329,11 +340,7 @@ def jackknife_core(basis: SymBasis, C, y, chi, kappa0, samples, g_w, N, *, C_tes
     m = basis.m
     keep_grams = labels.size * m * m * 8 <= GROUP_GRAM_BYTES
     # vec(ψ_s) of every sample, formed once (not once per replicate) when it fits beside the grams
-    psi_vec = None
-    if phi.shape[0] * m * 8 <= _defaults.PSI_VEC_BYTES:
-        psi_vec = np.empty((phi.shape[0], m))
-        for lo in range(0, phi.shape[0], BLOCK):
-            psi_vec[lo:lo + BLOCK] = basis.outer_vec(phi[lo:lo + BLOCK])
+    psi_vec = psi_vectors(basis, phi)
     # Σ vec(ψ)vec(ψ)ᵀ of every group, so that a replicate's gram is the total minus its group's: kept when they fit;
     # else, with the samples' vec(ψ) at hand, each group's is formed when its replicate needs it (S/G rows instead
     # of the S − S/G of a fresh gram); else every replicate forms its own

@@ -30,7 +30,7 @@ from ...specs import NetworkSpec
 from .. import _defaults
 from .._defaults import DENSE_ARRAYS, LOOP_BYTES, SADDLE_MAX_P, SAMPLE_ARRAYS, choose_representation
 from .cumulants import (VAR_MAX_FLOPS, SampleCumulants, SampleLoop, SymBasis, cumulant_core, jackknife_core,
-                        sample_jackknife_core)
+                        psi_vectors, sample_jackknife_core)
 from ..kernels.gaussian_law import fast_activation_fn, smoothed_features
 from ..tree.neuron_law import FeatureSamples, law_problem, sample_gaussian, sample_tilted
 from ..tree.level import nonlinear_tree_level
@@ -384,11 +384,8 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
     del V
     basis = SymBasis(P) if how == "dense" else None
     k0 = spec.kappa0
-    psi_vec = None  # vec(φφᵀ) of every draw, formed once for all the dense estimates when it fits
-    if basis is not None and F.shape[0] * basis.m * 8 <= _defaults.PSI_VEC_BYTES:
-        psi_vec = np.empty((F.shape[0], basis.m))
-        for lo in range(0, F.shape[0], _defaults.CUMULANT_BLOCK):
-            psi_vec[lo:lo + _defaults.CUMULANT_BLOCK] = basis.outer_vec(F[lo:lo + _defaults.CUMULANT_BLOCK])
+    # vec(φφᵀ) of every draw, formed once for the pooled and the group estimates (dense form, when it fits)
+    psi_vec = None if basis is None else psi_vectors(basis, F)
 
     def one(sel, C, pooled):
         Fk, Fsk = F[sel], None if Fs is None else Fs[sel]

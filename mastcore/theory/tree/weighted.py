@@ -215,7 +215,7 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
     # need a precision well below their spread, not round-off (GROUP_TOL)
     per = n // groups
     a = dual(C, pb.y, chi, k0)[1]
-    Cg, wg, fb, ftb, f_test = [], [], [], [], None
+    Cg, wg, ag, fb, ftb, f_test = [], [], [], [], [], None
     with serial():
         for g in range(groups):
             sl = slice(g * per, (g + 1) * per)
@@ -223,7 +223,8 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
                                                 max_iter=max_iter)
             Cg.append(Cb)
             wg.append(wb)
-            fb.append(pb.y - k0 * dual(Cb, pb.y, chi, k0)[1])
+            ag.append(dual(Cb, pb.y, chi, k0)[1])
+            fb.append(pb.y - k0 * ag[-1])
         for g in range(groups) if pb.Zs is not None else ():
             # f* = g_w E_p[φ(h*) φ(h)ᵀ] a, the prior part of h* outside the row space integrated out where φ allows
             # (docs/theory.md §9.4): pooled with the pooled weights, per group with the group's own — sums over
@@ -232,7 +233,7 @@ def weighted_tree(pb, *, proposal, t0, n_draws: int = N_DRAWS, n_particles: int 
             Fs = smoothed_features(spec.activation, V[sl] @ pb.Zs.T, pb.qs_perp, np.random.default_rng([seed, g, 17]))
             pooled = gw * (Fs.T @ (w[sl] * (F[sl] @ a)))
             f_test = pooled if f_test is None else f_test + pooled
-            ftb.append(gw * (Fs.T @ (wg[g] * (F[sl] @ dual(Cg[g], pb.y, chi, k0)[1]))))
+            ftb.append(gw * (Fs.T @ (wg[g] * (F[sl] @ ag[g]))))
     Cg = np.asarray(Cg)
     scale = max(1.0, float(np.max(np.abs(C))))
     c_se = float(np.max(Cg.std(0, ddof=1)) / np.sqrt(groups)) / scale
