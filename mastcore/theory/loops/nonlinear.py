@@ -90,12 +90,15 @@ def with_saddle_error(pseudo, blocks):
     return pseudo + np.sqrt((G - 1) / (B - 1)) * dev[np.arange(G) % B]
 
 
+def _myd_se(y, rows) -> float:
+    """s.e. of train mean(y·Δ) from B independent predictions or pseudo-values (B, P): their spread over √B."""
+    myd = np.mean(y * (y - np.asarray(rows)), axis=1)
+    return float(np.std(myd, ddof=1) / np.sqrt(len(myd)))
+
+
 def _saddle_se(y, blocks) -> float:
     """The particle saddle's Monte-Carlo s.e. of train mean(y·Δ) from its B batch-mean predictions (B, P), or 0."""
-    if blocks is None or len(blocks) < 2:
-        return 0.0
-    myd = np.mean(y * (y - np.asarray(blocks)), axis=1)
-    return float(np.std(myd, ddof=1) / np.sqrt(len(myd)))
+    return 0.0 if blocks is None or len(blocks) < 2 else _myd_se(y, blocks)
 
 
 def _sample_cap(P: int, how: str, max_samples: int) -> int:
@@ -179,7 +182,7 @@ def saddle_one_loop(X, y, spec: NetworkSpec, X_test=None, *, ansatz: str | None 
     f_test = None if pseudo_te is None else est.f_test
     se_tr = pseudo_tr.std(0, ddof=1) / np.sqrt(len(pseudo_tr))
     se_te = None if pseudo_te is None else pseudo_te.std(0, ddof=1) / np.sqrt(len(pseudo_te))
-    mc_se = float(np.std(np.mean(y * (y - pseudo_tr), axis=1), ddof=1) / np.sqrt(len(pseudo_tr)))
+    mc_se = _myd_se(y, pseudo_tr)
     corr_myd = float(np.mean(y * corr))
     ratio = mc_se / max(abs(corr_myd), np.finfo(float).tiny)
     delta = full["delta_tree"] + corr
@@ -321,7 +324,7 @@ def _sampled_loop(y, spec, pb, tree, ansatz, with_test, *, n_samples, max_sample
 
 def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, strict, progress, kernel_variance,
                    representation) -> _Estimate:
-    """The loop around a weighted particle saddle on the saddle's own draws and weights (docs/theory.md §12.10):
+    """The loop around a weighted particle saddle on the saddle's own draws and weights (docs/theory.md §12.11):
     the pooled estimate at the pooled C, and one estimate per scrambled group at that group's own fixed point C_g,
     whose spread is the total Monte-Carlo error of saddle and loop together (randomised QMC). While it is above
     ``mc_rtol`` of the loop correction, the saddle is solved again on 2× the draws (warm: its own law proposes them)
@@ -344,7 +347,7 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
                                      kernel_variance=kernel_variance)
         corr_myd = abs(float(np.mean(y * (est.full["delta_shift"] + est.full["delta_fluct"]))))
         target = mc_rtol * max(corr_myd, np.finfo(float).tiny)
-        total = float(np.std(np.mean(y * (y - est.pseudo_tr), axis=1), ddof=1) / np.sqrt(len(est.pseudo_tr)))
+        total = _myd_se(y, est.pseudo_tr)
         if progress is not None:
             progress(d.n, _defaults.WEIGHTED_MAX_DRAWS, {"samples": est.n_samples, "draws": d.n,
                                                          "mc_ratio": total / target * mc_rtol,
