@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mastcore as mc
+from mastcore.theory import _defaults
 from mastcore.theory.loops.cumulants import SampleCumulants, SampleLoop, SymBasis, cumulant_core
 from mastcore.theory.loops.nonlinear import saddle_one_loop
 from mastcore.theory.tree.level import nonlinear_tree_level
@@ -142,6 +143,40 @@ def test_the_loop_refines_the_draws_until_its_target():
     assert seen[0] == 2048 and seen == sorted(seen) and len(seen) >= 2
     assert tight.mc_se < loose.mc_se
     assert "mc_error_large" not in tight.flags or "n_draws" in tight.message
+
+
+def test_loop_stretches_average_like_a_longer_prefix(monkeypatch):
+    """Sample form: the loop on two stretches of 256 draws of every group, averaged, against one loop on the first 512
+    of every group (S = 4096: another estimator on the same draws) — equal within their errors; the stretches already
+    computed at a saddle are reused exactly, and a refinement adds stretches (not a longer prefix)."""
+    from mastcore.theory.loops.nonlinear import _weighted_estimate  # noqa: PLC0415
+
+    X, y, Xs = _teacher()
+    spec = mc.NetworkSpec(width=12, chi=12.0, g_v=1.0, g_w=1.0, kappa0=0.25, activation="erf")
+    tree = _quiet(nonlinear_tree_level, X, y, spec, Xs, ansatz="particles", seed=0, n_draws=8192)
+    pb = law_problem(X, spec, Xs)
+    est = lambda per, k, done=None: _weighted_estimate(  # noqa: E731
+        y, spec, pb, tree, True, how="samples", per=per, seed=0, kernel_variance=False, stretches=k, done=done)
+    corr = lambda e: float(np.mean(y * (e.full["delta_shift"] + e.full["delta_fluct"])))  # noqa: E731
+    done = {}
+    one = est(256, 1, done)
+    two = est(256, 2, done)  # the first stretch from ``done``
+    assert len(done) == 2 and two.n_samples == 2 * one.n_samples == 4096
+    fresh = est(256, 2)
+    for k in ("delta_shift", "delta_fluct", "dC", "delta_fluct_test"):
+        assert np.array_equal(two.full[k], fresh.full[k]), k
+    assert np.array_equal(two.pseudo_tr, fresh.pseudo_tr)
+    long = est(512, 1)
+    z = (corr(two) - corr(long)) / np.hypot(two.loop_se, long.loop_se)
+    assert abs(z) < 4, (z, two.loop_se, long.loop_se)
+    # an unreachable target (draws capped at 16384): the loop's share grows a stretch at a time up to its cap
+    monkeypatch.setattr(_defaults, "WEIGHTED_MAX_DRAWS", 16384)
+    seen = []
+    r = _quiet(saddle_one_loop, X, y, spec, Xs, tree=tree, mc_rtol=1e-4, representation="samples",
+               progress=lambda d, t, info: seen.append(info["samples"]))
+    cap = 8 * _defaults.WEIGHTED_LOOP_MAX_PER["samples"]
+    assert seen[0] == 2048 and max(seen) == cap and all(s % 2048 == 0 for s in seen), seen
+    assert r.n_samples == cap and "mc_error_large" in r.flags
 
 
 @pytest.mark.slow

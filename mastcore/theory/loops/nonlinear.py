@@ -328,10 +328,11 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
     the pooled estimate at the pooled C, and one estimate per scrambled group at that group's own fixed point C_g,
     whose spread is the total Monte-Carlo error of saddle and loop together (randomised QMC). While it is above
     ``mc_rtol`` of the loop correction, the saddle is solved again on 2× the draws (warm: its own law proposes them)
-    where its part is the larger, else the loop's prefix of every group is doubled — up to WEIGHTED_MAX_DRAWS,
-    WEIGHTED_LOOP_MAX_PER and LOOP_BYTES."""
+    where its part is the larger, else the loop takes more of the draws — in the dense form a doubled prefix of every
+    group, in the sample form (cost O(S³)) one more stretch of WEIGHTED_LOOP_PER draws of every group, its loop
+    averaged with the earlier stretches' — up to WEIGHTED_MAX_DRAWS, WEIGHTED_LOOP_MAX_PER and LOOP_BYTES."""
     P = pb.Z.shape[0]
-    step = 0
+    step, stretches, done = 0, 1, {}
     while True:
         d = tree._draws
         full_per = d.n // d.groups
@@ -341,10 +342,11 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
         per = prefix[how]
         while how == "samples" and SAMPLE_ARRAYS * 8.0 * (d.groups * per) ** 2 > LOOP_BYTES and per > 1:
             per //= 2
+        stretches = min(stretches, max(1, full_per // per)) if how == "samples" else 1
         # dense: many small operations, one thread each (_plumbing/threads.serial); samples: large BLAS calls
         with serial() if how == "dense" else contextlib.nullcontext():
             est = _weighted_estimate(y, spec, pb, tree, with_test, how=how, per=per, seed=seed,
-                                     kernel_variance=kernel_variance)
+                                     kernel_variance=kernel_variance, stretches=stretches, done=done)
         corr_myd = abs(float(np.mean(y * (est.full["delta_shift"] + est.full["delta_fluct"]))))
         target = mc_rtol * max(corr_myd, np.finfo(float).tiny)
         total = _myd_se(y, est.pseudo_tr)
@@ -354,15 +356,17 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
                                                          "loop_ratio": est.loop_se / target * mc_rtol,
                                                          "saddle_ratio": est.saddle_se / target * mc_rtol})
         # refine the larger part (or both when each alone is above half the target): the saddle's draws, or the
-        # loop's prefix of them (the saddle's own draws: a prefix grows up to all of them, then the draws grow)
+        # loop's share of them (the saddle's own draws: the share grows up to all of them, then the draws grow)
         saddle_high = est.saddle_se >= est.loop_se or est.saddle_se**2 > 0.5 * target**2
         loop_high = est.loop_se >= est.saddle_se or est.loop_se**2 > 0.5 * target**2
-        cap = _defaults.WEIGHTED_LOOP_MAX_PER.get(how, full_per)
-        grow_loop = (loop_high and per < min(full_per, cap)
-                     and (how == "dense" or SAMPLE_ARRAYS * 8.0 * (2 * d.groups * per) ** 2 <= LOOP_BYTES))
-        # (with the loop's prefix at its cap, more draws still lower the saddle's part of the total)
+        cap = min(full_per, _defaults.WEIGHTED_LOOP_MAX_PER.get(how, full_per))
+        if how == "samples":
+            grow_loop = loop_high and (stretches + 1) * per <= cap
+        else:
+            grow_loop = loop_high and per < cap
+        # (with the loop's share at its cap, more draws still lower the saddle's part of the total)
         grow_draws = 2 * d.n <= _defaults.WEIGHTED_MAX_DRAWS and (
-            saddle_high or (loop_high and not grow_loop and (per >= full_per or est.loop_se < target)))
+            saddle_high or (loop_high and not grow_loop and (per * stretches >= full_per or est.loop_se < target)))
         if total <= target or not (grow_draws or grow_loop):
             return est
         if grow_draws:
@@ -370,25 +374,54 @@ def _weighted_loop(X, y, spec, X_test, pb, tree, with_test, *, mc_rtol, seed, st
                                            seed=d.seed, strict=strict)
             if getattr(refined, "_draws", None) is None:  # its weights degenerated: keep what we have
                 return est
-            tree = refined
+            tree, done = refined, {}
         if grow_loop:
-            step += 1
+            if how == "samples":
+                stretches += 1
+            else:
+                step += 1
 
 
-def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_variance):
-    """One pass of :func:`_weighted_loop` on the first ``per`` draws of every group."""
+def _mean_core(outs: list) -> dict:
+    """The loop's core dict averaged over stretches of draws (arrays and numbers; None stays None; the smallest
+    ``min_eig`` and whether every stretch was positive definite)."""
+    if len(outs) == 1:
+        return outs[0]
+    out = {}
+    for k, v in outs[0].items():
+        vals = [o[k] for o in outs]
+        if v is None or any(x is None for x in vals):
+            out[k] = None
+        elif k == "min_eig":
+            out[k] = float(np.min(vals))
+        elif isinstance(v, (bool, np.bool_)):
+            out[k] = bool(all(vals))
+        else:
+            out[k] = np.mean(np.asarray(vals, dtype=np.float64), axis=0)
+    return out
+
+
+def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_variance, stretches=1, done=None):
+    """One pass of :func:`_weighted_loop` on ``stretches`` stretches of ``per`` draws of every group (points
+    [k·per, (k+1)·per) of each group's scrambled Sobol' sequence: again a scrambled net, docs/theory.md §12.11): the
+    loop on each stretch, averaged. ``done``: the stretches' loops already computed at this saddle (filled in)."""
     d = tree._draws
     P = pb.Z.shape[0]
     phi = fast_activation_fn(spec.activation)[0]
-    V, base, group = d.points(pb.lam0, per)
+    done = {} if done is None else done
+    V, base, group = d.points(pb.lam0, per * stretches)
+    stretch = np.tile(np.arange(per * stretches) // per, d.groups)
+    todo = [k for k in range(stretches) if (how, per, k) not in done]
+    rows = np.isin(stretch, todo)
+    V, base, group, stretch = V[rows], base[rows], group[rows], stretch[rows]
     F = phi(V @ pb.Z.T)
     Fs = (smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, np.random.default_rng([seed, 29]))
-          if with_test else None)
+          if with_test and len(V) else None)
     del V
     basis = SymBasis(P) if how == "dense" else None
     k0 = spec.kappa0
     # vec(φφᵀ) of every draw, formed once for the pooled and the group estimates (dense form, when it fits)
-    psi_vec = None if basis is None else psi_vectors(basis, F)
+    psi_vec = None if basis is None or not len(F) else psi_vectors(basis, F)
 
     def one(sel, C, pooled):
         Fk, Fsk = F[sel], None if Fs is None else Fs[sel]
@@ -408,9 +441,14 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
         out["loop_test"] = None if C_test is None else out["f_test"] - C_test @ out["a"]
         return out
 
-    full = one(slice(None), tree.C, True)
     own = tree._C_groups if tree._C_groups is not None else [tree.C] * d.groups
-    groups = [one(group == g, own[g], False) for g in range(d.groups)]
+    for k in todo:
+        in_k = stretch == k
+        done[(how, per, k)] = (one(in_k, tree.C, True),
+                               [one(in_k & (group == g), own[g], False) for g in range(d.groups)])
+    parts = [done[(how, per, k)] for k in range(stretches)]
+    full = _mean_core([p[0] for p in parts])
+    groups = [_mean_core([p[1][g] for p in parts]) for g in range(d.groups)]
     corr = lambda r: r["delta_shift"] + r["delta_fluct"]  # noqa: E731
     f_full = y - (full["delta_tree"] + corr(full))
     f_g = np.array([y - (r["delta_tree"] + corr(r)) for r in groups])
@@ -425,4 +463,4 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
         tree_g = tree._ft_blocks if tree._ft_blocks is not None else [tree.f_test] * d.groups
         ft_g = np.asarray(tree_g) + np.array([r["loop_test"] for r in groups])
         pseudo_te = f_test + (ft_g - ft_g.mean(0))
-    return _Estimate(full, pseudo_tr, pseudo_te, f_test, loop_se, saddle_se, int(F.shape[0]), tree)
+    return _Estimate(full, pseudo_tr, pseudo_te, f_test, loop_se, saddle_se, d.groups * per * stretches, tree)

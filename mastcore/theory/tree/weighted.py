@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from ..._linalg import MEMO
 from ..._plumbing.threads import serial
 from ..._plumbing.validation import positive_int
 from .. import _defaults
@@ -103,11 +104,18 @@ def _normals(r: int, n: int, groups: int, seed, refit: int, per: int | None = No
     """(groups·per, r) standard normals: the first ``per`` (default n/groups) points of each of ``groups``
     independently scrambled Sobol' sequences of n/groups points, Φ⁻¹-mapped (a power-of-2 prefix of a scrambled
     Sobol' sequence is itself a scrambled net, docs/theory.md §12.10); pseudo-random beyond SOBOL_MAX_DIM."""
+    full = n // groups
+    per = full if per is None else int(per)
+    # the same points at every χ of a sweep (only the proposal that maps them moves): memoised (read-only)
+    return MEMO.get("weighted_normals", (r, n, groups, int(seed), int(refit), per),
+                    lambda: _make_normals(r, n, groups, seed, refit, per))
+
+
+def _make_normals(r, n, groups, seed, refit, per):
     from scipy.special import ndtri  # noqa: PLC0415
     from scipy.stats import qmc  # noqa: PLC0415
 
     full = n // groups
-    per = full if per is None else int(per)
     if r > SOBOL_MAX_DIM:
         xi = np.random.default_rng([seed, refit, 13]).standard_normal((n, r))
         return np.vstack([xi[g * full:g * full + per] for g in range(groups)])
