@@ -31,6 +31,7 @@ from ..._linalg import _Memo, content_key
 from ...activations import get_activation
 from .. import _defaults
 from ..kernels.nngp import train_kernel, train_kernel_eigh
+from ..qmc import SOBOL_MAX_DIM, normals, sobol_engine
 from ..tree.neuron_law import law_problem
 from ..kernels.gaussian_law import activation_fn
 
@@ -43,7 +44,6 @@ BLOCK = _defaults.PRIOR_BLOCK
 GROUPS = 16
 #: Randomised quasi-Monte Carlo for the weights v: each group a scrambled Sobol' sequence (docs/theory.md §12.9).
 QMC = True
-SOBOL_MAX_DIM = _defaults.SOBOL_MAX_DIM
 #: Bytes of blocks one PriorFeatures keeps; beyond it, blocks are drawn again when asked for (same seed, same draws).
 KEEP_BYTES = 384 * 2**20
 #: Gauss–Hermite nodes of the linear coefficients b_i.
@@ -96,22 +96,17 @@ class PriorFeatures:
         """(BLOCK, r) standard normal weights of block i: scrambled Sobol' points of its group (QMC), else pseudo-random."""
         if not QMC or self.pb.r > SOBOL_MAX_DIM:
             return np.random.default_rng([self.seed, i]).standard_normal((BLOCK, self.pb.r))
-        from scipy.special import ndtri  # noqa: PLC0415
-        from scipy.stats import qmc  # noqa: PLC0415
-
         # group g = i mod GROUPS owns one scrambled sequence; its k-th block is points [k·BLOCK, (k+1)·BLOCK)
         g, start = i % GROUPS, (i // GROUPS) * BLOCK
         with self._engine_lock:
             eng = self._engines.get(g)
             if eng is None:
-                eng = self._engines[g] = qmc.Sobol(self.pb.r, scramble=True,
-                                                   seed=np.random.default_rng([self.seed, g, 7]))
+                eng = self._engines[g] = sobol_engine(self.pb.r, [self.seed, g, 7])
             if eng.num_generated != start:  # not the next stretch: from the start of the same scrambled sequence
                 eng.reset()
                 if start:
                     eng.fast_forward(start)
-            U = eng.random(BLOCK)
-        return ndtri(np.clip(U, 1e-16, 1 - 1e-16))
+            return normals(eng, BLOCK)
 
     def _draw(self, i: int):
         pb = self.pb

@@ -25,6 +25,7 @@ from ..._linalg import MEMO
 from ..._plumbing.threads import serial
 from ..._plumbing.validation import positive_int
 from .. import _defaults
+from ..qmc import SOBOL_MAX_DIM, normals, sobol_engine
 from ..kernels.gaussian_law import fast_activation_fn, smoothed_feature_sums
 from .likelihood import dual
 from .result import finish
@@ -48,7 +49,6 @@ MIXING = 1.0
 #: (The test predictions use every draw, as C does: on a prefix of each group they were 3–8× noisier at the same
 #: number of draws — C and the test kernel on the same draws share their error, which cancels in f* = k*(C + κ0)⁻¹y.)
 GROUP_TOL = 1e-8
-SOBOL_MAX_DIM = _defaults.SOBOL_MAX_DIM
 #: Draws per block of the fixed-point map's sums (cache-sized temporaries; measured at n = 131072, P = 80, one
 #: thread: 51 + 55 ms per step in blocks of 2048, 69 + 76 ms on the whole arrays).
 ROWS = 2048
@@ -112,16 +112,11 @@ def _normals(r: int, n: int, groups: int, seed, refit: int, per: int | None = No
 
 
 def _make_normals(r, n, groups, seed, refit, per):
-    from scipy.special import ndtri  # noqa: PLC0415
-    from scipy.stats import qmc  # noqa: PLC0415
-
-    full = n // groups
     if r > SOBOL_MAX_DIM:
+        full = n // groups
         xi = np.random.default_rng([seed, refit, 13]).standard_normal((n, r))
         return np.vstack([xi[g * full:g * full + per] for g in range(groups)])
-    parts = [qmc.Sobol(r, scramble=True, seed=np.random.default_rng([seed, refit, g, 13])).random(per)
-             for g in range(groups)]
-    return ndtri(np.clip(np.vstack(parts), 1e-16, 1 - 1e-16))
+    return np.vstack([normals(sobol_engine(r, [seed, refit, g, 13]), per) for g in range(groups)])
 
 
 @dataclasses.dataclass(frozen=True)
