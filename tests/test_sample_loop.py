@@ -204,6 +204,21 @@ def test_smoothed_test_features_are_unbiased_against_sampling_the_prior_part(act
     assert np.allclose(got[:, 0], phi(H[:, 0]))  # no prior part: φ itself
 
 
+@pytest.mark.parametrize("act", ["erf", "relu", "tanh"])
+def test_smoothed_feature_sums_equal_the_features_times_the_coefficients(act):
+    # the blockwise sums over draws (no (M, P*) array) against the features formed whole, same noise stream
+    from mastcore.theory.kernels.gaussian_law import FEATURE_ROWS, smoothed_feature_sums, smoothed_features
+
+    rng = np.random.default_rng(5)
+    M = 2 * FEATURE_ROWS + 37  # blocks and a remainder
+    V, Zs = rng.standard_normal((M, 6)), rng.standard_normal((9, 6))
+    s2, coef = np.abs(rng.standard_normal(9)), rng.standard_normal((M, 2))
+    s2[3] = 0.0  # one test point inside the row space
+    whole = smoothed_features(act, V @ Zs.T, s2, np.random.default_rng(7)).T @ coef
+    sums = smoothed_feature_sums(act, V, Zs, s2, coef, np.random.default_rng(7))
+    assert np.allclose(sums, whole, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.slow
 def test_saddle_one_loop_error_bar_covers_the_particle_saddle_slow():
     # the reported s.e. of train mean(y·Δ) includes the particle saddle's Monte-Carlo error (batch means of its C,
