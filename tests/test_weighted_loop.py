@@ -166,6 +166,10 @@ def test_loop_stretches_average_like_a_longer_prefix(monkeypatch):
     for k in ("delta_shift", "delta_fluct", "dC", "delta_fluct_test"):
         assert np.array_equal(two.full[k], fresh.full[k]), k
     assert np.array_equal(two.pseudo_tr, fresh.pseudo_tr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # three stretches: not a power-of-2 draw, and no warning about it
+        three = est(256, 3, done)
+    assert three.n_samples == 6144 and len(done) == 3
     long = est(512, 1)
     z = (corr(two) - corr(long)) / np.hypot(two.loop_se, long.loop_se)
     assert abs(z) < 4, (z, two.loop_se, long.loop_se)

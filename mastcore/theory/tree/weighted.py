@@ -119,7 +119,10 @@ def _make_normals(r, n, groups, seed, refit, per):
         full = n // groups
         xi = np.random.default_rng([seed, refit, 13]).standard_normal((n, r))
         return np.vstack([xi[g * full:g * full + per] for g in range(groups)])
-    return np.vstack([normals(sobol_engine(r, [seed, refit, g, 13]), per) for g in range(groups)])
+    # the first `per` points of a power-of-2 draw (a loop's several stretches need not be a power of 2 together;
+    # scipy warns on such a draw, and each stretch is a net of its own)
+    whole = 1 << max(0, int(per) - 1).bit_length()
+    return np.vstack([normals(sobol_engine(r, [seed, refit, g, 13]), whole)[:per] for g in range(groups)])
 
 
 @dataclasses.dataclass(frozen=True)
