@@ -415,8 +415,13 @@ def _weighted_estimate(y, spec, pb, tree, with_test, *, how, per, seed, kernel_v
     rows = np.isin(stretch, todo)
     V, base, group, stretch = V[rows], base[rows], group[rows], stretch[rows]
     F = phi(V @ pb.Z.T)
-    Fs = (smoothed_features(spec.activation, V @ pb.Zs.T, pb.qs_perp, np.random.default_rng([seed, 29]))
-          if with_test and len(V) else None)
+    Fs = None
+    if with_test and len(V):  # each stretch its own noise stream (where φ's Gaussian mean is sampled)
+        Fs = np.empty((len(V), pb.Zs.shape[0]))
+        for k in todo:
+            rk = stretch == k
+            Fs[rk] = smoothed_features(spec.activation, V[rk] @ pb.Zs.T, pb.qs_perp,
+                                       np.random.default_rng([seed, 29, k]))
     del V
     basis = SymBasis(P) if how == "dense" else None
     k0 = spec.kappa0
