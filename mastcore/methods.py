@@ -40,7 +40,7 @@ __all__ = ["METHODS", "Method", "SweepPoint", "register_method", "unregister_met
 _NOT_OPTIONS = ("X", "y", "spec", "X_test", "progress", "cache")
 #: Monte-Carlo target of the erf/ReLU one loop when the dashboard draws it as a curve: 5 % of the loop correction (its
 #: error band shows it; invisible at the chart's scale), where the library's default is 1 % (docs/theory.md §12.11:
-#: the 25-χ Fig. 2 erf sweep takes 22.7 s at 5 %, 57 s at 1 %).
+#: in Chromium the Fig. 2 erf curve appears after ~12 s at 5 %; the 25-χ sweep at 1 % takes 40–47 s).
 CURVE_MC_RTOL = 0.05
 
 
